@@ -1,0 +1,90 @@
+# Tributary — build, test, bench, release.
+#
+#   make demo    run the system on embedded defaults (see README.md)
+#   make check   install what the tests need (apt-get), then run every test
+#   make test    fast inner loop: go vet + go test -race, no outside services
+#
+# Every install step a test needs lives here: CI starts on a fresh machine.
+
+SHELL   := /bin/bash
+export PATH := $(PATH):/usr/local/go/bin:/usr/sbin
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+CMDS    := $(wildcard */cmd/*)
+BINS    := $(notdir $(CMDS))
+FUZZTIME ?= 30s
+
+.PHONY: all build test check deps deps-mosquitto bench bench-go bench-sim fuzz release demo clean
+
+all: build
+
+build:
+	@mkdir -p bin
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/ $(addprefix ./,$(CMDS))
+
+test:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 ./...
+
+# deps installs the outside programs the interop tests run, if missing.
+deps: deps-mosquitto
+
+APT_UPDATED := .tools/.apt-updated
+$(APT_UPDATED):
+	@mkdir -p .tools
+	apt-get update -qq
+	@touch $@
+
+deps-mosquitto:
+	@if ! command -v mosquitto >/dev/null || ! command -v mosquitto_pub >/dev/null; then \
+		$(MAKE) --no-print-directory $(APT_UPDATED) && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto mosquitto-clients; \
+	fi
+	@mosquitto -h 2>&1 | head -1
+
+# check runs every test, interop included; TRIBUTARY_INTEROP=1 turns a
+# missing outside program into a failure instead of a skip.
+check: deps
+	$(GO) vet ./...
+	TRIBUTARY_INTEROP=1 $(GO) test -race -count=1 -timeout 20m ./...
+
+bench: bench-go bench-sim
+
+bench-go:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# bench-sim: the simulator at fleet scale against a real mosquitto
+# (SIM_DEVICES devices at 1 reading/s for SIM_DURATION).
+SIM_DEVICES  ?= 10000
+SIM_DURATION ?= 60s
+bench-sim: build deps
+	./simulator/bench/scale.sh bin/tributary-sim $(SIM_DEVICES) $(SIM_DURATION)
+
+fuzz:
+	@for pkg in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
+		for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$pkg/*_test.go | cut -d' ' -f2); do \
+			echo "== $$pkg $$f ($(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
+# release: static binaries for the gateway and cloud targets.
+release:
+	@mkdir -p dist
+	@for target in linux/arm64 linux/arm/7 linux/amd64; do \
+		os=$$(echo $$target | cut -d/ -f1); arch=$$(echo $$target | cut -d/ -f2); arm=$$(echo $$target | cut -d/ -f3); \
+		suffix=$$arch$${arm:+v$$arm}; \
+		for cmd in $(CMDS); do \
+			out=dist/$$(basename $$cmd)-$$os-$$suffix; \
+			echo "build $$out"; \
+			CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch GOARM=$$arm $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $$out ./$$cmd || exit 1; \
+		done; \
+	done
+	@cd dist && sha256sum * > SHA256SUMS && file * | grep -v SHA256SUMS || true
+
+demo: build deps-mosquitto
+	./deploy/demo.sh
+
+clean:
+	rm -rf bin dist
