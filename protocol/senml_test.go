@@ -86,8 +86,8 @@ func senmlCases(t testing.TB) []senmlCase {
 				HasSum: true, Sum: 102, Time: abs + 250_000, Received: now}},
 		},
 		{
-			name:  "string bool data and sum-only",
-			json:  `[{"n":"a","vs":"on \"x\""},{"n":"b","vb":true},{"n":"c","vd":"aGkgCg"},{"n":"d","s":42,"u":"m3"}]`,
+			name: "string bool data and sum-only",
+			json: `[{"n":"a","vs":"on \"x\""},{"n":"b","vb":true},{"n":"c","vd":"aGkgCg"},{"n":"d","s":42,"u":"m3"}]`,
 			want: []protocol.Reading{
 				rel(protocol.Reading{Device: dev, Name: "a", Kind: protocol.KindString, Str: `on "x"`, Time: now, Received: now}),
 				rel(protocol.Reading{Device: dev, Name: "b", Kind: protocol.KindBool, Bool: true, Time: now, Received: now}),
@@ -102,9 +102,9 @@ func senmlCases(t testing.TB) []senmlCase {
 			want:  []protocol.Reading{fl("x", "", 1, abs)},
 		},
 		{
-			name:  "record with only base fields yields no reading",
-			json:  `[{"bn":"a/"},{"n":"b","v":2,"t":1700000000}]`,
-			want:  []protocol.Reading{fl("a/b", "", 2, abs)},
+			name: "record with only base fields yields no reading",
+			json: `[{"bn":"a/"},{"n":"b","v":2,"t":1700000000}]`,
+			want: []protocol.Reading{fl("a/b", "", 2, abs)},
 		},
 		// Malformed input.
 		{name: "not an array", json: `{"n":"x","v":1}`, cbraw: []byte{0xa1, 0x00, 0x61, 'x'}, err: protocol.ErrSyntax, index: -1},
