@@ -1,0 +1,243 @@
+package sht3x_test
+
+import (
+	"errors"
+	"math"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"periph.io/x/conn/v3/i2c/i2ctest"
+
+	"github.com/tributary-iot/tributary/firmware/drivers/sht3x"
+)
+
+func TestCRC8(t *testing.T) {
+	for _, tc := range []struct {
+		in   []byte
+		want byte
+	}{
+		{[]byte{0xBE, 0xEF}, 0x92}, // datasheet table 20
+		{[]byte{0x66, 0x66}, 0x93},
+		{[]byte{0x80, 0x00}, 0xA2},
+		{[]byte{0x00, 0x00}, 0x81},
+		{[]byte{0xFF, 0xFF}, 0xAC},
+		{nil, 0xFF},
+	} {
+		if got := sht3x.CRC8(tc.in); got != tc.want {
+			t.Errorf("CRC8(% x) = %#02x, want %#02x", tc.in, got, tc.want)
+		}
+	}
+}
+
+const addr = sht3x.DefaultAddr
+
+// statusOps is what New sends: the status command, then a 3-byte read.
+var statusOps = []i2ctest.IO{
+	{Addr: addr, W: []byte{0xF3, 0x2D}},
+	{Addr: addr, R: []byte{0x80, 0x10, 0xE1}},
+}
+
+// faultyBus plays back Ops but fails the transactions whose 0-based numbers
+// are in Fail with Err, as a NACK would.
+type faultyBus struct {
+	i2ctest.Playback
+	Fail map[int]bool
+	Err  error
+	n    int
+}
+
+func (b *faultyBus) Tx(a uint16, w, r []byte) error {
+	b.n++
+	if b.Fail[b.n-1] {
+		return b.Err
+	}
+	return b.Playback.Tx(a, w, r)
+}
+
+var errNACK = errors.New("i2c: no ACK")
+
+func TestNew(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		addr    uint16
+		opts    *sht3x.Opts
+		ops     []i2ctest.IO
+		fail    map[int]bool
+		wantErr error
+		wantMsg string
+	}{
+		{name: "default", addr: addr, ops: statusOps},
+		{name: "alternative address", addr: 0x45, opts: &sht3x.Opts{Repeatability: sht3x.Low}, ops: []i2ctest.IO{
+			{Addr: 0x45, W: []byte{0xF3, 0x2D}},
+			{Addr: 0x45, R: []byte{0x00, 0x00, 0x81}},
+		}},
+		{name: "bad status CRC", addr: addr, ops: []i2ctest.IO{
+			{Addr: addr, W: []byte{0xF3, 0x2D}},
+			{Addr: addr, R: []byte{0x80, 0x10, 0xE2}},
+		}, wantErr: sht3x.ErrCRC, wantMsg: "status word 0x8010"},
+		{name: "absent", addr: addr, fail: map[int]bool{0: true}, wantErr: errNACK, wantMsg: "status command at 0x44"},
+		{name: "NACK on status read", addr: addr, ops: statusOps[:1], fail: map[int]bool{1: true}, wantErr: errNACK},
+		{name: "bad address", addr: 0x40, wantMsg: "0x40 is not an SHT3x address"},
+		{name: "bad repeatability", addr: addr, opts: &sht3x.Opts{Repeatability: 3}, wantMsg: "invalid repeatability"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bus := &faultyBus{Playback: i2ctest.Playback{Ops: tc.ops, DontPanic: true}, Fail: tc.fail, Err: errNACK}
+			d, err := sht3x.New(bus, tc.addr, tc.opts)
+			if tc.wantErr == nil && tc.wantMsg == "" {
+				if err != nil {
+					t.Fatalf("New: %v", err)
+				}
+			} else {
+				if err == nil {
+					t.Fatal("New succeeded, want error")
+				}
+				if tc.wantErr != nil && !errors.Is(err, tc.wantErr) {
+					t.Errorf("New error %q does not wrap %q", err, tc.wantErr)
+				}
+				if !strings.Contains(err.Error(), tc.wantMsg) {
+					t.Errorf("New error %q does not say %q", err, tc.wantMsg)
+				}
+				if d != nil {
+					t.Error("New returned a Dev with an error")
+				}
+			}
+			if err := bus.Close(); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
+
+func TestSense(t *testing.T) {
+	cmd := func(b ...byte) i2ctest.IO { return i2ctest.IO{Addr: addr, W: b} }
+	read := func(b ...byte) i2ctest.IO { return i2ctest.IO{Addr: addr, R: b} }
+	good := read(0x66, 0x66, 0x93, 0x80, 0x00, 0xA2) // 25 °C, 50.0008 %RH
+	for _, tc := range []struct {
+		name     string
+		rep      sht3x.Repeatability
+		ops      []i2ctest.IO // after New
+		fail     map[int]bool // transaction numbers after New
+		want     sht3x.Env
+		wantErr  error
+		wantMsg  string
+		wantWait time.Duration
+	}{
+		{
+			name: "high", rep: sht3x.High,
+			ops:      []i2ctest.IO{cmd(0x24, 0x00), good},
+			want:     sht3x.Env{Temperature: 25, Humidity: 100 * 32768.0 / 65535},
+			wantWait: 15 * time.Millisecond,
+		},
+		{
+			name: "medium", rep: sht3x.Medium,
+			ops:      []i2ctest.IO{cmd(0x24, 0x0B), good},
+			want:     sht3x.Env{Temperature: 25, Humidity: 100 * 32768.0 / 65535},
+			wantWait: 6 * time.Millisecond,
+		},
+		{
+			name: "low, extremes", rep: sht3x.Low,
+			ops:      []i2ctest.IO{cmd(0x24, 0x16), read(0x00, 0x00, 0x81, 0xFF, 0xFF, 0xAC)},
+			want:     sht3x.Env{Temperature: -45, Humidity: 100},
+			wantWait: 4 * time.Millisecond,
+		},
+		{
+			name: "not ready twice", rep: sht3x.High,
+			ops:      []i2ctest.IO{cmd(0x24, 0x00), good},
+			fail:     map[int]bool{1: true, 2: true},
+			want:     sht3x.Env{Temperature: 25, Humidity: 100 * 32768.0 / 65535},
+			wantWait: 17 * time.Millisecond,
+		},
+		{
+			name: "never ready", rep: sht3x.High,
+			ops:     []i2ctest.IO{cmd(0x24, 0x00)},
+			fail:    map[int]bool{1: true, 2: true, 3: true, 4: true, 5: true},
+			wantErr: sht3x.ErrNotReady,
+		},
+		{
+			name: "NACK on command", rep: sht3x.High,
+			fail:    map[int]bool{0: true},
+			wantErr: errNACK, wantMsg: "measurement command",
+		},
+		{
+			name: "bad CRC in temperature word", rep: sht3x.High,
+			ops:     []i2ctest.IO{cmd(0x24, 0x00), read(0x66, 0x66, 0x94, 0x80, 0x00, 0xA2)},
+			wantErr: sht3x.ErrCRC, wantMsg: "temperature word 0x6666",
+		},
+		{
+			name: "bad CRC in humidity word", rep: sht3x.High,
+			ops:     []i2ctest.IO{cmd(0x24, 0x00), read(0x66, 0x66, 0x93, 0x80, 0x01, 0xA2)},
+			wantErr: sht3x.ErrCRC, wantMsg: "humidity word 0x8001",
+		},
+		{
+			name: "all ones from a floating bus", rep: sht3x.High,
+			ops:     []i2ctest.IO{cmd(0x24, 0x00), read(0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF)},
+			wantErr: sht3x.ErrCRC, wantMsg: "temperature word",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				fail := map[int]bool{}
+				for n := range tc.fail {
+					fail[n+len(statusOps)] = true
+				}
+				bus := &faultyBus{
+					Playback: i2ctest.Playback{Ops: append(append([]i2ctest.IO{}, statusOps...), tc.ops...), DontPanic: true},
+					Fail:     fail, Err: errNACK,
+				}
+				d, err := sht3x.New(bus, addr, &sht3x.Opts{Repeatability: tc.rep})
+				if err != nil {
+					t.Fatal(err)
+				}
+				sentinel := sht3x.Env{Temperature: -1, Humidity: -1}
+				e := sentinel
+				t0 := time.Now()
+				err = d.Sense(&e)
+				took := time.Since(t0)
+				if tc.wantErr != nil {
+					if !errors.Is(err, tc.wantErr) {
+						t.Errorf("Sense error = %v, want %v", err, tc.wantErr)
+					}
+					if err != nil && !strings.Contains(err.Error(), tc.wantMsg) {
+						t.Errorf("Sense error %q does not say %q", err, tc.wantMsg)
+					}
+					if e != sentinel {
+						t.Errorf("Sense filled %+v despite the error", e)
+					}
+				} else {
+					if err != nil {
+						t.Fatalf("Sense: %v", err)
+					}
+					if math.Abs(e.Temperature-tc.want.Temperature) > 1e-9 || math.Abs(e.Humidity-tc.want.Humidity) > 1e-9 {
+						t.Errorf("Sense = %+v, want %+v", e, tc.want)
+					}
+				}
+				if took < tc.wantWait {
+					t.Errorf("Sense took %s, want at least %s (datasheet maximum)", took, tc.wantWait)
+				}
+				if err := bus.Close(); err != nil {
+					t.Error(err)
+				}
+			})
+		})
+	}
+}
+
+func TestStatusAndString(t *testing.T) {
+	bus := &i2ctest.Playback{Ops: append(append([]i2ctest.IO{}, statusOps...), statusOps...), DontPanic: true}
+	d, err := sht3x.New(bus, addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := d.Status()
+	if err != nil || s != 0x8010 {
+		t.Errorf("Status() = %#04x, %v; want 0x8010", s, err)
+	}
+	if err := bus.Close(); err != nil {
+		t.Error(err)
+	}
+	if got := d.String(); !strings.HasPrefix(got, "SHT3x{") {
+		t.Errorf("String() = %q", got)
+	}
+}

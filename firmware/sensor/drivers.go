@@ -1,0 +1,282 @@
+package sensor
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/tributary-iot/tributary/firmware/drivers/bme280"
+	"github.com/tributary-iot/tributary/firmware/drivers/mcp3008"
+	"github.com/tributary-iot/tributary/firmware/drivers/pulse"
+	"github.com/tributary-iot/tributary/firmware/drivers/sht3x"
+)
+
+// SenML units of the measurements.
+const (
+	unitCelsius  = "Cel"
+	unitRH       = "%RH"
+	unitPascal   = "Pa"
+	unitVolt     = "V"
+	unitCount    = "count"
+	perSecondFmt = "%s/s"
+)
+
+// ---- bme280
+
+type bme280Sensor struct {
+	dev   *bme280.Dev
+	desc  string
+	names []string // temperature, humidity, pressure
+	once  sync.Once
+	err   error
+}
+
+func openBME280(b Buses, s Spec) (Sensor, error) {
+	bus, err := b.I2C(s.Bus)
+	if err != nil {
+		return nil, fmt.Errorf("open I2C bus %s: %w", busName(s.Bus), err)
+	}
+	addr := s.Addr
+	if addr == 0 {
+		addr = bme280.DefaultAddr
+	}
+	dev, err := bme280.New(bus, addr, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &bme280Sensor{dev: dev, desc: describe(s, dev), names: s.MetricNames()}, nil
+}
+
+func (x *bme280Sensor) Sense(ctx context.Context) ([]Measurement, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var e bme280.Env
+	if err := x.dev.Sense(&e); err != nil {
+		return nil, err
+	}
+	return []Measurement{
+		{Name: x.names[0], Unit: unitCelsius, Value: e.Temperature},
+		{Name: x.names[1], Unit: unitRH, Value: e.Humidity},
+		{Name: x.names[2], Unit: unitPascal, Value: e.Pressure},
+	}, nil
+}
+
+func (x *bme280Sensor) String() string { return x.desc }
+
+func (x *bme280Sensor) Close() error {
+	x.once.Do(func() { x.err = x.dev.Halt() })
+	return x.err
+}
+
+// ---- sht3x
+
+type sht3xSensor struct {
+	dev   *sht3x.Dev
+	desc  string
+	names []string // temperature, humidity
+}
+
+func openSHT3x(b Buses, s Spec) (Sensor, error) {
+	bus, err := b.I2C(s.Bus)
+	if err != nil {
+		return nil, fmt.Errorf("open I2C bus %s: %w", busName(s.Bus), err)
+	}
+	addr := s.Addr
+	if addr == 0 {
+		addr = sht3x.DefaultAddr
+	}
+	dev, err := sht3x.New(bus, addr, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &sht3xSensor{dev: dev, desc: describe(s, dev), names: s.MetricNames()}, nil
+}
+
+func (x *sht3xSensor) Sense(ctx context.Context) ([]Measurement, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var e sht3x.Env
+	if err := x.dev.Sense(&e); err != nil {
+		return nil, err
+	}
+	return []Measurement{
+		{Name: x.names[0], Unit: unitCelsius, Value: e.Temperature},
+		{Name: x.names[1], Unit: unitRH, Value: e.Humidity},
+	}, nil
+}
+
+func (x *sht3xSensor) String() string { return x.desc }
+
+// Close has nothing to stop: in single-shot mode the SHT3x sleeps by itself.
+func (x *sht3xSensor) Close() error { return nil }
+
+// ---- mcp3008
+
+type mcp3008Sensor struct {
+	dev      *mcp3008.Dev
+	desc     string
+	channels []Channel // with defaults applied
+	names    []string
+}
+
+func openMCP3008(b Buses, s Spec) (Sensor, error) {
+	port, err := b.SPI(s.Bus)
+	if err != nil {
+		return nil, fmt.Errorf("open SPI port %s: %w", busName(s.Bus), err)
+	}
+	dev, err := mcp3008.New(port, &mcp3008.Opts{VRef: s.VRef})
+	if err != nil {
+		return nil, err
+	}
+	chans := make([]Channel, len(s.Channels))
+	for i, c := range s.Channels {
+		if c.Unit == "" {
+			c.Unit = unitVolt
+		}
+		if c.Scale == 0 {
+			c.Scale = 1
+		}
+		chans[i] = c
+	}
+	return &mcp3008Sensor{dev: dev, desc: describe(s, dev), channels: chans, names: s.MetricNames()}, nil
+}
+
+func (x *mcp3008Sensor) Sense(ctx context.Context) ([]Measurement, error) {
+	ms := make([]Measurement, 0, len(x.channels))
+	for i, c := range x.channels {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		var code uint16
+		var err error
+		if c.Differential {
+			code, err = x.dev.ReadDiff(c.Channel)
+		} else {
+			code, err = x.dev.Read(c.Channel)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", c.Name, err)
+		}
+		ms = append(ms, Measurement{Name: x.names[i], Unit: c.Unit, Value: x.dev.ToVolts(code)*c.Scale + c.Offset})
+	}
+	return ms, nil
+}
+
+func (x *mcp3008Sensor) String() string { return x.desc }
+
+// Close has nothing to stop: the converter idles between conversions.
+func (x *mcp3008Sensor) Close() error { return nil }
+
+// ---- pulse
+
+type pulseSensor struct {
+	dev        *pulse.Dev
+	desc       string
+	names      []string // total, rate
+	perUnit    float64
+	unit       string
+	rateUnit   string
+	rateFactor float64
+	stop       context.CancelFunc
+	done       chan struct{}
+
+	mu        sync.Mutex
+	lastCount uint64
+	lastTime  time.Time
+
+	once sync.Once
+	err  error
+}
+
+// rateUnits maps a counter's unit to the unit of its rate and the factor
+// from units per second to it.
+var rateUnits = map[string]struct {
+	unit   string
+	factor float64
+}{
+	unitCount: {"1/s", 1},
+	"l":       {"l/s", 1},
+	"m3":      {"m3/s", 1},
+	"m":       {"m/s", 1},
+	"J":       {"W", 1},
+	"Wh":      {"W", 3600},
+	"kWh":     {"kW", 3600},
+}
+
+func openPulse(ctx context.Context, b Buses, s Spec) (Sensor, error) {
+	pin, err := b.GPIO(s.Bus)
+	if err != nil {
+		return nil, fmt.Errorf("open GPIO pin %q: %w", s.Bus, err)
+	}
+	dev, err := pulse.New(pin, &pulse.Opts{Debounce: s.Debounce})
+	if err != nil {
+		return nil, err
+	}
+	x := &pulseSensor{
+		dev:      dev,
+		desc:     describe(s, dev),
+		names:    s.MetricNames(),
+		perUnit:  s.PulsesPerUnit,
+		unit:     s.Unit,
+		done:     make(chan struct{}),
+		lastTime: time.Now(),
+	}
+	if x.perUnit == 0 {
+		x.perUnit = 1
+	}
+	if x.unit == "" {
+		x.unit = unitCount
+	}
+	if r, ok := rateUnits[x.unit]; ok {
+		x.rateUnit, x.rateFactor = r.unit, r.factor
+	} else {
+		x.rateUnit, x.rateFactor = fmt.Sprintf(perSecondFmt, x.unit), 1
+	}
+	// The counter lives until Close, not until ctx is done, but keeps its
+	// values.
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	x.stop = stop
+	go func() {
+		defer close(x.done)
+		_ = dev.Run(runCtx) // nil on cancel; ErrRunning cannot happen: Run starts once
+	}()
+	return x, nil
+}
+
+func (x *pulseSensor) Sense(ctx context.Context) ([]Measurement, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	n, now := x.dev.Count(), time.Now()
+	total := float64(n) / x.perUnit
+	var rate float64
+	if dt := now.Sub(x.lastTime).Seconds(); dt > 0 {
+		rate = float64(n-x.lastCount) / x.perUnit / dt * x.rateFactor
+	}
+	x.lastCount, x.lastTime = n, now
+	return []Measurement{
+		{Name: x.names[0], Unit: x.unit, Value: total, Sum: &total},
+		{Name: x.names[1], Unit: x.rateUnit, Value: rate},
+	}, nil
+}
+
+func (x *pulseSensor) String() string { return x.desc }
+
+// Close stops counting and waits for the counting goroutine to end.
+func (x *pulseSensor) Close() error {
+	x.once.Do(func() {
+		x.stop()
+		x.err = x.dev.Halt()
+		<-x.done
+	})
+	return x.err
+}
+
+func describe(s Spec, dev fmt.Stringer) string {
+	return fmt.Sprintf("%s on %s", label(s.Kind, s.Name), dev)
+}
