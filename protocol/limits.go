@@ -29,6 +29,12 @@ const (
 	TargetRecordBytes = 25 << 10
 	// SenMLVersion is the SenML version this package implements (RFC 8428).
 	SenMLVersion = 10
+	// MaxTimeSeconds bounds every time (absolute value, seconds since the
+	// epoch; 2^32 s is in the year 2106). Below it, a float64 of seconds
+	// holds every microsecond exactly, so times survive SenML unchanged.
+	MaxTimeSeconds = 1 << 32
+	// MaxTimeMicros is MaxTimeSeconds in microseconds.
+	MaxTimeMicros = MaxTimeSeconds * 1_000_000
 	// RelativeTimeLimit: a resolved SenML time below 2^28 seconds is relative
 	// to the receiver's clock (RFC 8428 section 4.5.3).
 	RelativeTimeLimit = 1 << 28

@@ -50,9 +50,10 @@ const (
 
 // Reading is one measurement: the unit of everything Tributary carries.
 //
-// Times are microseconds since the Unix epoch (UTC). Microseconds are exact
-// in a float64 of seconds for any date this century, so a time survives
-// SenML's floating-point seconds unchanged; use time.UnixMicro to convert.
+// Times are microseconds since the Unix epoch (UTC), at most MaxTimeMicros
+// in absolute value (the year 2106). Microseconds are exact in a float64 of
+// seconds in that range, so a time survives SenML's floating-point seconds
+// unchanged; use time.UnixMicro to convert.
 type Reading struct {
 	Device string // device id (see ValidDeviceID)
 	Name   string // resolved SenML name: the metric, e.g. "temperature"
@@ -166,6 +167,12 @@ func (r *Reading) validate(index int) error {
 	}
 	if r.HasSum && !finite(r.Sum) {
 		return bad("sum", ErrBadNumber, "")
+	}
+	if r.Time <= -MaxTimeMicros || r.Time >= MaxTimeMicros {
+		return bad("time", ErrBadNumber, "time %d µs out of range", r.Time)
+	}
+	if r.Received <= -MaxTimeMicros || r.Received >= MaxTimeMicros {
+		return bad("received", ErrBadNumber, "receive time %d µs out of range", r.Received)
 	}
 	return nil
 }

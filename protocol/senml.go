@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"encoding/base64"
+	"math"
 	"time"
 )
 
@@ -237,6 +238,9 @@ func (res *resolver) apply(i int, raw *rawRecord, dst []Reading) ([]Reading, err
 	}
 
 	// Time: bt + t, in µs. A resolved time below 2^28 s is relative to now.
+	if math.Abs(res.bt) >= MaxTimeSeconds || math.Abs(raw.t) >= MaxTimeSeconds {
+		return dst, senmlErr(i, "t", ErrBadNumber, "time out of range (|bt|, |t| < 2^32 s)")
+	}
 	t := res.btUs
 	if raw.has&bit(labelT) != 0 {
 		t += MicrosFromSeconds(raw.t)
@@ -248,6 +252,9 @@ func (res *resolver) apply(i int, raw *rawRecord, dst []Reading) ([]Reading, err
 		t = o.Now + t
 		r.Flags |= FlagReceiverTime
 	}
+	if t <= -MaxTimeMicros || t >= MaxTimeMicros {
+		return dst, senmlErr(i, "t", ErrBadNumber, "resolved time out of range")
+	}
 	r.Time = t
 
 	if o.stream {
@@ -256,6 +263,9 @@ func (res *resolver) apply(i int, raw *rawRecord, dst []Reading) ([]Reading, err
 		}
 		if raw.fl > 0xff {
 			return dst, senmlErr(i, LabelFlags, ErrBadRecord, "flags out of range")
+		}
+		if math.Abs(raw.rt) >= MaxTimeSeconds {
+			return dst, senmlErr(i, LabelReceived, ErrBadNumber, "receive time out of range")
 		}
 		r.Received = MicrosFromSeconds(raw.rt)
 		r.Flags = Flags(raw.fl)
