@@ -245,14 +245,18 @@ func (res *resolver) apply(i int, raw *rawRecord, dst []Reading) ([]Reading, err
 	if raw.has&bit(labelT) != 0 {
 		t += MicrosFromSeconds(raw.t)
 	}
-	if res.bt+raw.t < RelativeTimeLimit {
+	const relLimit = RelativeTimeLimit * 1_000_000
+	if t < relLimit {
 		if o.stream {
 			return dst, senmlErr(i, "t", ErrBadRecord, "stream record times are absolute")
 		}
 		t = o.Now + t
 		r.Flags |= FlagReceiverTime
+		if t < relLimit {
+			return dst, senmlErr(i, "t", ErrBadNumber, "relative time resolves to before 2^28 s (1978)")
+		}
 	}
-	if t <= -MaxTimeMicros || t >= MaxTimeMicros {
+	if t >= MaxTimeMicros {
 		return dst, senmlErr(i, "t", ErrBadNumber, "resolved time out of range")
 	}
 	r.Time = t
