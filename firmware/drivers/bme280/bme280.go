@@ -148,11 +148,6 @@ const (
 	modeSleep     = 0x00
 	modeForced    = 0x01
 	statusMeasure = 0x08
-
-	// skipped20 and skipped16 are what the data registers hold for a
-	// measurement that was skipped.
-	skipped20 = 0x80000
-	skipped16 = 0x8000
 )
 
 // Polling after the maximum measurement time has elapsed.
@@ -252,6 +247,14 @@ func (d *Dev) Calibration() Calibration {
 func (d *Dev) Sense(e *Env) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	// ctrl_hum is written before every measurement: a brown-out resets it
+	// to "humidity skipped", and it only takes effect with the ctrl_meas
+	// write that follows (datasheet 5.4.3). Because both are rewritten each
+	// time, the data registers always hold a measurement that was asked
+	// for, so 0x80000 / 0x8000 are ordinary raw values, never "skipped".
+	if err := d.c.Tx([]byte{regCtrlHum, d.opts.Humidity.field()}, nil); err != nil {
+		return fmt.Errorf("bme280: write ctrl_hum: %w", err)
+	}
 	if err := d.c.Tx([]byte{regCtrlMeas, d.ctrlMeas | modeForced}, nil); err != nil {
 		return fmt.Errorf("bme280: start measurement: %w", err)
 	}
@@ -276,15 +279,15 @@ func (d *Dev) Sense(e *Env) error {
 	adcP := int32(b[0])<<12 | int32(b[1])<<4 | int32(b[2])>>4
 	adcT := int32(b[3])<<12 | int32(b[4])<<4 | int32(b[5])>>4
 	adcH := int32(b[6])<<8 | int32(b[7])
-	if adcT == skipped20 {
-		return errors.New("bme280: chip skipped the temperature measurement (was it reset?)")
-	}
 	tFine, t := d.cal.CompensateT(adcT)
 	p, h := math.NaN(), math.NaN()
-	if d.opts.Pressure != Off && adcP != skipped20 {
+	if d.opts.Temperature == Off {
+		t = math.NaN() // t_fine still feeds P and H, as on the chip
+	}
+	if d.opts.Pressure != Off {
 		p = d.cal.CompensateP(adcP, tFine)
 	}
-	if d.opts.Humidity != Off && adcH != skipped16 {
+	if d.opts.Humidity != Off {
 		h = d.cal.CompensateH(adcH, tFine)
 	}
 	*e = Env{Temperature: t, Pressure: p, Humidity: h}

@@ -332,6 +332,7 @@ func TestSense(t *testing.T) {
 	wantP := c.CompensateP(exampleAdcP, tFine)
 	wantH := c.CompensateH(exampleAdcH, tFine)
 	nan := math.NaN()
+	hum := func(h byte) i2ctest.IO { return i2ctest.IO{Addr: addr, W: []byte{0xF2, h}} }
 	start := func(meas byte) i2ctest.IO { return i2ctest.IO{Addr: addr, W: []byte{0xF4, meas}} }
 	status := func(s byte) i2ctest.IO { return i2ctest.IO{Addr: addr, W: []byte{0xF3}, R: []byte{s}} }
 	read := func(b []byte) i2ctest.IO { return i2ctest.IO{Addr: addr, W: []byte{0xF7}, R: b} }
@@ -353,13 +354,13 @@ func TestSense(t *testing.T) {
 	}{
 		{
 			name: "datasheet example", failAt: -1,
-			ops:      []i2ctest.IO{start(0x25), status(0x00), read(example)},
+			ops:      []i2ctest.IO{hum(0x01), start(0x25), status(0x00), read(example)},
 			want:     bme280.Env{Temperature: wantT, Pressure: wantP, Humidity: wantH},
 			wantWait: 9300 * time.Microsecond,
 		},
 		{
 			name: "still measuring twice", failAt: -1,
-			ops:      []i2ctest.IO{start(0x25), status(0x08), status(0x09), status(0x01), read(example)},
+			ops:      []i2ctest.IO{hum(0x01), start(0x25), status(0x08), status(0x09), status(0x01), read(example)},
 			want:     bme280.Env{Temperature: wantT, Pressure: wantP, Humidity: wantH},
 			wantWait: 9300*time.Microsecond + 2*time.Millisecond,
 		},
@@ -367,7 +368,7 @@ func TestSense(t *testing.T) {
 			name: "16x everything waits longer", failAt: -1,
 			opts:     &bme280.Opts{Temperature: bme280.O16x, Pressure: bme280.O16x, Humidity: bme280.O16x},
 			init:     [2]byte{0x05, 0xB4},
-			ops:      []i2ctest.IO{start(0xB5), status(0x00), read(example)},
+			ops:      []i2ctest.IO{hum(0x05), start(0xB5), status(0x00), read(example)},
 			want:     bme280.Env{Temperature: wantT, Pressure: wantP, Humidity: wantH},
 			wantWait: 112800 * time.Microsecond,
 		},
@@ -375,17 +376,17 @@ func TestSense(t *testing.T) {
 			name: "pressure and humidity off", failAt: -1,
 			opts: &bme280.Opts{Pressure: bme280.Off, Humidity: bme280.Off},
 			init: [2]byte{0x00, 0x20},
-			ops:  []i2ctest.IO{start(0x21), status(0x00), read(data(0x80000, exampleAdcT, 0x8000))},
+			ops:  []i2ctest.IO{hum(0x00), start(0x21), status(0x00), read(data(0x80000, exampleAdcT, 0x8000))},
 			want: bme280.Env{Temperature: wantT, Pressure: nan, Humidity: nan},
 		},
 		{
 			name: "never finishes", failAt: -1,
-			ops:     append([]i2ctest.IO{start(0x25)}, busy...),
+			ops:     append([]i2ctest.IO{hum(0x01), start(0x25)}, busy...),
 			wantErr: bme280.ErrTimeout,
 		},
 		{name: "NACK on start", failAt: 0, wantErr: errNACK},
-		{name: "NACK on status", ops: []i2ctest.IO{start(0x25)}, failAt: 1, wantErr: errNACK},
-		{name: "NACK on data", ops: []i2ctest.IO{start(0x25), status(0x00)}, failAt: 2, wantErr: errNACK},
+		{name: "NACK on status", ops: []i2ctest.IO{hum(0x01), start(0x25)}, failAt: 2, wantErr: errNACK},
+		{name: "NACK on data", ops: []i2ctest.IO{hum(0x01), start(0x25), status(0x00)}, failAt: 3, wantErr: errNACK},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
