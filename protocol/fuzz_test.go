@@ -1,6 +1,7 @@
 package protocol_test
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -40,6 +41,10 @@ func FuzzDecodeSenML(f *testing.F) {
 		rs, err := protocol.DecodeSenML(in, opts())
 		if err != nil {
 			return
+		}
+		// Differential check of our JSON scanner against encoding/json.
+		if f, _ := protocol.DetectFormat(in); f == protocol.FormatJSON && !json.Valid(in) {
+			t.Fatalf("accepted invalid JSON %q", in)
 		}
 		for i := range rs {
 			if err := rs[i].Validate(); err != nil {

@@ -1,11 +1,7 @@
 package protocol
 
 import (
-	"bytes"
 	"encoding/base64"
-	"encoding/json"
-	"errors"
-	"io"
 	"math"
 	"strconv"
 	"unicode/utf8"
@@ -29,33 +25,39 @@ func decodeJSONPack(dst []Reading, b []byte, opts *DecodeOptions) ([]Reading, pa
 	if !utf8.Valid(b) {
 		return fail(senmlErr(-1, "", ErrSyntax, "JSON text is not valid UTF-8"))
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
+	s := jscan{b: b}
+	if !s.eat('[') {
 		return fail(senmlErr(-1, "", ErrSyntax, "a SenML JSON pack is an array of objects"))
 	}
 	res := resolver{opts: opts}
 	var raw rawRecord
 	i := 0
-	for ; dec.More(); i++ {
-		if i >= max {
-			return fail(senmlErr(i, "", ErrTooMany, "limit %d records per pack", max))
-		}
-		raw = rawRecord{}
-		if err := decodeJSONRecord(dec, i, &raw, opts.stream); err != nil {
-			return fail(err)
-		}
-		if i == 0 {
-			info.firstBn = raw.bn
-		}
-		if dst, err = res.apply(i, &raw, dst); err != nil {
-			return fail(err)
+	if !s.eat(']') {
+		for ; ; i++ {
+			if i >= max {
+				return fail(senmlErr(i, "", ErrTooMany, "limit %d records per pack", max))
+			}
+			raw = rawRecord{}
+			if err := decodeJSONRecord(&s, i, &raw, opts.stream); err != nil {
+				return fail(err)
+			}
+			if i == 0 {
+				info.firstBn = raw.bn
+			}
+			if dst, err = res.apply(i, &raw, dst); err != nil {
+				return fail(err)
+			}
+			if s.eat(']') {
+				i++
+				break
+			}
+			if !s.eat(',') {
+				return fail(senmlErr(-1, "", ErrSyntax, "expected ',' or ']' at byte %d", s.off))
+			}
 		}
 	}
-	if tok, err := dec.Token(); err != nil || tok != json.Delim(']') {
-		return fail(senmlErr(-1, "", ErrSyntax, "the pack array is not closed properly"))
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return fail(senmlErr(-1, "", ErrSyntax, "data after the end of the pack"))
+	if s.peek() != 0 {
+		return fail(senmlErr(-1, "", ErrSyntax, "data after the end of the pack at byte %d", s.off))
 	}
 	if i == 0 {
 		return fail(senmlErr(-1, "", ErrEmpty, "the pack holds no records"))
@@ -67,149 +69,157 @@ func decodeJSONPack(dst []Reading, b []byte, opts *DecodeOptions) ([]Reading, pa
 	return dst, info, nil
 }
 
-func decodeJSONRecord(dec *json.Decoder, i int, raw *rawRecord, stream bool) error {
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return senmlErr(i, "", ErrSyntax, "a record is a JSON object")
+func decodeJSONRecord(s *jscan, i int, raw *rawRecord, stream bool) error {
+	if !s.eat('{') {
+		return senmlErr(i, "", ErrSyntax, "a record is a JSON object (byte %d)", s.off)
 	}
-	for dec.More() {
-		tok, err := dec.Token()
+	if s.eat('}') {
+		return nil
+	}
+	for {
+		kb, err := s.rawString()
 		if err != nil {
-			return senmlErr(i, "", ErrSyntax, "%v", cleanJSONErr(err))
+			return senmlErr(i, "", ErrSyntax, "expected a label string at byte %d", s.off)
 		}
-		key, ok := tok.(string)
-		if !ok {
-			return senmlErr(i, "", ErrSyntax, "object key is not a string")
+		if !s.eat(':') {
+			return senmlErr(i, "", ErrSyntax, "expected ':' at byte %d", s.off)
 		}
-		label, known := jsonLabels[key]
+		label, known := jsonLabels[string(kb)]
 		if !known {
-			if err := decodeJSONExtension(dec, i, raw, key, stream); err != nil {
+			if err := decodeJSONExtension(s, i, raw, string(kb), stream); err != nil {
 				return err
 			}
-			continue
+		} else if err := decodeJSONField(s, i, raw, label, string(kb)); err != nil {
+			return err
 		}
-		b := bit(label)
-		if raw.has&b != 0 {
-			return senmlErr(i, key, ErrDuplicateLabel, "")
+		if s.eat('}') {
+			return nil
 		}
-		raw.has |= b
-		tok, err = dec.Token()
-		if err != nil {
-			return senmlErr(i, key, ErrSyntax, "%v", cleanJSONErr(err))
-		}
-		if d, isDelim := tok.(json.Delim); isDelim {
-			return senmlErr(i, key, ErrType, "want %s, got %s", labelType(label), delimKind(d))
-		}
-		typeErr := senmlErr(i, key, ErrType, "want %s", labelType(label))
-		switch label {
-		case labelBn, labelBu, labelN, labelU, labelVs, labelVd:
-			s, ok := tok.(string)
-			if !ok {
-				return typeErr
-			}
-			if len(s) > MaxStringValueBytes {
-				return senmlErr(i, key, ErrTooLarge, "%d bytes, limit %d", len(s), MaxStringValueBytes)
-			}
-			switch label {
-			case labelBn:
-				raw.bn = s
-			case labelBu:
-				raw.bu = s
-			case labelN:
-				raw.n = s
-			case labelU:
-				raw.u = s
-			case labelVs:
-				raw.vs = s
-			case labelVd:
-				d, err := decodeBase64URL(s)
-				if err != nil {
-					return senmlErr(i, key, ErrType, "vd is not base64url: %v", err)
-				}
-				raw.vd = d
-			}
-		case labelVb:
-			v, ok := tok.(bool)
-			if !ok {
-				return typeErr
-			}
-			raw.vb = v
-		default:
-			f, ok := tok.(float64)
-			if !ok {
-				return typeErr
-			}
-			if !finite(f) {
-				return senmlErr(i, key, ErrBadNumber, "")
-			}
-			switch label {
-			case labelBver:
-				if f != math.Trunc(f) || math.Abs(f) > 1<<53 {
-					return senmlErr(i, key, ErrType, "bver must be an integer")
-				}
-				raw.bver = int64(f)
-			case labelBt:
-				raw.bt = f
-			case labelBv:
-				raw.bv = f
-			case labelBs:
-				raw.bs = f
-			case labelV:
-				raw.v = f
-			case labelS:
-				raw.s = f
-			case labelT:
-				raw.t = f
-			}
+		if !s.eat(',') {
+			return senmlErr(i, "", ErrSyntax, "expected ',' or '}' at byte %d", s.off)
 		}
 	}
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
-		return senmlErr(i, "", ErrSyntax, "record object is not closed properly")
+}
+
+func decodeJSONField(s *jscan, i int, raw *rawRecord, label int, key string) error {
+	b := bit(label)
+	if raw.has&b != 0 {
+		return senmlErr(i, key, ErrDuplicateLabel, "")
+	}
+	raw.has |= b
+	fieldErr := func(err error) error {
+		switch err {
+		case errType:
+			return senmlErr(i, key, ErrType, "want %s", labelType(label))
+		case errBadNumber:
+			return senmlErr(i, key, ErrBadNumber, "")
+		}
+		return senmlErr(i, key, ErrSyntax, "malformed value at byte %d", s.off)
+	}
+	switch label {
+	case labelBn, labelBu, labelN, labelU, labelVs, labelVd:
+		if c := s.peek(); c != '"' {
+			if err := s.skip(0); err != nil {
+				return fieldErr(err)
+			}
+			return fieldErr(errType)
+		}
+		v, err := s.rawString()
+		if err != nil {
+			return fieldErr(err)
+		}
+		if len(v) > MaxStringValueBytes {
+			return senmlErr(i, key, ErrTooLarge, "%d bytes, limit %d", len(v), MaxStringValueBytes)
+		}
+		switch label {
+		case labelBn:
+			raw.bn = string(v)
+		case labelBu:
+			raw.bu = string(v)
+		case labelN:
+			raw.n = string(v)
+		case labelU:
+			raw.u = string(v)
+		case labelVs:
+			raw.vs = string(v)
+		case labelVd:
+			d, err := decodeBase64URL(string(v))
+			if err != nil {
+				return senmlErr(i, key, ErrType, "vd is not base64url: %v", err)
+			}
+			raw.vd = d
+		}
+	case labelVb:
+		v, null, err := s.literal()
+		if err != nil || null {
+			if err == errJSON {
+				return fieldErr(err)
+			}
+			return fieldErr(errType)
+		}
+		raw.vb = v
+	default:
+		f, err := s.number()
+		if err != nil {
+			return fieldErr(err)
+		}
+		switch label {
+		case labelBver:
+			if f != math.Trunc(f) || math.Abs(f) > 1<<53 {
+				return senmlErr(i, key, ErrType, "bver must be an integer")
+			}
+			raw.bver = int64(f)
+		case labelBt:
+			raw.bt = f
+		case labelBv:
+			raw.bv = f
+		case labelBs:
+			raw.bs = f
+		case labelV:
+			raw.v = f
+		case labelS:
+			raw.s = f
+		case labelT:
+			raw.t = f
+		}
 	}
 	return nil
 }
 
-func decodeJSONExtension(dec *json.Decoder, i int, raw *rawRecord, key string, stream bool) error {
+func decodeJSONExtension(s *jscan, i int, raw *rawRecord, key string, stream bool) error {
 	if stream {
 		switch key {
+		case LabelGateway:
+			v, err := s.rawString()
+			if err == nil {
+				raw.gw, raw.has = string(v), raw.has|bitGw
+				return nil
+			}
+		case LabelReceived:
+			v, err := s.number()
+			if err == nil {
+				raw.rt, raw.has = v, raw.has|bitRt
+				return nil
+			}
+		case LabelFlags:
+			v, err := s.number()
+			if err == nil && v >= 0 && v < 256 && v == math.Trunc(v) {
+				raw.fl, raw.has = uint64(v), raw.has|bitFl
+				return nil
+			}
+		}
+		switch key {
 		case LabelGateway, LabelReceived, LabelFlags:
-			tok, err := dec.Token()
-			if err != nil {
-				return senmlErr(i, key, ErrSyntax, "%v", cleanJSONErr(err))
-			}
-			switch v := tok.(type) {
-			case string:
-				if key == LabelGateway {
-					raw.gw, raw.has = v, raw.has|bitGw
-					return nil
-				}
-			case float64:
-				if key == LabelReceived && finite(v) {
-					raw.rt, raw.has = v, raw.has|bitRt
-					return nil
-				}
-				if key == LabelFlags && v >= 0 && v < 256 && v == math.Trunc(v) {
-					raw.fl, raw.has = uint64(v), raw.has|bitFl
-					return nil
-				}
-			}
 			return senmlErr(i, key, ErrType, "extension label has the wrong type")
 		}
 	}
 	if len(key) > 0 && key[len(key)-1] == '_' {
 		return senmlErr(i, key, ErrMustUnderstand, "this receiver does not implement the extension")
 	}
-	var skip json.RawMessage
-	if err := dec.Decode(&skip); err != nil {
-		return senmlErr(i, key, ErrSyntax, "%v", cleanJSONErr(err))
+	if err := s.skip(0); err != nil {
+		return senmlErr(i, key, ErrSyntax, "malformed value at byte %d", s.off)
 	}
 	return nil
-}
-
-func delimKind(d json.Delim) string {
-	if d == '{' {
-		return "an object"
-	}
-	return "an array"
 }
 
 // decodeBase64URL accepts base64url without padding (RFC 8428 section 5)
@@ -225,12 +235,6 @@ func decodeBase64URL(s string) ([]byte, error) {
 	return nil, err
 }
 
-func cleanJSONErr(err error) error {
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return errors.New("unexpected end of JSON")
-	}
-	return err
-}
 
 // appendJSONNumber writes f in the shortest form that parses back to f.
 func appendJSONNumber(b []byte, f float64) []byte {

@@ -1,0 +1,279 @@
+package protocol
+
+import (
+	"errors"
+	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// jscan is a small JSON (RFC 8259) scanner for SenML packs: it reads the
+// values SenML uses without building a generic tree, and skips anything
+// else (depth-limited). The input must be valid UTF-8 (checked up front).
+type jscan struct {
+	b   []byte
+	off int
+}
+
+var errJSON = errors.New("malformed JSON")
+
+func (s *jscan) ws() {
+	for s.off < len(s.b) {
+		switch s.b[s.off] {
+		case ' ', '\t', '\r', '\n':
+			s.off++
+		default:
+			return
+		}
+	}
+}
+
+// peek returns the next non-space byte, or 0 at the end.
+func (s *jscan) peek() byte {
+	s.ws()
+	if s.off < len(s.b) {
+		return s.b[s.off]
+	}
+	return 0
+}
+
+// eat consumes c if it is the next non-space byte.
+func (s *jscan) eat(c byte) bool {
+	if s.peek() == c {
+		s.off++
+		return true
+	}
+	return false
+}
+
+// rawString reads a string and returns its bytes when it has no escapes
+// (a slice of the input), else the unescaped bytes in a new buffer.
+func (s *jscan) rawString() ([]byte, error) {
+	if !s.eat('"') {
+		return nil, errType
+	}
+	start := s.off
+	for s.off < len(s.b) {
+		c := s.b[s.off]
+		switch {
+		case c == '"':
+			out := s.b[start:s.off]
+			s.off++
+			return out, nil
+		case c == '\\':
+			return s.slowString(start)
+		case c < 0x20:
+			return nil, errJSON
+		}
+		s.off++
+	}
+	return nil, errJSON
+}
+
+func (s *jscan) slowString(start int) ([]byte, error) {
+	out := append([]byte(nil), s.b[start:s.off]...)
+	for s.off < len(s.b) {
+		c := s.b[s.off]
+		switch {
+		case c == '"':
+			s.off++
+			return out, nil
+		case c < 0x20:
+			return nil, errJSON
+		case c != '\\':
+			out = append(out, c)
+			s.off++
+			continue
+		}
+		if s.off+1 >= len(s.b) {
+			return nil, errJSON
+		}
+		e := s.b[s.off+1]
+		s.off += 2
+		switch e {
+		case '"', '\\', '/':
+			out = append(out, e)
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		case 'u':
+			r, ok := s.hex4()
+			if !ok {
+				return nil, errJSON
+			}
+			if utf16.IsSurrogate(r) {
+				r2 := rune(utf8.RuneError)
+				if s.off+1 < len(s.b) && s.b[s.off] == '\\' && s.b[s.off+1] == 'u' {
+					save := s.off
+					s.off += 2
+					if lo, ok := s.hex4(); ok {
+						if d := utf16.DecodeRune(r, lo); d != utf8.RuneError {
+							r2 = d
+						} else {
+							s.off = save
+						}
+					} else {
+						return nil, errJSON
+					}
+				}
+				r = r2
+			}
+			out = utf8.AppendRune(out, r)
+		default:
+			return nil, errJSON
+		}
+	}
+	return nil, errJSON
+}
+
+func (s *jscan) hex4() (rune, bool) {
+	if len(s.b)-s.off < 4 {
+		return 0, false
+	}
+	var r rune
+	for _, c := range s.b[s.off : s.off+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c -= 'a' - 10
+		case c >= 'A' && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	s.off += 4
+	return r, true
+}
+
+// number reads a JSON number.
+func (s *jscan) number() (float64, error) {
+	s.ws()
+	start := s.off
+	b := s.b
+	i := s.off
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && b[i] >= '1' && b[i] <= '9':
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	default:
+		if i == start && i < len(b) && (b[i] == '"' || b[i] == 't' || b[i] == 'f' || b[i] == 'n' || b[i] == '[' || b[i] == '{') {
+			return 0, errType
+		}
+		return 0, errJSON
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		d := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == d {
+			return 0, errJSON
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		d := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == d {
+			return 0, errJSON
+		}
+	}
+	s.off = i
+	f, err := strconv.ParseFloat(string(b[start:i]), 64)
+	if err != nil {
+		return 0, errBadNumber // out of float64 range
+	}
+	return f, nil
+}
+
+// literal reads true, false or null.
+func (s *jscan) literal() (v bool, null bool, err error) {
+	s.ws()
+	rest := s.b[s.off:]
+	switch {
+	case len(rest) >= 4 && string(rest[:4]) == "true":
+		s.off += 4
+		return true, false, nil
+	case len(rest) >= 5 && string(rest[:5]) == "false":
+		s.off += 5
+		return false, false, nil
+	case len(rest) >= 4 && string(rest[:4]) == "null":
+		s.off += 4
+		return false, true, nil
+	}
+	if len(rest) > 0 && (rest[0] == '"' || rest[0] == '-' || rest[0] >= '0' && rest[0] <= '9' || rest[0] == '[' || rest[0] == '{') {
+		return false, false, errType
+	}
+	return false, false, errJSON
+}
+
+// skip passes over one complete value of any type.
+func (s *jscan) skip(depth int) error {
+	if depth > maxDepth {
+		return errJSON
+	}
+	switch c := s.peek(); {
+	case c == '"':
+		_, err := s.rawString()
+		return err
+	case c == '{' || c == '[':
+		s.off++
+		close := byte('}')
+		if c == '[' {
+			close = ']'
+		}
+		if s.eat(close) {
+			return nil
+		}
+		for {
+			if c == '{' {
+				if _, err := s.rawString(); err != nil {
+					return errJSON
+				}
+				if !s.eat(':') {
+					return errJSON
+				}
+			}
+			if err := s.skip(depth + 1); err != nil {
+				return err
+			}
+			if s.eat(close) {
+				return nil
+			}
+			if !s.eat(',') {
+				return errJSON
+			}
+		}
+	case c == 't' || c == 'f' || c == 'n':
+		_, _, err := s.literal()
+		return err
+	default:
+		_, err := s.number()
+		if err == errType {
+			return errJSON
+		}
+		return err
+	}
+}
