@@ -235,7 +235,6 @@ func decodeBase64URL(s string) ([]byte, error) {
 	return nil, err
 }
 
-
 // appendJSONNumber writes f in the shortest form that parses back to f.
 func appendJSONNumber(b []byte, f float64) []byte {
 	if f == math.Trunc(f) && math.Abs(f) < 1e21 {
