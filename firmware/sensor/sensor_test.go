@@ -96,6 +96,7 @@ func bme280Ops(a uint16) []i2ctest.IO {
 		{Addr: a, W: []byte{0xF4, 0x24}},
 		{Addr: a, W: []byte{0xF5, 0x00}},
 		// Sense: adc_P 415148, adc_T 519888, adc_H 30000.
+		{Addr: a, W: []byte{0xF2, 0x01}},
 		{Addr: a, W: []byte{0xF4, 0x25}},
 		{Addr: a, W: []byte{0xF3}, R: []byte{0x00}},
 		{Addr: a, W: []byte{0xF7}, R: []byte{0x65, 0x5A, 0xC0, 0x7E, 0xED, 0x00, 0x75, 0x30}},

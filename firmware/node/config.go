@@ -1,0 +1,313 @@
+package node
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/tributary-iot/tributary/firmware/sensor"
+	"github.com/tributary-iot/tributary/protocol"
+)
+
+// Defaults and bounds of Config. A zero field means its default.
+const (
+	DefaultKeepAlive           = 30 * time.Second
+	DefaultConnectTimeout      = 10 * time.Second
+	DefaultQoS                 = 1
+	DefaultInterval            = time.Second
+	DefaultBufferReadings      = 10_000
+	DefaultMaxInflight         = 10
+	DefaultBatchSamples        = 1
+	DefaultReconnectBackoff    = time.Second
+	DefaultMaxReconnectBackoff = time.Minute
+	DefaultDrainTimeout        = 5 * time.Second
+
+	MinInterval       = 10 * time.Millisecond
+	MaxInterval       = 24 * time.Hour
+	MaxBufferReadings = 10_000_000
+	MaxMaxInflight    = 1000
+	MaxBatchSamples   = 1000
+	MaxKeepAlive      = 65535 * time.Second // MQTT's keep-alive is 16-bit seconds
+)
+
+// Config configures one node. It is decoded from YAML strictly (unknown
+// keys are errors); every zero field means its default (see the Default*
+// constants), so a Go caller can fill in only what it needs. Validate
+// reports every problem at once.
+type Config struct {
+	// Device is the device id, the {device} of the MQTT topics
+	// (protocol.DeviceIDPattern). Required.
+	Device string `yaml:"device"`
+	// Broker is the MQTT broker URL: tcp://host:port or ssl://host:port
+	// (mqtt:// and mqtts:// are aliases). The port defaults to 1883 (tcp)
+	// or 8883 (ssl). Required.
+	Broker string `yaml:"broker"`
+	// ClientID is the MQTT client id; "" means Device.
+	ClientID string `yaml:"client_id"`
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+	// TLS configures ssl:// brokers.
+	TLS TLSConfig `yaml:"tls"`
+	// KeepAlive is the MQTT keep-alive; a dead connection is noticed
+	// within about 1.5 times it. Default 30s.
+	KeepAlive time.Duration `yaml:"keepalive"`
+	// ConnectTimeout bounds dialling plus the MQTT handshake, and a publish
+	// waiting to be written. Default 10s.
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	// QoS of telemetry, status and replies: 0 or 1; nil means 1. At QoS 0
+	// a pack counts as published once written to the connection.
+	QoS *int `yaml:"qos"`
+
+	// Interval is the sampling interval of sensors that do not set their
+	// own. Default 1s; MinInterval..MaxInterval.
+	Interval time.Duration `yaml:"interval"`
+	// Phase offsets every sensor's ticks from the interval boundaries of
+	// the node's clock (ticks fall at k·interval + phase). Spreads a fleet
+	// whose clocks agree. Default 0.
+	Phase time.Duration `yaml:"phase"`
+
+	// BufferReadings bounds the readings held in RAM while they cannot be
+	// published (disconnected, or publishes failing). When full the oldest
+	// pack is dropped and its readings counted in Stats.Dropped. Default
+	// 10,000.
+	BufferReadings int `yaml:"buffer_readings"`
+	// MaxInflight bounds the packs published and not yet acknowledged.
+	// Default 10.
+	MaxInflight int `yaml:"max_inflight"`
+	// BatchSamples is how many samples (one Sense of one sensor each) go
+	// into one SenML pack. Default 1: every sample is published at once.
+	BatchSamples int `yaml:"batch_samples"`
+	// BatchDelay bounds how long a sample waits in an incomplete pack.
+	// Default BatchSamples × Interval.
+	BatchDelay time.Duration `yaml:"batch_delay"`
+
+	// ReconnectBackoff is the first wait before reconnecting; it doubles up
+	// to MaxReconnectBackoff, with ±20% jitter. Defaults 1s and 1m.
+	ReconnectBackoff    time.Duration `yaml:"reconnect_backoff"`
+	MaxReconnectBackoff time.Duration `yaml:"max_reconnect_backoff"`
+	// DrainTimeout bounds the flush of buffered readings on a clean stop.
+	// Default 5s.
+	DrainTimeout time.Duration `yaml:"drain_timeout"`
+
+	// Sensors lists the sensors to sample; each Spec's Interval, when set,
+	// overrides Interval for that sensor.
+	Sensors []sensor.Spec `yaml:"sensors"`
+}
+
+// TLSConfig configures TLS to an ssl:// broker. Files are read by New.
+type TLSConfig struct {
+	// CAFile is a PEM bundle of the CAs that sign the broker's certificate;
+	// "" means the system roots.
+	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile are the client certificate and key (PEM) for
+	// mutual TLS; both or neither.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ServerName overrides the name checked in the broker's certificate;
+	// "" means the broker URL's host.
+	ServerName string `yaml:"server_name"`
+	// InsecureSkipVerify accepts any broker certificate. Testing only.
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
+}
+
+func (t TLSConfig) set() bool { return t != TLSConfig{} }
+
+// LoadConfig reads and strictly decodes a YAML config file. It does not
+// validate: call Validate (New does).
+func LoadConfig(path string) (Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("node: config: %w", err)
+	}
+	c, err := ParseConfig(b)
+	if err != nil {
+		return Config{}, fmt.Errorf("node: config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// ParseConfig strictly decodes a YAML config: unknown keys, a second
+// document and type mismatches are errors.
+func ParseConfig(b []byte) (Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		if errors.Is(err, io.EOF) {
+			return Config{}, errors.New("config is empty")
+		}
+		return Config{}, err
+	}
+	var extra any
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return Config{}, errors.New("config has more than one YAML document")
+	}
+	return c, nil
+}
+
+// withDefaults returns c with every zero field set to its default.
+func (c Config) withDefaults() Config {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	defInt := func(i *int, v int) {
+		if *i == 0 {
+			*i = v
+		}
+	}
+	if c.ClientID == "" {
+		c.ClientID = c.Device
+	}
+	def(&c.KeepAlive, DefaultKeepAlive)
+	def(&c.ConnectTimeout, DefaultConnectTimeout)
+	if c.QoS == nil {
+		q := DefaultQoS
+		c.QoS = &q
+	}
+	def(&c.Interval, DefaultInterval)
+	defInt(&c.BufferReadings, DefaultBufferReadings)
+	defInt(&c.MaxInflight, DefaultMaxInflight)
+	defInt(&c.BatchSamples, DefaultBatchSamples)
+	if c.BatchSamples > 0 && c.Interval > 0 {
+		def(&c.BatchDelay, time.Duration(c.BatchSamples)*c.Interval)
+	}
+	def(&c.ReconnectBackoff, DefaultReconnectBackoff)
+	def(&c.MaxReconnectBackoff, DefaultMaxReconnectBackoff)
+	def(&c.DrainTimeout, DefaultDrainTimeout)
+	c.Sensors = append([]sensor.Spec(nil), c.Sensors...)
+	for i := range c.Sensors {
+		def(&c.Sensors[i].Interval, c.Interval)
+	}
+	return c
+}
+
+// Validate checks the config and returns every problem, each saying what
+// to fix, joined; nil if it is usable. An empty sensor list is valid here
+// (sensors may be passed to New already open); New rejects a node with
+// no sensors at all.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	var errs []error
+	bad := func(format string, a ...any) {
+		errs = append(errs, fmt.Errorf("node: config: "+format, a...))
+	}
+
+	if c.Device == "" {
+		bad(`device is missing: set it to this node's id, e.g. "greenhouse-1"`)
+	} else if err := protocol.CheckDeviceID(c.Device); err != nil {
+		bad("device: %v", err)
+	}
+	if len(c.ClientID) > 65535 {
+		bad("client_id is %d bytes; MQTT allows 65535", len(c.ClientID))
+	}
+	if c.Broker == "" {
+		bad("broker is missing: set the MQTT broker URL, e.g. tcp://gateway.local:1883")
+	} else if u, err := brokerURL(c.Broker); err != nil {
+		bad("%v", err)
+	} else if u.Scheme != "ssl" && c.TLS.set() {
+		bad("tls is set but broker %q is not TLS: use ssl://host:8883, or remove tls", c.Broker)
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		bad("tls: cert_file and key_file go together: set both for a client certificate, or neither")
+	}
+	if c.Password != "" && c.Username == "" {
+		bad("password is set without username")
+	}
+	if c.KeepAlive < time.Second || c.KeepAlive > MaxKeepAlive {
+		bad("keepalive %s is outside 1s..%s", c.KeepAlive, MaxKeepAlive)
+	}
+	if c.ConnectTimeout < 100*time.Millisecond {
+		bad("connect_timeout %s is below 100ms", c.ConnectTimeout)
+	}
+	switch *c.QoS {
+	case 0, 1:
+	case 2:
+		bad("qos 2 is not supported: use 1 (at least once, the default) or 0 (at most once)")
+	default:
+		bad("qos %d is not 0 or 1", *c.QoS)
+	}
+	checkInterval := func(what string, d time.Duration) {
+		if d < MinInterval || d > MaxInterval {
+			bad("%s %s is outside %s..%s", what, d, MinInterval, MaxInterval)
+		}
+	}
+	checkInterval("interval", c.Interval)
+	if c.Phase < 0 {
+		bad("phase %s is negative", c.Phase)
+	}
+	if c.BufferReadings < 1 || c.BufferReadings > MaxBufferReadings {
+		bad("buffer_readings %d is outside 1..%d", c.BufferReadings, MaxBufferReadings)
+	}
+	if c.MaxInflight < 1 || c.MaxInflight > MaxMaxInflight {
+		bad("max_inflight %d is outside 1..%d", c.MaxInflight, MaxMaxInflight)
+	}
+	if c.BatchSamples < 1 || c.BatchSamples > MaxBatchSamples {
+		bad("batch_samples %d is outside 1..%d", c.BatchSamples, MaxBatchSamples)
+	}
+	if c.BatchDelay < 0 {
+		bad("batch_delay %s is negative", c.BatchDelay)
+	}
+	if c.ReconnectBackoff < time.Millisecond {
+		bad("reconnect_backoff %s is below 1ms", c.ReconnectBackoff)
+	}
+	if c.MaxReconnectBackoff < c.ReconnectBackoff {
+		bad("max_reconnect_backoff %s is below reconnect_backoff %s", c.MaxReconnectBackoff, c.ReconnectBackoff)
+	}
+	if c.DrainTimeout < 0 {
+		bad("drain_timeout %s is negative", c.DrainTimeout)
+	}
+	if err := sensor.ValidateAll(c.Sensors); err != nil {
+		errs = append(errs, err)
+	}
+	for i, s := range c.Sensors {
+		if s.Interval < MinInterval || s.Interval > MaxInterval {
+			errs = append(errs, &sensor.SpecError{Index: i + 1, Kind: s.Kind, Name: s.Name,
+				Err: fmt.Errorf("interval %s is outside %s..%s", s.Interval, MinInterval, MaxInterval)})
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// brokerURL parses and normalises a broker URL: scheme tcp or ssl (mqtt,
+// mqtts and tls are aliases), host and port (default 1883 or 8883).
+func brokerURL(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, fmt.Errorf("broker %q is not a URL: want tcp://host:1883 or ssl://host:8883", s)
+	}
+	port := "1883"
+	switch u.Scheme {
+	case "tcp", "mqtt":
+		u.Scheme = "tcp"
+	case "ssl", "mqtts", "tls":
+		u.Scheme, port = "ssl", "8883"
+	case "":
+		return nil, fmt.Errorf("broker %q has no scheme: want tcp://%s or ssl://%s", s, s, s)
+	default:
+		return nil, fmt.Errorf("broker %q: scheme %q is not supported: use tcp:// or ssl:// (mqtt:// and mqtts:// are aliases)", s, u.Scheme)
+	}
+	if u.Hostname() == "" {
+		return nil, fmt.Errorf("broker %q has no host: want %s://host:%s", s, u.Scheme, port)
+	}
+	if u.User != nil {
+		return nil, fmt.Errorf("broker %q has credentials in the URL: use username and password", s)
+	}
+	if p := strings.Trim(u.Path, "/"); p != "" || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("broker %q has a path or query: want %s://host:%s only", s, u.Scheme, port)
+	}
+	if u.Port() == "" {
+		u.Host = net.JoinHostPort(u.Hostname(), port)
+	}
+	u.Path = ""
+	return u, nil
+}

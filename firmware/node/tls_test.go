@@ -1,0 +1,111 @@
+package node_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"log/slog"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/listeners"
+
+	"github.com/tributary-iot/tributary/firmware/node"
+	"github.com/tributary-iot/tributary/firmware/sensor"
+)
+
+// startTLSBroker runs mochi with a TLS listener whose self-signed
+// certificate is written to the returned CA file.
+func startTLSBroker(t *testing.T) (addr, caFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "test broker"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
+		DNSNames:              []string{"broker.test"},
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile = filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := mochi.New(&mochi.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err := srv.AddHook(new(allowAll), nil); err != nil {
+		t.Fatal(err)
+	}
+	l := listeners.NewTCP(listeners.Config{Type: listeners.TypeTCP, ID: "tls", Address: "127.0.0.1:0",
+		TLSConfig: &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}})
+	if err := srv.AddListener(l); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Serve(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return l.Address(), caFile
+}
+
+// TestTLS: an ssl:// broker verified with ca_file, through paho's own
+// dialer and through the Dial hook; a wrong server name is refused.
+func TestTLS(t *testing.T) {
+	addr, ca := startTLSBroker(t)
+	for _, tc := range []struct {
+		name       string
+		dial       bool
+		serverName string
+		ok         bool
+	}{
+		{"paho dialer", false, "", true},
+		{"dial hook", true, "", true},
+		{"dial hook, server name", true, "broker.test", true},
+		{"wrong server name", true, "other.test", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig(addr)
+			cfg.Broker = "ssl://" + addr
+			cfg.TLS = node.TLSConfig{CAFile: ca, ServerName: tc.serverName}
+			opts := node.Options{Sensors: []sensor.Sensor{&seqSensor{}}}
+			if tc.dial {
+				opts.Dial = (&netSwitch{}).Dial
+			}
+			logs := &syncWriter{w: &strings.Builder{}}
+			opts.Logger = slog.New(slog.NewTextHandler(logs, nil))
+			n, stop := start(t, cfg, opts)
+			if tc.ok {
+				waitStats(t, n, "published over TLS", func(s node.Stats) bool { return s.PacksPublished >= 2 })
+				return
+			}
+			time.Sleep(200 * time.Millisecond)
+			stop()
+			if st := n.Stats(); st.Connected || st.PacksPublished != 0 {
+				t.Errorf("stats %+v: connected despite a wrong server name", st)
+			}
+			if !strings.Contains(logs.String(), "certificate is valid for") {
+				t.Errorf("logs do not say why TLS failed:\n%s", logs.String())
+			}
+		})
+	}
+}
