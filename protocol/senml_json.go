@@ -56,7 +56,7 @@ func decodeJSONPack(dst []Reading, b []byte, opts *DecodeOptions) ([]Reading, pa
 			}
 		}
 	}
-	if s.peek() != 0 {
+	if s.ws(); s.off < len(s.b) {
 		return fail(senmlErr(-1, "", ErrSyntax, "data after the end of the pack at byte %d", s.off))
 	}
 	if i == 0 {
