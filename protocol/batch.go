@@ -323,7 +323,7 @@ func decodeRows(b *Batch, data []byte, at int, strs []string) error {
 			if err != nil {
 				return batchErr(i, "value", ErrBadBatch, "malformed bytes")
 			}
-			rd.Kind, rd.Data = KindData, append([]byte(nil), d...)
+			rd.Kind, rd.Data = KindData, append(make([]byte, 0, len(d)), d...)
 		default:
 			switch {
 			case r.isNull():

@@ -429,7 +429,7 @@ func decodeCBORRecord(r *reader, i int, raw *rawRecord, stream bool) error {
 			raw.vs = string(s)
 		case labelVd:
 			s, err = r.str(false)
-			raw.vd = append([]byte(nil), s...)
+			raw.vd = append(make([]byte, 0, len(s)), s...)
 		case labelVb:
 			raw.vb, err = r.bool()
 		case labelBt:
