@@ -1,0 +1,131 @@
+package uplink
+
+import (
+	"context"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// gate is the shared retry schedule: after a failure no request starts
+// before notBefore. Every request, whichever batch it carries, waits at
+// the gate, so an outage or a Retry-After pauses the whole uplink rather
+// than each batch on its own.
+type gate struct {
+	cfg Backoff
+
+	mu        sync.Mutex
+	notBefore time.Time
+	backoff   time.Duration // current backoff; 0 after a success
+	gen       uint64        // bumped whenever backoff grows
+}
+
+// wait blocks until the gate is open or ctx is done.
+func (g *gate) wait(ctx context.Context) error {
+	for {
+		g.mu.Lock()
+		d := time.Until(g.notBefore)
+		g.mu.Unlock()
+		if d <= 0 {
+			return ctx.Err()
+		}
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// generation identifies the backoff state a request was sent under.
+func (g *gate) generation() uint64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.gen
+}
+
+// fail records a failed request sent under generation gen. The backoff
+// grows once per generation, so concurrent requests failing in the same
+// outage count once. The next request waits a full-jitter delay drawn from
+// [0, backoff], or retryAfter (plus up to an eighth more, so gateways told
+// the same time do not return in lockstep) when the cloud asked for it.
+// It returns the delay chosen.
+func (g *gate) fail(gen uint64, retryAfter time.Duration) time.Duration {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if gen == g.gen {
+		if g.backoff == 0 {
+			g.backoff = g.cfg.Initial
+		} else {
+			g.backoff = min(time.Duration(float64(g.backoff)*g.cfg.Multiplier), g.cfg.Max)
+		}
+		g.gen++
+	}
+	var d time.Duration
+	if retryAfter > 0 {
+		d = retryAfter + rand.N(retryAfter/8+1)
+	} else {
+		d = rand.N(g.backoff + 1)
+	}
+	if nb := time.Now().Add(d); nb.After(g.notBefore) {
+		g.notBefore = nb
+	}
+	return d
+}
+
+// success resets the backoff; a pending Retry-After still applies.
+func (g *gate) success() {
+	g.mu.Lock()
+	g.backoff = 0
+	g.mu.Unlock()
+}
+
+func (g *gate) current() time.Duration {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.backoff
+}
+
+// parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP
+// date (RFC 9110 section 10.2.3). It returns 0 when absent or unreadable,
+// and caps the delay at maxRetryAfter.
+func parseRetryAfter(h string, now time.Time) time.Duration {
+	h = strings.TrimSpace(h)
+	if h == "" {
+		return 0
+	}
+	var d time.Duration
+	if s, err := strconv.ParseUint(h, 10, 32); err == nil {
+		d = time.Duration(s) * time.Second
+	} else if t, err := http.ParseTime(h); err == nil {
+		d = t.Sub(now)
+	}
+	return min(max(d, 0), maxRetryAfter)
+}
+
+// limiter rate-limits a repeated log line: the first passes, then at most
+// one per logEvery, reporting how many were suppressed in between.
+type limiter struct {
+	mu         sync.Mutex
+	last       time.Time
+	suppressed int
+}
+
+const logEvery = time.Minute
+
+func (l *limiter) allow() (ok bool, suppressed int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := time.Now()
+	if !l.last.IsZero() && now.Sub(l.last) < logEvery {
+		l.suppressed++
+		return false, 0
+	}
+	l.last, suppressed, l.suppressed = now, l.suppressed, 0
+	return true, suppressed
+}
