@@ -1,0 +1,522 @@
+package intake
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/tributary-iot/tributary/protocol"
+)
+
+// EmbeddedConfig configures the embedded broker.
+type EmbeddedConfig struct {
+	// Listen is the TCP address devices connect to; default ":1883".
+	Listen string
+	// TLS, when CertFile is set, serves MQTT over TLS.
+	TLS ServerTLSConfig
+	// AllowAnonymous admits clients that present neither a username nor a
+	// client certificate. Nil means: allowed unless Users or
+	// TLS.ClientCAFile is set.
+	AllowAnonymous *bool
+	// Users are the accepted usernames and passwords. A client presenting
+	// a username must match one when Users is set.
+	Users []User
+	// StrictDeviceIdentity lets a device publish and subscribe only under
+	// tributary/v1/devices/{its id}/, its id being its certificate's
+	// common name, else its username. Telemetry under another id is
+	// rejected (dead-lettered, acknowledged, not forwarded); other device
+	// topics are refused by ACL (mochi disconnects an MQTT 3.1.1 client).
+	// Admin users are exempt. Meaningful only with passwords or
+	// certificates: an anonymous client's username is unverified.
+	StrictDeviceIdentity bool
+	// MaxClients bounds connected clients; default 10,000.
+	MaxClients int
+	// MaxInFlight bounds the messages decoded and appended at once across
+	// clients; default DefaultMaxInFlight.
+	MaxInFlight int
+	// MaxPacketBytes is the largest MQTT packet accepted; a larger one
+	// disconnects its client (mochi refuses to read it). Default 1 MiB,
+	// above protocol.MaxPackBytes so that an oversized pack is still read
+	// and dead-lettered rather than refused forever.
+	MaxPacketBytes int
+	// SessionExpiry bounds how long a disconnected persistent session
+	// (subscriptions, queued commands) is kept; default 24h.
+	SessionExpiry time.Duration
+	// ClientQueue bounds each client's outbound queue (messages forwarded
+	// to it, e.g. commands); mochi drops beyond it. Default 256.
+	ClientQueue int
+	// ClientInflight bounds each client's unacknowledged outbound QoS 1/2
+	// messages; default 256.
+	ClientInflight int
+}
+
+// ServerTLSConfig configures the embedded broker's TLS. Files are read by
+// NewEmbedded.
+type ServerTLSConfig struct {
+	// CertFile and KeyFile hold the broker's PEM certificate (chain) and
+	// key.
+	CertFile string
+	KeyFile  string
+	// ClientCAFile, when set, requires every client to present a
+	// certificate signed by one of its PEM CAs
+	// (tls.RequireAndVerifyClientCert); the certificate authenticates the
+	// client and its common name is its identity.
+	ClientCAFile string
+}
+
+// User is one username/password pair. Admin users are exempt from
+// StrictDeviceIdentity (consoles, debugging subscribers).
+type User struct {
+	Username string
+	Password string
+	Admin    bool
+}
+
+func (c *EmbeddedConfig) defaults() {
+	if c.Listen == "" {
+		c.Listen = ":1883"
+	}
+	if c.AllowAnonymous == nil {
+		allow := len(c.Users) == 0 && c.TLS.ClientCAFile == ""
+		c.AllowAnonymous = &allow
+	}
+	def := func(p *int, v int) {
+		if *p == 0 {
+			*p = v
+		}
+	}
+	def(&c.MaxClients, 10_000)
+	def(&c.MaxInFlight, DefaultMaxInFlight)
+	def(&c.MaxPacketBytes, 1<<20)
+	def(&c.ClientQueue, 256)
+	def(&c.ClientInflight, 256)
+	if c.SessionExpiry == 0 {
+		c.SessionExpiry = 24 * time.Hour
+	}
+}
+
+// Validate checks the configuration, with defaults applied to zero
+// fields, and says what to fix.
+func (c EmbeddedConfig) Validate() error {
+	c.defaults()
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf("intake: embedded: "+format, a...)) }
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		bad("listen %q is not host:port (e.g. :1883): %v", c.Listen, err)
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		bad("tls: cert_file and key_file go together")
+	}
+	if c.TLS.ClientCAFile != "" && c.TLS.CertFile == "" {
+		bad("tls: client_ca_file needs cert_file and key_file (client certificates need TLS)")
+	}
+	seen := map[string]bool{}
+	for i, u := range c.Users {
+		switch {
+		case u.Username == "":
+			bad("users entry %d: username is empty", i+1)
+		case u.Password == "":
+			bad("users entry %d (%q): password is empty", i+1, u.Username)
+		case seen[u.Username]:
+			bad("users entry %d: username %q appears twice", i+1, u.Username)
+		}
+		seen[u.Username] = true
+	}
+	if c.MaxClients < 1 || c.MaxInFlight < 1 || c.ClientQueue < 1 || c.ClientInflight < 1 || c.ClientInflight > 65535 {
+		bad("max_clients %d, max_in_flight %d, client_queue %d must be at least 1 and client_inflight %d within 1..65535",
+			c.MaxClients, c.MaxInFlight, c.ClientQueue, c.ClientInflight)
+	}
+	if c.MaxPacketBytes < protocol.MaxPackBytes+1024 {
+		bad("max_packet_bytes %d is below %d (the largest pack plus room for the topic)", c.MaxPacketBytes, protocol.MaxPackBytes+1024)
+	}
+	if c.SessionExpiry < time.Second || c.SessionExpiry > 136*365*24*time.Hour {
+		bad("session_expiry %s must be at least 1s", c.SessionExpiry)
+	}
+	return errors.Join(errs...)
+}
+
+// Embedded is an MQTT broker (mochi-mqtt) whose devices' telemetry goes to
+// a Store: each QoS 1 PUBACK is written only after the readings are
+// durable. Other topics (status, commands, replies) are brokered as usual.
+type Embedded struct {
+	cfg   EmbeddedConfig
+	core  *core
+	ln    net.Listener
+	users map[string]User
+	anon  bool
+	srv   *mqtt.Server
+	ran   atomic.Bool
+	once  sync.Once // closes ln
+
+	// pending are the hook calls in progress; watch cancels those whose
+	// client has gone (taken over, timed out), so a stale read loop never
+	// waits on the store forever.
+	pmu     sync.Mutex
+	pending map[*pending]struct{}
+}
+
+type pending struct {
+	cl     *mqtt.Client
+	cancel context.CancelFunc
+}
+
+// watchEvery is how often hook calls are checked for gone clients.
+const watchEvery = 250 * time.Millisecond
+
+// NewEmbedded checks cfg (after defaults), reads the TLS files and binds
+// the listener, so Addr is known and a busy port is reported at once. Run
+// serves; Close releases the listener of an intake that never ran.
+func NewEmbedded(cfg EmbeddedConfig, store Store, opts Options) (*Embedded, error) {
+	cfg.defaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	e := &Embedded{cfg: cfg, users: make(map[string]User), anon: *cfg.AllowAnonymous, pending: map[*pending]struct{}{}}
+	for _, u := range cfg.Users {
+		e.users[u.Username] = u
+	}
+	var tc *tls.Config
+	if cfg.TLS.CertFile != "" {
+		var err error
+		if tc, err = serverTLS(cfg.TLS); err != nil {
+			return nil, err
+		}
+	}
+	c, err := newCore("embedded", store, &opts, cfg.MaxInFlight, -1)
+	if err != nil {
+		return nil, err
+	}
+	e.core = c
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("intake: embedded: listen: %w", err)
+	}
+	if tc != nil {
+		ln = tls.NewListener(ln, tc)
+	}
+	e.ln = ln
+	c.log = c.log.With("listen", ln.Addr().String(), "tls", tc != nil)
+	return e, nil
+}
+
+func serverTLS(t ServerTLSConfig) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("intake: embedded: tls: cert_file/key_file: %w", err)
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	if t.ClientCAFile != "" {
+		pem, err := os.ReadFile(t.ClientCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("intake: embedded: tls: client_ca_file: %w", err)
+		}
+		tc.ClientCAs = x509.NewCertPool()
+		if !tc.ClientCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("intake: embedded: tls: client_ca_file %s holds no PEM certificate", t.ClientCAFile)
+		}
+		tc.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	return tc, nil
+}
+
+// Addr is the address the broker listens on (useful with port 0).
+func (e *Embedded) Addr() string { return e.ln.Addr().String() }
+
+// Stats returns the intake's counters.
+func (e *Embedded) Stats() Stats { return e.core.stats() }
+
+// Devices returns the device status table (status topics and last wills).
+func (e *Embedded) Devices() []Device { return e.core.devices.list() }
+
+// Close releases the listener if Run was never called; after Run it does
+// nothing (Run closes everything when its ctx ends). Close is idempotent.
+func (e *Embedded) Close() error {
+	if e.ran.CompareAndSwap(false, true) {
+		e.once.Do(func() { e.ln.Close() })
+	}
+	return nil
+}
+
+// Run serves devices until ctx ends, then cancels the Appends in progress
+// (their messages are not acknowledged: devices publish them again),
+// disconnects every client and returns nil. It may be called once.
+func (e *Embedded) Run(ctx context.Context) error {
+	if !e.ran.CompareAndSwap(false, true) {
+		return ErrRunning
+	}
+	defer e.once.Do(func() { e.ln.Close() })
+	caps := mqtt.NewDefaultServerCapabilities()
+	caps.MaximumClients = int64(e.cfg.MaxClients)
+	caps.MaximumSessionExpiryInterval = uint32(min(e.cfg.SessionExpiry/time.Second, 1<<32-1))
+	caps.MaximumMessageExpiryInterval = int64(e.cfg.SessionExpiry / time.Second)
+	caps.MaximumClientWritesPending = int32(e.cfg.ClientQueue)
+	caps.MaximumInflight = uint16(e.cfg.ClientInflight)
+	caps.ReceiveMaximum = 64 // MQTT 5 inbound window; the hook handles one message per client at a time anyway
+	caps.MaximumPacketSize = uint32(e.cfg.MaxPacketBytes)
+	caps.TopicAliasMaximum = 64
+	srv := mqtt.New(&mqtt.Options{
+		Capabilities:           caps,
+		Logger:                 e.core.base.With("component", "mqtt-broker", "listen", e.ln.Addr().String()),
+		SysTopicResendInterval: 30,
+	})
+	e.srv = srv
+	if err := srv.AddHook(&hook{e: e, ctx: ctx}, nil); err != nil {
+		return fmt.Errorf("intake: embedded: %w", err)
+	}
+	if err := srv.AddListener(listeners.NewNet("tributary", e.ln)); err != nil {
+		return fmt.Errorf("intake: embedded: %w", err)
+	}
+	if err := srv.Serve(); err != nil {
+		srv.Close()
+		return fmt.Errorf("intake: embedded: %w", err)
+	}
+	e.core.connected.Store(true)
+	e.core.log.Info("embedded broker serving", "max_clients", e.cfg.MaxClients,
+		"anonymous", e.anon, "users", len(e.users), "strict_identity", e.cfg.StrictDeviceIdentity)
+
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		e.watch(ctx)
+	}()
+	<-ctx.Done()
+	e.core.connected.Store(false)
+	// Hook calls see ctx cancelled: Appends end unacknowledged, so no
+	// client read loop holds up srv.Close (which waits for them all).
+	srv.Close()
+	wg.Wait()
+	return nil
+}
+
+// watch cancels hook calls whose client connection has closed.
+func (e *Embedded) watch(ctx context.Context) {
+	t := time.NewTicker(watchEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		e.pmu.Lock()
+		for p := range e.pending {
+			if p.cl.Closed() {
+				p.cancel()
+			}
+		}
+		e.pmu.Unlock()
+	}
+}
+
+func (e *Embedded) track(ctx context.Context, cl *mqtt.Client) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	p := &pending{cl: cl, cancel: cancel}
+	e.pmu.Lock()
+	e.pending[p] = struct{}{}
+	e.pmu.Unlock()
+	return ctx, func() {
+		e.pmu.Lock()
+		delete(e.pending, p)
+		e.pmu.Unlock()
+		cancel()
+	}
+}
+
+// identity returns who a client is: its verified certificate's common
+// name, else its username; admin for an Admin user.
+func (e *Embedded) identity(cl *mqtt.Client) (id string, admin bool) {
+	if tc, ok := cl.Net.Conn.(*tls.Conn); ok {
+		if cs := tc.ConnectionState(); len(cs.VerifiedChains) > 0 && len(cs.PeerCertificates) > 0 {
+			return cs.PeerCertificates[0].Subject.CommonName, false
+		}
+	}
+	u := string(cl.Properties.Username)
+	if usr, ok := e.users[u]; ok {
+		return u, usr.Admin // authenticate checked the password
+	}
+	return u, false
+}
+
+// authenticate decides whether a client may connect.
+func (e *Embedded) authenticate(cl *mqtt.Client, pk packets.Packet) bool {
+	if tc, ok := cl.Net.Conn.(*tls.Conn); ok && len(tc.ConnectionState().VerifiedChains) > 0 {
+		return true // a certificate signed by ClientCAFile
+	}
+	user := string(pk.Connect.Username)
+	if user != "" && len(e.users) > 0 {
+		u, ok := e.users[user]
+		if ok && passwordEqual(u.Password, pk.Connect.Password) {
+			return true
+		}
+		if ok, n := e.core.limit.allow("auth"); ok {
+			e.core.log.Warn("client refused: unknown username or wrong password",
+				"client_id", truncate(cl.ID, 200), "username", truncate(user, 200), "remote", cl.Net.Remote, "suppressed", n)
+		}
+		return false
+	}
+	if !e.anon {
+		if ok, n := e.core.limit.allow("auth"); ok {
+			e.core.log.Warn("client refused: anonymous clients are not allowed",
+				"client_id", truncate(cl.ID, 200), "remote", cl.Net.Remote, "suppressed", n)
+		}
+	}
+	return e.anon
+}
+
+func passwordEqual(want string, got []byte) bool {
+	a, b := sha256.Sum256([]byte(want)), sha256.Sum256(got)
+	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
+}
+
+// allowed is the ACL: with StrictDeviceIdentity a client reaches only its
+// own device topics. Telemetry publishes pass here and are checked (and
+// dead-lettered) in OnPublish, so a device under the wrong id is not
+// disconnected forever over them.
+func (e *Embedded) allowed(cl *mqtt.Client, topic string, write bool) bool {
+	if !e.cfg.StrictDeviceIdentity {
+		return true
+	}
+	id, admin := e.identity(cl)
+	if admin {
+		return true
+	}
+	if write {
+		if !strings.HasPrefix(topic, protocol.TopicPrefix) || isTelemetryTopic(topic) {
+			return true
+		}
+		dev, _, _ := strings.Cut(topic[len(protocol.TopicPrefix):], "/")
+		return id != "" && dev == id
+	}
+	return !filterReachesOthers(topic, id)
+}
+
+// filterReachesOthers reports whether a subscription filter can match a
+// device topic (tributary/v1/devices/{device}/...) of a device other than
+// id. A shared subscription ($share/{group}/{filter}) is judged by its
+// filter.
+func filterReachesOthers(filter, id string) bool {
+	if rest, ok := strings.CutPrefix(filter, "$share/"); ok {
+		_, filter, _ = strings.Cut(rest, "/")
+	}
+	want := []string{"tributary", "v1", "devices"}
+	levels := strings.Split(filter, "/")
+	for i, l := range levels {
+		if l == "#" {
+			return true
+		}
+		if i == len(want) { // the device level
+			return id == "" || l != id
+		}
+		if l != "+" && l != want[i] {
+			return false
+		}
+	}
+	return false // too short to reach a device topic
+}
+
+// hook is the mochi hook: authentication, ACL and the telemetry path.
+type hook struct {
+	mqtt.HookBase
+	e   *Embedded
+	ctx context.Context // Run's
+}
+
+func (h *hook) ID() string { return "tributary-intake" }
+
+func (h *hook) Provides(b byte) bool {
+	return bytes.Contains([]byte{mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPublish, mqtt.OnWillSent}, []byte{b})
+}
+
+func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
+	return h.e.authenticate(cl, pk)
+}
+
+func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
+	return h.e.allowed(cl, topic, write)
+}
+
+// OnWillSent records a device's last will on its status topic.
+func (h *hook) OnWillSent(cl *mqtt.Client, pk packets.Packet) {
+	if device, ok := statusDevice(pk.TopicName); ok {
+		h.e.core.status(device, pk.Payload)
+	}
+}
+
+// OnPublish runs in the publishing client's read loop before mochi writes
+// the PUBACK (server.go processPublish). For telemetry it returns only
+// after Store.Append returned:
+//
+//   - appended: the packet, nil: mochi acks and forwards it to
+//     subscribers (never retained);
+//   - rejected and dead-lettered: packets.CodeSuccessIgnore: mochi acks
+//     but neither retains nor forwards it;
+//   - not stored (ctx ended, store failed, client gone):
+//     packets.ErrRejectPacket, so mochi returns before acking; the
+//     client is disconnected so it publishes the message again when it
+//     reconnects.
+func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	e := h.e
+	topic := pk.TopicName
+	if !isTelemetryTopic(topic) {
+		if device, ok := statusDevice(topic); ok {
+			e.core.status(device, pk.Payload)
+		}
+		return pk, nil
+	}
+	pk.FixedHeader.Retain = false
+	us, flags := e.core.clock.Now()
+	msg := message{topic: topic, payload: pk.Payload, received: us, flags: flags, dup: pk.FixedHeader.Dup}
+	if e.cfg.StrictDeviceIdentity {
+		if id, admin := e.identity(cl); !admin {
+			msg.check = func(t protocol.Topic) (string, string) {
+				if t.Device == id {
+					return "", ""
+				}
+				return ReasonIdentity, fmt.Sprintf("client %q authenticated as %q published telemetry for device %q",
+					truncate(cl.ID, 200), truncate(id, 200), t.Device)
+			}
+		}
+	}
+	ctx, done := e.track(h.ctx, cl)
+	defer done()
+	var accepted bool
+	err := e.core.acquire(ctx)
+	if err == nil {
+		accepted, err = e.core.handle(ctx, &msg)
+		e.core.release()
+	}
+	if err != nil {
+		code := packets.ErrServerBusy
+		if h.ctx.Err() != nil {
+			code = packets.ErrServerShuttingDown
+		}
+		_ = e.srv.DisconnectClient(cl, code)
+		return pk, packets.ErrRejectPacket
+	}
+	// mochi set the connection's deadline (read and write) before reading
+	// this packet; after a long Append it may have passed, and the PUBACK
+	// write would fail. The read loop sets it again before the next read.
+	if cl.Net.Conn != nil {
+		_ = cl.Net.Conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	}
+	if !accepted {
+		return pk, packets.CodeSuccessIgnore
+	}
+	return pk, nil
+}

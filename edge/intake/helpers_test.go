@@ -1,0 +1,417 @@
+package intake_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"go.uber.org/goleak"
+
+	"github.com/tributary-iot/tributary/protocol"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// t0 is the device time of test readings.
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC).UnixMicro()
+
+// testClock stamps the real time with fixed flags.
+type testClock struct{ flags protocol.Flags }
+
+func (c testClock) Now() (int64, protocol.Flags) { return time.Now().UnixMicro(), c.flags }
+
+// deadLetter is one Store.DeadLetter call.
+type deadLetter struct {
+	topic, reason string
+	payload       []byte
+}
+
+// memStore is a Store in memory. With block set, Append waits until
+// release is called or its ctx ends; failNext makes Appends fail.
+type memStore struct {
+	mu       sync.Mutex
+	appends  int // calls
+	blocked  int // calls waiting now
+	readings []protocol.Reading
+	dead     []deadLetter
+	release  chan struct{} // closed to release blocked Appends; nil: no blocking
+	failNext int
+}
+
+func (s *memStore) block() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.release = make(chan struct{})
+}
+
+func (s *memStore) unblock() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.release != nil {
+		close(s.release)
+		s.release = nil
+	}
+}
+
+func (s *memStore) Append(ctx context.Context, rs []protocol.Reading) error {
+	s.mu.Lock()
+	s.appends++
+	release := s.release
+	if s.failNext > 0 {
+		s.failNext--
+		s.mu.Unlock()
+		return fmt.Errorf("memstore: injected failure")
+	}
+	s.blocked++
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.blocked--
+		s.mu.Unlock()
+	}()
+	if release != nil {
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.readings = append(s.readings, rs...)
+	return nil
+}
+
+func (s *memStore) DeadLetter(ctx context.Context, topic, reason string, payload []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dead = append(s.dead, deadLetter{topic, reason, bytes.Clone(payload)})
+	return nil
+}
+
+func (s *memStore) snapshot() (appends, blocked int, readings []protocol.Reading, dead []deadLetter) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.appends, s.blocked, append([]protocol.Reading(nil), s.readings...), append([]deadLetter(nil), s.dead...)
+}
+
+// groupStore commits every period: the Appends waiting then share one
+// commit, like the real queue's group commit.
+type groupStore struct {
+	period time.Duration
+
+	mu       sync.Mutex
+	waiting  []chan struct{}
+	readings int
+	appends  int
+	commits  int
+	stop     chan struct{}
+	done     chan struct{}
+}
+
+func newGroupStore(t *testing.T, period time.Duration) *groupStore {
+	s := &groupStore{period: period, stop: make(chan struct{}), done: make(chan struct{})}
+	go s.loop()
+	t.Cleanup(func() { close(s.stop); <-s.done })
+	return s
+}
+
+func (s *groupStore) loop() {
+	defer close(s.done)
+	tk := time.NewTicker(s.period)
+	defer tk.Stop()
+	for {
+		select {
+		case <-s.stop:
+			s.commit()
+			return
+		case <-tk.C:
+			s.commit()
+		}
+	}
+}
+
+func (s *groupStore) commit() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.waiting) == 0 {
+		return
+	}
+	s.commits++
+	for _, w := range s.waiting {
+		close(w)
+	}
+	s.waiting = nil
+}
+
+func (s *groupStore) Append(ctx context.Context, rs []protocol.Reading) error {
+	w := make(chan struct{})
+	s.mu.Lock()
+	s.appends++
+	s.readings += len(rs)
+	s.waiting = append(s.waiting, w)
+	s.mu.Unlock()
+	select {
+	case <-w:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *groupStore) DeadLetter(context.Context, string, string, []byte) error { return nil }
+
+func (s *groupStore) counts() (appends, readings, commits int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.appends, s.readings, s.commits
+}
+
+// waitFor polls cond until it holds or the timeout passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// testLogger logs into a buffer that is printed if the test fails.
+func testLogger(t *testing.T) *slog.Logger {
+	var mu sync.Mutex
+	var buf bytes.Buffer
+	t.Cleanup(func() {
+		if t.Failed() {
+			mu.Lock()
+			defer mu.Unlock()
+			t.Logf("log:\n%s", buf.String())
+		}
+	})
+	return slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if buf.Len() < 1<<20 {
+			buf.Write(p)
+		}
+		return len(p), nil
+	}), &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// runner is something with Run(ctx).
+type runner interface{ Run(context.Context) error }
+
+// start runs r until the returned stop is called (or the test ends); stop
+// waits for Run to return and checks its error.
+func start(t *testing.T, r runner) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Run: %v", err)
+				}
+			case <-time.After(15 * time.Second):
+				t.Errorf("Run did not return within 15s of cancel")
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// pack is a SenML pack of one reading named "m" with value v at t0+v s.
+func pack(device string, v int, cbor bool) []byte {
+	rs := []protocol.Reading{{Device: device, Name: "m", Unit: "Cel", Kind: protocol.KindFloat,
+		Value: float64(v), Time: t0 + int64(v)*1_000_000}}
+	if cbor {
+		return protocol.EncodeSenMLCBOR(rs, nil)
+	}
+	return protocol.EncodeSenMLJSON(rs, nil)
+}
+
+// values returns the sorted values of readings, and how often each came.
+func values(rs []protocol.Reading) (distinct []int, dups int) {
+	seen := map[int]int{}
+	for _, r := range rs {
+		seen[int(r.Value)]++
+	}
+	for v, n := range seen {
+		distinct = append(distinct, v)
+		dups += n - 1
+	}
+	sort.Ints(distinct)
+	return distinct, dups
+}
+
+// publisher connects a paho client (MQTT 3.1.1).
+func publisher(t *testing.T, url, id string, tune ...func(*mqtt.ClientOptions)) mqtt.Client {
+	t.Helper()
+	c, err := connect(url, id, tune...)
+	if err != nil {
+		t.Fatalf("publisher %s: connect %s: %v", id, url, err)
+	}
+	t.Cleanup(func() { c.Disconnect(100) })
+	return c
+}
+
+func connect(url, id string, tune ...func(*mqtt.ClientOptions)) (mqtt.Client, error) {
+	o := mqtt.NewClientOptions().AddBroker(url).SetClientID(id).SetProtocolVersion(4).
+		SetCleanSession(true).SetAutoReconnect(false).SetConnectTimeout(5 * time.Second).
+		SetKeepAlive(30 * time.Second)
+	for _, f := range tune {
+		f(o)
+	}
+	c := mqtt.NewClient(o)
+	tok := c.Connect()
+	if !tok.WaitTimeout(10 * time.Second) {
+		c.Disconnect(0)
+		return nil, fmt.Errorf("no CONNACK within 10s")
+	}
+	if err := tok.Error(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// publish publishes at QoS 1 and waits for the PUBACK.
+func publish(t *testing.T, c mqtt.Client, topic string, payload []byte) {
+	t.Helper()
+	tok := c.Publish(topic, 1, false, payload)
+	if !tok.WaitTimeout(10 * time.Second) {
+		t.Fatalf("publish to %s: no PUBACK within 10s", topic)
+	}
+	if err := tok.Error(); err != nil {
+		t.Fatalf("publish to %s: %v", topic, err)
+	}
+}
+
+// certs are a test PKI in a directory: a CA, a server certificate for
+// 127.0.0.1 and client certificates by common name.
+type certs struct {
+	dir        string
+	caFile     string
+	serverCert string
+	serverKey  string
+	ca         *x509.Certificate
+	caKey      *ecdsa.PrivateKey
+	pool       *x509.CertPool
+}
+
+func newCerts(t *testing.T) *certs {
+	t.Helper()
+	dir := t.TempDir()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "tributary test CA"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		IsCA:                  true,
+		KeyUsage:              x509.KeyUsageCertSign,
+		BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(der)
+	c := &certs{dir: dir, ca: ca, caKey: key, pool: x509.NewCertPool()}
+	c.pool.AddCert(ca)
+	c.caFile = filepath.Join(dir, "ca.pem")
+	writePEM(t, c.caFile, "CERTIFICATE", der)
+	c.serverCert, c.serverKey = c.issue(t, "server", true)
+	return c
+}
+
+// issue writes a certificate and key for cn and returns their files.
+func (c *certs) issue(t *testing.T, cn string, server bool) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: cn},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	if server {
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+		tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.ca, &key.PublicKey, c.caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := strings.NewReplacer("/", "_", ":", "_").Replace(cn)
+	certFile, keyFile = filepath.Join(c.dir, name+".pem"), filepath.Join(c.dir, name+".key")
+	writePEM(t, certFile, "CERTIFICATE", der)
+	writePEM(t, keyFile, "PRIVATE KEY", kder)
+	return certFile, keyFile
+}
+
+// clientTLS is a client TLS config trusting the test CA, with a client
+// certificate for cn unless cn is "".
+func (c *certs) clientTLS(t *testing.T, cn string) *tls.Config {
+	tc := &tls.Config{RootCAs: c.pool, MinVersion: tls.VersionTLS12}
+	if cn != "" {
+		cf, kf := c.issue(t, cn, false)
+		cert, err := tls.LoadX509KeyPair(cf, kf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc
+}
+
+func writePEM(t *testing.T, file, typ string, der []byte) {
+	t.Helper()
+	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
