@@ -15,7 +15,7 @@ CMDS    := $(wildcard */cmd/*)
 BINS    := $(notdir $(CMDS))
 FUZZTIME ?= 30s
 
-.PHONY: all build test check deps deps-mosquitto bench bench-go bench-sim fuzz release demo clean
+.PHONY: all build test check deps deps-mosquitto deps-qemu bench bench-go bench-sim fuzz release demo clean
 
 all: build
 
@@ -28,7 +28,7 @@ test:
 	$(GO) test -race -count=1 ./...
 
 # deps installs the outside programs the interop tests run, if missing.
-deps: deps-mosquitto
+deps: deps-mosquitto deps-qemu
 
 APT_UPDATED := .tools/.apt-updated
 $(APT_UPDATED):
@@ -42,6 +42,12 @@ deps-mosquitto:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto mosquitto-clients; \
 	fi
 	@mosquitto -h 2>&1 | head -1
+
+deps-qemu:
+	@if ! command -v qemu-aarch64-static >/dev/null; then \
+		$(MAKE) --no-print-directory $(APT_UPDATED) && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user-static; \
+	fi
 
 # check runs every test, interop included; TRIBUTARY_INTEROP=1 turns a
 # missing outside program into a failure instead of a skip.

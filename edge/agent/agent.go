@@ -1,0 +1,446 @@
+// Package agent wires the gateway agent together: MQTT intake (an external
+// broker or the embedded one) and local bus sampling write into the durable
+// queue; the uplink drains it to the cloud; the agent reports its own health
+// as readings, on /healthz and on /metrics.
+//
+// Shutdown order (SIGTERM): intake and local sampling stop first, so
+// nothing new is acknowledged; the uplink then flushes what it can within
+// DrainTimeout; the queue closes last. Readings not yet uploaded stay in the
+// queue for the next start.
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tributary-iot/tributary/edge/clock"
+	"github.com/tributary-iot/tributary/edge/intake"
+	"github.com/tributary-iot/tributary/edge/local"
+	"github.com/tributary-iot/tributary/edge/queue"
+	"github.com/tributary-iot/tributary/edge/uplink"
+	"github.com/tributary-iot/tributary/firmware/sensor"
+	"github.com/tributary-iot/tributary/protocol"
+)
+
+// QueueFile is the queue database's name inside the data folder.
+const QueueFile = "queue.db"
+
+// Options are the agent's non-config dependencies.
+type Options struct {
+	Logger *slog.Logger
+	// Buses opens local sensors; nil means the real host buses.
+	Buses sensor.Buses
+	// Version is reported in health.
+	Version string
+}
+
+// Agent is a running gateway agent.
+type Agent struct {
+	cfg     Config
+	log     *slog.Logger
+	version string
+	reg     *prometheus.Registry
+	q       *queue.Queue
+	clk     *clock.Clock
+	up      *uplink.Uplink
+	ext     *intake.External
+	emb     *intake.Embedded
+	loc     *local.Sampler
+	buses   sensor.Buses
+	httpLn  net.Listener
+	started time.Time
+
+	closeOnce sync.Once
+}
+
+// storeAdapter lets intake and local sampling write into the queue.
+type storeAdapter struct{ q *queue.Queue }
+
+func (s storeAdapter) Append(ctx context.Context, rs []protocol.Reading) error {
+	_, err := s.q.Append(ctx, rs)
+	return err
+}
+
+func (s storeAdapter) DeadLetter(ctx context.Context, topic, reason string, payload []byte) error {
+	return s.q.AddDeadLetter(ctx, queue.DeadLetter{Time: time.Now(), Topic: topic, Reason: reason, Payload: payload})
+}
+
+// New validates cfg (with defaults applied), opens the queue and builds
+// every component. Nothing listens or connects until Run, except the
+// embedded broker and the HTTP listener, which bind now so that a busy port
+// is reported at once.
+func New(cfg Config, opts Options) (*Agent, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	a := &Agent{cfg: cfg, log: log, version: opts.Version, reg: prometheus.NewRegistry(), started: time.Now()}
+	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	fail := func(err error) (*Agent, error) { a.Close(); return nil, err }
+
+	if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
+		return nil, fmt.Errorf("agent: data folder: %w", err)
+	}
+	a.clk = clock.New(clock.Options{RequireNTP: cfg.Clock.RequireNTP, Logger: log.With("component", "clock")})
+	q, err := queue.Open(filepath.Join(cfg.Data, QueueFile), queue.Options{
+		MaxBytes:     int64(cfg.Queue.MaxBytes),
+		Policy:       queue.Policy(cfg.Queue.Policy),
+		DedupeWindow: cfg.Queue.DedupeWindow,
+		Logger:       log.With("component", "queue"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.q = q
+	a.registerQueueMetrics()
+
+	token, err := cfg.token()
+	if err != nil {
+		return fail(err)
+	}
+	ucfg := uplink.Config{
+		URL: cfg.Cloud.URL, Gateway: cfg.Gateway, Token: token,
+		TLS: uplink.TLSConfig{CAFile: cfg.Cloud.TLS.CAFile, CertFile: cfg.Cloud.TLS.CertFile, KeyFile: cfg.Cloud.TLS.KeyFile,
+			ServerName: cfg.Cloud.TLS.ServerName, InsecureSkipVerify: cfg.Cloud.TLS.InsecureSkipVerify},
+		Compression: cfg.Cloud.Compression, MaxReadings: cfg.Cloud.MaxReadings, MaxBytes: int(cfg.Cloud.MaxBytes),
+		MaxAge: cfg.Cloud.MaxAge, RequestTimeout: cfg.Cloud.Timeout, MaxInFlight: cfg.Cloud.MaxInFlight,
+		DrainTimeout: cfg.DrainTimeout,
+	}
+	if cfg.Cloud.BacklogShare != nil {
+		ucfg.BacklogShare = *cfg.Cloud.BacklogShare
+	}
+	if a.up, err = uplink.New(q, ucfg, uplink.WithLogger(log.With("component", "uplink")), uplink.WithRegisterer(a.reg)); err != nil {
+		return fail(err)
+	}
+
+	store := storeAdapter{q}
+	iopts := intake.Options{Clock: a.clk, Logger: log.With("component", "intake"), Registerer: a.reg}
+	if cfg.MQTT.Broker != "" {
+		a.ext, err = intake.NewExternal(intake.ExternalConfig{
+			Broker: cfg.MQTT.Broker, Gateway: cfg.Gateway, ClientID: cfg.MQTT.ClientID,
+			Username: cfg.MQTT.Username, Password: cfg.MQTT.Password,
+			TLS: intake.TLSConfig{CAFile: cfg.MQTT.TLS.CAFile, CertFile: cfg.MQTT.TLS.CertFile,
+				KeyFile: cfg.MQTT.TLS.KeyFile, ServerName: cfg.MQTT.TLS.ServerName},
+			MaxInFlight: cfg.MQTT.MaxInFlight,
+		}, store, iopts)
+	} else {
+		users := make([]intake.User, len(cfg.MQTT.Users))
+		for i, u := range cfg.MQTT.Users {
+			users[i] = intake.User{Username: u.Username, Password: u.Password}
+		}
+		a.emb, err = intake.NewEmbedded(intake.EmbeddedConfig{
+			Listen:               cfg.MQTT.Listen,
+			TLS:                  intake.ServerTLSConfig{CertFile: cfg.MQTT.TLS.CertFile, KeyFile: cfg.MQTT.TLS.KeyFile, ClientCAFile: cfg.MQTT.ClientCAFile},
+			AllowAnonymous:       cfg.MQTT.Anonymous,
+			Users:                users,
+			StrictDeviceIdentity: cfg.MQTT.StrictIdentity,
+			MaxInFlight:          cfg.MQTT.MaxInFlight,
+		}, store, iopts)
+	}
+	if err != nil {
+		return fail(err)
+	}
+
+	if len(cfg.Local.Sensors) > 0 {
+		a.buses = opts.Buses
+		if a.buses == nil {
+			a.buses = &sensor.HostBuses{}
+		}
+		a.loc, err = local.New(cfg.Local.Sensors, a.buses, cfg.Local.Device, store, a.clk, log.With("component", "local"), local.WithRegisterer(a.reg))
+		if err != nil {
+			return fail(err)
+		}
+	}
+
+	if a.httpLn, err = net.Listen("tcp", cfg.Listen); err != nil {
+		return fail(fmt.Errorf("agent: listen %s (metrics and health): %w", cfg.Listen, err))
+	}
+	return a, nil
+}
+
+// MQTTAddr is the embedded broker's address ("" with an external broker).
+func (a *Agent) MQTTAddr() string {
+	if a.emb == nil {
+		return ""
+	}
+	return a.emb.Addr()
+}
+
+// HTTPAddr is the metrics and health address.
+func (a *Agent) HTTPAddr() string { return a.httpLn.Addr().String() }
+
+// Queue exposes the queue (tests and health).
+func (a *Agent) Queue() *queue.Queue { return a.q }
+
+// Run runs every component until ctx is done, then shuts down in order.
+// It returns the first component failure, or nil after a clean stop.
+func (a *Agent) Run(ctx context.Context) error {
+	defer a.Close()
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg}))
+	mux.HandleFunc("GET /healthz", a.serveHealth)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(a.httpLn)
+	defer srv.Close()
+
+	a.log.Info("agent started", "gateway", a.cfg.Gateway, "version", a.version, "data", a.cfg.Data,
+		"mqtt", a.mqttDescription(), "cloud", a.cfg.Cloud.URL, "listen", a.HTTPAddr(),
+		"queue_quota", int64(a.cfg.Queue.MaxBytes), "policy", a.cfg.Queue.Policy, "epoch", a.q.Epoch(),
+		"backlog", a.q.Stats().Depth)
+
+	// Producers run under one context, the uplink under another, so that
+	// producers stop first and the uplink can drain after them.
+	prodCtx, stopProducers := context.WithCancel(ctx)
+	defer stopProducers()
+	upCtx, stopUplink := context.WithCancel(context.Background())
+	defer stopUplink()
+
+	errc := make(chan error, 4)
+	var producers sync.WaitGroup
+	start := func(wg *sync.WaitGroup, name string, run func(context.Context) error, ctx context.Context) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				errc <- fmt.Errorf("agent: %s: %w", name, err)
+			}
+		}()
+	}
+	if a.ext != nil {
+		start(&producers, "intake", a.ext.Run, prodCtx)
+	}
+	if a.emb != nil {
+		start(&producers, "intake", a.emb.Run, prodCtx)
+	}
+	if a.loc != nil {
+		start(&producers, "local", a.loc.Run, prodCtx)
+	}
+	if a.cfg.Health.Every > 0 {
+		start(&producers, "health", a.reportHealth, prodCtx)
+	}
+	var upWG sync.WaitGroup
+	start(&upWG, "uplink", a.up.Run, upCtx)
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+		a.log.Error("component failed; stopping", "err", err)
+	}
+	a.log.Info("stopping: producers first, then the uplink drains", "drain_timeout", a.cfg.DrainTimeout)
+	stopProducers()
+	producers.Wait()
+	stopUplink()
+	upWG.Wait()
+	st := a.q.Stats()
+	a.log.Info("agent stopped", "unsent", st.Depth, "queue_bytes", st.FileBytes)
+	return err
+}
+
+func (a *Agent) mqttDescription() string {
+	if a.ext != nil {
+		return "external " + a.cfg.MQTT.Broker
+	}
+	return "embedded " + a.emb.Addr()
+}
+
+// Close releases everything; safe to call twice.
+func (a *Agent) Close() error {
+	var err error
+	a.closeOnce.Do(func() {
+		if a.emb != nil {
+			a.emb.Close()
+		}
+		if a.httpLn != nil {
+			a.httpLn.Close()
+		}
+		if a.q != nil {
+			err = a.q.Close()
+		}
+		if hb, ok := a.buses.(*sensor.HostBuses); ok {
+			hb.Close()
+		}
+	})
+	return err
+}
+
+func (a *Agent) registerQueueMetrics() {
+	gauge := func(name, help string, f func(queue.Stats) float64) {
+		a.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tributary_queue_" + name, Help: help},
+			func() float64 { return f(a.q.Stats()) }))
+	}
+	counter := func(name, help string, f func(queue.Stats) float64) {
+		a.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "tributary_queue_" + name, Help: help},
+			func() float64 { return f(a.q.Stats()) }))
+	}
+	gauge("depth_readings", "Readings stored and not yet acknowledged by the cloud.", func(s queue.Stats) float64 { return float64(s.Depth) })
+	gauge("bytes", "Encoded bytes of the stored readings.", func(s queue.Stats) float64 { return float64(s.Bytes) })
+	gauge("file_bytes", "Size of the queue database file (the quota applies to it).", func(s queue.Stats) float64 { return float64(s.FileBytes) })
+	gauge("quota_bytes", "The queue's disk quota.", func(queue.Stats) float64 { return float64(a.cfg.Queue.MaxBytes) })
+	gauge("oldest_unsent_age_seconds", "Age of the oldest reading not yet acknowledged by the cloud.", func(s queue.Stats) float64 {
+		if s.OldestReceived == 0 {
+			return 0
+		}
+		return time.Since(time.UnixMicro(s.OldestReceived)).Seconds()
+	})
+	gauge("blocked", "1 while the queue is full under the block policy (producers are not acknowledged).", func(s queue.Stats) float64 {
+		if s.Blocked {
+			return 1
+		}
+		return 0
+	})
+	gauge("dead_letters", "Rejected payloads kept for inspection.", func(s queue.Stats) float64 { return float64(s.DeadLetters) })
+	counter("appended_readings_total", "Readings committed.", func(s queue.Stats) float64 { return float64(s.Appended) })
+	counter("duplicate_readings_total", "Readings dropped as redeliveries (natural key seen before).", func(s queue.Stats) float64 { return float64(s.Duplicates) })
+	counter("dropped_readings_total", "Readings dropped by the drop-oldest policy.", func(s queue.Stats) float64 { return float64(s.Dropped) })
+	counter("acked_readings_total", "Readings deleted after the cloud acknowledged them.", func(s queue.Stats) float64 { return float64(s.Acked) })
+	counter("commits_total", "Queue transactions committed (group commits).", func(s queue.Stats) float64 { return float64(s.Commits) })
+}
+
+// Health is the /healthz document.
+type Health struct {
+	Status  string       `json:"status"` // ok, degraded, failing
+	Reasons []string     `json:"reasons,omitempty"`
+	Gateway string       `json:"gateway"`
+	Version string       `json:"version,omitempty"`
+	Uptime  string       `json:"uptime"`
+	Queue   HealthQueue  `json:"queue"`
+	Uplink  HealthUplink `json:"uplink"`
+	Clock   clock.Status `json:"clock"`
+	Intake  intake.Stats `json:"intake"`
+	Local   *local.Stats `json:"local,omitempty"`
+	MQTT    string       `json:"mqtt"`
+}
+
+// HealthQueue summarises the queue.
+type HealthQueue struct {
+	Depth            int64   `json:"depth"`
+	FileBytes        int64   `json:"file_bytes"`
+	QuotaBytes       int64   `json:"quota_bytes"`
+	OldestUnsentSecs float64 `json:"oldest_unsent_seconds"`
+	Dropped          uint64  `json:"dropped"`
+	Duplicates       uint64  `json:"duplicates"`
+	DeadLetters      int     `json:"dead_letters"`
+	Blocked          bool    `json:"blocked"`
+	Policy           string  `json:"policy"`
+}
+
+// HealthUplink summarises the uplink.
+type HealthUplink struct {
+	Error string `json:"error,omitempty"`
+	uplink.Stats
+}
+
+// Health reports the agent's state.
+func (a *Agent) Health() Health {
+	st := a.q.Stats()
+	h := Health{Status: "ok", Gateway: a.cfg.Gateway, Version: a.version, Uptime: time.Since(a.started).Round(time.Second).String(),
+		Clock: a.clk.Status(), MQTT: a.mqttDescription()}
+	h.Queue = HealthQueue{Depth: st.Depth, FileBytes: st.FileBytes, QuotaBytes: int64(a.cfg.Queue.MaxBytes),
+		Dropped: st.Dropped, Duplicates: st.Duplicates, DeadLetters: st.DeadLetters, Blocked: st.Blocked, Policy: a.cfg.Queue.Policy}
+	if st.OldestReceived != 0 {
+		h.Queue.OldestUnsentSecs = time.Since(time.UnixMicro(st.OldestReceived)).Seconds()
+	}
+	h.Uplink.Stats = a.up.Stats()
+	if err := a.up.Health(); err != nil {
+		h.Uplink.Error = err.Error()
+		h.Status = "failing"
+		h.Reasons = append(h.Reasons, "uplink: "+err.Error())
+	}
+	if st.Blocked {
+		h.Status = "failing"
+		h.Reasons = append(h.Reasons, "queue full under the block policy: producers are not acknowledged")
+	}
+	if !h.Clock.Synced && h.Status == "ok" {
+		h.Status = "degraded"
+		h.Reasons = append(h.Reasons, "clock: "+h.Clock.Reason)
+	}
+	if a.ext != nil {
+		h.Intake = a.ext.Stats()
+	} else {
+		h.Intake = a.emb.Stats()
+	}
+	if a.loc != nil {
+		ls := a.loc.Stats()
+		h.Local = &ls
+	}
+	return h
+}
+
+func (a *Agent) serveHealth(w http.ResponseWriter, _ *http.Request) {
+	h := a.Health()
+	w.Header().Set("Content-Type", "application/json")
+	if h.Status == "failing" {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(h)
+}
+
+// reportHealth appends the agent's own health as readings of the device
+// named after the gateway, so it travels with the telemetry.
+func (a *Agent) reportHealth(ctx context.Context) error {
+	t := time.NewTicker(a.cfg.Health.Every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		rs := a.healthReadings()
+		if _, err := a.q.TryAppend(ctx, rs); err != nil && !errors.Is(err, context.Canceled) {
+			// Full under the block policy: health readings are skipped
+			// rather than queued behind producers; /healthz says why.
+			a.log.Debug("health readings not stored", "err", err)
+		}
+	}
+}
+
+// Health reading names (device = the gateway id).
+const (
+	HealthQueueDepth   = "agent.queue.depth"
+	HealthQueueBytes   = "agent.queue.file_bytes"
+	HealthOldestUnsent = "agent.queue.oldest_unsent_age"
+	HealthDropped      = "agent.queue.dropped"
+	HealthClockSynced  = "agent.clock.synced"
+	HealthUplinkOK     = "agent.uplink.ok"
+)
+
+func (a *Agent) healthReadings() []protocol.Reading {
+	now, flags := a.clk.Now()
+	h := a.Health()
+	mk := func(name, unit string, v float64) protocol.Reading {
+		return protocol.Reading{Device: a.cfg.Gateway, Name: name, Unit: unit, Kind: protocol.KindFloat, Value: v,
+			Time: now, Received: now, Flags: flags}
+	}
+	mb := func(name string, v bool) protocol.Reading {
+		return protocol.Reading{Device: a.cfg.Gateway, Name: name, Kind: protocol.KindBool, Bool: v, Time: now, Received: now, Flags: flags}
+	}
+	return []protocol.Reading{
+		mk(HealthQueueDepth, "count", float64(h.Queue.Depth)),
+		mk(HealthQueueBytes, "B", float64(h.Queue.FileBytes)),
+		mk(HealthOldestUnsent, "s", float64(int64(h.Queue.OldestUnsentSecs*1000))/1000),
+		mk(HealthDropped, "count", float64(h.Queue.Dropped)),
+		mb(HealthClockSynced, h.Clock.Synced),
+		mb(HealthUplinkOK, h.Uplink.Error == ""),
+	}
+}

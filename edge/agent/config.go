@@ -1,0 +1,364 @@
+package agent
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/tributary-iot/tributary/firmware/sensor"
+	"github.com/tributary-iot/tributary/protocol"
+)
+
+// Defaults. A zero field in Config means its default.
+const (
+	DefaultListen        = ":9100"
+	DefaultMQTTListen    = ":1883"
+	DefaultQueueMaxBytes = 1 << 30 // 1 GiB
+	DefaultPolicy        = "block"
+	DefaultHealthEvery   = 10 * time.Second
+	DefaultCompression   = "zstd"
+	DefaultDrainTimeout  = 10 * time.Second
+)
+
+// Config is the agent's configuration: YAML decoded strictly (unknown keys
+// are errors), defaults in code, one Validate that reports every problem.
+type Config struct {
+	// Gateway is this gateway's id (device id rules). Required.
+	Gateway string `yaml:"gateway"`
+	// Data is the folder for the queue database. Required.
+	Data string `yaml:"data"`
+	// Listen serves /metrics and /healthz. Default ":9100".
+	Listen string `yaml:"listen"`
+	// LogFormat is "text" (default) or "json"; LogLevel debug|info|warn|error.
+	LogFormat string `yaml:"log_format"`
+	LogLevel  string `yaml:"log_level"`
+
+	MQTT   MQTTConfig   `yaml:"mqtt"`
+	Queue  QueueConfig  `yaml:"queue"`
+	Cloud  CloudConfig  `yaml:"cloud"`
+	Local  LocalConfig  `yaml:"local"`
+	Health HealthConfig `yaml:"health"`
+	Clock  ClockConfig  `yaml:"clock"`
+
+	// DrainTimeout bounds the flush on SIGTERM. Default 10s.
+	DrainTimeout time.Duration `yaml:"drain_timeout"`
+}
+
+// MQTTConfig selects the intake: an external broker (Broker set) or the
+// embedded one (the default, listening on Listen).
+type MQTTConfig struct {
+	Broker   string    `yaml:"broker"`    // tcp://host:1883 or ssl://host:8883; empty = embedded broker
+	ClientID string    `yaml:"client_id"` // external: default tributary-agent-{gateway}
+	Username string    `yaml:"username"`
+	Password string    `yaml:"password"`
+	TLS      TLSConfig `yaml:"tls"`
+	// MaxInFlight bounds messages being committed at once. Default 1024.
+	MaxInFlight int `yaml:"max_in_flight"`
+
+	// Embedded broker.
+	Listen         string       `yaml:"listen"` // default ":1883"
+	Anonymous      *bool        `yaml:"anonymous"`
+	Users          []UserConfig `yaml:"users"`
+	ClientCAFile   string       `yaml:"client_ca_file"` // require device client certificates signed by this CA
+	StrictIdentity bool         `yaml:"strict_identity"`
+}
+
+// UserConfig is one device credential for the embedded broker.
+type UserConfig struct {
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+}
+
+// TLSConfig holds certificate paths.
+type TLSConfig struct {
+	CAFile             string `yaml:"ca_file"`
+	CertFile           string `yaml:"cert_file"`
+	KeyFile            string `yaml:"key_file"`
+	ServerName         string `yaml:"server_name"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+}
+
+func (t TLSConfig) set() bool { return t != TLSConfig{} }
+
+// QueueConfig sizes the durable queue.
+type QueueConfig struct {
+	// MaxBytes is the quota for the queue file on disk, e.g. "1GiB".
+	MaxBytes ByteSize `yaml:"max_bytes"`
+	// Policy when full: "block" (stop acknowledging producers) or
+	// "drop-oldest" (every dropped reading counted).
+	Policy       string `yaml:"policy"`
+	DedupeWindow int    `yaml:"dedupe_window"`
+}
+
+// CloudConfig is the uplink.
+type CloudConfig struct {
+	URL          string        `yaml:"url"`
+	Token        string        `yaml:"token"`
+	TokenFile    string        `yaml:"token_file"`
+	TLS          TLSConfig     `yaml:"tls"`
+	Compression  string        `yaml:"compression"` // zstd (default), gzip, none
+	MaxReadings  int           `yaml:"batch_readings"`
+	MaxBytes     ByteSize      `yaml:"batch_bytes"`
+	MaxAge       time.Duration `yaml:"batch_age"`
+	BacklogShare *float64      `yaml:"backlog_share"`
+	MaxInFlight  int           `yaml:"max_in_flight"`
+	Timeout      time.Duration `yaml:"timeout"`
+}
+
+// LocalConfig lists sensors on the gateway's own buses.
+type LocalConfig struct {
+	// Device is the device id of local readings; default the gateway id.
+	Device  string        `yaml:"device"`
+	Sensors []sensor.Spec `yaml:"sensors"`
+}
+
+// HealthConfig controls the agent's own health readings.
+type HealthConfig struct {
+	// Every is how often the agent publishes its health as readings of the
+	// device named after the gateway. Default 10s; negative disables.
+	Every time.Duration `yaml:"every"`
+}
+
+// ClockConfig controls clock sanity checks.
+type ClockConfig struct {
+	// RequireNTP flags readings while the kernel reports the clock
+	// unsynchronised.
+	RequireNTP bool `yaml:"require_ntp"`
+}
+
+// ByteSize is a size in bytes; YAML accepts 1048576, "512MiB", "1GiB",
+// "10MB".
+type ByteSize int64
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseByteSize(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*b = v
+	return nil
+}
+
+// ParseByteSize parses "123", "64KiB", "512MiB", "1GiB", "10MB", "2GB".
+func ParseByteSize(s string) (ByteSize, error) {
+	s = strings.TrimSpace(s)
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+		{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
+			break
+		}
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f < 0 {
+		return 0, fmt.Errorf("size %q: want a number with an optional unit (KiB, MiB, GiB, KB, MB, GB)", s)
+	}
+	return ByteSize(f * float64(mult)), nil
+}
+
+// LoadConfig reads and strictly decodes a YAML file. It does not validate:
+// flags may still fill in fields; call Validate after.
+func LoadConfig(path string) (Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("agent: config: %w", err)
+	}
+	c, err := ParseConfig(b)
+	if err != nil {
+		return Config{}, fmt.Errorf("agent: config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// ParseConfig strictly decodes YAML.
+func ParseConfig(b []byte) (Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// WithDefaults returns c with every zero field set to its default.
+func (c Config) WithDefaults() Config {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.LogFormat == "" {
+		c.LogFormat = "text"
+	}
+	if c.LogLevel == "" {
+		c.LogLevel = "info"
+	}
+	if c.MQTT.Broker == "" && c.MQTT.Listen == "" {
+		c.MQTT.Listen = DefaultMQTTListen
+	}
+	if c.MQTT.ClientID == "" {
+		c.MQTT.ClientID = "tributary-agent-" + c.Gateway
+	}
+	if c.MQTT.MaxInFlight == 0 {
+		c.MQTT.MaxInFlight = 1024
+	}
+	if c.MQTT.Anonymous == nil {
+		anon := len(c.MQTT.Users) == 0 && c.MQTT.ClientCAFile == ""
+		c.MQTT.Anonymous = &anon
+	}
+	if c.Queue.MaxBytes == 0 {
+		c.Queue.MaxBytes = DefaultQueueMaxBytes
+	}
+	if c.Queue.Policy == "" {
+		c.Queue.Policy = DefaultPolicy
+	}
+	if c.Cloud.Compression == "" {
+		c.Cloud.Compression = DefaultCompression
+	}
+	if c.Local.Device == "" {
+		c.Local.Device = c.Gateway
+	}
+	if c.Health.Every == 0 {
+		c.Health.Every = DefaultHealthEvery
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = DefaultDrainTimeout
+	}
+	return c
+}
+
+// Validate reports every problem at once, each saying what to fix. Call it
+// on a config with defaults applied.
+func (c Config) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.Gateway == "" {
+		add("gateway: required (set -gateway or gateway: in the config)")
+	} else if err := protocol.CheckDeviceID(c.Gateway); err != nil {
+		add("gateway: %v", err)
+	}
+	if c.Data == "" {
+		add("data: required: the folder for the queue database (-data)")
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		add("listen: %q is not host:port", c.Listen)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		add("log_format: %q: want text or json", c.LogFormat)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		add("log_level: %q: want debug, info, warn or error", c.LogLevel)
+	}
+	if c.MQTT.Broker != "" {
+		u, err := url.Parse(c.MQTT.Broker)
+		if err != nil || u.Host == "" {
+			add("mqtt.broker: %q: want tcp://host:port or ssl://host:port", c.MQTT.Broker)
+		} else {
+			switch u.Scheme {
+			case "tcp", "mqtt", "ssl", "tls", "mqtts":
+			default:
+				add("mqtt.broker: scheme %q: want tcp, ssl (or mqtt, mqtts)", u.Scheme)
+			}
+		}
+		if c.MQTT.Listen != "" {
+			add("mqtt: set broker (external broker) or listen (embedded broker), not both")
+		}
+	} else if _, _, err := net.SplitHostPort(c.MQTT.Listen); err != nil {
+		add("mqtt.listen: %q is not host:port", c.MQTT.Listen)
+	}
+	if (c.MQTT.TLS.CertFile == "") != (c.MQTT.TLS.KeyFile == "") {
+		add("mqtt.tls: cert_file and key_file go together")
+	}
+	if c.MQTT.MaxInFlight < 1 || c.MQTT.MaxInFlight > 65535 {
+		add("mqtt.max_in_flight: %d: want 1..65535", c.MQTT.MaxInFlight)
+	}
+	for i, u := range c.MQTT.Users {
+		if u.Username == "" || u.Password == "" {
+			add("mqtt.users[%d]: username and password are required", i)
+		}
+	}
+	if c.MQTT.Broker != "" && (len(c.MQTT.Users) > 0 || c.MQTT.ClientCAFile != "" || c.MQTT.StrictIdentity) {
+		add("mqtt: users, client_ca_file and strict_identity configure the embedded broker; they do nothing with an external broker")
+	}
+	if c.Queue.MaxBytes < 1<<20 {
+		add("queue.max_bytes: %d: want at least 1MiB", c.Queue.MaxBytes)
+	}
+	if c.Queue.Policy != "block" && c.Queue.Policy != "drop-oldest" {
+		add("queue.policy: %q: want block or drop-oldest", c.Queue.Policy)
+	}
+	if c.Queue.DedupeWindow < 0 {
+		add("queue.dedupe_window: must not be negative")
+	}
+	if c.Cloud.URL == "" {
+		add("cloud.url: required: the ingest API base URL, e.g. https://cloud.example:8080 (-cloud)")
+	} else if u, err := url.Parse(c.Cloud.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		add("cloud.url: %q: want http(s)://host[:port]", c.Cloud.URL)
+	}
+	if c.Cloud.Token == "" && c.Cloud.TokenFile == "" {
+		gw := c.Gateway
+		if gw == "" {
+			gw = "GATEWAY"
+		}
+		add("cloud.token: required: the gateway's bearer token (-token, or cloud.token_file); issue one with `tributary-cloud -data DIR token issue %s`", gw)
+	}
+	if c.Cloud.Token != "" && c.Cloud.TokenFile != "" {
+		add("cloud: set token or token_file, not both")
+	}
+	switch c.Cloud.Compression {
+	case "zstd", "gzip", "none":
+	default:
+		add("cloud.compression: %q: want zstd, gzip or none", c.Cloud.Compression)
+	}
+	if c.Cloud.MaxReadings < 0 || c.Cloud.MaxReadings > protocol.MaxBatchReadings {
+		add("cloud.batch_readings: %d: want 1..%d", c.Cloud.MaxReadings, protocol.MaxBatchReadings)
+	}
+	if c.Cloud.MaxBytes < 0 || c.Cloud.MaxBytes > protocol.MaxBatchBytes {
+		add("cloud.batch_bytes: %d: at most %d", c.Cloud.MaxBytes, protocol.MaxBatchBytes)
+	}
+	if s := c.Cloud.BacklogShare; s != nil && (*s < 0 || *s > 1) {
+		add("cloud.backlog_share: %v: want 0..1", *s)
+	}
+	if (c.Cloud.TLS.CertFile == "") != (c.Cloud.TLS.KeyFile == "") {
+		add("cloud.tls: cert_file and key_file go together")
+	}
+	if err := protocol.CheckDeviceID(c.Local.Device); c.Local.Device != "" && err != nil {
+		add("local.device: %v", err)
+	}
+	if len(c.Local.Sensors) > 0 {
+		if err := sensor.ValidateAll(c.Local.Sensors); err != nil {
+			add("local.sensors: %v", err)
+		}
+	}
+	if c.DrainTimeout < 0 {
+		add("drain_timeout: must not be negative")
+	}
+	return errors.Join(errs...)
+}
+
+// token returns the bearer token, reading token_file if set.
+func (c Config) token() (string, error) {
+	if c.Cloud.TokenFile == "" {
+		return c.Cloud.Token, nil
+	}
+	b, err := os.ReadFile(c.Cloud.TokenFile)
+	if err != nil {
+		return "", fmt.Errorf("agent: cloud.token_file: %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
