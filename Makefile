@@ -15,7 +15,7 @@ CMDS    := $(wildcard */cmd/*)
 BINS    := $(notdir $(CMDS))
 FUZZTIME ?= 30s
 
-.PHONY: all build test check deps deps-mosquitto deps-qemu bench bench-go bench-sim fuzz release demo clean
+.PHONY: all build test check deps deps-mosquitto deps-qemu deps-kinesalite bench bench-go bench-sim fuzz release demo clean
 
 all: build
 
@@ -28,7 +28,7 @@ test:
 	$(GO) test -race -count=1 ./...
 
 # deps installs the outside programs the interop tests run, if missing.
-deps: deps-mosquitto deps-qemu
+deps: deps-mosquitto deps-qemu deps-kinesalite
 
 APT_UPDATED := .tools/.apt-updated
 $(APT_UPDATED):
@@ -48,6 +48,15 @@ deps-qemu:
 		$(MAKE) --no-print-directory $(APT_UPDATED) && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user-static; \
 	fi
+
+# kinesalite (npm), a second, independent Kinesis implementation for the
+# cloud interop tests; tests find it at .tools/kinesalite/node_modules/.bin.
+KINESALITE := .tools/kinesalite/node_modules/.bin/kinesalite
+deps-kinesalite: $(KINESALITE)
+$(KINESALITE):
+	@command -v npm >/dev/null || { $(MAKE) --no-print-directory $(APT_UPDATED) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; }
+	mkdir -p .tools/kinesalite
+	cd .tools/kinesalite && npm install --silent --no-audit --no-fund kinesalite@3.3.3
 
 # check runs every test, interop included; TRIBUTARY_INTEROP=1 turns a
 # missing outside program into a failure instead of a skip.
