@@ -100,10 +100,11 @@ func New(cfg Config, opts Options) (*Agent, error) {
 	}
 	a.clk = clock.New(clock.Options{RequireNTP: cfg.Clock.RequireNTP, Logger: log.With("component", "clock")})
 	q, err := queue.Open(filepath.Join(cfg.Data, QueueFile), queue.Options{
-		MaxBytes:     int64(cfg.Queue.MaxBytes),
-		Policy:       queue.Policy(cfg.Queue.Policy),
-		DedupeWindow: cfg.Queue.DedupeWindow,
-		Logger:       log.With("component", "queue"),
+		MaxBytes:       int64(cfg.Queue.MaxBytes),
+		Policy:         queue.Policy(cfg.Queue.Policy),
+		DedupeWindow:   cfg.Queue.DedupeWindow,
+		CommitInterval: *cfg.Queue.CommitInterval,
+		Logger:         log.With("component", "queue"),
 	})
 	if err != nil {
 		return nil, err

@@ -157,7 +157,8 @@ func rawBoltRate(tb testing.TB, d time.Duration) float64 {
 
 // BenchmarkAgentFootprint runs the agent binary (embedded broker, uplink
 // to a fake cloud) under a steady 10,000 readings/s from tributary-sim
-// (1,000 devices × 3.34 BME280 samples/s × 3 readings) for 30 s and reports
+// (1,000 devices × 3.34 BME280 samples/s × 3 readings; FOOTPRINT_DEVICES=N
+// spreads the same rate over N devices) for 30 s and reports
 // the agent's CPU (cores) and peak RSS, read from /proc.
 //
 //	go test -run '^$' -bench AgentFootprint -benchtime 1x ./edge/agent
@@ -167,7 +168,7 @@ func BenchmarkAgentFootprint(b *testing.B) {
 	dir := b.TempDir()
 	mqttAddr, health := freeAddrB(b), freeAddrB(b)
 	cmd := exec.Command(agentBin, "-data", filepath.Join(dir, "data"), "-gateway", "gw-bench", "-cloud", cloud.URL(),
-		"-token", "t", "-listen", health, "-mqtt-listen", mqttAddr, "-log-level", "warn")
+		"-token", "t", "-listen", health, "-mqtt-listen", mqttAddr, "-log-level", "error", "-pprof", os.Getenv("FOOTPRINT_PPROF"))
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -176,7 +177,11 @@ func BenchmarkAgentFootprint(b *testing.B) {
 	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
 	time.Sleep(time.Second)
 	const dur = 30 * time.Second
-	sim := exec.Command(simBin, "-broker", "tcp://"+mqttAddr, "-devices", "1000", "-rate", "3.34",
+	devices, rate := 1000, 3.34
+	if v, err := strconv.Atoi(os.Getenv("FOOTPRINT_DEVICES")); err == nil && v > 0 {
+		devices, rate = v, 10_020/3/float64(v)
+	}
+	sim := exec.Command(simBin, "-broker", "tcp://"+mqttAddr, "-devices", strconv.Itoa(devices), "-rate", strconv.FormatFloat(rate, 'f', 3, 64),
 		"-duration", (dur + 10*time.Second).String(), "-stats-every", "0")
 	sim.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := sim.Start(); err != nil {
@@ -188,8 +193,8 @@ func BenchmarkAgentFootprint(b *testing.B) {
 	t0 := time.Now()
 	time.Sleep(dur)
 	cores := (cpuSeconds(b, cmd.Process.Pid) - c0) / time.Since(t0).Seconds()
-	rate := float64(cloud.Count()-n0) / time.Since(t0).Seconds()
-	b.ReportMetric(rate, "readings/s")
+	got := float64(cloud.Count()-n0) / time.Since(t0).Seconds()
+	b.ReportMetric(got, "readings/s")
 	b.ReportMetric(cores, "agent-cores")
 	b.ReportMetric(float64(peakRSS(b, cmd.Process.Pid))/(1<<20), "agent-peak-RSS-MiB")
 	b.ReportMetric(0, "ns/op")

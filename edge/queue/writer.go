@@ -83,6 +83,7 @@ type writer struct {
 	dlCount     int
 	dlBytes     int64
 	commits     uint64
+	lastCommit  time.Time // start of the latest commit (CommitInterval)
 	dedupe      *hashSet
 	dedupeCount int
 
@@ -131,7 +132,12 @@ func (q *Queue) run() {
 			return
 		}
 		for range maxRounds {
+			if !q.linger() {
+				q.shutdown()
+				return
+			}
 			q.gather()
+			w.lastCommit = time.Now()
 			if !q.round() {
 				break
 			}
@@ -173,6 +179,34 @@ func (q *Queue) waitWork() bool {
 		return false
 	default:
 		return true
+	}
+}
+
+// linger waits until CommitInterval has passed since the last commit
+// started, taking appends meanwhile; false on Close.
+func (q *Queue) linger() bool {
+	w := &q.w
+	d := q.opts.CommitInterval - time.Since(w.lastCommit)
+	if d <= 0 || w.blocked {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		var appends chan *request
+		if w.heldN < q.opts.MaxBatch {
+			appends = q.appends
+		}
+		select {
+		case <-q.closing:
+			return false
+		case r := <-appends:
+			q.accept(r)
+		case r := <-q.ctrl:
+			w.ctrl = append(w.ctrl, r)
+		case <-t.C:
+			return true
+		}
 	}
 }
 

@@ -18,8 +18,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/tributary-iot/tributary/edge/agent"
@@ -46,6 +49,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	logFormat := fs.String("log-format", "", "log format: text or json")
 	logLevel := fs.String("log-level", "", "log level: debug, info, warn or error")
 	showVersion := fs.Bool("version", false, "print the version and exit")
+	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on `address` (e.g. 127.0.0.1:6060) for profiling")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: tributary-agent -data DIR -gateway ID -cloud URL -token TOKEN [flags]\n       tributary-agent -config FILE [flags]\n\n")
 		fs.PrintDefaults()
@@ -102,7 +106,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	log := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
 	slog.SetDefault(log)
+	if lim := int64(*cfg.MemoryLimit); lim > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(lim)
+	}
 
+	if *pprofAddr != "" {
+		go func() {
+			if err := http.ListenAndServe(*pprofAddr, nil); err != nil {
+				log.Error("pprof server", "err", err)
+			}
+		}()
+	}
 	a, err := agent.New(cfg, agent.Options{Logger: log, Version: version})
 	if err != nil {
 		fmt.Fprintf(stderr, "tributary-agent: %v\n", err)
