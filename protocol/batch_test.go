@@ -115,7 +115,7 @@ func TestBatchDecodeErrors(t *testing.T) {
 		}
 		return b
 	}
-	row := []any{1, 2, 0, 1.5, 1_764_000_000_000_000, 1_764_000_000_000_000}
+	row := []any{1, 2, 0, 1.5, int64(1_764_000_000_000_000), int64(1_764_000_000_000_000)}
 	env := func(mod func(m map[int]any)) []byte {
 		m := map[int]any{0: []any{1, 0}, 1: "gw", 2: 1, 3: 1, 4: []string{"", "dev", "temp"}, 5: []any{row}}
 		mod(m)

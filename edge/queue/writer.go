@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"sync/atomic"
 	"time"
 
@@ -453,7 +454,7 @@ func (q *Queue) round() bool {
 	}
 
 	// Appends, FIFO, as many as the quota lets in.
-	avail := 1 << 62
+	avail := math.MaxInt
 	if q.lim.quota > 0 {
 		avail = q.availPages(tx, tight, limit)
 	}

@@ -173,7 +173,7 @@ func (r *runner) summary(stop time.Time) *Summary {
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
 		s.CPUUserSeconds = time.Duration(ru.Utime.Nano()).Seconds()
 		s.CPUSystemSeconds = time.Duration(ru.Stime.Nano()).Seconds()
-		s.MaxRSSBytes = ru.Maxrss * 1024 // kilobytes on Linux
+		s.MaxRSSBytes = int64(ru.Maxrss) * 1024 // kilobytes on Linux
 	}
 	return s
 }
