@@ -37,7 +37,7 @@ pids+=($!)
 for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
 
 echo "broker:    tcp://127.0.0.1:$PORT (mosquitto)"
-echo "devices:   $DEVICES simulated nodes (BME280 + SHT3x on simulated I2C), 1 sample/s"
+echo "devices:   $DEVICES simulated nodes (real firmware, simulated BME280 on I2C), 1 sample/s"
 echo "watch:     mosquitto_sub -h 127.0.0.1 -p $PORT -t 'tributary/v1/devices/+/status' -v"
 echo "Ctrl-C to stop."
 echo
