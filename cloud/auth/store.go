@@ -1,0 +1,359 @@
+// Package auth issues, stores and verifies the gateways' bearer tokens.
+//
+// Each gateway has at most one active token: Issue creates it (and refuses
+// when one exists, so a working gateway is never locked out by accident),
+// Rotate replaces it, Revoke deletes it. A token is "trib_" and the
+// base64url encoding of an 8-byte id and a 256-bit secret (see
+// ParseToken); the file keeps the id and SHA-256 of the secret, so it
+// holds nothing a gateway could authenticate with, and Verify compares
+// hashes in constant time. (A plain hash suffices: the secret is 256
+// random bits, so there is nothing to brute-force.)
+//
+// Tokens live in a bbolt file (tokens.db in the cloud's data folder),
+// bucket "tokens", key the gateway id. A Store opens the file only for
+// the length of one operation, so `tributary-cloud token issue` can change
+// it while the server runs; Watch notices the change (size or modification
+// time) and reloads. Verify reads an in-memory snapshot only: it
+// takes no lock and does no I/O.
+package auth
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/tributary-iot/tributary/protocol"
+)
+
+// Errors.
+var (
+	ErrMalformed = errors.New("auth: malformed token")
+	ErrExists    = errors.New("auth: the gateway already has a token")
+	ErrNoToken   = errors.New("auth: the gateway has no token")
+	ErrLocked    = errors.New("auth: the token file is locked by another process")
+)
+
+// DefaultLockTimeout bounds the wait for a file lock another process holds.
+const DefaultLockTimeout = 5 * time.Second
+
+var bucketName = []byte("tokens")
+
+// Options configure a Store. Zero fields take defaults.
+type Options struct {
+	Logger *slog.Logger // default: discard
+	// LockTimeout bounds the wait for the file while another process
+	// writes it (default 5s).
+	LockTimeout time.Duration
+	Rand        io.Reader        // default crypto/rand
+	Now         func() time.Time // default time.Now
+}
+
+// Info describes an active token (never the token itself).
+type Info struct {
+	Gateway string
+	ID      ID
+	Created time.Time
+}
+
+// Store holds the tokens. It is safe for concurrent use.
+type Store struct {
+	path string
+	opts Options
+	log  *slog.Logger
+
+	mu    sync.Mutex // serialises file access and reloads in this process
+	stamp fileStamp
+	snap  atomic.Pointer[snapshot]
+}
+
+type snapshot struct {
+	byID  map[ID]entry
+	infos []Info // sorted by gateway
+}
+
+type entry struct {
+	gateway string
+	hash    [sha256.Size]byte
+}
+
+// Open opens (creating if need be) the token file at path and loads it.
+func Open(path string, opts Options) (*Store, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.LockTimeout <= 0 {
+		opts.LockTimeout = DefaultLockTimeout
+	}
+	if opts.Rand == nil {
+		opts.Rand = defaultRand
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Store{path: path, opts: opts, log: opts.Logger}
+	s.snap.Store(&snapshot{byID: map[ID]entry{}})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		if err := s.writeLocked(func(*bolt.Bucket) error { return nil }); err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
+	if err := s.reloadLocked(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Verify returns the gateway a token belongs to. Malformed, unknown and
+// revoked tokens are not ok.
+func (s *Store) Verify(token string) (gateway string, ok bool) {
+	id, sec, err := ParseToken(token)
+	if err != nil {
+		return "", false
+	}
+	e, found := s.snap.Load().byID[id]
+	if !found || !matches(&sec, &e.hash) {
+		return "", false
+	}
+	return e.gateway, true
+}
+
+// List returns the active tokens, sorted by gateway.
+func (s *Store) List() []Info { return slices.Clone(s.snap.Load().infos) }
+
+// Issue creates a token for a gateway that has none and returns it: the
+// only time it is ever visible. It fails with ErrExists when the gateway
+// already has one (use Rotate).
+func (s *Store) Issue(gateway string) (string, error) { return s.put(gateway, false) }
+
+// Rotate replaces a gateway's token with a new one, which it returns; the
+// old token stops working at once (in other processes, at their next
+// reload). It fails with ErrNoToken when the gateway has none.
+func (s *Store) Rotate(gateway string) (string, error) { return s.put(gateway, true) }
+
+func (s *Store) put(gateway string, replace bool) (string, error) {
+	if err := protocol.CheckDeviceID(gateway); err != nil {
+		return "", fmt.Errorf("auth: gateway id: %w", err)
+	}
+	id, sec, err := newToken(s.opts.Rand)
+	if err != nil {
+		return "", err
+	}
+	val := encodeEntry(id, sec.hash(), s.opts.Now())
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	err = s.writeLocked(func(b *bolt.Bucket) error {
+		old := b.Get([]byte(gateway))
+		switch {
+		case old != nil && !replace:
+			return fmt.Errorf("%w: %s (rotate it to replace it)", ErrExists, gateway)
+		case old == nil && replace:
+			return fmt.Errorf("%w: %s (issue one first)", ErrNoToken, gateway)
+		}
+		return b.Put([]byte(gateway), val)
+	})
+	if err != nil {
+		return "", err
+	}
+	s.log.Info("token issued", "gateway", gateway, "token_id", id.String(), "rotated", replace)
+	return formatToken(id, &sec), nil
+}
+
+// Revoke deletes a gateway's token (ErrNoToken if it has none).
+func (s *Store) Revoke(gateway string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	err := s.writeLocked(func(b *bolt.Bucket) error {
+		if b.Get([]byte(gateway)) == nil {
+			return fmt.Errorf("%w: %s", ErrNoToken, gateway)
+		}
+		return b.Delete([]byte(gateway))
+	})
+	if err == nil {
+		s.log.Info("token revoked", "gateway", gateway)
+	}
+	return err
+}
+
+// Reload reads the file again if it changed since the last load.
+func (s *Store) Reload() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, err := stampOf(s.path)
+	if err != nil {
+		return fmt.Errorf("auth: %w", err)
+	}
+	if st == s.stamp {
+		return nil
+	}
+	return s.reloadLocked()
+}
+
+// Watch reloads the file every interval when it changed, until ctx is
+// done; changes made by other processes (the token command) take effect
+// within one interval. Errors are logged, and the last good tokens stay in
+// force. It returns nil when ctx ends.
+func (s *Store) Watch(ctx context.Context, every time.Duration) error {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	var failing bool
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		if err := s.Reload(); err != nil {
+			if !failing {
+				s.log.Error("cannot reload tokens; the previous ones stay in force", "err", err)
+			}
+			failing = true
+		} else if failing {
+			s.log.Info("tokens reloaded")
+			failing = false
+		}
+	}
+}
+
+// writeLocked runs fn in a read-write transaction on the file, then
+// reloads. s.mu is held.
+func (s *Store) writeLocked(fn func(*bolt.Bucket) error) error {
+	db, err := s.open(false)
+	if err != nil {
+		return err
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bucketName)
+		if err != nil {
+			return err
+		}
+		return fn(b)
+	})
+	if cerr := db.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("auth: closing %s: %w", s.path, cerr)
+	}
+	if err != nil {
+		return err
+	}
+	return s.reloadLocked()
+}
+
+func (s *Store) open(readOnly bool) (*bolt.DB, error) {
+	db, err := bolt.Open(s.path, 0o600, &bolt.Options{Timeout: s.opts.LockTimeout, ReadOnly: readOnly})
+	if errors.Is(err, berrors.ErrTimeout) {
+		return nil, fmt.Errorf("%w: %s (waited %v)", ErrLocked, s.path, s.opts.LockTimeout)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("auth: opening %s: %w", s.path, err)
+	}
+	return db, nil
+}
+
+// reloadLocked loads the whole file into a new snapshot. The stamp is
+// taken before reading, so a change that lands during the read is picked
+// up by the next Reload.
+func (s *Store) reloadLocked() error {
+	st, err := stampOf(s.path)
+	if err != nil {
+		return fmt.Errorf("auth: %w", err)
+	}
+	db, err := s.open(true)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	snap := &snapshot{byID: map[ID]entry{}}
+	err = db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketName)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
+			gw := string(k)
+			id, hash, created, err := decodeEntry(v)
+			if err != nil {
+				s.log.Error("ignoring a corrupt token record; issue the gateway a new token", "gateway", gw, "err", err)
+				return nil
+			}
+			snap.byID[id] = entry{gateway: gw, hash: hash}
+			snap.infos = append(snap.infos, Info{Gateway: gw, ID: id, Created: created})
+			return nil
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("auth: reading %s: %w", s.path, err)
+	}
+	slices.SortFunc(snap.infos, func(a, b Info) int { return strings.Compare(a.Gateway, b.Gateway) })
+	s.snap.Store(snap)
+	s.stamp = st
+	if time.Since(time.Unix(0, st.mtime)) < racyWindow {
+		// File times are coarse (a kernel tick): a write within the same
+		// tick would leave the stamp unchanged. Until the file is older
+		// than that, reload unconditionally (git's "racily clean" rule).
+		s.stamp = fileStamp{}
+	}
+	return nil
+}
+
+// Record layout: version 1, id (8), SHA-256 of the secret (32), created
+// (int64 Unix nanoseconds, big endian).
+const recordVersion = 1
+
+func encodeEntry(id ID, hash [sha256.Size]byte, created time.Time) []byte {
+	v := make([]byte, 0, 1+idBytes+sha256.Size+8)
+	v = append(v, recordVersion)
+	v = append(v, id[:]...)
+	v = append(v, hash[:]...)
+	return binary.BigEndian.AppendUint64(v, uint64(created.UnixNano()))
+}
+
+func decodeEntry(v []byte) (id ID, hash [sha256.Size]byte, created time.Time, err error) {
+	if len(v) != 1+idBytes+sha256.Size+8 || v[0] != recordVersion {
+		return id, hash, created, fmt.Errorf("auth: token record of %d bytes, version %d", len(v), firstByte(v))
+	}
+	copy(id[:], v[1:])
+	copy(hash[:], v[1+idBytes:])
+	created = time.Unix(0, int64(binary.BigEndian.Uint64(v[1+idBytes+sha256.Size:])))
+	if bytes.Equal(hash[:], make([]byte, sha256.Size)) {
+		return id, hash, created, errors.New("auth: empty hash")
+	}
+	return id, hash, created, nil
+}
+
+func firstByte(v []byte) int {
+	if len(v) == 0 {
+		return -1
+	}
+	return int(v[0])
+}
+
+// fileStamp tells whether a file changed.
+type fileStamp struct{ size, mtime int64 }
+
+// racyWindow: a file modified less than this long ago may change again
+// without its stamp changing.
+const racyWindow = 2 * time.Second
+
+func stampOf(path string) (fileStamp, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fileStamp{}, err
+	}
+	return fileStamp{size: fi.Size(), mtime: fi.ModTime().UnixNano()}, nil
+}

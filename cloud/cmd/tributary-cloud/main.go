@@ -1,0 +1,205 @@
+// Command tributary-cloud is the cloud tier: the ingest API that gateways
+// upload batches to, the embedded stream store and its Kinesis API (or
+// Amazon Kinesis as the stream), /metrics and /healthz.
+//
+//	tributary-cloud -data DIR [-listen :8080] [-kinesis-listen :4567]
+//	tributary-cloud -config /etc/tributary/cloud.yaml
+//	tributary-cloud -data DIR token issue|rotate|revoke GATEWAY
+//	tributary-cloud -data DIR token list
+//
+// Flags win over the config file; deploy/cloud.example.yaml is an
+// annotated config. `token issue` prints the new bearer token on stdout
+// (and nothing else there, so scripts can capture it); a running server
+// picks token changes up within tokens.reload_every (2s). SIGINT or
+// SIGTERM stops taking requests and lets those in progress finish within
+// drain_timeout.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/tributary-iot/tributary/cloud/auth"
+	"github.com/tributary-iot/tributary/cloud/server"
+)
+
+// version is set by the linker (-X main.version=...).
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+const usage = `usage: tributary-cloud -data DIR [-listen ADDR] [-kinesis-listen ADDR] [flags]
+       tributary-cloud -config FILE [flags]
+       tributary-cloud -data DIR token issue GATEWAY    print a new token for a gateway
+       tributary-cloud -data DIR token rotate GATEWAY   replace a gateway's token, print the new one
+       tributary-cloud -data DIR token revoke GATEWAY   delete a gateway's token
+       tributary-cloud -data DIR token list             list gateways with a token
+
+`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("tributary-cloud", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "YAML config `file` (optional; see deploy/cloud.example.yaml)")
+	data := fs.String("data", "", "data `folder`: tokens, the ack log and the stream store")
+	listen := fs.String("listen", "", "`address` of the ingest API, /metrics and /healthz (default :8080)")
+	kinesisListen := fs.String("kinesis-listen", "", "`address` of the Kinesis API (default :4567; off to disable)")
+	logFormat := fs.String("log-format", "", "log format: text or json")
+	logLevel := fs.String("log-level", "", "log level: debug, info, warn or error")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if *showVersion {
+		fmt.Fprintln(stdout, "tributary-cloud", version)
+		return 0
+	}
+	cmd := fs.Args()
+	if len(cmd) > 0 && cmd[0] == "token" {
+		// Flags may also follow the command: token issue gw-1 -data DIR.
+		n := 2
+		if len(cmd) > 1 && cmd[1] != "list" {
+			n = 3
+		}
+		if len(cmd) > n {
+			if err := fs.Parse(cmd[n:]); err != nil {
+				return 2
+			}
+			if fs.NArg() > 0 {
+				fmt.Fprintf(stderr, "tributary-cloud: unexpected argument %q\n", fs.Arg(0))
+				return 2
+			}
+			cmd = cmd[:n]
+		}
+	} else if len(cmd) > 0 {
+		fmt.Fprintf(stderr, "tributary-cloud: unknown command %q (see -h)\n", cmd[0])
+		return 2
+	}
+
+	var cfg server.Config
+	if *configPath != "" {
+		var err error
+		if cfg, err = server.LoadConfig(*configPath); err != nil {
+			fmt.Fprintf(stderr, "tributary-cloud: %v\n", err)
+			return 1
+		}
+	}
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "data":
+			cfg.Data = *data
+		case "listen":
+			cfg.Listen = *listen
+		case "kinesis-listen":
+			cfg.KinesisListen = *kinesisListen
+		case "log-format":
+			cfg.LogFormat = *logFormat
+		case "log-level":
+			cfg.LogLevel = *logLevel
+		}
+	})
+	if len(cmd) > 0 {
+		return tokenCommand(cfg.Data, cmd[1:], stdout, stderr)
+	}
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintf(stderr, "tributary-cloud: invalid configuration:\n%v\n", err)
+		return 1
+	}
+	log := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
+	slog.SetDefault(log)
+	s, err := server.New(cfg, server.Options{Logger: log, Version: version})
+	if err != nil {
+		fmt.Fprintf(stderr, "tributary-cloud: %v\n", err)
+		return 1
+	}
+	if err := s.Run(ctx); err != nil {
+		log.Error("tributary-cloud failed", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// tokenCommand runs `token issue|rotate|revoke GATEWAY` and `token list`.
+func tokenCommand(data string, args []string, stdout, stderr io.Writer) int {
+	if data == "" {
+		fmt.Fprintln(stderr, "tributary-cloud: token: -data DIR (or data: in -config) is required: the tokens live there")
+		return 2
+	}
+	if len(args) == 0 || (args[0] == "list") != (len(args) == 1) {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	if err := os.MkdirAll(data, 0o750); err != nil {
+		fmt.Fprintf(stderr, "tributary-cloud: %v\n", err)
+		return 1
+	}
+	st, err := auth.Open(filepath.Join(data, server.TokensFile), auth.Options{})
+	if err != nil {
+		fmt.Fprintf(stderr, "tributary-cloud: %v\n", err)
+		return 1
+	}
+	switch args[0] {
+	case "issue", "rotate":
+		issue := st.Issue
+		if args[0] == "rotate" {
+			issue = st.Rotate
+		}
+		tok, err := issue(args[1])
+		if err != nil {
+			fmt.Fprintf(stderr, "tributary-cloud: %v\n", err)
+			return 1
+		}
+		fmt.Fprintln(stdout, tok)
+		fmt.Fprintf(stderr, "token for gateway %s above: it is shown only this once; give it to the agent (-token, or cloud.token_file)\n", args[1])
+	case "revoke":
+		if err := st.Revoke(args[1]); err != nil {
+			fmt.Fprintf(stderr, "tributary-cloud: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stderr, "token of gateway %s revoked (a running server stops accepting it within seconds)\n", args[1])
+	case "list":
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "GATEWAY\tTOKEN ID\tCREATED")
+		for _, in := range st.List() {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", in.Gateway, in.ID, in.Created.UTC().Format(time.RFC3339))
+		}
+		tw.Flush()
+	default:
+		fmt.Fprintf(stderr, "tributary-cloud: token: unknown subcommand %q: issue, rotate, revoke or list\n", args[0])
+		return 2
+	}
+	return 0
+}
+
+func newLogger(w io.Writer, format, level string) *slog.Logger {
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(level))
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

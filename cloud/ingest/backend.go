@@ -1,0 +1,47 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+)
+
+// Backend writes stream records: the embedded shard store, Amazon Kinesis
+// or another stream. Put returns only when the accepted entries are
+// durable.
+//
+// Put returns one Result per entry, in order. Err nil: the entry is
+// durable. Err wrapping ErrThrottled: not written, its shard is at
+// capacity (retry later). Err wrapping ErrOutcomeUnknown: it may or may
+// not have been written. Any other Err: not written.
+//
+// An error from Put itself, with no Results, means no entry's outcome is
+// known (some may have been written), unless it wraps ErrThrottled: then
+// none was written. With a full set of Results the Results stand and the
+// error only explains them.
+type Backend interface {
+	Put(ctx context.Context, stream string, entries []Entry) ([]Result, error)
+}
+
+// Entry is one stream record to write.
+type Entry struct {
+	PartitionKey string
+	Data         []byte
+}
+
+// Result is the outcome of one Entry.
+type Result struct {
+	ShardID, SequenceNumber string
+	Err                     error // wraps ErrThrottled when the shard is at capacity
+}
+
+// Errors a Backend reports through Result.Err (or Put's error).
+var (
+	ErrThrottled      = errors.New("ingest: stream throttled")
+	ErrOutcomeUnknown = errors.New("ingest: write outcome unknown")
+)
+
+// Limits of one Backend.Put call (those of Kinesis PutRecords).
+const (
+	MaxPutEntries = 500
+	MaxPutBytes   = 5 << 20 // data and partition keys
+)

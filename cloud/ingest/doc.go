@@ -1,0 +1,87 @@
+// Package ingest is the cloud's POST /v1/ingest: it authenticates a
+// gateway's batch, writes the readings it has not stored before to the
+// stream as per-device records, and acknowledges the batch.
+//
+// # Request
+//
+// "Authorization: Bearer <token>" names the gateway (401 when missing,
+// unknown or revoked; 403 when the batch is another gateway's). The body
+// is a protocol.Batch (Content-Type application/vnd.tributary.batch+cbor,
+// else 415) compressed per Content-Encoding: zstd, gzip or identity (else
+// 415). It is read through a limit of Options.MaxBytes (default and at
+// most protocol.MaxBatchBytes) both as received and decompressed, so a
+// zip bomb costs a small multiple of that in memory and is answered 413. protocol.DecodeBatch errors are 400 with
+// its message (413 for too many readings); a reading whose time is not
+// absolute (before 2^28 s) is 400 too, because a stream record cannot
+// carry it. Nothing of a refused batch is written. Every error is JSON
+// {"error": "..."}; 429 and 503 carry Retry-After. A 200 answers
+// {"gateway", "epoch", "first", "last", "stored", "duplicates"}.
+//
+// # Stream records
+//
+// The batch's new readings are grouped by device (each device's in seq
+// order) and encoded with protocol.AppendRecords, split at 25 KiB,
+// partition key the device id, and written to Options.Stream with
+// Backend.Put in calls of at most 500 records and 5 MiB. Entries the
+// backend throttles are retried with a short jittered backoff until
+// Options.ThrottleWait (1s) after the writes began; then the answer is
+// 429. A backend error is 503.
+//
+// # Deduplication
+//
+// The ack log (a bbolt file) keeps, per (gateway, epoch), the set of
+// acknowledged seqs as sorted, merged ranges: normally one range (the
+// contiguous prefix) and a few islands while a backlog drains. A batch
+// whose seqs are all in the set is answered 200 again without writing; a
+// batch that overlaps it writes only its other seqs. Requests of one
+// (gateway, epoch) are serialised, so two overlapping requests can never
+// both write a seq. The state is bounded: at most Options.MaxSpans ranges
+// per epoch (the lowest are forgotten past it, counted), and an epoch idle
+// for Options.EpochTTL (30 days) is forgotten (Run). Forgetting never
+// loses readings; a resend of forgotten seqs is stored again.
+//
+// # Order of events and the at-least-once window
+//
+// For a batch with new seqs, under its (gateway, epoch) lock:
+//
+//  1. the new seqs are recorded as pending in the ack log (fsync);
+//  2. their records are written with Backend.Put (durable on return);
+//  3. the outcome is recorded (fsync): the batch's whole range becomes
+//     acknowledged and leaves pending;
+//  4. the answer is 200.
+//
+// A crash before 2 writes nothing. A crash after 3 loses only the answer:
+// the gateway resends and the batch is recognised. A crash between the
+// first durable Put in 2 and the fsync of 3 - the time of the remaining
+// Put calls of that one batch plus one commit, typically milliseconds -
+// leaves records in the stream that are not acknowledged: the resent batch
+// is written again, and those readings appear twice in the stream. The
+// same holds when the backend cannot say whether it wrote an entry (a
+// timeout, a lost connection to Kinesis: ErrOutcomeUnknown, or a Put that
+// fails as a whole). Such seqs stay
+// pending, so the window is not silent: the next run logs them at start,
+// tributary_ingest_uncertain_readings counts them until they are resent,
+// and tributary_ingest_possible_duplicate_readings_total counts the
+// readings written again (an upper bound of the duplicates). Consumers
+// deduplicate by the natural key (device, name, time) in any case.
+//
+// Outcomes that are known are exact: when some records are written and
+// others are throttled or refused, the written seqs are acknowledged
+// (unless that would fragment the set past MaxSpans; then they stay
+// pending and count as possible duplicates) and the rest are cleared from
+// pending, so the gateway's resend writes only what is missing.
+//
+// Backend writes run to completion (bounded by Options.PutTimeout) even
+// when the client disconnects, so a gateway's timeout does not open the
+// window; graceful shutdown (http.Server.Shutdown) lets requests in
+// progress finish before Close.
+//
+// # Metrics
+//
+// tributary_ingest_requests_total{code}, request_seconds,
+// requests_in_flight, busy_total, received_bytes_total{form=wire|raw},
+// readings_total, duplicate_readings_total, duplicate_batches_total,
+// backend_put_seconds, throttled_records_total,
+// possible_duplicate_readings_total, uncertain_readings,
+// forgotten_ranges_total, expired_epochs_total.
+package ingest

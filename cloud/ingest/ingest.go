@@ -1,0 +1,435 @@
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tributary-iot/tributary/protocol"
+)
+
+// Path is where gateways post batches.
+const Path = "/v1/ingest"
+
+// Defaults for zero Options fields.
+const (
+	DefaultMaxInFlight  = 32
+	DefaultThrottleWait = time.Second
+	DefaultRetryAfter   = time.Second
+	DefaultPutTimeout   = 30 * time.Second
+	DefaultEpochTTL     = 30 * 24 * time.Hour
+	DefaultMaxSpans     = 1024
+	DefaultSlotWait     = 2 * time.Second
+	DefaultExpireEvery  = time.Hour
+)
+
+// TokenVerifier maps a bearer token to its gateway (auth.Store).
+type TokenVerifier interface {
+	Verify(token string) (gateway string, ok bool)
+}
+
+// Options configure an Ingest. Backend, Tokens and Path are required.
+type Options struct {
+	Backend Backend
+	Tokens  TokenVerifier
+	// Path is the ack log's bbolt file (ingest.db in the data folder).
+	Path string
+	// Stream is the stream written to (default protocol.DefaultStream).
+	Stream     string
+	Logger     *slog.Logger          // default: discard
+	Registerer prometheus.Registerer // metrics, if set
+
+	// MaxBytes bounds a request body, both as received and decompressed
+	// (default and at most protocol.MaxBatchBytes); larger is 413.
+	MaxBytes int
+	// MaxInFlight bounds the requests decoded and written at once
+	// (default 32); a request that finds no slot within SlotWait (default
+	// 2s) is answered 503 with Retry-After.
+	MaxInFlight int
+	SlotWait    time.Duration
+	// ThrottleWait is how long one request keeps retrying entries the
+	// backend throttles before it answers 429 (default 1s).
+	ThrottleWait time.Duration
+	// RetryAfter is sent with 429 and 503 (default 1s, whole seconds).
+	RetryAfter time.Duration
+	// PutTimeout bounds the backend writes of one request (default 30s).
+	// They are not cancelled when the client goes away: finishing them and
+	// recording the ack means a resend is recognised as a duplicate.
+	PutTimeout time.Duration
+	// EpochTTL: the ack state of a (gateway, epoch) not updated for this
+	// long is forgotten by Run (default 30 days).
+	EpochTTL    time.Duration
+	ExpireEvery time.Duration // how often Run looks (default 1h)
+	// MaxSpans bounds the acknowledged seq ranges kept per (gateway,
+	// epoch) (default 1024); past it the lowest are forgotten.
+	MaxSpans int
+	Now      func() time.Time // default time.Now
+}
+
+// Ingest is the POST /v1/ingest handler. It is safe for concurrent use.
+type Ingest struct {
+	opts  Options
+	log   *slog.Logger
+	acks  *ackLog
+	locks keyLocks
+	slots chan struct{}
+	zdec  *zstd.Decoder
+	bufs  sync.Pool // *bytes.Buffer for bodies
+	m     *metrics
+
+	uncertain atomic.Int64 // pending seqs across all keys
+	limitLog  logLimiter
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ http.Handler = (*Ingest)(nil)
+
+// New opens the ack log and builds the handler. Call Close when done.
+func New(opts Options) (*Ingest, error) {
+	switch {
+	case opts.Backend == nil:
+		return nil, errors.New("ingest: no backend")
+	case opts.Tokens == nil:
+		return nil, errors.New("ingest: no token verifier")
+	case opts.Path == "":
+		return nil, errors.New("ingest: no ack log path")
+	case opts.MaxBytes < 0 || opts.MaxBytes > protocol.MaxBatchBytes:
+		return nil, fmt.Errorf("ingest: MaxBytes %d: want 1..%d", opts.MaxBytes, protocol.MaxBatchBytes)
+	}
+	if opts.Stream == "" {
+		opts.Stream = protocol.DefaultStream
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.MaxBytes == 0 {
+		opts.MaxBytes = protocol.MaxBatchBytes
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&opts.SlotWait, DefaultSlotWait)
+	def(&opts.ThrottleWait, DefaultThrottleWait)
+	def(&opts.RetryAfter, DefaultRetryAfter)
+	def(&opts.PutTimeout, DefaultPutTimeout)
+	def(&opts.EpochTTL, DefaultEpochTTL)
+	def(&opts.ExpireEvery, DefaultExpireEvery)
+	if opts.MaxInFlight <= 0 {
+		opts.MaxInFlight = DefaultMaxInFlight
+	}
+	if opts.MaxSpans <= 0 {
+		opts.MaxSpans = DefaultMaxSpans
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	zdec, err := zstd.NewReader(nil,
+		zstd.WithDecoderConcurrency(min(opts.MaxInFlight, 8)),
+		zstd.WithDecoderMaxMemory(uint64(opts.MaxBytes)),
+		zstd.WithDecoderMaxWindow(uint64(max(opts.MaxBytes, zstd.MinWindowSize))))
+	if err != nil {
+		return nil, fmt.Errorf("ingest: zstd: %w", err)
+	}
+	acks, err := openAckLog(opts.Path)
+	if err != nil {
+		zdec.Close()
+		return nil, err
+	}
+	in := &Ingest{
+		opts:  opts,
+		log:   opts.Logger.With("component", "ingest"),
+		acks:  acks,
+		locks: keyLocks{m: map[ackKey]*keyLock{}},
+		slots: make(chan struct{}, opts.MaxInFlight),
+		zdec:  zdec,
+	}
+	in.m = newMetrics(in)
+	if err := in.recoverPending(); err != nil {
+		in.Close()
+		return nil, err
+	}
+	if opts.Registerer != nil {
+		if err := in.m.register(opts.Registerer); err != nil {
+			in.Close()
+			return nil, fmt.Errorf("ingest: registering metrics: %w", err)
+		}
+	}
+	return in, nil
+}
+
+// recoverPending reports seqs left pending by an earlier run: their
+// records may be in the stream already, and will be written again if the
+// gateway resends them.
+func (in *Ingest) recoverPending() error {
+	var total uint64
+	err := in.acks.each(func(k ackKey, st *ackState, err error) {
+		if err != nil {
+			in.log.Error("corrupt ack state: batches of this gateway and epoch will be stored again if resent", "gateway", k.gateway, "epoch", k.epoch, "err", err)
+			return
+		}
+		if n := st.pending.count(); n > 0 {
+			total += n
+			in.log.Warn("readings were being written when the ingest last stopped; if the gateway resends them they may appear twice in the stream",
+				"gateway", k.gateway, "epoch", k.epoch, "readings", n, "seqs", fmtSpans(st.pending, 8))
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("ingest: ack log: %w", err)
+	}
+	in.uncertain.Store(int64(total))
+	return nil
+}
+
+// Close closes the ack log. Call it after the HTTP server has stopped
+// sending requests. It is idempotent.
+func (in *Ingest) Close() error {
+	in.closeOnce.Do(func() {
+		in.zdec.Close()
+		in.closeErr = in.acks.close()
+	})
+	return in.closeErr
+}
+
+// Run forgets the ack state of epochs idle for longer than EpochTTL, now
+// and every ExpireEvery, until ctx is done (then it returns nil).
+func (in *Ingest) Run(ctx context.Context) error {
+	t := time.NewTicker(in.opts.ExpireEvery)
+	defer t.Stop()
+	for {
+		if err := in.Expire(); err != nil {
+			in.log.Error("expiring old epochs", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// Expire forgets the ack state of epochs idle for longer than EpochTTL. A
+// batch of a forgotten epoch is stored again if it is ever resent.
+func (in *Ingest) Expire() error {
+	before := in.opts.Now().Add(-in.opts.EpochTTL).Unix()
+	keys, err := in.acks.stale(before)
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, k := range keys {
+		release, ok := in.locks.tryAcquire(k)
+		if !ok {
+			continue // in use: not idle
+		}
+		dropped, pending, err := in.acks.drop(k, before)
+		release()
+		if err != nil {
+			return err
+		}
+		if dropped {
+			n++
+			in.uncertain.Add(-int64(pending))
+		}
+	}
+	if n > 0 {
+		in.log.Info("forgot the acknowledgements of idle epochs", "epochs", n, "idle_for", in.opts.EpochTTL)
+		in.m.expired.Add(float64(n))
+	}
+	return nil
+}
+
+// response is the 200 answer.
+type response struct {
+	Gateway    string `json:"gateway"`
+	Epoch      uint64 `json:"epoch"`
+	First      uint64 `json:"first"`
+	Last       uint64 `json:"last"`
+	Stored     int    `json:"stored"`     // readings written now
+	Duplicates int    `json:"duplicates"` // readings acknowledged before
+}
+
+type apiError struct {
+	Error string `json:"error"`
+}
+
+// httpError is an answer other than 200.
+type httpError struct {
+	status     int
+	msg        string
+	retryAfter bool
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+func fail(status int, format string, args ...any) *httpError {
+	return &httpError{status: status, msg: fmt.Sprintf(format, args...)}
+}
+
+// ServeHTTP implements POST /v1/ingest.
+func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	in.m.inFlight.Inc()
+	defer in.m.inFlight.Dec()
+	resp, gateway, err := in.serve(w, r)
+	status := http.StatusOK
+	if err != nil {
+		status = err.status
+		in.logRefusal(r, gateway, err)
+		if err.retryAfter {
+			w.Header().Set("Retry-After", strconv.Itoa(ceilSeconds(in.opts.RetryAfter)))
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(status)
+		_ = json.NewEncoder(w).Encode(apiError{Error: err.msg})
+	} else {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(resp)
+	}
+	in.m.requests.WithLabelValues(strconv.Itoa(status)).Inc()
+	in.m.requestSeconds.Observe(time.Since(start).Seconds())
+}
+
+// logRefusal logs answers that need a human: a token refused, a batch
+// refused as malformed or too large (a bug or a misconfiguration on one
+// side). At most one line per kind per second; 429 and 503 are logged
+// where they arise.
+func (in *Ingest) logRefusal(r *http.Request, gateway string, err *httpError) {
+	var msg string
+	switch err.status {
+	case http.StatusUnauthorized, http.StatusForbidden:
+		msg = "token refused"
+	case http.StatusBadRequest:
+		msg = "batch refused as malformed; the gateway keeps it and retries"
+	case http.StatusRequestEntityTooLarge:
+		msg = "batch refused as too large; the gateway splits it"
+	case http.StatusUnsupportedMediaType:
+		msg = "request refused: unsupported content type or encoding"
+	default:
+		return
+	}
+	if in.limitLog.allow(strconv.Itoa(err.status)) {
+		in.log.Warn(msg, "status", err.status, "gateway", gateway, "remote", r.RemoteAddr, "err", err.msg)
+	}
+}
+
+func (in *Ingest) serve(w http.ResponseWriter, r *http.Request) (*response, string, *httpError) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		return nil, "", fail(http.StatusMethodNotAllowed, "use POST to send batches to %s", Path)
+	}
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || token == "" {
+		return nil, "", fail(http.StatusUnauthorized, "missing bearer token: send Authorization: Bearer <token> (issue one with `tributary-cloud token issue GATEWAY`)")
+	}
+	gateway, ok := in.opts.Tokens.Verify(token)
+	if !ok {
+		return nil, "", fail(http.StatusUnauthorized, "unknown or revoked token")
+	}
+	log := in.log.With("gateway", gateway)
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != protocol.ContentTypeBatch {
+		return nil, gateway, fail(http.StatusUnsupportedMediaType, "content type %q: send %s", r.Header.Get("Content-Type"), protocol.ContentTypeBatch)
+	}
+	enc, herr := contentEncoding(r.Header.Get("Content-Encoding"))
+	if herr != nil {
+		return nil, gateway, herr
+	}
+	if r.ContentLength > int64(in.opts.MaxBytes) {
+		return nil, gateway, fail(http.StatusRequestEntityTooLarge, "body of %d bytes, limit %d: send smaller batches", r.ContentLength, in.opts.MaxBytes)
+	}
+	if herr := in.acquireSlot(r.Context()); herr != nil {
+		return nil, gateway, herr
+	}
+	defer func() { <-in.slots }()
+
+	body, herr := in.readBody(w, r)
+	if herr != nil {
+		return nil, gateway, herr
+	}
+	defer in.putBuf(body)
+	raw, herr := in.decompress(enc, body.Bytes())
+	if herr != nil {
+		return nil, gateway, herr
+	}
+	in.m.bytes.WithLabelValues("wire").Add(float64(body.Len()))
+	in.m.bytes.WithLabelValues("raw").Add(float64(len(raw)))
+	b, err := protocol.DecodeBatch(raw)
+	if enc != encIdentity {
+		in.putRaw(raw)
+	}
+	if err != nil {
+		if errors.Is(err, protocol.ErrTooLarge) {
+			return nil, gateway, fail(http.StatusRequestEntityTooLarge, "%v", err)
+		}
+		return nil, gateway, fail(http.StatusBadRequest, "%v", err)
+	}
+	if b.Gateway != gateway {
+		return nil, gateway, fail(http.StatusForbidden, "the token is gateway %s's, the batch is from gateway %s", gateway, b.Gateway)
+	}
+	if herr := checkStreamable(b); herr != nil {
+		return nil, gateway, herr
+	}
+	resp, herr := in.store(r.Context(), b, log)
+	return resp, gateway, herr
+}
+
+func (in *Ingest) acquireSlot(ctx context.Context) *httpError {
+	select {
+	case in.slots <- struct{}{}:
+		return nil
+	default:
+	}
+	t := time.NewTimer(in.opts.SlotWait)
+	defer t.Stop()
+	select {
+	case in.slots <- struct{}{}:
+		return nil
+	case <-t.C:
+		in.m.busy.Inc()
+		return &httpError{status: http.StatusServiceUnavailable, retryAfter: true,
+			msg: fmt.Sprintf("ingest busy: %d requests in progress", in.opts.MaxInFlight)}
+	case <-ctx.Done():
+		return fail(http.StatusServiceUnavailable, "request cancelled while waiting")
+	}
+}
+
+// checkStreamable refuses readings a stream record cannot carry: every
+// resolved time on the stream is absolute (at least 2^28 s).
+func checkStreamable(b *protocol.Batch) *httpError {
+	const minTime = protocol.RelativeTimeLimit * 1_000_000
+	for i := range b.Readings {
+		if t := b.Readings[i].Time; t < minTime {
+			return fail(http.StatusBadRequest, "protocol: batch: reading %d (seq %d): time: %d µs is before 1978-07-04 (2^28 s): stream records carry absolute times only",
+				i, b.FirstSeq+uint64(i), t)
+		}
+	}
+	return nil
+}
+
+func ceilSeconds(d time.Duration) int { return max(1, int((d+time.Second-1)/time.Second)) }
+
+// logLimiter allows one log line per kind per second.
+type logLimiter struct{ last sync.Map }
+
+func (l *logLimiter) allow(kind string) bool {
+	now := time.Now().UnixNano()
+	v, _ := l.last.LoadOrStore(kind, new(atomic.Int64))
+	last := v.(*atomic.Int64)
+	prev := last.Load()
+	return now-prev >= int64(time.Second) && last.CompareAndSwap(prev, now)
+}

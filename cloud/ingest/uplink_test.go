@@ -1,0 +1,181 @@
+package ingest_test
+
+// End to end with the gateway's real uplink (edge/uplink): the cloud tier
+// never imports edge, except here, in a test, to prove the contract.
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tributary-iot/tributary/edge/uplink"
+	"github.com/tributary-iot/tributary/protocol"
+)
+
+// memSource is an in-memory uplink.Source faithful to the queue's
+// contract: seqs start at 1 and rise; Read returns the contiguous run from
+// the first stored seq >= from; Ack deletes and is idempotent.
+type memSource struct {
+	mu      sync.Mutex
+	epoch   uint64
+	rs      []protocol.Reading
+	stored  []bool
+	acked   []int
+	notify  chan struct{}
+	storedN int
+}
+
+var _ uplink.Source = (*memSource)(nil)
+
+func newMemSource(epoch uint64) *memSource {
+	return &memSource{epoch: epoch, notify: make(chan struct{}, 1)}
+}
+
+func (s *memSource) Append(rs ...protocol.Reading) {
+	s.mu.Lock()
+	for _, r := range rs {
+		s.rs = append(s.rs, r)
+		s.stored = append(s.stored, true)
+		s.acked = append(s.acked, 0)
+	}
+	s.storedN += len(rs)
+	s.mu.Unlock()
+	select {
+	case s.notify <- struct{}{}:
+	default:
+	}
+}
+
+func (s *memSource) Epoch() uint64           { return s.epoch }
+func (s *memSource) Notify() <-chan struct{} { return s.notify }
+
+func (s *memSource) Head() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, ok := range s.stored {
+		if ok {
+			return uint64(i) + 1
+		}
+	}
+	return 0
+}
+
+func (s *memSource) Tail() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return uint64(len(s.rs))
+}
+
+func (s *memSource) Read(from uint64, maxReadings, maxBytes int, dst []protocol.Reading) (uint64, []protocol.Reading, error) {
+	dst = dst[:0]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := int(max(from, 1)) - 1
+	for i < len(s.rs) && !s.stored[i] {
+		i++
+	}
+	if i >= len(s.rs) {
+		return 0, dst, nil
+	}
+	first, size := uint64(i)+1, 0
+	for ; i < len(s.rs) && s.stored[i] && len(dst) < maxReadings; i++ {
+		size += 64 + len(s.rs[i].Device) + len(s.rs[i].Name)
+		if len(dst) > 0 && size > maxBytes {
+			break
+		}
+		dst = append(dst, s.rs[i])
+	}
+	return first, dst, nil
+}
+
+func (s *memSource) Ack(ctx context.Context, first, last uint64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if first == 0 || first > last || last > uint64(len(s.rs)) {
+		return fmt.Errorf("memsource: ack [%d, %d] outside [1, %d]", first, last, len(s.rs))
+	}
+	for seq := first; seq <= last; seq++ {
+		if s.stored[seq-1] {
+			s.stored[seq-1] = false
+			s.storedN--
+		}
+		s.acked[seq-1]++
+	}
+	return nil
+}
+
+func (s *memSource) left() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.storedN
+}
+
+// TestUplink: the real gateway uplink against the real ingest, while
+// acknowledgements get lost and the ingest restarts: every reading
+// reaches the stream exactly once, and the gateway's queue empties.
+func TestUplink(t *testing.T) {
+	e := newEnv(t, nil)
+	src := newMemSource(3)
+	for _, comp := range []string{uplink.CompressionZstd, uplink.CompressionGzip, uplink.CompressionNone} {
+		t.Run(comp, func(t *testing.T) {
+			up, err := uplink.New(src, uplink.Config{
+				URL: e.srv.URL, Gateway: "gw-1", Token: e.tok["gw-1"], Compression: comp,
+				MaxReadings: 300, MaxAge: 5 * time.Millisecond, MaxInFlight: 3,
+				Backoff:      uplink.Backoff{Initial: time.Millisecond, Max: 20 * time.Millisecond},
+				DrainTimeout: 5 * time.Second,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- up.Run(ctx) }()
+			defer func() {
+				cancel()
+				if err := <-done; err != nil {
+					t.Error(err)
+				}
+			}()
+			base := src.Tail()
+			for round := range 10 {
+				src.Append(readings(500, 7, t0.Add(time.Duration(base)*time.Second+time.Duration(round)*time.Minute))...)
+				switch round {
+				case 2:
+					e.loseNext.Store(3) // stored, but the 200 never arrives: resent
+				case 5:
+					e.restart()
+				case 7:
+					if comp != uplink.CompressionZstd {
+						break // once is enough: a 429 costs a second (Retry-After)
+					}
+					hot := e.be.shardOf("dev-3")
+					e.be.setThrottle(func(sh int) bool { return sh == hot })
+					time.AfterFunc(150*time.Millisecond, func() { e.be.setThrottle(nil) })
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			deadline := time.Now().Add(20 * time.Second)
+			for src.left() > 0 {
+				if time.Now().After(deadline) {
+					t.Fatalf("%d readings not acknowledged; stats %+v", src.left(), up.Stats())
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		})
+	}
+	src.mu.Lock()
+	all := append([]protocol.Reading(nil), src.rs...)
+	for i, n := range src.acked {
+		if n == 0 {
+			t.Errorf("seq %d never acknowledged", i+1)
+		}
+	}
+	src.mu.Unlock()
+	checkExactlyOnce(t, e.be, all)
+	t.Logf("answers: %v", e.statuses)
+	if e.count(429) == 0 || e.count(503) < 9 {
+		t.Errorf("the faults were not exercised: answers %v", e.statuses)
+	}
+}

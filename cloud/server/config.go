@@ -1,0 +1,293 @@
+package server
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/tributary-iot/tributary/protocol"
+)
+
+// Defaults. A zero field in Config means its default.
+const (
+	DefaultListen        = ":8080"
+	DefaultKinesisListen = ":4567"
+	DefaultShards        = 4
+	DefaultBackend       = BackendEmbedded
+	DefaultDrainTimeout  = 10 * time.Second
+	DefaultTokenReload   = 2 * time.Second
+)
+
+// Stream backends.
+const (
+	BackendEmbedded = "embedded" // cloud/shardstore in the data folder, with the Kinesis API on kinesis_listen
+	BackendKinesis  = "kinesis"  // Amazon Kinesis Data Streams or a compatible endpoint
+)
+
+// Files in the data folder.
+const (
+	TokensFile  = "tokens.db"
+	AckLogFile  = "ingest.db"
+	StreamsFile = "streams.db"
+)
+
+// Config is tributary-cloud's configuration: YAML decoded strictly
+// (unknown keys are errors), defaults in code (WithDefaults), one
+// Validate that reports every problem.
+type Config struct {
+	// Data is the folder for tokens, the ack log and the embedded stream
+	// store. Required.
+	Data string `yaml:"data"`
+	// Listen serves the ingest API, /metrics and /healthz (default :8080).
+	Listen string `yaml:"listen"`
+	// KinesisListen serves the Kinesis API of the embedded store (default
+	// :4567; "off" disables it).
+	KinesisListen string `yaml:"kinesis_listen"`
+	LogFormat     string `yaml:"log_format"` // text (default) or json
+	LogLevel      string `yaml:"log_level"`  // debug, info (default), warn, error
+
+	TLS        TLSConfig        `yaml:"tls"`
+	Stream     StreamConfig     `yaml:"stream"`
+	Ingest     IngestConfig     `yaml:"ingest"`
+	Tokens     TokensConfig     `yaml:"tokens"`
+	KinesisAPI KinesisAPIConfig `yaml:"kinesis_api"`
+
+	// DrainTimeout bounds the wait for requests in progress on SIGTERM
+	// (default 10s).
+	DrainTimeout time.Duration `yaml:"drain_timeout"`
+}
+
+// TLSConfig secures the Listen address. With ClientCAFile, clients
+// (gateways) must present a certificate signed by that CA, in addition to
+// their bearer token.
+type TLSConfig struct {
+	CertFile     string `yaml:"cert_file"`
+	KeyFile      string `yaml:"key_file"`
+	ClientCAFile string `yaml:"client_ca_file"`
+}
+
+// StreamConfig selects where stream records go.
+type StreamConfig struct {
+	Name    string `yaml:"name"`    // default "telemetry"
+	Backend string `yaml:"backend"` // embedded (default) or kinesis
+	// Shards is the shard count the stream is created with when missing
+	// (embedded; default 4).
+	Shards  int           `yaml:"shards"`
+	Kinesis KinesisConfig `yaml:"kinesis"`
+}
+
+// KinesisConfig points the kinesis backend at Amazon Kinesis (Endpoint
+// empty) or a compatible API. Credentials come from the default AWS chain
+// unless given.
+type KinesisConfig struct {
+	Region          string `yaml:"region"`
+	Endpoint        string `yaml:"endpoint"`
+	AccessKeyID     string `yaml:"access_key_id"`
+	SecretAccessKey string `yaml:"secret_access_key"`
+}
+
+// IngestConfig tunes POST /v1/ingest (see package ingest).
+type IngestConfig struct {
+	MaxBytes     ByteSize      `yaml:"max_bytes"`     // default and at most 8MiB
+	MaxInFlight  int           `yaml:"max_in_flight"` // default 32
+	ThrottleWait time.Duration `yaml:"throttle_wait"` // default 1s
+	RetryAfter   time.Duration `yaml:"retry_after"`   // default 1s
+	PutTimeout   time.Duration `yaml:"put_timeout"`   // default 30s
+	EpochTTL     time.Duration `yaml:"epoch_ttl"`     // default 720h
+	MaxRanges    int           `yaml:"max_ranges"`    // default 1024
+}
+
+// TokensConfig: how often the server looks for tokens issued or revoked
+// by `tributary-cloud token` (default 2s).
+type TokensConfig struct {
+	ReloadEvery time.Duration `yaml:"reload_every"`
+}
+
+// KinesisAPIConfig secures the embedded store's Kinesis API. With
+// Credentials (access key id → secret key) every request must be signed
+// (AWS Signature Version 4) by one of them; without, any client is
+// accepted, so keep kinesis_listen on a private address.
+type KinesisAPIConfig struct {
+	Region      string            `yaml:"region"`
+	Credentials map[string]string `yaml:"credentials"`
+}
+
+// ByteSize is a size in bytes; YAML accepts 1048576, "512KiB", "8MiB".
+type ByteSize int64
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseByteSize(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*b = v
+	return nil
+}
+
+// ParseByteSize parses "123", "64KiB", "8MiB", "1GiB", "10MB".
+func ParseByteSize(s string) (ByteSize, error) {
+	s = strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}} {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
+			break
+		}
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f < 0 {
+		return 0, fmt.Errorf("size %q: want a number with an optional unit (KiB, MiB, GiB, KB, MB, GB)", s)
+	}
+	return ByteSize(f * float64(mult)), nil
+}
+
+// LoadConfig reads and strictly decodes a YAML file. It does not validate:
+// flags may still fill in fields.
+func LoadConfig(path string) (Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("cloud: config: %w", err)
+	}
+	c, err := ParseConfig(b)
+	if err != nil {
+		return Config{}, fmt.Errorf("cloud: config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// ParseConfig strictly decodes YAML.
+func ParseConfig(b []byte) (Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// WithDefaults returns c with every zero field set to its default.
+func (c Config) WithDefaults() Config {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.KinesisListen == "" {
+		c.KinesisListen = DefaultKinesisListen
+	}
+	if c.LogFormat == "" {
+		c.LogFormat = "text"
+	}
+	if c.LogLevel == "" {
+		c.LogLevel = "info"
+	}
+	if c.Stream.Name == "" {
+		c.Stream.Name = protocol.DefaultStream
+	}
+	if c.Stream.Backend == "" {
+		c.Stream.Backend = DefaultBackend
+	}
+	if c.Stream.Shards == 0 {
+		c.Stream.Shards = DefaultShards
+	}
+	if c.Ingest.MaxBytes == 0 {
+		c.Ingest.MaxBytes = protocol.MaxBatchBytes
+	}
+	if c.Tokens.ReloadEvery == 0 {
+		c.Tokens.ReloadEvery = DefaultTokenReload
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = DefaultDrainTimeout
+	}
+	return c
+}
+
+// Validate reports every problem at once, each saying what to fix. Call it
+// on a config with defaults applied.
+func (c Config) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.Data == "" {
+		add("data: required: the folder for tokens, the ack log and the stream store (-data)")
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		add("listen: %q is not host:port", c.Listen)
+	}
+	if c.KinesisListen != "off" {
+		if _, _, err := net.SplitHostPort(c.KinesisListen); err != nil {
+			add("kinesis_listen: %q is not host:port (or off)", c.KinesisListen)
+		}
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		add("log_format: %q: want text or json", c.LogFormat)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		add("log_level: %q: want debug, info, warn or error", c.LogLevel)
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		add("tls: cert_file and key_file go together")
+	}
+	if c.TLS.ClientCAFile != "" && c.TLS.CertFile == "" {
+		add("tls.client_ca_file: client certificates need TLS: set cert_file and key_file too")
+	}
+	if len(c.Stream.Name) > 128 || strings.Trim(c.Stream.Name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != "" {
+		add("stream.name: %q: want 1-128 characters of [a-zA-Z0-9_.-]", c.Stream.Name)
+	}
+	switch c.Stream.Backend {
+	case BackendEmbedded:
+		if c.Stream.Kinesis != (KinesisConfig{}) {
+			add("stream.kinesis: configures the kinesis backend, but stream.backend is embedded")
+		}
+	case BackendKinesis:
+		k := c.Stream.Kinesis
+		if k.Endpoint != "" {
+			if u, err := url.Parse(k.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				add("stream.kinesis.endpoint: %q: want http(s)://host[:port], or leave it empty for AWS", k.Endpoint)
+			}
+		}
+		if (k.AccessKeyID == "") != (k.SecretAccessKey == "") {
+			add("stream.kinesis: access_key_id and secret_access_key go together (or leave both empty for the default AWS credential chain)")
+		}
+	default:
+		add("stream.backend: %q: want embedded or kinesis", c.Stream.Backend)
+	}
+	if c.Stream.Shards < 1 || c.Stream.Shards > 1000 {
+		add("stream.shards: %d: want 1..1000", c.Stream.Shards)
+	}
+	if c.Ingest.MaxBytes < 1<<10 || c.Ingest.MaxBytes > protocol.MaxBatchBytes {
+		add("ingest.max_bytes: %d: want 1KiB..%d", c.Ingest.MaxBytes, protocol.MaxBatchBytes)
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"ingest.throttle_wait", c.Ingest.ThrottleWait}, {"ingest.retry_after", c.Ingest.RetryAfter},
+		{"ingest.put_timeout", c.Ingest.PutTimeout}, {"ingest.epoch_ttl", c.Ingest.EpochTTL},
+		{"tokens.reload_every", c.Tokens.ReloadEvery}, {"drain_timeout", c.DrainTimeout}} {
+		if d.v < 0 {
+			add("%s: must not be negative", d.name)
+		}
+	}
+	if c.Ingest.MaxInFlight < 0 || c.Ingest.MaxRanges < 0 {
+		add("ingest: max_in_flight and max_ranges must not be negative")
+	}
+	for id, secret := range c.KinesisAPI.Credentials {
+		if id == "" || secret == "" {
+			add("kinesis_api.credentials: access key ids and secret keys must not be empty")
+		}
+	}
+	return errors.Join(errs...)
+}

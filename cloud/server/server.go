@@ -1,0 +1,364 @@
+// Package server wires tributary-cloud together: gateway tokens, the
+// stream backend (the embedded shard store or Amazon Kinesis), the ingest
+// API, /metrics and /healthz on one listener (TLS optional, client
+// certificates optional), and the embedded store's Kinesis API on another.
+//
+// Shutdown (Run's context ends): both listeners stop taking connections
+// and requests in progress finish within DrainTimeout
+// (http.Server.Shutdown), so every batch being written is acknowledged or
+// refused, never left half-done by the shutdown; then the ingest's ack log
+// and the stream store close.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tributary-iot/tributary/cloud/auth"
+	"github.com/tributary-iot/tributary/cloud/ingest"
+	"github.com/tributary-iot/tributary/cloud/kinesisapi"
+	"github.com/tributary-iot/tributary/cloud/kinesisbackend"
+	"github.com/tributary-iot/tributary/cloud/shardstore"
+)
+
+// Options are the server's non-config dependencies.
+type Options struct {
+	Logger  *slog.Logger // default slog.Default()
+	Version string       // reported by /healthz
+	// StoreOptions configure the embedded shard store (tests use it for
+	// throughput limits and clocks); the Logger is set if nil.
+	StoreOptions shardstore.Options
+}
+
+// Server is a running tributary-cloud.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	version string
+	started time.Time
+	reg     *prometheus.Registry
+
+	tokens  *auth.Store
+	store   *shardstore.Store       // embedded backend
+	kinesis *kinesisbackend.Backend // kinesis backend
+	backend ingest.Backend
+	ingest  *ingest.Ingest
+
+	ln, kinesisLn net.Listener
+	mux           *http.ServeMux
+	httpSrv       *http.Server
+	kinesisSrv    *http.Server
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New validates cfg (with defaults applied), opens the data folder's
+// files, creates the stream if missing (embedded backend) and binds both
+// listeners, so that a busy port or a locked data folder is reported now.
+func New(cfg Config, opts Options) (*Server, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Server{cfg: cfg, log: log, version: opts.Version, started: time.Now(), reg: prometheus.NewRegistry()}
+	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	fail := func(err error) (*Server, error) { s.Close(); return nil, err }
+
+	if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
+		return nil, fmt.Errorf("cloud: data folder: %w", err)
+	}
+	var err error
+	if s.tokens, err = auth.Open(filepath.Join(cfg.Data, TokensFile), auth.Options{Logger: log.With("component", "auth")}); err != nil {
+		return fail(err)
+	}
+	if err := s.openBackend(opts); err != nil {
+		return fail(err)
+	}
+	s.ingest, err = ingest.New(ingest.Options{
+		Backend: s.backend, Tokens: s.tokens, Path: filepath.Join(cfg.Data, AckLogFile),
+		Stream: cfg.Stream.Name, Logger: log, Registerer: s.reg,
+		MaxBytes: int(cfg.Ingest.MaxBytes), MaxInFlight: cfg.Ingest.MaxInFlight,
+		ThrottleWait: cfg.Ingest.ThrottleWait, RetryAfter: cfg.Ingest.RetryAfter, PutTimeout: cfg.Ingest.PutTimeout,
+		EpochTTL: cfg.Ingest.EpochTTL, MaxSpans: cfg.Ingest.MaxRanges,
+	})
+	if err != nil {
+		return fail(err)
+	}
+
+	tlsCfg, err := cfg.TLS.load()
+	if err != nil {
+		return fail(err)
+	}
+	mux := http.NewServeMux()
+	s.mux = mux
+	mux.Handle(ingest.Path, s.ingest)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
+	mux.HandleFunc("GET /healthz", s.serveHealth)
+	s.httpSrv = &http.Server{Handler: mux, TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelWarn)}
+	if s.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+		return fail(fmt.Errorf("cloud: listen %s (ingest): %w", cfg.Listen, err))
+	}
+
+	switch {
+	case cfg.KinesisListen == "off":
+	case s.store == nil:
+		log.Info("no Kinesis API on kinesis_listen: the stream backend is Kinesis itself", "kinesis_listen", cfg.KinesisListen)
+	default:
+		api, err := kinesisapi.New(s.store, kinesisapi.Options{
+			Region: cfg.KinesisAPI.Region, Credentials: cfg.KinesisAPI.Credentials,
+			Logger: log, Registerer: s.reg,
+		})
+		if err != nil {
+			return fail(err)
+		}
+		s.kinesisSrv = &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+			ErrorLog: slog.NewLogLogger(log.With("component", "kinesisapi").Handler(), slog.LevelWarn)}
+		if s.kinesisLn, err = net.Listen("tcp", cfg.KinesisListen); err != nil {
+			return fail(fmt.Errorf("cloud: listen %s (Kinesis API): %w", cfg.KinesisListen, err))
+		}
+	}
+	return s, nil
+}
+
+func (s *Server) openBackend(opts Options) error {
+	cfg := s.cfg
+	switch cfg.Stream.Backend {
+	case BackendEmbedded:
+		so := opts.StoreOptions
+		if so.Logger == nil {
+			so.Logger = s.log.With("component", "shardstore")
+		}
+		st, err := shardstore.Open(filepath.Join(cfg.Data, StreamsFile), so)
+		if err != nil {
+			return err
+		}
+		s.store = st
+		s.backend = StoreBackend{Store: st}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		switch err := st.CreateStream(ctx, cfg.Stream.Name, cfg.Stream.Shards); {
+		case err == nil:
+			s.log.Info("stream created", "stream", cfg.Stream.Name, "shards", cfg.Stream.Shards)
+		case errors.Is(err, shardstore.ErrStreamExists):
+		default:
+			return fmt.Errorf("cloud: creating stream %s: %w", cfg.Stream.Name, err)
+		}
+	case BackendKinesis:
+		k := cfg.Stream.Kinesis
+		wait := cfg.Ingest.ThrottleWait
+		if wait == 0 {
+			wait = ingest.DefaultThrottleWait
+		}
+		kb, err := kinesisbackend.New(context.Background(), kinesisbackend.Config{
+			Stream: cfg.Stream.Name, Region: k.Region, Endpoint: k.Endpoint,
+			AccessKeyID: k.AccessKeyID, SecretAccessKey: k.SecretAccessKey,
+			Registerer: s.reg, Logger: s.log.With("component", "kinesis"),
+		})
+		if err != nil {
+			return err
+		}
+		s.kinesis = kb
+		s.backend = KinesisBackend{Backend: kb, Timeout: wait}
+		// The stream is provisioned outside (infrastructure as code): a
+		// missing one shows as 503s with ResourceNotFoundException.
+	}
+	return nil
+}
+
+// Addr is the ingest listener's address.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// KinesisAddr is the Kinesis API's address ("" when there is none).
+func (s *Server) KinesisAddr() string {
+	if s.kinesisLn == nil {
+		return ""
+	}
+	return s.kinesisLn.Addr().String()
+}
+
+// Handle adds a handler on the ingest listener (the dashboard, say). Call
+// it before Run.
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+// Registry is the Prometheus registry served on /metrics: register other
+// components' collectors with it.
+func (s *Server) Registry() *prometheus.Registry { return s.reg }
+
+// Tokens is the token store (tests issue tokens with it).
+func (s *Server) Tokens() *auth.Store { return s.tokens }
+
+// Store is the embedded shard store (nil with the kinesis backend).
+func (s *Server) Store() *shardstore.Store { return s.store }
+
+// Run serves until ctx is done, then drains and closes everything. It
+// returns the first failure, or nil after a clean stop.
+func (s *Server) Run(ctx context.Context) error {
+	defer s.Close()
+	bg, stopBG := context.WithCancel(context.Background())
+	defer stopBG()
+	errc := make(chan error, 4)
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = s.tokens.Watch(bg, s.cfg.Tokens.ReloadEvery) })
+	wg.Go(func() { _ = s.ingest.Run(bg) })
+	scheme := "http"
+	if s.httpSrv.TLSConfig != nil {
+		scheme = "https"
+	}
+	serve := func(name string, srv *http.Server, ln net.Listener) {
+		useTLS := srv.TLSConfig != nil // read before Serve configures it
+		wg.Go(func() {
+			var err error
+			if useTLS {
+				err = srv.ServeTLS(ln, "", "") // the certificate is in TLSConfig
+			} else {
+				err = srv.Serve(ln)
+			}
+			if err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("cloud: %s: %w", name, err)
+			}
+		})
+	}
+	serve("ingest listener", s.httpSrv, s.ln)
+	if s.kinesisSrv != nil {
+		serve("Kinesis API listener", s.kinesisSrv, s.kinesisLn)
+	}
+	s.log.Info("tributary-cloud started", "version", s.version, "data", s.cfg.Data,
+		"ingest", scheme+"://"+s.Addr()+ingest.Path, "kinesis_api", s.KinesisAddr(),
+		"stream", s.cfg.Stream.Name, "backend", s.cfg.Stream.Backend, "gateways", len(s.tokens.List()))
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+		s.log.Error("listener failed; stopping", "err", err)
+	}
+	s.log.Info("stopping: draining requests in progress", "drain_timeout", s.cfg.DrainTimeout)
+	dctx, cancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout)
+	defer cancel()
+	var shut []error
+	for _, srv := range []*http.Server{s.httpSrv, s.kinesisSrv} {
+		if srv == nil {
+			continue
+		}
+		if e := srv.Shutdown(dctx); e != nil {
+			shut = append(shut, e)
+			srv.Close()
+		}
+	}
+	if len(shut) > 0 {
+		s.log.Warn("requests still in progress after the drain timeout were cut off; their batches will be resent", "err", errors.Join(shut...))
+	}
+	stopBG()
+	wg.Wait()
+	if cerr := s.Close(); err == nil {
+		err = cerr
+	}
+	s.log.Info("tributary-cloud stopped")
+	return err
+}
+
+// Close releases everything; safe to call twice. Run calls it.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		var errs []error
+		for _, ln := range []net.Listener{s.ln, s.kinesisLn} {
+			if ln != nil {
+				ln.Close()
+			}
+		}
+		if s.ingest != nil {
+			errs = append(errs, s.ingest.Close())
+		}
+		if s.store != nil {
+			errs = append(errs, s.store.Close())
+		}
+		if s.kinesis != nil {
+			errs = append(errs, s.kinesis.Close())
+		}
+		s.closeErr = errors.Join(errs...)
+	})
+	return s.closeErr
+}
+
+// Health is the /healthz document.
+type Health struct {
+	Status   string `json:"status"` // ok or failing
+	Reason   string `json:"reason,omitempty"`
+	Version  string `json:"version,omitempty"`
+	Uptime   string `json:"uptime"`
+	Stream   string `json:"stream"`
+	Backend  string `json:"backend"`
+	Shards   int    `json:"shards,omitempty"` // open shards (embedded)
+	Gateways int    `json:"gateways"`         // with an active token
+}
+
+// Health reports the server's state.
+func (s *Server) Health() Health {
+	h := Health{Status: "ok", Version: s.version, Uptime: time.Since(s.started).Round(time.Second).String(),
+		Stream: s.cfg.Stream.Name, Backend: s.cfg.Stream.Backend, Gateways: len(s.tokens.List())}
+	if s.store != nil {
+		info, err := s.store.DescribeStream(s.cfg.Stream.Name)
+		if err != nil {
+			h.Status, h.Reason = "failing", err.Error()
+		} else {
+			h.Shards = info.OpenShards
+		}
+	}
+	return h
+}
+
+func (s *Server) serveHealth(w http.ResponseWriter, _ *http.Request) {
+	h := s.Health()
+	w.Header().Set("Content-Type", "application/json")
+	if h.Status != "ok" {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(h)
+}
+
+// load builds the listener's TLS configuration, or nil without TLS.
+func (t TLSConfig) load() (*tls.Config, error) {
+	if t.CertFile == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("cloud: tls: %w", err)
+	}
+	c := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if t.ClientCAFile != "" {
+		pem, err := os.ReadFile(t.ClientCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("cloud: tls.client_ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("cloud: tls.client_ca_file %s: no PEM certificates in it", t.ClientCAFile)
+		}
+		c.ClientCAs, c.ClientAuth = pool, tls.RequireAndVerifyClientCert
+	}
+	return c, nil
+}

@@ -1,0 +1,117 @@
+package shardstore
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"sort"
+	"time"
+)
+
+// shardMeta is one shard as persisted (JSON in the streams bucket).
+// Positions: every record gets the store-wide counter's next value; a
+// shard's records have positions in [First, Last] (Last is set when the
+// shard is closed: the counter value at that moment, which is then
+// skipped, so Last ≥ every record's position and children start above it).
+type shardMeta struct {
+	Index    uint32  `json:"i"`
+	Start    HashKey `json:"s"`
+	End      HashKey `json:"e"`
+	Parent   int64   `json:"p"` // shard index, -1 for none
+	Adjacent int64   `json:"a"` // adjacent parent (merges), -1 for none
+	First    uint64  `json:"f"`
+	Last     uint64  `json:"l,omitempty"`
+	Closed   bool    `json:"c,omitempty"`
+	Created  int64   `json:"ct"`           // ms since the epoch
+	ClosedAt int64   `json:"cl,omitempty"` // ms since the epoch
+}
+
+// streamMeta is one stream as persisted. Published values are never
+// modified: the writer clones, changes, commits, then swaps the pointer.
+type streamMeta struct {
+	Name           string      `json:"name"`
+	ID             uint64      `json:"id"` // incarnation: unique in the store's life
+	Created        int64       `json:"created"`
+	RetentionHours int         `json:"retention_hours"`
+	NextShard      uint32      `json:"next_shard"`
+	Shards         []shardMeta `json:"shards"` // by Index
+
+	open []int // derived: indexes into Shards of the open shards, by Start
+}
+
+func (m *streamMeta) derive() {
+	m.open = m.open[:0]
+	for i := range m.Shards {
+		if !m.Shards[i].Closed {
+			m.open = append(m.open, i)
+		}
+	}
+	sort.Slice(m.open, func(a, b int) bool {
+		return m.Shards[m.open[a]].Start.Cmp(m.Shards[m.open[b]].Start) < 0
+	})
+}
+
+func (m *streamMeta) clone() *streamMeta {
+	c := *m
+	c.Shards = append([]shardMeta(nil), m.Shards...)
+	c.open = append([]int(nil), m.open...)
+	return &c
+}
+
+func (m *streamMeta) encode() ([]byte, error) { return json.Marshal(m) }
+
+func decodeStream(b []byte) (*streamMeta, error) {
+	var m streamMeta
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	m.derive()
+	return &m, nil
+}
+
+// shard returns the shard with index idx, or nil.
+func (m *streamMeta) shard(idx uint32) *shardMeta {
+	i := sort.Search(len(m.Shards), func(i int) bool { return m.Shards[i].Index >= idx })
+	if i < len(m.Shards) && m.Shards[i].Index == idx {
+		return &m.Shards[i]
+	}
+	return nil
+}
+
+// route returns the open shard covering h (open shards always partition
+// the whole key space).
+func (m *streamMeta) route(h HashKey) *shardMeta {
+	i := sort.Search(len(m.open), func(i int) bool { return m.Shards[m.open[i]].Start.Cmp(h) > 0 })
+	return &m.Shards[m.open[i-1]]
+}
+
+func (m *streamMeta) retention() time.Duration { return time.Duration(m.RetentionHours) * time.Hour }
+
+// horizonMs is the trim horizon at now: nothing older is readable.
+func (m *streamMeta) horizonMs(nowMs int64) int64 {
+	return max(nowMs-m.retention().Milliseconds(), m.Created)
+}
+
+func (m *streamMeta) children(idx uint32) []*shardMeta {
+	var out []*shardMeta
+	for i := range m.Shards {
+		s := &m.Shards[i]
+		if s.Parent == int64(idx) || s.Adjacent == int64(idx) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Bucket layout, see the package documentation.
+var (
+	bucketMeta    = []byte("meta")
+	bucketStreams = []byte("streams")
+	bucketRecords = []byte("records")
+	keyFormat     = []byte("format")
+	keyState      = []byte("state")
+)
+
+const formatVersion = 1
+
+func u64key(v uint64) []byte { return binary.BigEndian.AppendUint64(make([]byte, 0, 8), v) }
+func u32key(v uint32) []byte { return binary.BigEndian.AppendUint32(make([]byte, 0, 4), v) }
