@@ -1,0 +1,108 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/tributary-iot/tributary/cloud/server"
+	"github.com/tributary-iot/tributary/cloud/shardstore"
+	"github.com/tributary-iot/tributary/protocol"
+)
+
+// BenchmarkIngest posts realistic gateway batches over HTTP into the
+// ingest API backed by the embedded shard store (throughput limits off, so
+// the pipeline is measured, not Kinesis's per-shard quotas): 4 gateways
+// concurrently, each batch 5,000 readings from 100 devices (BME280
+// triples), zstd-compressed, as the edge uplink sends them. Every batch is
+// decoded, deduped, grouped per device into stream records and committed
+// (fsync) before its 200.
+//
+//	go test -run '^$' -bench Ingest -benchtime 200x ./cloud/server
+func BenchmarkIngest(b *testing.B) {
+	const gateways, perBatch, devices = 4, 5000, 100
+	s, err := server.New(server.Config{Data: b.TempDir(), Listen: "127.0.0.1:0", KinesisListen: "off"},
+		server.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			StoreOptions: shardstore.Options{Throughput: shardstore.Throughput{Unlimited: true}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	url := "http://" + s.Addr() + "/v1/ingest"
+
+	enc, _ := zstd.NewWriter(nil)
+	tokens := make([]string, gateways)
+	for g := range tokens {
+		if tokens[g], err = s.Tokens().Issue(fmt.Sprintf("gw-%d", g)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	// Pre-encode every batch so the benchmark measures the cloud only.
+	batches := b.N
+	bodies := make([][][]byte, gateways)
+	t0 := time.Now().UnixMicro()
+	for i := 0; i < batches; i++ {
+		g := i % gateways
+		batch := &protocol.Batch{Gateway: fmt.Sprintf("gw-%d", g), Epoch: 1, FirstSeq: uint64(len(bodies[g])*perBatch + 1)}
+		base := t0 + int64(i)*20_000_000
+		for r := 0; r < perBatch/3; r++ {
+			dev := fmt.Sprintf("node-%03d", r%devices)
+			tm := base + int64(r/devices)*1_000_000 + int64(r%devices)*137
+			batch.Readings = append(batch.Readings,
+				protocol.Reading{Device: dev, Name: "temperature", Unit: "Cel", Kind: protocol.KindFloat, Value: 21.37 + float64(r%7)/100, Time: tm, Received: tm + 1500},
+				protocol.Reading{Device: dev, Name: "humidity", Unit: "%RH", Kind: protocol.KindFloat, Value: 45.123, Time: tm, Received: tm + 1500},
+				protocol.Reading{Device: dev, Name: "pressure", Unit: "Pa", Kind: protocol.KindFloat, Value: 101325.25, Time: tm, Received: tm + 1500})
+		}
+		raw, err := protocol.AppendBatch(nil, batch)
+		if err != nil {
+			b.Fatal(err)
+		}
+		bodies[g] = append(bodies[g], enc.EncodeAll(raw, nil))
+	}
+	var readings atomic.Int64
+	var wg sync.WaitGroup
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: gateways}}
+	b.ResetTimer()
+	start := time.Now()
+	for g := 0; g < gateways; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for _, body := range bodies[g] {
+				req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
+				req.Header.Set("Authorization", "Bearer "+tokens[g])
+				req.Header.Set("Content-Type", protocol.ContentTypeBatch)
+				req.Header.Set("Content-Encoding", "zstd")
+				resp, err := client.Do(req)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				msg, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					b.Errorf("HTTP %d: %s", resp.StatusCode, msg)
+					return
+				}
+				readings.Add(perBatch / 3 * 3)
+			}
+		}(g)
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	b.ReportMetric(float64(readings.Load())/elapsed.Seconds(), "readings/s")
+	b.ReportMetric(0, "ns/op")
+}
