@@ -1,0 +1,70 @@
+// Package consumer reads a Tributary stream through the Kinesis API and
+// hands each shard's records, decoded into readings, to a handler, with
+// checkpoints, resharding order and backoff.
+//
+// It speaks the Kinesis Data Streams API through aws-sdk-go-v2 (ListShards,
+// GetShardIterator, GetRecords; the KinesisAPI interface), so the same
+// code reads the embedded store's API (cloud/kinesisapi), kinesalite and
+// Amazon Kinesis.
+//
+// # Delivery
+//
+// At least once. Each shard is read by one goroutine: GetRecords, decode
+// every record with protocol.DecodeRecord, call the Handler with the batch
+// until it returns nil (an error retries the same batch after a jittered
+// backoff; nothing is skipped), then write the shard's checkpoint — the
+// last sequence number of the batch — to a bbolt file, fsynced, keyed by
+// (Config.Application, stream, shard). A restarted consumer reads each
+// shard AFTER_SEQUENCE_NUMBER of its checkpoint, so what it sees again is
+// at most the one batch per shard that was being handled when it stopped.
+// Readings carry a natural key (Reading.Key) for idempotent processing.
+//
+// Records that do not decode are counted, logged, passed to
+// Options.OnBadRecord and skipped (checkpointed past): a bad record never
+// stalls a shard.
+//
+// # Resharding and order
+//
+// Records of one partition key (one device) are in order within a shard,
+// and a split or merge moves a key to a child shard. So a child is read
+// only after all its parents (ParentShardId and AdjacentParentShardId)
+// are finished: read to their end, handled, and checkpointed as ended.
+// A parent no longer listed (expired past retention) counts as finished.
+// The handler therefore sees each device's records in stream order across
+// splits and merges. Shards are listed at start, every
+// Config.ListInterval, and as soon as a shard ends.
+//
+// A shard without a checkpoint is read from its beginning if this
+// application read one of its parents, and from Config.StartAt
+// (TRIM_HORIZON by default, or LATEST) otherwise; with LATEST, closed
+// shards nobody read are skipped.
+//
+// # Throttling and failures
+//
+// ProvisionedThroughputExceededException backs the shard off
+// exponentially with jitter (from PollInterval up to MaxBackoff) on the
+// same iterator; ExpiredIteratorException re-acquires the iterator from
+// the checkpoint; a shard that is not found any more counts as finished;
+// other failed calls are logged and retried with backoff. The SDK client's
+// own retries come first; what they give up on reaches these rules. An
+// empty read doubles the shard's poll pause up to MaxPollInterval. Only a
+// checkpoint that cannot be written stops Run with an error.
+//
+// # Observability
+//
+// Stats returns the counters and per-shard lag. With Options.Registerer
+// the consumer exports (labelled application and stream)
+// tributary_consumer_behind_latest_seconds{shard} (MillisBehindLatest),
+// tributary_consumer_iterator_age_seconds{shard},
+// tributary_consumer_shards_active and the counters
+// tributary_consumer_{records,readings,batches,decode_errors,throttles,
+// handler_errors,expired_iterators,call_errors,shards_finished}_total.
+//
+// # Limits
+//
+// One consumer process per application and stream: there are no leases,
+// so two processes of one application would both read every shard. The
+// checkpoint file is local (bbolt); shard ids of a deleted and re-created
+// stream meet the old checkpoints. With LATEST, a shard's position is
+// only remembered after its first batch.
+package consumer

@@ -1,0 +1,295 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/tributary-iot/tributary/protocol"
+)
+
+// start is where a shard's first iterator points.
+type start struct {
+	typ types.ShardIteratorType
+	seq string // AFTER_SEQUENCE_NUMBER
+}
+
+// readShard reads one shard until its end, ctx's end or a fatal error,
+// and reports the first and the last to the coordinator.
+func (r *run) readShard(ctx context.Context, shard string, st start) {
+	defer r.wg.Done()
+	c := r.c
+	c.m.active.Inc()
+	c.mu.Lock()
+	c.shardStats[shard] = &ShardStats{Shard: shard, Checkpoint: st.seq}
+	c.mu.Unlock()
+	log := c.log.With("shard", shard)
+	log.Info("reading shard", "from", string(st.typ), "seq", st.seq)
+
+	s := &shardReader{run: r, shard: shard, start: st, last: st.seq, log: log}
+	fin, err := s.read(ctx)
+
+	c.m.active.Dec()
+	c.mu.Lock()
+	delete(c.shardStats, shard)
+	c.mu.Unlock()
+	c.m.lag.DeleteLabelValues(shard)
+	c.m.iterAge.DeleteLabelValues(shard)
+	if !fin && err == nil {
+		return // ctx ended
+	}
+	select {
+	case r.events <- event{shard: shard, finished: fin, err: err}:
+	case <-ctx.Done():
+	}
+}
+
+type shardReader struct {
+	*run
+	shard string
+	start start
+	last  string // last sequence number processed and checkpointed
+	log   *slog.Logger
+}
+
+// read returns finished=true when the shard's end has been processed and
+// checkpointed (or the shard no longer exists), an error only when a
+// checkpoint cannot be written.
+func (s *shardReader) read(ctx context.Context) (finished bool, err error) {
+	c := s.c
+	bo := backoff{min: c.cfg.PollInterval, max: c.cfg.MaxBackoff}
+	idle := c.cfg.PollInterval
+	iter := ""
+	for ctx.Err() == nil {
+		if iter == "" {
+			in := &kinesis.GetShardIteratorInput{StreamName: aws.String(c.cfg.Stream), ShardId: aws.String(s.shard)}
+			if s.last != "" {
+				in.ShardIteratorType = types.ShardIteratorTypeAfterSequenceNumber
+				in.StartingSequenceNumber = aws.String(s.last)
+			} else {
+				in.ShardIteratorType = s.start.typ
+			}
+			out, err := c.client.GetShardIterator(ctx, in)
+			if err == nil && out.ShardIterator == nil {
+				err = errors.New("GetShardIterator returned no iterator")
+			}
+			if err != nil {
+				if gone := s.failed(ctx, "GetShardIterator", err, &bo); gone {
+					return true, nil
+				}
+				continue
+			}
+			iter = *out.ShardIterator
+		}
+		out, err := c.client.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: aws.String(iter), Limit: aws.Int32(int32(c.cfg.Limit))})
+		if err != nil {
+			if code := errorCode(err); code == "ExpiredIteratorException" || code == "InvalidArgumentException" {
+				// Re-acquire from the checkpoint. Other failures keep
+				// the iterator: it stays valid for five minutes.
+				iter = ""
+			}
+			if gone := s.failed(ctx, "GetRecords", err, &bo); gone {
+				return true, nil
+			}
+			continue
+		}
+		bo.reset()
+		ended := out.NextShardIterator == nil
+		if len(out.Records) > 0 || ended {
+			if ok, err := s.process(ctx, out, ended); !ok || err != nil {
+				return false, err
+			}
+		}
+		if ended {
+			c.n.finished.Add(1)
+			c.m.finished.Inc()
+			s.log.Info("shard finished", "checkpoint", s.last)
+			return true, nil
+		}
+		iter = *out.NextShardIterator
+		pause := c.cfg.PollInterval
+		if len(out.Records) == 0 && aws.ToInt64(out.MillisBehindLatest) == 0 {
+			pause, idle = idle, min(2*idle, c.cfg.MaxPollInterval)
+		} else {
+			idle = c.cfg.PollInterval
+		}
+		if !sleep(ctx, pause) {
+			break
+		}
+	}
+	return false, nil
+}
+
+// failed accounts for a failed call and sleeps the backoff; gone reports
+// that the shard (or stream) no longer exists.
+func (s *shardReader) failed(ctx context.Context, op string, err error, bo *backoff) (gone bool) {
+	c := s.c
+	if ctx.Err() != nil {
+		return false
+	}
+	switch code := errorCode(err); code {
+	case "ProvisionedThroughputExceededException", "KMSThrottlingException", "LimitExceededException":
+		c.n.throttles.Add(1)
+		c.m.throttles.Inc()
+		d := bo.next()
+		s.log.Debug("throttled; backing off", "op", op, "in", d)
+		sleep(ctx, d)
+	case "ExpiredIteratorException":
+		c.n.expired.Add(1)
+		c.m.expired.Inc()
+		s.log.Info("iterator expired; re-acquiring from the checkpoint", "checkpoint", s.last)
+	case "ResourceNotFoundException":
+		s.log.Warn("shard not found (expired, or the stream was deleted): counted as finished", "op", op, "err", err)
+		return true
+	default:
+		c.n.callErrors.Add(1)
+		c.m.callErr.Inc()
+		d := bo.next()
+		s.log.Warn("Kinesis call failed; retrying", "op", op, "err", err, "in", d)
+		sleep(ctx, d)
+	}
+	return false
+}
+
+// process decodes a GetRecords result, hands it to the handler until it
+// succeeds, then checkpoints it (as ended if it is the shard's end). ok is
+// false when ctx ended first.
+func (s *shardReader) process(ctx context.Context, out *kinesis.GetRecordsOutput, ended bool) (ok bool, err error) {
+	c := s.c
+	now := time.Now()
+	b := Batch{Stream: c.cfg.Stream, Shard: s.shard, MillisBehindLatest: aws.ToInt64(out.MillisBehindLatest)}
+	type span struct{ from, to int }
+	spans := make([]span, 0, len(out.Records))
+	var newest time.Time
+	for _, kr := range out.Records {
+		rec := Record{
+			SequenceNumber: aws.ToString(kr.SequenceNumber),
+			PartitionKey:   aws.ToString(kr.PartitionKey),
+			Arrival:        aws.ToTime(kr.ApproximateArrivalTimestamp),
+			Data:           kr.Data,
+		}
+		newest = rec.Arrival
+		dec, derr := protocol.DecodeRecord(kr.Data)
+		if derr != nil {
+			c.n.decodeErrors.Add(1)
+			c.m.decodeErr.Inc()
+			s.log.Warn("record does not decode: skipped", "seq", rec.SequenceNumber, "partition_key", rec.PartitionKey, "bytes", len(kr.Data), "err", derr)
+			if c.opts.OnBadRecord != nil {
+				c.opts.OnBadRecord(s.shard, rec, derr)
+			}
+			continue
+		}
+		rec.Gateway, rec.Device = dec.Gateway, dec.Device
+		from := len(b.Readings)
+		b.Readings = append(b.Readings, dec.Readings...)
+		spans = append(spans, span{from, len(b.Readings)})
+		b.Records = append(b.Records, rec)
+	}
+	for i, sp := range spans {
+		b.Records[i].Readings = b.Readings[sp.from:sp.to:sp.to]
+	}
+	s.observe(b.MillisBehindLatest, newest, now)
+
+	if len(b.Records) > 0 {
+		bo := backoff{min: c.cfg.PollInterval, max: c.cfg.MaxBackoff}
+		for {
+			herr := c.handler(ctx, b)
+			if herr == nil {
+				break
+			}
+			if ctx.Err() != nil {
+				return false, nil // not committed: delivered again after a restart
+			}
+			c.n.handlerErrors.Add(1)
+			c.m.handlerErr.Inc()
+			d := bo.next()
+			s.log.Warn("handler failed; retrying the batch", "records", len(b.Records), "err", herr, "in", d)
+			if !sleep(ctx, d) {
+				return false, nil
+			}
+		}
+	}
+	seq := s.last
+	if n := len(out.Records); n > 0 {
+		seq = aws.ToString(out.Records[n-1].SequenceNumber)
+	}
+	// Written even when ctx has just ended: the handler did succeed.
+	if err := s.cps.Set(c.cfg.Application, c.cfg.Stream, s.shard, Checkpoint{SequenceNumber: seq, Ended: ended, Updated: time.Now().UTC()}); err != nil {
+		return false, err
+	}
+	s.last = seq
+	c.mu.Lock()
+	if st := c.shardStats[s.shard]; st != nil {
+		st.Checkpoint = seq
+	}
+	c.mu.Unlock()
+	if len(b.Records) > 0 {
+		c.n.batches.Add(1)
+		c.m.batches.Inc()
+		c.n.records.Add(uint64(len(b.Records)))
+		c.m.records.Add(float64(len(b.Records)))
+		c.n.readings.Add(uint64(len(b.Readings)))
+		c.m.readings.Add(float64(len(b.Readings)))
+	}
+	return true, nil
+}
+
+// observe records the shard's lag and iterator age.
+func (s *shardReader) observe(behindMs int64, newest, now time.Time) {
+	c := s.c
+	age := time.Duration(behindMs) * time.Millisecond
+	if !newest.IsZero() {
+		age = max(now.Sub(newest), 0)
+	}
+	c.m.lag.WithLabelValues(s.shard).Set(float64(behindMs) / 1000)
+	c.m.iterAge.WithLabelValues(s.shard).Set(age.Seconds())
+	c.mu.Lock()
+	if st := c.shardStats[s.shard]; st != nil {
+		st.MillisBehindLatest, st.IteratorAge = behindMs, age
+	}
+	c.mu.Unlock()
+}
+
+func errorCode(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return ""
+}
+
+// backoff is exponential from min to max with equal jitter.
+type backoff struct {
+	min, max, cur time.Duration
+}
+
+func (b *backoff) next() time.Duration {
+	if b.cur == 0 {
+		b.cur = max(b.min, time.Millisecond)
+	} else {
+		b.cur = min(2*b.cur, b.max)
+	}
+	half := b.cur / 2
+	return half + rand.N(b.cur-half+1)
+}
+
+func (b *backoff) reset() { b.cur = 0 }
+
+// sleep waits d or until ctx ends; it reports whether ctx is still live.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
