@@ -62,8 +62,14 @@
 //
 // # Limits
 //
-// One consumer process per application and stream: there are no leases,
-// so two processes of one application would both read every shard. The
+// One consumer process per application and stream: there are no leases
+// yet. The checkpoint file's lock keeps a second process of the same
+// application on the same host from starting (OpenCheckpoints fails after
+// a second); processes on different hosts with different files would both
+// read every shard. A restart after kill -9 resumes from the checkpoints
+// (TestKill9ResumesWithoutGaps kills a consumer process five times while
+// a shard splits and checks every device's values arrive without a gap
+// and in order, up to the re-delivery of uncommitted batches). The
 // checkpoint file is local (bbolt); shard ids of a deleted and re-created
 // stream meet the old checkpoints. With LATEST, a shard's position is
 // only remembered after its first batch.

@@ -29,6 +29,7 @@ const stream = "telemetry"
 type env struct {
 	store  *shardstore.Store
 	client *kinesis.Client
+	url    string // the Kinesis API's base URL
 }
 
 // start runs a shardstore in t.TempDir() behind the Kinesis API on an
@@ -59,7 +60,7 @@ func start(t *testing.T, so shardstore.Options, ao kinesisapi.Options, shards in
 		HTTPClient:  hc,
 	}
 	opts := append([]func(*kinesis.Options){func(o *kinesis.Options) { o.BaseEndpoint = aws.String(hs.URL) }}, clientOpts...)
-	e := &env{store: st, client: kinesis.NewFromConfig(cfg, opts...)}
+	e := &env{store: st, client: kinesis.NewFromConfig(cfg, opts...), url: hs.URL}
 	if err := st.CreateStream(context.Background(), stream, shards); err != nil {
 		t.Fatal(err)
 	}
