@@ -119,9 +119,10 @@ func (s *subscriber) drain(quiet, limit time.Duration) []message {
 // run is one run of the binary and what came out of it.
 type run struct {
 	summary fleet.Summary
-	truth   []model.Event
-	msgs    []message // telemetry
-	status  []message // status topics
+	truth   []model.Event          // anomalies and faults
+	tally   map[string]model.Event // published lines by device
+	msgs    []message              // telemetry
+	status  []message              // status topics
 	stderr  string
 }
 
@@ -184,8 +185,20 @@ func runSim(t *testing.T, stopAfter time.Duration, args ...string) *run {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if r.truth, err = model.ReadTruth(f); err != nil {
+	lines, err := model.ReadTruth(f)
+	if err != nil {
 		t.Fatalf("truth file: %v", err)
+	}
+	r.tally = map[string]model.Event{}
+	for _, e := range lines {
+		if e.Kind == model.KindPublished {
+			if _, dup := r.tally[e.Device]; dup {
+				t.Errorf("two published lines for %s", e.Device)
+			}
+			r.tally[e.Device] = e
+			continue
+		}
+		r.truth = append(r.truth, e)
 	}
 	t.Logf("summary: %s", b)
 	return r
@@ -229,8 +242,32 @@ func checkCommon(t *testing.T, r *run, devices int) (all []protocol.Reading, key
 		t.Errorf("dropped %d, unsent %d, sense errors %d: want 0", s.Dropped, s.Unsent, s.SenseErrors)
 	}
 	seen := map[string]bool{}
+	perDevice := map[string]uint64{}
 	for k := range keys {
 		seen[k.Device] = true
+		perDevice[k.Device]++
+	}
+	// The published lines of the truth file are exact: per device, the
+	// unique readings on the wire, all within the line's span.
+	if len(r.tally) != devices {
+		t.Errorf("%d published lines in the truth file, want one per device (%d)", len(r.tally), devices)
+	}
+	var tallied uint64
+	for dev, e := range r.tally {
+		tallied += e.Readings
+		if perDevice[dev] != e.Readings {
+			t.Errorf("%s: truth says %d readings published, the subscriber got %d unique", dev, e.Readings, perDevice[dev])
+		}
+	}
+	if tallied != s.ReadingsPublished {
+		t.Errorf("published lines add up to %d readings, the summary says %d", tallied, s.ReadingsPublished)
+	}
+	for k := range keys {
+		if e, ok := r.tally[k.Device]; ok && !e.Active(time.UnixMicro(k.Time)) {
+			t.Errorf("reading %v at %s outside its device's published span [%s, %s)", k,
+				time.UnixMicro(k.Time).UTC().Format(time.RFC3339Nano), e.Start.Format(time.RFC3339Nano), e.End.Format(time.RFC3339Nano))
+			break
+		}
 	}
 	for i := range devices {
 		if id := fmt.Sprintf("sim-%05d", i); !seen[id] {

@@ -43,13 +43,18 @@ type ackState struct {
 	// is written again when the gateway resends it, and counted as
 	// possible duplicates.
 	pending spans
+	// pendingFrom is when the oldest pending seqs were marked (Unix ms; 0
+	// when nothing is pending, or unknown for states written by version
+	// 1): their records, if any, arrived in the stream after it.
+	pendingFrom int64
 }
 
-// Encoding: version 1, uvarint updated, then acked and pending, each a
+// Encoding: version 2, uvarint updated, uvarint pendingFrom, then acked
+// and pending (version 1 has no pendingFrom), each a
 // uvarint count followed by (gap, length-1) uvarint pairs, where gap is
 // the distance from the previous span's hi+1 (from 0 for the first).
 const (
-	stateVersion  = 1
+	stateVersion  = 2
 	maxStateSpans = 1 << 20 // sanity bound when decoding
 )
 
@@ -57,6 +62,7 @@ func (st *ackState) encode() []byte {
 	b := make([]byte, 0, 16+10*(len(st.acked)+len(st.pending)))
 	b = append(b, stateVersion)
 	b = binary.AppendUvarint(b, uint64(st.updated))
+	b = binary.AppendUvarint(b, uint64(st.pendingFrom))
 	for _, ss := range []spans{st.acked, st.pending} {
 		b = binary.AppendUvarint(b, uint64(len(ss)))
 		var next uint64
@@ -73,9 +79,10 @@ var errCorrupt = errors.New("ingest: corrupt ack state")
 
 func decodeAckState(b []byte) (ackState, error) {
 	var st ackState
-	if len(b) == 0 || b[0] != stateVersion {
+	if len(b) == 0 || b[0] < 1 || b[0] > stateVersion {
 		return st, fmt.Errorf("%w: unknown version", errCorrupt)
 	}
+	version := b[0]
 	b = b[1:]
 	uv := func() (uint64, bool) {
 		v, n := binary.Uvarint(b)
@@ -90,6 +97,13 @@ func decodeAckState(b []byte) (ackState, error) {
 		return st, fmt.Errorf("%w: time", errCorrupt)
 	}
 	st.updated = int64(u)
+	if version >= 2 {
+		u, ok := uv()
+		if !ok || u > 1<<62 {
+			return st, fmt.Errorf("%w: pending time", errCorrupt)
+		}
+		st.pendingFrom = int64(u)
+	}
 	for k := range 2 {
 		n, ok := uv()
 		if !ok || n > maxStateSpans || n > uint64(len(b)) {

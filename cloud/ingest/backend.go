@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // Backend writes stream records: the embedded shard store, Amazon Kinesis
@@ -45,3 +46,14 @@ const (
 	MaxPutEntries = 500
 	MaxPutBytes   = 5 << 20 // data and partition keys
 )
+
+// Scanner is implemented by backends that can read back the records that
+// arrived in a time range. An ingest restarted after a crash uses it to
+// learn which readings of the writes it was doing reached the stream (see
+// the package documentation); without it, those readings are written
+// again when resent.
+type Scanner interface {
+	// Scan calls fn with the data of every record of stream that arrived
+	// in [from, to), in no particular order across shards.
+	Scan(ctx context.Context, stream string, from, to time.Time, fn func(data []byte) error) error
+}

@@ -90,6 +90,10 @@ type Ingest struct {
 	m     *metrics
 
 	uncertain atomic.Int64 // pending seqs across all keys
+	// recovered holds, per gateway, the natural keys of readings found in
+	// the stream at start among the records written just before the last
+	// stop (see recoverPending); read-only after New.
+	recovered map[string]map[protocol.Key]struct{}
 	limitLog  logLimiter
 	closeOnce sync.Once
 	closeErr  error
@@ -172,11 +176,19 @@ func New(opts Options) (*Ingest, error) {
 	return in, nil
 }
 
+// maxRecovered bounds the natural keys recoverPending keeps.
+const maxRecovered = 500_000
+
 // recoverPending reports seqs left pending by an earlier run: their
-// records may be in the stream already, and will be written again if the
-// gateway resends them.
+// records may be in the stream already. With a Scanner backend it reads
+// the records that arrived between the oldest pending mark and now (the
+// tail written before the crash) and remembers the natural keys of the
+// readings of the gateways concerned: when such a gateway resends those
+// seqs, the readings found are acknowledged without being written again.
 func (in *Ingest) recoverPending() error {
 	var total uint64
+	from := int64(0)
+	gateways := map[string]bool{}
 	err := in.acks.each(func(k ackKey, st *ackState, err error) {
 		if err != nil {
 			in.log.Error("corrupt ack state: batches of this gateway and epoch will be stored again if resent", "gateway", k.gateway, "epoch", k.epoch, "err", err)
@@ -184,15 +196,87 @@ func (in *Ingest) recoverPending() error {
 		}
 		if n := st.pending.count(); n > 0 {
 			total += n
-			in.log.Warn("readings were being written when the ingest last stopped; if the gateway resends them they may appear twice in the stream",
+			in.log.Warn("readings were being written when the ingest last stopped; the stream is checked for them",
 				"gateway", k.gateway, "epoch", k.epoch, "readings", n, "seqs", fmtSpans(st.pending, 8))
+			gateways[k.gateway] = true
+			if st.pendingFrom > 0 && (from == 0 || st.pendingFrom < from) {
+				from = st.pendingFrom
+			}
 		}
 	})
 	if err != nil {
 		return fmt.Errorf("ingest: ack log: %w", err)
 	}
 	in.uncertain.Store(int64(total))
+	sc, ok := in.opts.Backend.(Scanner)
+	if total == 0 || !ok || from == 0 {
+		if total > 0 {
+			in.log.Warn("the stream backend cannot be read back: pending readings will be written again if resent, and may appear twice")
+		}
+		return nil
+	}
+	in.recovered = map[string]map[protocol.Key]struct{}{}
+	n, records := 0, 0
+	start, to := time.UnixMilli(from).Add(-time.Second), in.opts.Now().Add(time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), in.opts.PutTimeout)
+	defer cancel()
+	errFull := errors.New("full")
+	err = sc.Scan(ctx, in.opts.Stream, start, to, func(data []byte) error {
+		records++
+		rec, err := protocol.DecodeRecord(data)
+		if err != nil || !gateways[rec.Gateway] {
+			return nil
+		}
+		m := in.recovered[rec.Gateway]
+		if m == nil {
+			m = map[protocol.Key]struct{}{}
+			in.recovered[rec.Gateway] = m
+		}
+		for i := range rec.Readings {
+			if n >= maxRecovered {
+				return errFull
+			}
+			m[rec.Readings[i].Key()] = struct{}{}
+			n++
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, errFull):
+		in.log.Warn("too many readings in the stream's tail to remember; the rest of the pending readings will be written again if resent", "kept", n)
+	case err != nil:
+		in.log.Error("reading the stream's tail back failed: pending readings will be written again if resent", "err", err)
+	}
+	in.log.Info("stream tail read back for the pending readings", "from", start, "records", records, "readings_of_those_gateways", n)
 	return nil
+}
+
+// settleRecovered acknowledges, among fresh seqs that an earlier run left
+// pending, those whose readings recoverPending found in the stream, and
+// returns the seqs still to write and how many were settled.
+func (in *Ingest) settleRecovered(b *protocol.Batch, st *ackState, fresh spans) (spans, int) {
+	keys := in.recovered[b.Gateway]
+	if len(keys) == 0 {
+		return fresh, 0
+	}
+	again := intersectAll(st.pending, fresh)
+	n := 0
+	for _, s := range again {
+		for seq := s.lo; seq <= s.hi && seq >= s.lo; seq++ {
+			r := &b.Readings[seq-b.FirstSeq]
+			if _, ok := keys[r.Key()]; !ok {
+				continue
+			}
+			st.acked = st.acked.add(seq, seq)
+			st.pending = st.pending.remove(seq, seq)
+			fresh = fresh.remove(seq, seq)
+			n++
+		}
+	}
+	if st.pending.count() == 0 {
+		st.pendingFrom = 0
+	}
+	return fresh, n
 }
 
 // Close closes the ack log. Call it after the HTTP server has stopped

@@ -521,3 +521,39 @@ func TestBusy(t *testing.T) {
 		t.Errorf("first: %+v", r)
 	}
 }
+
+// With a backend that can be read back, the crash window closes: readings
+// written by a request whose outcome was lost are found in the stream
+// after a restart and acknowledged without being written again.
+func TestCrashWindowSettledByScanner(t *testing.T) {
+	e := newEnv(t, func(o *ingest.Options) { o.Backend = scanBackend{o.Backend.(*memBackend)} })
+	rs := readings(20, 2, t0)
+	e.be.failNext(0, 1) // written, then the outcome is lost
+	if r := e.send("gw-1", 1, 1, rs, "zstd"); r.Status != 503 {
+		t.Fatalf("%+v", r)
+	}
+	e.restart()
+	if got := e.metric("tributary_ingest_uncertain_readings"); got != 20 {
+		t.Errorf("after restart: uncertain = %v, want 20", got)
+	}
+	// The resend overlaps new readings: only those are written.
+	all := append(append([]protocol.Reading(nil), rs...), readings(10, 2, t0.Add(time.Hour))...)
+	r := e.send("gw-1", 1, 1, all, "zstd")
+	if r.Status != 200 || r.num("stored") != 10 || r.num("duplicates") != 20 {
+		t.Fatalf("resend: %+v, want 10 stored and 20 recognised", r)
+	}
+	if got := e.metric("tributary_ingest_recovered_readings_total"); got != 20 {
+		t.Errorf("recovered = %v, want 20", got)
+	}
+	if got := e.metric("tributary_ingest_possible_duplicate_readings_total"); got != 0 {
+		t.Errorf("possible duplicates = %v, want 0", got)
+	}
+	if got := e.metric("tributary_ingest_uncertain_readings"); got != 0 {
+		t.Errorf("uncertain = %v after the resend", got)
+	}
+	checkExactlyOnce(t, e.be, all)
+	// And once more: everything is acknowledged now.
+	if r := e.send("gw-1", 1, 1, all, "zstd"); r.Status != 200 || r.num("stored") != 0 {
+		t.Fatalf("second resend: %+v", r)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"math/bits"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tributary-iot/tributary/cloud/ingest"
 	"github.com/tributary-iot/tributary/protocol"
@@ -162,4 +163,21 @@ func streamReadings(t testing.TB, recs []memRecord) []protocol.Reading {
 		out = append(out, rec.Readings...)
 	}
 	return out
+}
+
+// scanBackend is a memBackend that can be read back (ingest.Scanner). The
+// memBackend keeps no arrival times, so every record is in range: the
+// ingest's part (which readings to settle) is what this tests; the time
+// range is the real store's (cloud/server).
+type scanBackend struct{ *memBackend }
+
+var _ ingest.Scanner = scanBackend{}
+
+func (s scanBackend) Scan(ctx context.Context, stream string, from, to time.Time, fn func([]byte) error) error {
+	for _, r := range s.records() {
+		if err := fn(r.Data); err != nil {
+			return err
+		}
+	}
+	return nil
 }

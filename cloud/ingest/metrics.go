@@ -18,6 +18,7 @@ type metrics struct {
 	putSeconds       prometheus.Histogram
 	throttledEntries prometheus.Counter
 	rewritten        prometheus.Counter
+	recovered        prometheus.Counter
 	forgottenSpans   prometheus.Counter
 	expired          prometheus.Counter
 	uncertain        prometheus.GaugeFunc
@@ -46,6 +47,8 @@ func newMetrics(in *Ingest) *metrics {
 		throttledEntries: c("throttled_records_total", "Records the stream backend throttled (shard at capacity), retries included."),
 		rewritten: c("possible_duplicate_readings_total",
 			"Readings written again after an earlier write of them had an unknown outcome (crash, backend failure): they may be in the stream twice."),
+		recovered: c("recovered_readings_total",
+			"Readings whose write had an unknown outcome, found in the stream after a restart and acknowledged without writing them again."),
 		forgottenSpans: c("forgotten_ranges_total", "Acknowledged seq ranges forgotten because one epoch had more than max_ranges."),
 		expired:        c("expired_epochs_total", "Per-(gateway, epoch) acknowledgement states forgotten after epoch_ttl idle."),
 		uncertain: prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "uncertain_readings",
@@ -57,7 +60,7 @@ func newMetrics(in *Ingest) *metrics {
 func (m *metrics) register(r prometheus.Registerer) error {
 	var errs []error
 	for _, c := range []prometheus.Collector{m.requests, m.requestSeconds, m.inFlight, m.busy, m.bytes, m.readings,
-		m.duplicates, m.duplicateBatches, m.putSeconds, m.throttledEntries, m.rewritten, m.forgottenSpans, m.expired, m.uncertain} {
+		m.duplicates, m.duplicateBatches, m.putSeconds, m.throttledEntries, m.rewritten, m.recovered, m.forgottenSpans, m.expired, m.uncertain} {
 		errs = append(errs, r.Register(c))
 	}
 	return errors.Join(errs...)

@@ -92,6 +92,14 @@ func (in *Ingest) store(ctx context.Context, b *protocol.Batch, log *slog.Logger
 		return nil, fail(http.StatusInternalServerError, "ack log: %v", err)
 	}
 	fresh := st.acked.missing(first, last)
+	// Readings an interrupted earlier write did store: acknowledge them
+	// now rather than write them twice.
+	fresh, settled := in.settleRecovered(b, &st, fresh)
+	if settled > 0 {
+		in.m.recovered.Add(float64(settled))
+		log.Info("readings left pending by the last run were found in the stream: acknowledged, not written again",
+			"epoch", b.Epoch, "readings", settled)
+	}
 	nFresh := int(fresh.count())
 	resp.Duplicates = len(b.Readings) - nFresh
 	if resp.Duplicates > 0 {
@@ -99,6 +107,12 @@ func (in *Ingest) store(ctx context.Context, b *protocol.Batch, log *slog.Logger
 		in.m.duplicateBatches.Inc()
 	}
 	if nFresh == 0 {
+		if settled > 0 {
+			st.acked = st.acked.add(first, last)
+			if herr := in.save(k, &st, st.pending.count()+uint64(settled), log); herr != nil {
+				return nil, herr
+			}
+		}
 		log.Debug("batch acknowledged before: not stored again", "epoch", b.Epoch, "first", first, "last", last)
 		return resp, nil
 	}
@@ -113,7 +127,10 @@ func (in *Ingest) store(ctx context.Context, b *protocol.Batch, log *slog.Logger
 	again := intersectAll(st.pending, fresh)
 
 	// 1. Mark the fresh seqs pending (durable) before writing anything.
-	before := st.pending.count()
+	before := st.pending.count() + uint64(settled)
+	if before == 0 || st.pendingFrom == 0 {
+		st.pendingFrom = in.opts.Now().UnixMilli()
+	}
 	for _, s := range fresh {
 		st.pending = st.pending.add(s.lo, s.hi)
 	}
@@ -184,6 +201,9 @@ func (in *Ingest) store(ctx context.Context, b *protocol.Batch, log *slog.Logger
 		in.m.forgottenSpans.Add(float64(len(forgotten)))
 		log.Warn("too many separate acknowledged ranges for one epoch: forgetting the oldest (a resend of them would be stored again)",
 			"epoch", b.Epoch, "forgotten", fmtSpans(forgotten, 4), "limit", in.opts.MaxSpans)
+	}
+	if st.pending.count() == 0 {
+		st.pendingFrom = 0
 	}
 	if herr := in.save(k, &st, before, log); herr != nil {
 		return nil, herr

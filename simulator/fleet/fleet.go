@@ -327,6 +327,7 @@ func (r *runner) run(ctx context.Context) (*Summary, error) {
 			r.truth.write(r.skewEvent(d, stop))
 		}
 	}
+	r.writePublished()
 	return r.summary(stop), nil
 }
 
@@ -335,6 +336,20 @@ func maxTime(a, b time.Time) time.Time {
 		return a
 	}
 	return b
+}
+
+// writePublished writes each device's published tally (model.KindPublished)
+// once every node has stopped, so the counts are final: the readings the
+// device published and the span of their device times, [the run's start,
+// now) on the device's clock, End rounded up to the truth file's
+// milliseconds.
+func (r *runner) writePublished() {
+	now := time.Now().UTC()
+	for _, d := range r.devices {
+		end := now.Add(d.skew).Truncate(time.Millisecond).Add(time.Millisecond)
+		r.truth.write(model.Event{Device: d.id, Kind: model.KindPublished,
+			Start: r.start.Add(d.skew), End: end, Readings: d.node.Stats().ReadingsPublished})
+	}
 }
 
 // skewEvent is the truth line of a skewed device's clock.

@@ -191,13 +191,23 @@ func TestRunMalformed(t *testing.T) {
 	if sum.MalformedSent == 0 || uint64(bad) != sum.MalformedSent || sum.MalformedFailed != 0 {
 		t.Errorf("subscriber saw %d malformed payloads; summary: %d sent, %d failed", bad, sum.MalformedSent, sum.MalformedFailed)
 	}
-	if uint64(len(truth)) != sum.MalformedSent+sum.MalformedFailed {
-		t.Errorf("%d truth lines for %d malformed payloads", len(truth), sum.MalformedSent+sum.MalformedFailed)
-	}
+	var malformed, published, tallied uint64
 	for _, e := range truth {
-		if e.Kind != model.KindMalformed {
+		switch e.Kind {
+		case model.KindMalformed:
+			malformed++
+		case model.KindPublished:
+			published++
+			tallied += e.Readings
+		default:
 			t.Errorf("unexpected truth line %+v", e)
 		}
+	}
+	if malformed != sum.MalformedSent+sum.MalformedFailed {
+		t.Errorf("%d truth lines for %d malformed payloads", malformed, sum.MalformedSent+sum.MalformedFailed)
+	}
+	if published != uint64(c.Devices) || tallied != sum.ReadingsPublished {
+		t.Errorf("%d published lines adding up to %d readings; want %d lines, %d readings", published, tallied, c.Devices, sum.ReadingsPublished)
 	}
 	if uint64(good) != sum.PacksPublished || uint64(len(readings)) != sum.ReadingsPublished {
 		t.Errorf("subscriber: %d packs, %d readings; summary: %d packs, %d readings", good, len(readings), sum.PacksPublished, sum.ReadingsPublished)

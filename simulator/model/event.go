@@ -35,6 +35,16 @@ const (
 	KindClockSkew = "clock_skew"
 	// KindMalformed is a fleet fault: the device sends malformed payloads.
 	KindMalformed = "malformed"
+
+	// KindPublished is not an event but a tally, written once per device
+	// when a fleet run ends (after every node stopped): Readings is the
+	// number of readings the device published (acknowledged by the broker
+	// at QoS 1, written at QoS 0; node.Stats.ReadingsPublished), and every
+	// one of them carries a device time in [Start, End) (the run on the
+	// device's own clock, skew included). End-to-end verifiers count
+	// expected readings from these lines. It is not in Kinds: it cannot be
+	// injected.
+	KindPublished = "published"
 )
 
 // Kinds returns every kind the model knows, anomalies first.
@@ -80,8 +90,8 @@ func knownKind(kind string) bool {
 // otherwise.
 //
 // In JSON (one truth line) the fields are device, metric (empty for
-// device-wide events), kind, start, end (RFC 3339, UTC, milliseconds) and
-// magnitude.
+// device-wide events), kind, start, end (RFC 3339, UTC, milliseconds),
+// magnitude and, on published lines only, readings.
 type Event struct {
 	Device    string
 	Metric    string
@@ -89,6 +99,9 @@ type Event struct {
 	Start     time.Time
 	End       time.Time
 	Magnitude float64
+	// Readings is the count of a KindPublished line; 0 (and absent from
+	// the JSON) otherwise.
+	Readings uint64
 }
 
 // Active reports whether t is in [Start, End).
@@ -123,6 +136,7 @@ type eventJSON struct {
 	Start     string  `json:"start"`
 	End       string  `json:"end"`
 	Magnitude float64 `json:"magnitude"`
+	Readings  uint64  `json:"readings,omitempty"`
 }
 
 // MarshalJSON writes the truth-file form of e.
@@ -134,6 +148,7 @@ func (e Event) MarshalJSON() ([]byte, error) {
 		Start:     e.Start.UTC().Format(timeFormat),
 		End:       e.End.UTC().Format(timeFormat),
 		Magnitude: e.Magnitude,
+		Readings:  e.Readings,
 	})
 }
 
@@ -154,7 +169,7 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 	}
 	*e = Event{
 		Device: j.Device, Metric: j.Metric, Kind: j.Kind,
-		Start: start, End: end, Magnitude: j.Magnitude,
+		Start: start, End: end, Magnitude: j.Magnitude, Readings: j.Readings,
 	}
 	return nil
 }

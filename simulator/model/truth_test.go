@@ -192,3 +192,30 @@ func FuzzReadTruth(f *testing.F) {
 		}
 	})
 }
+
+// TestPublishedLine: the published tally adds one optional field,
+// readings, that older readers ignore and other lines never carry.
+func TestPublishedLine(t *testing.T) {
+	e := model.Event{
+		Device: "node-1", Kind: model.KindPublished,
+		Start:    time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC),
+		End:      time.Date(2026, 3, 1, 12, 10, 0, 1_000_000, time.UTC),
+		Readings: 1800,
+	}
+	b, err := e.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"device":"node-1","metric":"","kind":"published","start":"2026-03-01T12:00:00.000Z","end":"2026-03-01T12:10:00.001Z","magnitude":0,"readings":1800}`
+	if string(b) != want {
+		t.Errorf("line:\n got %s\nwant %s", b, want)
+	}
+	got, err := model.ReadTruth(strings.NewReader(string(b) + "\n"))
+	if err != nil || len(got) != 1 || got[0] != e {
+		t.Errorf("read back %+v, %v; want %+v", got, err, e)
+	}
+	spike, _ := model.Event{Device: "d", Metric: "m", Kind: model.KindSpike, Start: e.Start, End: e.End}.MarshalJSON()
+	if strings.Contains(string(spike), "readings") {
+		t.Errorf("an anomaly line carries readings: %s", spike)
+	}
+}

@@ -4,6 +4,10 @@
 // truth file.
 //
 //	tributary-sim -broker tcp://127.0.0.1:1883 -devices 100 -rate 1 -duration 1m -truth truth.jsonl
+//	tributary-sim verify -truth truth.jsonl -endpoint http://127.0.0.1:4567 [-alerts-stream alerts]
+//
+// The verify subcommand reads the cloud's stream through the Kinesis API
+// and checks it against the truth file (package simulator/verify).
 //
 // See simulator/README.md for every flag.
 package main
@@ -99,7 +103,8 @@ func parse(args []string, stderr io.Writer) (fleet.Config, options, error) {
 	fs := flag.NewFlagSet("tributary-sim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: tributary-sim -broker tcp://HOST:PORT -devices N -rate R -duration D [-truth FILE] [flags]\n\n")
+		fmt.Fprintf(stderr, "usage: tributary-sim -broker tcp://HOST:PORT -devices N -rate R -duration D [-truth FILE] [flags]\n")
+		fmt.Fprintf(stderr, "       tributary-sim verify -truth FILE [-endpoint URL] [flags]   (see tributary-sim verify -h)\n\n")
 		fs.PrintDefaults()
 	}
 	bind(fs, &cfg, &opts)
@@ -133,6 +138,9 @@ func parse(args []string, stderr io.Writer) (fleet.Config, options, error) {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "verify" {
+		return runVerify(args[1:], stdout, stderr)
+	}
 	cfg, opts, err := parse(args, stderr)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
