@@ -52,18 +52,26 @@
 //
 // A crash before 2 writes nothing. A crash after 3 loses only the answer:
 // the gateway resends and the batch is recognised. A crash between the
-// first durable Put in 2 and the fsync of 3 - the time of the remaining
-// Put calls of that one batch plus one commit, typically milliseconds -
-// leaves records in the stream that are not acknowledged: the resent batch
-// is written again, and those readings appear twice in the stream. The
-// same holds when the backend cannot say whether it wrote an entry (a
-// timeout, a lost connection to Kinesis: ErrOutcomeUnknown, or a Put that
-// fails as a whole). Such seqs stay
-// pending, so the window is not silent: the next run logs them at start,
-// tributary_ingest_uncertain_readings counts them until they are resent,
-// and tributary_ingest_possible_duplicate_readings_total counts the
-// readings written again (an upper bound of the duplicates). Consumers
-// deduplicate by the natural key (device, name, time) in any case.
+// first durable Put in 2 and the fsync of 3 (the time of the remaining
+// Put calls of that one batch plus one commit, typically milliseconds)
+// leaves records in the stream that are not acknowledged; so does a
+// backend that cannot say whether it wrote an entry (a timeout, a lost
+// connection to Kinesis: ErrOutcomeUnknown, or a Put that fails as a
+// whole). Such seqs stay pending, with the time they were marked.
+//
+// When the backend can be read back (Scanner: the embedded store), the
+// next run reads the records that arrived from the oldest pending mark
+// until its start, and keeps the natural keys of the readings of the
+// gateways with pending seqs (at most 500,000). When such a gateway
+// resends pending seqs, the readings found are acknowledged without being
+// written again (tributary_ingest_recovered_readings_total): no
+// duplicates across a crash. Without a Scanner (Kinesis), or for readings
+// not found, the resend writes them again: they may then be in the stream
+// twice, and tributary_ingest_possible_duplicate_readings_total counts
+// them (an upper bound). Pending seqs are never silent: the next run logs
+// them at start and tributary_ingest_uncertain_readings counts them until
+// they are resent. Consumers can deduplicate by the natural key (device,
+// name, time) in any case.
 //
 // Outcomes that are known are exact: when some records are written and
 // others are throttled or refused, the written seqs are acknowledged
