@@ -15,7 +15,7 @@ CMDS    := $(wildcard */cmd/*)
 BINS    := $(notdir $(CMDS))
 FUZZTIME ?= 30s
 
-.PHONY: all build test check deps deps-mosquitto deps-qemu deps-kinesalite bench bench-go bench-sim fuzz release demo clean
+.PHONY: all build test check deps deps-mosquitto deps-qemu deps-kinesalite deps-chromium bench bench-nab bench-go bench-sim fuzz release demo clean
 
 all: build
 
@@ -29,7 +29,7 @@ test:
 	$(GO) test -race -count=1 -short ./...
 
 # deps installs the outside programs the interop tests run, if missing.
-deps: deps-mosquitto deps-qemu deps-kinesalite
+deps: deps-mosquitto deps-qemu deps-kinesalite deps-chromium
 
 APT_UPDATED := .tools/.apt-updated
 $(APT_UPDATED):
@@ -49,6 +49,14 @@ deps-qemu:
 		$(MAKE) --no-print-directory $(APT_UPDATED) && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user-static; \
 	fi
+
+# Debian's Chromium for the dashboard's browser test (cloud/dashboard).
+deps-chromium:
+	@if ! test -x /usr/bin/chromium; then \
+		$(MAKE) --no-print-directory $(APT_UPDATED) && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	fi
+	@/usr/bin/chromium --version
 
 # kinesalite (npm), a second, independent Kinesis implementation for the
 # cloud interop tests; tests find it at .tools/kinesalite/node_modules/.bin.
@@ -77,6 +85,18 @@ SIM_DEVICES  ?= 10000
 SIM_DURATION ?= 60s
 bench-sim: build deps
 	./simulator/bench/scale.sh bin/tributary-sim $(SIM_DEVICES) $(SIM_DURATION)
+
+# bench-nab: the anomaly detectors on the Numenta Anomaly Benchmark
+# (NAB_DIR is the shared NAB subset and its scorer; see BENCHMARKS.md).
+NAB_DIR ?= ../shared
+bench-nab:
+	@mkdir -p bin
+	$(GO) build -o bin/nabrun ./cloud/anomaly/cmd/nabrun
+	$(GO) -C $(NAB_DIR)/tools/nabscore build -o $(CURDIR)/bin/nabscore .
+	rm -rf bin/nab-results
+	bin/nabrun -data $(NAB_DIR)/data/nab/data -out bin/nab-results
+	bin/nabscore -data $(NAB_DIR)/data/nab/data -labels $(NAB_DIR)/data/nab/labels/combined_windows.json \
+		-profiles $(NAB_DIR)/data/nab/config/profiles.json -results bin/nab-results -detector tributary
 
 fuzz:
 	@for pkg in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \

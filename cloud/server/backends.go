@@ -107,3 +107,52 @@ func (b KinesisBackend) Put(ctx context.Context, stream string, entries []ingest
 	}
 	return out, nil
 }
+
+var _ ingest.Scanner = StoreBackend{}
+
+// Scan reads back every shard's records that arrived in [from, to), for
+// the ingest's recovery after a crash (ingest.Scanner).
+func (b StoreBackend) Scan(ctx context.Context, stream string, from, to time.Time, fn func([]byte) error) error {
+	info, err := b.Store.DescribeStream(stream)
+	if err != nil {
+		return err
+	}
+	for _, sh := range info.Shards {
+		if !sh.Closed.IsZero() && sh.Closed.Before(from) {
+			continue
+		}
+		pos, err := b.Store.Seek(stream, sh.ShardID, shardstore.Start{Type: shardstore.AtTimestamp, Timestamp: from})
+		if err != nil {
+			return fmt.Errorf("scan %s: %w", sh.ShardID, err)
+		}
+		for {
+			res, err := b.Store.Read(ctx, pos, 1000)
+			if errors.Is(err, shardstore.ErrThrottled) {
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(200 * time.Millisecond):
+				}
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("scan %s: %w", sh.ShardID, err)
+			}
+			past := false
+			for _, r := range res.Records {
+				if !r.ApproximateArrivalTimestamp.Before(to) {
+					past = true
+					break
+				}
+				if err := fn(r.Data); err != nil {
+					return err
+				}
+			}
+			if past || res.EndOfShard || len(res.Records) == 0 {
+				break
+			}
+			pos = res.Next
+		}
+	}
+	return nil
+}

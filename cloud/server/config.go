@@ -60,6 +60,8 @@ type Config struct {
 	Ingest     IngestConfig     `yaml:"ingest"`
 	Tokens     TokensConfig     `yaml:"tokens"`
 	KinesisAPI KinesisAPIConfig `yaml:"kinesis_api"`
+	Monitor    MonitorConfig    `yaml:"monitor"`
+	Anomaly    AnomalyConfig    `yaml:"anomaly"`
 
 	// DrainTimeout bounds the wait for requests in progress on SIGTERM
 	// (default 10s).
@@ -119,6 +121,64 @@ type TokensConfig struct {
 type KinesisAPIConfig struct {
 	Region      string            `yaml:"region"`
 	Credentials map[string]string `yaml:"credentials"`
+}
+
+// MonitorConfig is the cloud's own consumer of the stream: it feeds the
+// dashboard's fleet state and the anomaly detectors. It reads the stream
+// through the Kinesis API with the SDK (in process for the embedded store),
+// checkpointing in the data folder (consumers.db).
+type MonitorConfig struct {
+	Enabled *bool `yaml:"enabled"` // default true
+	// Application names the checkpoints (default "tributary-monitor").
+	Application string `yaml:"application"`
+	// StartAt is where a first start reads from: TRIM_HORIZON (default:
+	// everything still in the stream) or LATEST.
+	StartAt string `yaml:"start_at"`
+	// PollInterval between GetRecords calls per shard (default 100ms).
+	PollInterval time.Duration `yaml:"poll_interval"`
+	// OfflineAfter: a device or gateway silent this long shows offline
+	// (default 60s).
+	OfflineAfter time.Duration `yaml:"offline_after"`
+}
+
+// AnomalyConfig tunes the live anomaly detectors (package anomaly): one
+// per (device, metric), fed by the monitor consumer.
+type AnomalyConfig struct {
+	Enabled *bool `yaml:"enabled"` // default true (needs the monitor)
+	// Threshold is the score from which an alert is raised (default 0.6,
+	// the anomaly package's).
+	Threshold float64 `yaml:"threshold"`
+	// MaxSeries bounds the detectors kept (default 100000); the least
+	// recently updated series is forgotten beyond it.
+	MaxSeries int `yaml:"max_series"`
+	// AlertsStream receives every alert as a JSON record (default
+	// "alerts", created if missing with the embedded store; "off"
+	// disables it).
+	AlertsStream string `yaml:"alerts_stream"`
+	// Webhook, if set, gets every alert as a JSON POST.
+	Webhook string `yaml:"webhook"`
+	// IncludeHealth also scores the gateways' own health readings
+	// (agent.*): backlog growth, say. Default off.
+	IncludeHealth bool `yaml:"include_health"`
+}
+
+// Defaults of the monitor and anomaly sections.
+const (
+	DefaultMonitorApplication = "tributary-monitor"
+	DefaultMonitorPoll        = 100 * time.Millisecond
+	DefaultOfflineAfter       = time.Minute
+	DefaultAlertThreshold     = 0.6
+	DefaultMaxSeries          = 100_000
+	DefaultAlertsStream       = "alerts"
+	ConsumersFile             = "consumers.db"
+)
+
+// MonitorOn reports whether the monitor consumer runs.
+func (c Config) MonitorOn() bool { return c.Monitor.Enabled == nil || *c.Monitor.Enabled }
+
+// AnomalyOn reports whether the anomaly detectors run.
+func (c Config) AnomalyOn() bool {
+	return c.MonitorOn() && (c.Anomaly.Enabled == nil || *c.Anomaly.Enabled)
 }
 
 // ByteSize is a size in bytes; YAML accepts 1048576, "512KiB", "8MiB".
@@ -211,6 +271,27 @@ func (c Config) WithDefaults() Config {
 	if c.DrainTimeout == 0 {
 		c.DrainTimeout = DefaultDrainTimeout
 	}
+	if c.Monitor.Application == "" {
+		c.Monitor.Application = DefaultMonitorApplication
+	}
+	if c.Monitor.StartAt == "" {
+		c.Monitor.StartAt = "TRIM_HORIZON"
+	}
+	if c.Monitor.PollInterval == 0 {
+		c.Monitor.PollInterval = DefaultMonitorPoll
+	}
+	if c.Monitor.OfflineAfter == 0 {
+		c.Monitor.OfflineAfter = DefaultOfflineAfter
+	}
+	if c.Anomaly.Threshold == 0 {
+		c.Anomaly.Threshold = DefaultAlertThreshold
+	}
+	if c.Anomaly.MaxSeries == 0 {
+		c.Anomaly.MaxSeries = DefaultMaxSeries
+	}
+	if c.Anomaly.AlertsStream == "" {
+		c.Anomaly.AlertsStream = DefaultAlertsStream
+	}
 	return c
 }
 
@@ -276,13 +357,35 @@ func (c Config) Validate() error {
 		v    time.Duration
 	}{{"ingest.throttle_wait", c.Ingest.ThrottleWait}, {"ingest.retry_after", c.Ingest.RetryAfter},
 		{"ingest.put_timeout", c.Ingest.PutTimeout}, {"ingest.epoch_ttl", c.Ingest.EpochTTL},
-		{"tokens.reload_every", c.Tokens.ReloadEvery}, {"drain_timeout", c.DrainTimeout}} {
+		{"tokens.reload_every", c.Tokens.ReloadEvery}, {"drain_timeout", c.DrainTimeout},
+		{"monitor.poll_interval", c.Monitor.PollInterval}, {"monitor.offline_after", c.Monitor.OfflineAfter}} {
 		if d.v < 0 {
 			add("%s: must not be negative", d.name)
 		}
 	}
 	if c.Ingest.MaxInFlight < 0 || c.Ingest.MaxRanges < 0 {
 		add("ingest: max_in_flight and max_ranges must not be negative")
+	}
+	if c.Monitor.StartAt != "TRIM_HORIZON" && c.Monitor.StartAt != "LATEST" {
+		add("monitor.start_at: %q: want TRIM_HORIZON or LATEST", c.Monitor.StartAt)
+	}
+	if !(c.Anomaly.Threshold > 0 && c.Anomaly.Threshold <= 1) {
+		add("anomaly.threshold: %v: want a score in (0, 1]", c.Anomaly.Threshold)
+	}
+	if c.Anomaly.MaxSeries < 0 {
+		add("anomaly.max_series: %d: must not be negative", c.Anomaly.MaxSeries)
+	}
+	if a := c.Anomaly.AlertsStream; a != "off" {
+		if len(a) > 128 || strings.Trim(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != "" {
+			add("anomaly.alerts_stream: %q: want 1-128 characters of [a-zA-Z0-9_.-], or off", a)
+		} else if a == c.Stream.Name {
+			add("anomaly.alerts_stream: %q is the telemetry stream: pick another name", a)
+		}
+	}
+	if w := c.Anomaly.Webhook; w != "" {
+		if u, err := url.Parse(w); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add("anomaly.webhook: %q: want an http:// or https:// URL", w)
+		}
 	}
 	for id, secret := range c.KinesisAPI.Credentials {
 		if id == "" || secret == "" {

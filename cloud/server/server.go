@@ -33,6 +33,7 @@ import (
 	"github.com/tributary-iot/tributary/cloud/ingest"
 	"github.com/tributary-iot/tributary/cloud/kinesisapi"
 	"github.com/tributary-iot/tributary/cloud/kinesisbackend"
+	"github.com/tributary-iot/tributary/cloud/monitor"
 	"github.com/tributary-iot/tributary/cloud/shardstore"
 )
 
@@ -58,6 +59,9 @@ type Server struct {
 	kinesis *kinesisbackend.Backend // kinesis backend
 	backend ingest.Backend
 	ingest  *ingest.Ingest
+
+	pipe       *pipeline                // the monitor consumer (nil when off)
+	throughput shardstore.Throughput    // the embedded store's limits, resolved
 
 	ln, kinesisLn net.Listener
 	mux           *http.ServeMux
@@ -120,23 +124,29 @@ func New(cfg Config, opts Options) (*Server, error) {
 		return fail(fmt.Errorf("cloud: listen %s (ingest): %w", cfg.Listen, err))
 	}
 
+	var api *kinesisapi.Server
+	if s.store != nil {
+		if api, err = kinesisapi.New(s.store, kinesisapi.Options{
+			Region: cfg.KinesisAPI.Region, Credentials: cfg.KinesisAPI.Credentials,
+			Logger: log, Registerer: s.reg,
+		}); err != nil {
+			return fail(err)
+		}
+		s.throughput = opts.StoreOptions.Throughput.Resolved()
+	}
 	switch {
 	case cfg.KinesisListen == "off":
 	case s.store == nil:
 		log.Info("no Kinesis API on kinesis_listen: the stream backend is Kinesis itself", "kinesis_listen", cfg.KinesisListen)
 	default:
-		api, err := kinesisapi.New(s.store, kinesisapi.Options{
-			Region: cfg.KinesisAPI.Region, Credentials: cfg.KinesisAPI.Credentials,
-			Logger: log, Registerer: s.reg,
-		})
-		if err != nil {
-			return fail(err)
-		}
 		s.kinesisSrv = &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 			ErrorLog: slog.NewLogLogger(log.With("component", "kinesisapi").Handler(), slog.LevelWarn)}
 		if s.kinesisLn, err = net.Listen("tcp", cfg.KinesisListen); err != nil {
 			return fail(fmt.Errorf("cloud: listen %s (Kinesis API): %w", cfg.KinesisListen, err))
 		}
+	}
+	if err := s.openPipeline(api); err != nil {
+		return fail(err)
 	}
 	return s, nil
 }
@@ -197,6 +207,31 @@ func (s *Server) KinesisAddr() string {
 	return s.kinesisLn.Addr().String()
 }
 
+// DashboardURL is where the dashboard is served ("" with the monitor off).
+// An unspecified listen host shows as localhost.
+func (s *Server) DashboardURL() string {
+	if s.pipe == nil {
+		return ""
+	}
+	scheme := "http"
+	if s.cfg.TLS.CertFile != "" {
+		scheme = "https"
+	}
+	host, port, _ := net.SplitHostPort(s.Addr())
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port) + "/"
+}
+
+// Monitor is the fleet monitor behind the dashboard (nil when off).
+func (s *Server) Monitor() *monitor.Monitor {
+	if s.pipe == nil {
+		return nil
+	}
+	return s.pipe.monitor
+}
+
 // Handle adds a handler on the ingest listener (the dashboard, say). Call
 // it before Run.
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
@@ -221,6 +256,13 @@ func (s *Server) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = s.tokens.Watch(bg, s.cfg.Tokens.ReloadEvery) })
 	wg.Go(func() { _ = s.ingest.Run(bg) })
+	if s.pipe != nil {
+		wg.Go(func() {
+			if err := s.pipe.run(bg); err != nil {
+				errc <- err
+			}
+		})
+	}
 	scheme := "http"
 	if s.httpSrv.TLSConfig != nil {
 		scheme = "https"
@@ -244,7 +286,7 @@ func (s *Server) Run(ctx context.Context) error {
 		serve("Kinesis API listener", s.kinesisSrv, s.kinesisLn)
 	}
 	s.log.Info("tributary-cloud started", "version", s.version, "data", s.cfg.Data,
-		"ingest", scheme+"://"+s.Addr()+ingest.Path, "kinesis_api", s.KinesisAddr(),
+		"ingest", scheme+"://"+s.Addr()+ingest.Path, "kinesis_api", s.KinesisAddr(), "dashboard", s.DashboardURL(),
 		"stream", s.cfg.Stream.Name, "backend", s.cfg.Stream.Backend, "gateways", len(s.tokens.List()))
 
 	var err error
@@ -289,6 +331,9 @@ func (s *Server) Close() error {
 		}
 		if s.ingest != nil {
 			errs = append(errs, s.ingest.Close())
+		}
+		if s.pipe != nil {
+			errs = append(errs, s.pipe.close())
 		}
 		if s.store != nil {
 			errs = append(errs, s.store.Close())

@@ -120,3 +120,7 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	return o, nil
 }
+
+// Resolved returns t with defaults applied: each limit as enforced, 0 for
+// off.
+func (t Throughput) Resolved() Throughput { return t.resolve() }

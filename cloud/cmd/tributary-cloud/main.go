@@ -6,6 +6,7 @@
 //	tributary-cloud -config /etc/tributary/cloud.yaml
 //	tributary-cloud -data DIR token issue|rotate|revoke GATEWAY
 //	tributary-cloud -data DIR token list
+//	tributary-cloud anomaly score [-in FILE] [-out FILE]
 //
 // Flags win over the config file; deploy/cloud.example.yaml is an
 // annotated config. `token issue` prints the new bearer token on stdout
@@ -29,6 +30,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/tributary-iot/tributary/cloud/anomaly"
 	"github.com/tributary-iot/tributary/cloud/auth"
 	"github.com/tributary-iot/tributary/cloud/server"
 )
@@ -49,6 +51,9 @@ const usage = `usage: tributary-cloud -data DIR [-listen ADDR] [-kinesis-listen 
        tributary-cloud -data DIR token rotate GATEWAY   replace a gateway's token, print the new one
        tributary-cloud -data DIR token revoke GATEWAY   delete a gateway's token
        tributary-cloud -data DIR token list             list gateways with a token
+       tributary-cloud anomaly score [-in FILE] [-out FILE]
+                                          score a NAB-format CSV (timestamp,value) with the live
+                                          detectors: writes timestamp,value,anomaly_score
 
 `
 
@@ -77,6 +82,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	cmd := fs.Args()
+	if len(cmd) > 0 && cmd[0] == "anomaly" {
+		return anomalyCommand(cmd[1:], os.Stdin, stdout, stderr)
+	}
 	if len(cmd) > 0 && cmd[0] == "token" {
 		// Flags may also follow the command: token issue gw-1 -data DIR.
 		n := 2
@@ -202,4 +210,58 @@ func newLogger(w io.Writer, format, level string) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// anomalyCommand runs `anomaly score`: the live consumer's detector over a
+// CSV of timestamp,value rows, one output row per input row.
+func anomalyCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] != "score" {
+		fmt.Fprintln(stderr, "usage: tributary-cloud anomaly score [-in FILE] [-out FILE]")
+		return 2
+	}
+	fs := flag.NewFlagSet("anomaly score", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	in := fs.String("in", "-", "CSV `file` to read, timestamp,value with an optional header (- for stdin)")
+	out := fs.String("out", "-", "`file` to write timestamp,value,anomaly_score to (- for stdout)")
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "tributary-cloud anomaly score: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	r := stdin
+	if *in != "-" {
+		f, err := os.Open(*in)
+		if err != nil {
+			fmt.Fprintf(stderr, "tributary-cloud anomaly score: %v\n", err)
+			return 1
+		}
+		defer f.Close()
+		r = f
+	}
+	w := stdout
+	var outFile *os.File
+	if *out != "-" {
+		f, err := os.Create(*out)
+		if err != nil {
+			fmt.Fprintf(stderr, "tributary-cloud anomaly score: %v\n", err)
+			return 1
+		}
+		outFile, w = f, f
+	}
+	err := anomaly.Score(r, w, anomaly.Config{})
+	if outFile != nil {
+		if cerr := outFile.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "tributary-cloud anomaly score: %v\n", err)
+		return 1
+	}
+	return 0
 }

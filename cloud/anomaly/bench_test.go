@@ -1,0 +1,105 @@
+package anomaly_test
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/tributary-iot/tributary/cloud/anomaly"
+)
+
+// realistic is a week-long, one-a-minute series: a diurnal wave with
+// noise, a few spikes and a level shift.
+func realistic(n int) ([]time.Time, []float64) {
+	ts := make([]time.Time, n)
+	vs := make([]float64, n)
+	r := rand.New(rand.NewPCG(1, 2))
+	level := 20.0
+	for i := range n {
+		ts[i] = t0.Add(time.Duration(i) * time.Minute)
+		if i%5000 == 4999 {
+			level += 3
+		}
+		vs[i] = level + 5*math.Sin(2*math.Pi*float64(i)/day) + r.NormFloat64()
+		if i%1777 == 0 {
+			vs[i] += 10
+		}
+	}
+	return ts, vs
+}
+
+// BenchmarkDetector measures Update after warm-up on one core: ns/op is
+// ns per point.
+func BenchmarkDetector(b *testing.B) {
+	const n = 1 << 16
+	ts, vs := realistic(n)
+	d := anomaly.NewDetector(anomaly.Config{})
+	for i := range 2000 {
+		d.Update(ts[i], vs[i])
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		j := 2000 + i%(n-2000)
+		lap := time.Duration(i/(n-2000)) * time.Duration(n) * time.Minute
+		d.Update(ts[j].Add(lap), vs[j])
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "points/s")
+}
+
+// BenchmarkRegistryObserve spreads points over 10,000 series, all of them
+// warmed up, round robin: ns/op is ns per point, including the lookup.
+// The registry's bound is kept per shard, so it is given 25% slack to
+// hold all 10,000 without evicting.
+func BenchmarkRegistryObserve(b *testing.B) {
+	const series = 10000
+	ts, vs := realistic(day)
+	r := anomaly.NewRegistry(anomaly.Config{}, series*5/4)
+	names := make([]string, series)
+	for i := range names {
+		names[i] = fmt.Sprint("device-", i)
+	}
+	const warm = 700 // past the pattern memory's learning
+	for j := range warm {
+		for i := range names {
+			r.Observe(names[i], "temp", ts[j], vs[j])
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		k := i % series
+		j := warm + (i/series)%(day-warm)
+		lap := time.Duration(i/series/(day-warm)) * 24 * time.Hour
+		r.Observe(names[k], "temp", ts[j].Add(lap), vs[j])
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "points/s")
+}
+
+// TestDetectorMemory reports the heap a Detector holds once it has
+// learnt, and checks it against the figure in the package documentation.
+func TestDetectorMemory(t *testing.T) {
+	const n = 200
+	ts, vs := realistic(1000)
+	ds := make([]*anomaly.Detector, n)
+	var m0, m1 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&m0)
+	for i := range ds {
+		ds[i] = anomaly.NewDetector(anomaly.Config{})
+		for j := range ts {
+			ds[i].Update(ts[j], vs[j])
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&m1)
+	per := (m1.HeapAlloc - m0.HeapAlloc) / n
+	t.Logf("%d bytes per learnt detector", per)
+	if per > 56<<10 {
+		t.Errorf("%d bytes per detector, the documentation says under 56 KiB", per)
+	}
+	runtime.KeepAlive(ds)
+}

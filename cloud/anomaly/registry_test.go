@@ -1,0 +1,204 @@
+package anomaly_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tributary-iot/tributary/cloud/anomaly"
+)
+
+// TestRegistryLevelShift: the jump of a level shift is held until the
+// series shows it stays, then alerted as a level shift; a spike that comes
+// back is alerted as a spike.
+func TestRegistryLevelShift(t *testing.T) {
+	cases := []struct {
+		name   string
+		inject func(s *series)
+		want   anomaly.Kind
+	}{
+		{"spike", func(s *series) { s.v[inject] += 5 }, anomaly.KindSpike},
+		{"level shift", func(s *series) {
+			for i := inject; i < len(s.v); i++ {
+				s.v[i] += 3
+			}
+		}, anomaly.KindLevelShift},
+	}
+	for _, c := range cases {
+		s := clean(5, 1)
+		c.inject(&s)
+		r := anomaly.NewRegistry(anomaly.Config{}, 10)
+		var alerts []anomaly.Alert
+		for i := range s.v {
+			if _, a, ok := r.Observe("dev", "temp", s.t[i], s.v[i]); ok {
+				alerts = append(alerts, a)
+			}
+		}
+		if len(alerts) == 0 {
+			t.Errorf("%s: no alert", c.name)
+			continue
+		}
+		a := alerts[0]
+		if a.Kind != c.want || !a.Time.Equal(s.t[inject]) || a.Value != s.v[inject] || a.Device != "dev" || a.Metric != "temp" {
+			t.Errorf("%s: first alert %+v, want %s at %v value %v", c.name, a, c.want, s.t[inject], s.v[inject])
+		}
+		if st := r.Stats(); st.Alerts != uint64(len(alerts)) || st.Points != uint64(len(s.v)) || st.Series != 1 {
+			t.Errorf("%s: stats %+v after %d alerts", c.name, st, len(alerts))
+		}
+	}
+}
+
+// TestRegistrySweep: a series that stops is reported once, at the first
+// sweep 5 cadences after its last point, and not again when it resumes.
+func TestRegistrySweep(t *testing.T) {
+	r := anomaly.NewRegistry(anomaly.Config{}, 10)
+	s := clean(1, 1)
+	n := 600
+	for i := range n {
+		r.Observe("a", "m", s.t[i], s.v[i])
+		r.Observe("b", "m", s.t[i], s.v[i]) // b keeps going
+	}
+	last := s.t[n-1]
+	if got := r.Sweep(last.Add(4 * time.Minute)); len(got) != 0 {
+		t.Fatalf("sweep 4 cadences after: %+v, want none", got)
+	}
+	// b goes on; a is silent.
+	for i := n; i < n+5; i++ {
+		r.Observe("b", "m", s.t[i], s.v[i])
+	}
+	now := last.Add(5 * time.Minute)
+	got := r.Sweep(now)
+	if len(got) != 1 {
+		t.Fatalf("sweep 5 cadences after: %d alerts %+v, want 1", len(got), got)
+	}
+	a := got[0]
+	if a.Device != "a" || a.Kind != anomaly.KindMissing || !a.Time.Equal(now) || a.Score < threshold || a.Value != s.v[n-1] {
+		t.Errorf("alert %+v", a)
+	}
+	if got := r.Sweep(now.Add(time.Hour)); len(got) != 1 || got[0].Device != "b" {
+		t.Errorf("later sweep: %+v, want only b (a was reported)", got)
+	}
+	// a resumes: no second missing alert for the same gap; a later
+	// silence is reported again.
+	resume := now.Add(2 * time.Hour)
+	for i := range 100 {
+		if _, al, ok := r.Observe("a", "m", resume.Add(time.Duration(i)*time.Minute), s.v[n+i]); ok && al.Kind == anomaly.KindMissing {
+			t.Errorf("resumed point %d: missing alert %+v after the sweep reported it", i, al)
+		}
+	}
+	got = r.Sweep(resume.Add(200 * time.Minute))
+	if len(got) != 1 || got[0].Device != "a" {
+		t.Errorf("second silence: %+v, want one alert for a", got)
+	}
+}
+
+// TestRegistrySweepYoung: a series still in warm-up is never reported.
+func TestRegistrySweepYoung(t *testing.T) {
+	r := anomaly.NewRegistry(anomaly.Config{}, 10)
+	for i := range 10 {
+		r.Observe("d", "m", t0.Add(time.Duration(i)*time.Minute), 1)
+	}
+	if got := r.Sweep(t0.Add(24 * time.Hour)); len(got) != 0 {
+		t.Errorf("young series swept: %+v", got)
+	}
+}
+
+func TestRegistryBound(t *testing.T) {
+	const max = 64
+	r := anomaly.NewRegistry(anomaly.Config{}, max)
+	for i := range 1000 {
+		r.Observe(fmt.Sprint("dev", i), "m", t0, 1)
+	}
+	st := r.Stats()
+	if st.Series > max || st.Series < max/2 {
+		t.Errorf("%d series held, want at most %d (and not far below)", st.Series, max)
+	}
+	if st.Created != 1000 || st.Evicted != st.Created-uint64(st.Series) {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestRegistryLRU: the series observed most recently survive eviction.
+func TestRegistryLRU(t *testing.T) {
+	r := anomaly.NewRegistry(anomaly.Config{}, 16) // one series per shard
+	for i := range 200 {
+		r.Observe(fmt.Sprint("old", i), "m", t0, 1)
+	}
+	r.Observe("keep", "m", t0, 1)
+	before := r.Stats().Created
+	r.Observe("keep", "m", t0.Add(time.Minute), 1)
+	if got := r.Stats().Created; got != before {
+		t.Errorf("the most recent series was evicted: created %d -> %d", before, got)
+	}
+	if !r.Forget("keep", "m") || r.Forget("keep", "m") {
+		t.Error("Forget: want true then false")
+	}
+}
+
+func TestRegistryDefaultBound(t *testing.T) {
+	r := anomaly.NewRegistry(anomaly.Config{}, 0)
+	for i := range anomaly.DefaultMaxSeries + 100 {
+		r.Observe(fmt.Sprint(i), "m", t0, 1)
+	}
+	if st := r.Stats(); st.Series > anomaly.DefaultMaxSeries+16 || st.Evicted == 0 {
+		t.Errorf("stats %+v with the default bound %d", st, anomaly.DefaultMaxSeries)
+	}
+}
+
+// TestRegistryConcurrent: run with -race.
+func TestRegistryConcurrent(t *testing.T) {
+	r := anomaly.NewRegistry(anomaly.Config{}, 100)
+	s := clean(1, 3)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 400 {
+				r.Observe(fmt.Sprint("dev", (g+i)%20), "m", s.t[i], s.v[i])
+				if i%50 == 0 {
+					r.Sweep(s.t[i].Add(time.Hour))
+					r.Stats()
+				}
+				if i%97 == 0 {
+					r.Forget(fmt.Sprint("dev", i%20), "m")
+				}
+			}
+		})
+	}
+	wg.Wait()
+	// Goroutines feed the same series out of order: late points are
+	// counted, not scored.
+	if st := r.Stats(); st.Points+st.Late != 8*400 || st.Points == 0 {
+		t.Errorf("points %d + late %d, want %d", st.Points, st.Late, 8*400)
+	}
+}
+
+func TestAlertJSON(t *testing.T) {
+	a := anomaly.Alert{Device: "d1", Metric: "temp", Time: t0, Score: 0.75, Kind: anomaly.KindLevelShift, Value: 21.5}
+	b, err := json.Marshal(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"device":"d1","metric":"temp","time":"2026-03-01T00:00:00Z","score":0.75,"kind":"level_shift","value":21.5}`
+	if string(b) != want {
+		t.Errorf("got %s\nwant %s", b, want)
+	}
+	var back anomaly.Alert
+	if err := json.Unmarshal(b, &back); err != nil || back != a {
+		t.Errorf("round trip: %+v, %v", back, err)
+	}
+}
+
+func TestRegistrySkipsLatePoints(t *testing.T) {
+	r := anomaly.NewRegistry(anomaly.Config{}, 10)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 10 {
+		r.Observe("d", "m", t0.Add(time.Duration(i)*time.Second), float64(i))
+	}
+	r.Observe("d", "m", t0.Add(5*time.Second), 1000) // late: not scored
+	r.Observe("d", "m", t0.Add(9*time.Second), 1000) // redelivered: not scored
+	if st := r.Stats(); st.Points != 10 || st.Late != 2 {
+		t.Errorf("stats %+v: want 10 points scored and 2 late", st)
+	}
+}

@@ -1,0 +1,195 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tributary-iot/tributary/cloud/alerts"
+	"github.com/tributary-iot/tributary/cloud/anomaly"
+	"github.com/tributary-iot/tributary/cloud/consumer"
+	"github.com/tributary-iot/tributary/cloud/dashboard"
+	"github.com/tributary-iot/tributary/cloud/kinesisapi"
+	"github.com/tributary-iot/tributary/cloud/monitor"
+	"github.com/tributary-iot/tributary/cloud/shardstore"
+	"github.com/tributary-iot/tributary/protocol"
+)
+
+// pipeline is the cloud's own consumer of the telemetry stream: one
+// Kinesis consumer (application monitor.application) whose handler feeds
+// the monitor (dashboard state) and the anomaly detectors, whose alerts go
+// to the monitor, the log, the alerts stream and the webhook.
+type pipeline struct {
+	s        *Server
+	cps      *consumer.Checkpoints
+	consumer *consumer.Consumer
+	monitor  *monitor.Monitor
+	detect   *anomaly.Registry // nil when anomaly detection is off
+	alerts   *alerts.Dispatcher
+	health   bool // score agent.* readings too
+}
+
+// sweepEvery is how often silent series are checked for missing data.
+const sweepEvery = 10 * time.Second
+
+func (s *Server) openPipeline(api *kinesisapi.Server) error {
+	cfg := s.cfg
+	if !cfg.MonitorOn() {
+		return nil
+	}
+	p := &pipeline{s: s, health: cfg.Anomaly.IncludeHealth}
+	var client consumer.KinesisAPI
+	switch {
+	case s.store != nil:
+		client = inProcessClient(api, cfg.KinesisAPI.Region, cfg.KinesisAPI.Credentials)
+	case s.kinesis != nil:
+		client = s.kinesis.Client()
+	default:
+		return errors.New("cloud: monitor: no stream backend")
+	}
+	var err error
+	if p.cps, err = consumer.OpenCheckpoints(filepath.Join(cfg.Data, ConsumersFile)); err != nil {
+		return err
+	}
+	s.pipe = p
+	p.monitor = monitor.New(monitor.Options{
+		Logger:       s.log.With("component", "monitor"),
+		OfflineAfter: cfg.Monitor.OfflineAfter,
+		Shards:       s.shardsForMonitor,
+	})
+	if err := p.monitor.Register(s.reg); err != nil {
+		return fmt.Errorf("cloud: monitor: %w", err)
+	}
+	if cfg.AnomalyOn() {
+		p.detect = anomaly.NewRegistry(anomaly.Config{AlertThreshold: cfg.Anomaly.Threshold}, cfg.Anomaly.MaxSeries)
+		ac := alerts.Config{WebhookURL: cfg.Anomaly.Webhook}
+		if cfg.Anomaly.AlertsStream != "off" {
+			ac.Stream = cfg.Anomaly.AlertsStream
+			if err := s.ensureAlertsStream(ac.Stream); err != nil {
+				return err
+			}
+		}
+		if p.alerts, err = alerts.New(ac, alerts.Options{Backend: s.backend, Logger: s.log, Registerer: s.reg}); err != nil {
+			return err
+		}
+	}
+	p.consumer, err = consumer.New(client, consumer.Config{
+		Stream: cfg.Stream.Name, Application: cfg.Monitor.Application,
+		StartAt: consumer.StartPosition(cfg.Monitor.StartAt), PollInterval: cfg.Monitor.PollInterval,
+		MaxPollInterval: max(cfg.Monitor.PollInterval, 500*time.Millisecond), ListInterval: 10 * time.Second,
+	}, p.handle, consumer.Options{Logger: s.log, Registerer: s.reg, Checkpoints: p.cps})
+	if err != nil {
+		return err
+	}
+	s.mux.Handle("/", dashboard.Handler(p.monitor.APIHandler()))
+	return nil
+}
+
+// ensureAlertsStream creates the alerts stream in the embedded store (one
+// shard); with Kinesis it must be provisioned (deploy/aws).
+func (s *Server) ensureAlertsStream(name string) error {
+	if s.store == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	switch err := s.store.CreateStream(ctx, name, 1); {
+	case err == nil:
+		s.log.Info("stream created", "stream", name, "shards", 1)
+	case errors.Is(err, shardstore.ErrStreamExists):
+	default:
+		return fmt.Errorf("cloud: creating the alerts stream %s: %w", name, err)
+	}
+	return nil
+}
+
+// handle is the consumer's handler. It is idempotent for redelivered
+// batches: the monitor ignores points not newer than a series' last, and
+// so does the detectors' registry.
+func (p *pipeline) handle(ctx context.Context, b consumer.Batch) error {
+	if err := p.monitor.HandleBatch(ctx, b); err != nil {
+		return err
+	}
+	if p.detect == nil {
+		return nil
+	}
+	for i := range b.Readings {
+		r := &b.Readings[i]
+		if r.Kind != protocol.KindFloat || (!p.health && strings.HasPrefix(r.Name, "agent.")) {
+			continue
+		}
+		if _, a, ok := p.detect.Observe(r.Device, r.Name, time.UnixMicro(r.Time), r.Value); ok {
+			p.alert(a)
+		}
+	}
+	return nil
+}
+
+func (p *pipeline) alert(a anomaly.Alert) {
+	p.monitor.AddAlert(a)
+	p.alerts.Send(a)
+}
+
+// run runs the consumer, the alert dispatcher and the missing-data sweep
+// until ctx ends.
+func (p *pipeline) run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	errc := make(chan error, 1)
+	wg.Go(func() {
+		if err := p.consumer.Run(ctx); err != nil {
+			errc <- fmt.Errorf("cloud: monitor consumer: %w", err)
+		}
+	})
+	if p.alerts != nil {
+		wg.Go(func() { p.alerts.Run(ctx) })
+		wg.Go(func() {
+			t := time.NewTicker(sweepEvery)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case now := <-t.C:
+					for _, a := range p.detect.Sweep(now) {
+						p.alert(a)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	select {
+	case err := <-errc:
+		return err
+	default:
+		return nil
+	}
+}
+
+func (p *pipeline) close() error { return p.cps.Close() }
+
+// shardsForMonitor lists the telemetry stream's shards for the dashboard.
+func (s *Server) shardsForMonitor(ctx context.Context) ([]monitor.Shard, error) {
+	if s.store == nil {
+		return nil, nil // Kinesis: the monitor lists the shards it reads
+	}
+	info, err := s.store.DescribeStream(s.cfg.Stream.Name)
+	if err != nil {
+		return nil, err
+	}
+	lim := s.throughput
+	out := make([]monitor.Shard, len(info.Shards))
+	for i, sh := range info.Shards {
+		out[i] = monitor.Shard{
+			ID: sh.ShardID, StartingHashKey: sh.StartingHashKey.String(), EndingHashKey: sh.EndingHashKey.String(),
+			Parent: sh.ParentShardID, AdjacentParent: sh.AdjacentParentShardID, Open: sh.Open(),
+			StartingSequenceNumber: sh.StartingSequenceNumber, EndingSequenceNumber: sh.EndingSequenceNumber,
+			LimitRecordsPerSec: float64(lim.WriteRecordsPerSec), LimitBytesPerSec: float64(lim.WriteBytesPerSec),
+		}
+	}
+	return out, nil
+}
