@@ -120,7 +120,7 @@ release:
 	done
 	@cd dist && sha256sum * > SHA256SUMS && file * | grep -v SHA256SUMS || true
 
-demo: build deps-mosquitto
+demo: build
 	./deploy/demo.sh
 
 clean:

@@ -154,7 +154,7 @@ func (p *pipeline) run(ctx context.Context) error {
 				case <-ctx.Done():
 					return
 				case now := <-t.C:
-					for _, a := range p.detect.Sweep(now) {
+					for _, a := range groupMissing(p.detect.Sweep(now)) {
 						p.alert(a)
 					}
 				}
@@ -192,4 +192,39 @@ func (s *Server) shardsForMonitor(ctx context.Context) ([]monitor.Shard, error) 
 		}
 	}
 	return out, nil
+}
+
+// groupMissing turns the missing-data alerts of several metrics of one
+// device into one device-wide alert (Metric ""): a device that went silent
+// is one event, not one per metric.
+func groupMissing(as []anomaly.Alert) []anomaly.Alert {
+	if len(as) < 2 {
+		return as
+	}
+	n := map[string]int{}
+	for _, a := range as {
+		n[a.Device]++
+	}
+	out := as[:0:0]
+	merged := map[string]int{} // device → index in out
+	for _, a := range as {
+		if n[a.Device] == 1 {
+			out = append(out, a)
+			continue
+		}
+		i, ok := merged[a.Device]
+		if !ok {
+			a.Metric, a.Value = "", 0
+			merged[a.Device] = len(out)
+			out = append(out, a)
+			continue
+		}
+		if a.Score > out[i].Score {
+			out[i].Score = a.Score
+		}
+		if a.Time.After(out[i].Time) {
+			out[i].Time = a.Time
+		}
+	}
+	return out
 }

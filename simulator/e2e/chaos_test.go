@@ -1,0 +1,246 @@
+// Package e2e_test runs the whole system as separate processes — the
+// simulator's fleet, a tributary-agent with its embedded broker and a
+// tributary-cloud with the embedded store — and checks it end to end
+// with tributary-sim verify.
+package e2e_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// agentHealth is the part of the agent's /healthz the test reads.
+type agentHealth struct {
+	Queue struct {
+		Depth            int64   `json:"depth"`
+		FileBytes        int64   `json:"file_bytes"`
+		QuotaBytes       int64   `json:"quota_bytes"`
+		OldestUnsentSecs float64 `json:"oldest_unsent_seconds"`
+		Dropped          uint64  `json:"dropped"`
+		Blocked          bool    `json:"blocked"`
+	} `json:"queue"`
+}
+
+// verifyReport is the part of `tributary-sim verify -json` the test reads.
+type verifyReport struct {
+	OK       bool `json:"ok"`
+	Complete bool `json:"complete"`
+	Result   struct {
+		Totals struct {
+			Expected, Received, Unique, Lost, Duplicated, Unexpected uint64
+			OutOfOrder                                               uint64 `json:"out_of_order"`
+		} `json:"totals"`
+		Health  uint64 `json:"health_readings"`
+		Latency struct {
+			P50Ms float64 `json:"p50_ms"`
+			P99Ms float64 `json:"p99_ms"`
+			MaxMs float64 `json:"max_ms"`
+		} `json:"latency"`
+	}
+}
+
+// interruption is one fault the chaos schedule injects.
+type interruption struct {
+	what     string
+	lasted   time.Duration // from the fault to the end of it (restart done, link restored)
+	recovery time.Duration // from the end of it until the agent's backlog drained
+}
+
+// TestChaos: during a simulator run the agent and the cloud are each
+// killed with SIGKILL three times, the uplink is cut twice through a TCP
+// proxy, the second time until the agent's queue quota is full (policy
+// block); the verifier must then find every published reading in the
+// stream exactly once.
+func TestChaos(t *testing.T) {
+	if testing.Short() {
+		t.Skip("e2e: runs the whole system for about two minutes")
+	}
+	dir := t.TempDir()
+	cloudBin, agentBin, simBin := bin(t, "tributary-cloud"), bin(t, "tributary-agent"), bin(t, "tributary-sim")
+
+	// The cloud.
+	cloudAddr, kinAddr := freeAddr(t), freeAddr(t)
+	cloudData := filepath.Join(dir, "cloud")
+	out, err := exec.Command(cloudBin, "-data", cloudData, "token", "issue", "gw-chaos").Output()
+	if err != nil {
+		t.Fatalf("token issue: %v", err)
+	}
+	token := strings.TrimSpace(string(out))
+	cloud := newProc(t, dir, "cloud", cloudBin,
+		[]string{"-data", cloudData, "-listen", cloudAddr, "-kinesis-listen", kinAddr, "-log-level", "warn"},
+		func() bool { return httpOK("http://" + cloudAddr + "/healthz") })
+	cloud.start()
+	link := newProxy(t, cloudAddr)
+
+	// The agent, with its embedded broker, uploading through the proxy.
+	agentHTTP, mqttAddr := freeAddr(t), freeAddr(t)
+	cfg := fmt.Sprintf(`gateway: gw-chaos
+data: %s
+listen: %q
+log_level: warn
+mqtt:
+  listen: %q
+queue:
+  max_bytes: 1MiB
+  policy: block
+cloud:
+  url: http://%s
+  token: %q
+  batch_age: 200ms
+  timeout: 5s
+health:
+  every: 1s
+`, filepath.Join(dir, "agent"), agentHTTP, mqttAddr, link.addr, token)
+	cfgPath := filepath.Join(dir, "agent.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	agent := newProc(t, dir, "agent", agentBin, []string{"-config", cfgPath},
+		func() bool { return httpOK("http://" + agentHTTP + "/healthz") })
+	agent.start()
+	health := func() (h agentHealth) {
+		getJSON("http://"+agentHTTP+"/healthz", &h) // 503 while failing still has the body
+		return h
+	}
+
+	// The fleet: 40 devices, 10 samples/s each, for long enough to cover
+	// the schedule.
+	truth, summary := filepath.Join(dir, "truth.jsonl"), filepath.Join(dir, "summary.json")
+	simLog, _ := os.Create(filepath.Join(dir, "sim.log"))
+	sim := exec.Command(simBin, "-broker", "tcp://"+mqttAddr, "-devices", "40", "-rate", "10", "-duration", "70s",
+		"-seed", "7", "-truth", truth, "-summary", summary, "-stats-every", "10s")
+	sim.Stdout, sim.Stderr = simLog, simLog
+	if err := sim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	simDone := make(chan error, 1)
+	go func() { simDone <- sim.Wait() }()
+
+	// drained waits until the agent's backlog is back to normal.
+	drained := func(since time.Time) time.Duration {
+		deadline := time.Now().Add(90 * time.Second)
+		for time.Now().Before(deadline) {
+			if h := health(); h.Queue.OldestUnsentSecs < 2 && !h.Queue.Blocked {
+				return time.Since(since)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Errorf("the agent's backlog did not drain within 90s")
+		return time.Since(since)
+	}
+	var log []interruption
+	kill := func(p *proc, down time.Duration) {
+		began := time.Now()
+		p.kill9()
+		time.Sleep(down)
+		p.start()
+		end := time.Now()
+		log = append(log, interruption{what: "kill -9 " + p.name, lasted: end.Sub(began), recovery: drained(end)})
+	}
+	cut := func(until func() bool, max time.Duration, what string) {
+		began := time.Now()
+		link.cut()
+		deadline := began.Add(max)
+		for !until() && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond)
+		}
+		link.restore()
+		end := time.Now()
+		log = append(log, interruption{what: what, lasted: end.Sub(began), recovery: drained(end)})
+	}
+
+	time.Sleep(5 * time.Second)
+	kill(agent, 500*time.Millisecond)
+	kill(cloud, 500*time.Millisecond)
+	cut(func() bool { return false }, 5*time.Second, "uplink cut 5s")
+	kill(agent, 0)
+	kill(cloud, 2*time.Second)
+	quotaFull := false
+	cut(func() bool {
+		if health().Queue.Blocked {
+			quotaFull = true
+			time.Sleep(3 * time.Second) // stay full a while: producers wait
+			return true
+		}
+		return false
+	}, 60*time.Second, "uplink cut until the queue quota is full")
+	kill(agent, time.Second)
+	kill(cloud, 0)
+	if !quotaFull {
+		t.Error("the queue quota never filled during the long cut: the test did not exercise the block policy")
+	}
+	if agent.kills != 3 || cloud.kills != 3 {
+		t.Fatalf("kills: agent %d, cloud %d, want 3 each", agent.kills, cloud.kills)
+	}
+
+	select {
+	case err := <-simDone:
+		if err != nil {
+			t.Fatalf("tributary-sim: %v (log %s)", err, simLog.Name())
+		}
+	case <-time.After(3 * time.Minute):
+		t.Fatal("tributary-sim did not finish")
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for health().Queue.Depth > 0 && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+	}
+	if h := health(); h.Queue.Depth > 0 || h.Queue.Dropped > 0 {
+		t.Fatalf("agent queue after the run: depth %d, dropped %d: want 0 and 0", h.Queue.Depth, h.Queue.Dropped)
+	}
+
+	// Stop the agent (its health readings would keep the stream busy),
+	// then the verdict.
+	agent.stop()
+	var stdout, stderr bytes.Buffer
+	v := exec.Command(simBin, "verify", "-truth", truth, "-endpoint", "http://"+kinAddr, "-json",
+		"-settle", "3s", "-timeout", "3m", "-progress", "0")
+	v.Stdout, v.Stderr = &stdout, &stderr
+	verr := v.Run()
+	var rep verifyReport
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		t.Fatalf("verify: %v, %v; stderr:\n%s", verr, err, stderr.String())
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &rep.Result); err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Complete {
+		t.Errorf("verify did not read the stream to its end; stderr:\n%s", stderr.String())
+	}
+	tot := rep.Result.Totals
+	t.Logf("verify: expected %d, received %d, unique %d, lost %d, duplicated %d, unexpected %d, out of order %d; health readings %d; latency p50 %.0f ms, p99 %.0f ms, max %.0f ms",
+		tot.Expected, tot.Received, tot.Unique, tot.Lost, tot.Duplicated, tot.Unexpected, tot.OutOfOrder,
+		rep.Result.Health, rep.Result.Latency.P50Ms, rep.Result.Latency.P99Ms, rep.Result.Latency.MaxMs)
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "%-44s %10s %10s\n", "interruption", "lasted", "recovery")
+	for _, i := range log {
+		fmt.Fprintf(&sb, "%-44s %10s %10s\n", i.what, i.lasted.Round(10*time.Millisecond), i.recovery.Round(10*time.Millisecond))
+	}
+	t.Logf("interruptions (recovery: until the agent's backlog drained):\n%s", sb.String())
+	if p := os.Getenv("TRIBUTARY_CHAOS_REPORT"); p != "" {
+		os.WriteFile(p, []byte(sb.String()+fmt.Sprintf("\nverify: %+v\n", rep.Result)), 0o644)
+	}
+	if tot.Expected == 0 || tot.Lost != 0 || tot.Duplicated != 0 || tot.Unexpected != 0 {
+		t.Errorf("lost %d, duplicated %d, unexpected %d of %d expected readings: want none lost, duplicated or unexpected",
+			tot.Lost, tot.Duplicated, tot.Unexpected, tot.Expected)
+	}
+	if rep.Result.Health == 0 {
+		t.Error("no gateway health readings in the stream")
+	}
+
+	// The dashboard's monitor consumer followed the stream across the
+	// cloud's restarts.
+	var ov struct {
+		Devices struct{ Total int }
+	}
+	if err := getJSON("http://"+cloudAddr+"/api/v1/overview", &ov); err != nil || ov.Devices.Total != 40 {
+		t.Errorf("dashboard overview: %+v, %v: want 40 devices", ov, err)
+	}
+}
