@@ -62,7 +62,7 @@ func TestMonitorDashboardAndAlerts(t *testing.T) {
 	ship(t, newSrc(rs), uplink.Config{URL: url, Token: tok})
 
 	var ov struct {
-		Devices struct{ Total, Online int }
+		Devices  struct{ Total, Online int }
 		Readings int
 	}
 	eventually(t, "the monitor to see every reading", func() bool {

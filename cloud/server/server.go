@@ -60,8 +60,8 @@ type Server struct {
 	backend ingest.Backend
 	ingest  *ingest.Ingest
 
-	pipe       *pipeline                // the monitor consumer (nil when off)
-	throughput shardstore.Throughput    // the embedded store's limits, resolved
+	pipe       *pipeline             // the monitor consumer (nil when off)
+	throughput shardstore.Throughput // the embedded store's limits, resolved
 
 	ln, kinesisLn net.Listener
 	mux           *http.ServeMux
