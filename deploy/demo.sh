@@ -76,17 +76,19 @@ cleanup() {
 trap cleanup INT TERM EXIT
 
 TOKEN=$(./bin/tributary-cloud -data "$OUT/cloud" token issue "$GW" 2>/dev/null)
-./bin/tributary-cloud -data "$OUT/cloud" -listen "127.0.0.1:$HTTP" -kinesis-listen "127.0.0.1:$KIN" \
+# Each process runs in its own session, so that Ctrl-C reaches only this
+# script, which stops them in order (fleet, agent, verify, cloud).
+setsid ./bin/tributary-cloud -data "$OUT/cloud" -listen "127.0.0.1:$HTTP" -kinesis-listen "127.0.0.1:$KIN" \
 	>"$OUT/cloud.log" 2>&1 &
 cloud_pid=$!
 wait_http "$HTTP" /healthz tributary-cloud "$OUT/cloud.log"
 
-./bin/tributary-agent -data "$OUT/agent" -gateway "$GW" -cloud "http://127.0.0.1:$HTTP" -token "$TOKEN" \
+setsid ./bin/tributary-agent -data "$OUT/agent" -gateway "$GW" -cloud "http://127.0.0.1:$HTTP" -token "$TOKEN" \
 	-listen "127.0.0.1:$AGENT" -mqtt-listen "127.0.0.1:$MQTT" >"$OUT/agent.log" 2>&1 &
 agent_pid=$!
 wait_http "$AGENT" /healthz tributary-agent "$OUT/agent.log"
 
-./bin/tributary-sim -broker "tcp://127.0.0.1:$MQTT" -devices "$DEVICES" -rate "$RATE" \
+setsid ./bin/tributary-sim -broker "tcp://127.0.0.1:$MQTT" -devices "$DEVICES" -rate "$RATE" \
 	-truth "$OUT/truth.jsonl" -summary "$OUT/summary.json" -anomaly-rate "$ANOMALIES" -stats-every 30s \
 	>"$OUT/sim.log" 2>&1 &
 sim_pid=$!

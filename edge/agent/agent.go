@@ -4,7 +4,8 @@
 // as readings, on /healthz and on /metrics.
 //
 // Shutdown order (SIGTERM): intake and local sampling stop first, so
-// nothing new is acknowledged; the uplink then flushes what it can within
+// nothing new is acknowledged; the uplink then sends what the queue holds
+// (partial batches too) and finishes requests in progress within
 // DrainTimeout; the queue closes last. Readings not yet uploaded stay in the
 // queue for the next start.
 package agent

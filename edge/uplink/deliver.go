@@ -198,6 +198,9 @@ func (u *Uplink) attempt(j *job, lo, hi int) outcome {
 		first, last := j.first+uint64(lo), j.first+uint64(hi)-1
 		gen := u.gate.generation()
 		r := u.post(j)
+		if r.err != nil && u.run.Err() != nil {
+			return stopped // cut off by the drain timeout: not the cloud's failure
+		}
 		switch {
 		case r.err == nil && r.status/100 == 2:
 			return u.acked(j, lo, hi)

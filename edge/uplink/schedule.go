@@ -34,6 +34,9 @@ type sched struct {
 	oldSize sizer
 	scratch []protocol.Reading
 	credit  float64 // smooth weighted round robin between the ends
+	// flush: shutting down; a partial fresh batch is sent at once and
+	// schedule returns when nothing is left to send.
+	flush bool
 }
 
 func newSched(u *Uplink) *sched {
@@ -149,7 +152,7 @@ func (s *sched) pollFresh(now time.Time) (ready bool, wait time.Duration, err er
 	if n == 0 {
 		return false, 0, nil
 	}
-	if s.fbCut || n >= maxN {
+	if s.fbCut || n >= maxN || s.flush {
 		return true, 0, nil
 	}
 	maxAge := s.u.cfg.MaxAge

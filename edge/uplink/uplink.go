@@ -187,22 +187,34 @@ func (u *Uplink) Health() error {
 	return errors.Join(errs...)
 }
 
-// Run ships readings until ctx is done. Then it forms no new batch and
-// waits up to Config.DrainTimeout for requests in progress (their acks
-// included) before it returns; readings not acknowledged stay in the
-// queue. It returns nil after a clean drain.
+// Run ships readings until ctx is done. Then it flushes: what the queue
+// holds is sent at once, partial batches included, and requests in
+// progress (retries included) may finish, all within Config.DrainTimeout;
+// readings not acknowledged by then stay in the queue. It returns nil
+// after a clean drain.
 func (u *Uplink) Run(ctx context.Context) error {
 	if !u.running.CompareAndSwap(false, true) {
 		return ErrRunning
 	}
 	drain, cancelDrain := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelDrain()
-	u.run, u.drain = ctx, drain
+	run, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelRun()
+	u.run, u.drain = run, drain
 	u.log.Info("uplink started", "url", u.ingestURL, "compression", u.cfg.Compression,
 		"max_readings", u.cfg.MaxReadings, "max_bytes", u.cfg.MaxBytes, "max_age", u.cfg.MaxAge,
 		"max_in_flight", u.cfg.MaxInFlight, "backlog_share", u.cfg.BacklogShare)
 
-	u.schedule(ctx)
+	s := newSched(u)
+	defer func() { u.putJob(s.fb) }()
+	u.schedule(ctx, s)
+
+	// Flush within the drain timeout.
+	deadline := time.Now().Add(u.cfg.DrainTimeout)
+	fctx, cancelFlush := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+	defer cancelFlush()
+	s.flush = true
+	u.schedule(fctx, s)
 
 	done := make(chan struct{})
 	go func() {
@@ -210,13 +222,14 @@ func (u *Uplink) Run(ctx context.Context) error {
 		close(done)
 	}()
 	var err error
-	t := time.NewTimer(u.cfg.DrainTimeout)
+	t := time.NewTimer(time.Until(deadline))
 	select {
 	case <-done:
 	case <-t.C:
 		n := u.c.inFlight.Load()
 		err = fmt.Errorf("uplink: drain timeout %v: abandoned %d requests in progress (their readings stay in the queue)", u.cfg.DrainTimeout, n)
 		u.log.Warn("drain timeout: abandoning requests in progress", "in_flight", n)
+		cancelRun()
 		cancelDrain()
 		<-done
 	}
@@ -227,9 +240,7 @@ func (u *Uplink) Run(ctx context.Context) error {
 }
 
 // schedule forms batches and starts a job for each until ctx is done.
-func (u *Uplink) schedule(ctx context.Context) {
-	s := newSched(u)
-	defer func() { u.putJob(s.fb) }()
+func (u *Uplink) schedule(ctx context.Context, s *sched) {
 	var readBackoff time.Duration
 	for {
 		if !u.waitCapacity(ctx) || u.gate.wait(ctx) != nil {
@@ -247,6 +258,9 @@ func (u *Uplink) schedule(ctx context.Context) {
 			continue
 		}
 		readBackoff = 0
+		if j == nil && s.flush {
+			return // nothing left to send
+		}
 		if j == nil {
 			// Wait for new readings or the fresh batch's age limit; poll
 			// at MaxAge as well, so a missed signal costs at most that.

@@ -462,8 +462,8 @@ func TestBacklogShare(t *testing.T) {
 	}
 }
 
-// On cancel, Run stops taking batches, lets requests in progress finish
-// within DrainTimeout, and returns.
+// On cancel, Run flushes: requests in progress finish and what is left in
+// the queue is sent at once, within DrainTimeout; then it returns.
 func TestShutdownDrains(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		src := uplink.NewMemSource(1)
@@ -478,11 +478,11 @@ func TestShutdownDrains(t *testing.T) {
 		if err := r.stop(); err != nil {
 			t.Fatal(err)
 		}
-		if d := time.Since(t0); d != 2*time.Second {
-			t.Errorf("Run returned after %v, want when the requests completed (2s)", d)
+		if d := time.Since(t0); d != 4*time.Second {
+			t.Errorf("Run returned after %v, want when the last batch was sent (4s: two in progress, then the rest)", d)
 		}
-		if n := src.Stored(); n != 100 {
-			t.Errorf("%d readings left; want the 100 of the batch never started", n)
+		if n := src.Stored(); n != 0 {
+			t.Errorf("%d readings left; want none: the flush sends the batch not started yet", n)
 		}
 	})
 }
@@ -562,4 +562,26 @@ func TestRunTwice(t *testing.T) {
 	if err := u.Run(ctx); !errors.Is(err, uplink.ErrRunning) {
 		t.Fatal(err)
 	}
+}
+
+// A partial batch that is not due yet (MaxAge) is sent on shutdown rather
+// than left in the queue.
+func TestShutdownFlushesPartialBatch(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := uplink.NewMemSource(1)
+		cloud, r := startInProcess(t, src, func(c *uplink.Config) { c.MaxAge = time.Hour }, uplinktest.Options{})
+		synctest.Wait() // running: what comes now is fresh, not backlog
+		src.Append(readings("dev-a", 10, time.Now())...)
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if n := cloud.Count(); n != 0 {
+			t.Fatalf("%d readings sent before the batch was due", n)
+		}
+		if err := r.stop(); err != nil {
+			t.Fatal(err)
+		}
+		if n := cloud.Count(); n != 10 || src.Stored() != 0 {
+			t.Errorf("after stop: %d readings in the cloud, %d left in the queue; want 10 and 0", n, src.Stored())
+		}
+	})
 }
