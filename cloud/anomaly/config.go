@@ -3,6 +3,7 @@ package anomaly
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Config tunes detectors and the alerts of a Registry. The zero Config
@@ -36,6 +37,11 @@ type Config struct {
 	// points) without a point make Registry.Sweep call a series silent.
 	// Default 5; at least 1.
 	Silence float64
+	// MinSilence is the least gap Sweep calls missing data, whatever the
+	// cadence (default 30s): a live pipeline delivers points in batches
+	// (gateway batching, consumer polling), so a fast series looks silent
+	// for a second or two between batches without missing anything.
+	MinSilence time.Duration
 }
 
 // Limits of Config fields.
@@ -102,6 +108,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.AlertHoldoff <= 0 {
 		c.AlertHoldoff = 60
+	}
+	if c.MinSilence <= 0 {
+		c.MinSilence = 30 * time.Second
 	}
 	if !(c.Silence >= 1 && c.Silence <= maxSilence) {
 		c.Silence = 5

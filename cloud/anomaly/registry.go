@@ -201,7 +201,7 @@ func (r *Registry) Sweep(now time.Time) []Alert {
 				continue
 			}
 			gap := now.Sub(d.prevT).Seconds()
-			if gap < r.cfg.Silence*d.cadence {
+			if gap < r.cfg.Silence*d.cadence || gap < r.cfg.MinSilence.Seconds() {
 				continue
 			}
 			e.silent = true

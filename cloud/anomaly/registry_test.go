@@ -202,3 +202,21 @@ func TestRegistrySkipsLatePoints(t *testing.T) {
 		t.Errorf("stats %+v: want 10 points scored and 2 late", st)
 	}
 }
+
+// TestRegistrySweepMinSilence: a fast series between two deliveries of a
+// live pipeline is not missing; one silent for longer than MinSilence is.
+func TestRegistrySweepMinSilence(t *testing.T) {
+	r := anomaly.NewRegistry(anomaly.Config{}, 10)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var last time.Time
+	for i := range 1000 { // 10 Hz
+		last = t0.Add(time.Duration(i) * 100 * time.Millisecond)
+		r.Observe("fast", "m", last, 20+float64(i%7)/10)
+	}
+	if got := r.Sweep(last.Add(2 * time.Second)); len(got) != 0 {
+		t.Errorf("2 s after the last point (20 cadences): %+v, want none (MinSilence 30s)", got)
+	}
+	if got := r.Sweep(last.Add(31 * time.Second)); len(got) != 1 {
+		t.Errorf("31 s after the last point: %+v, want one missing alert", got)
+	}
+}

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/tributary-iot/tributary/cloud/alerts"
 	"github.com/tributary-iot/tributary/cloud/anomaly"
 	"github.com/tributary-iot/tributary/cloud/consumer"
@@ -31,6 +33,9 @@ type pipeline struct {
 	detect   *anomaly.Registry // nil when anomaly detection is off
 	alerts   *alerts.Dispatcher
 	health   bool // score agent.* readings too
+	// latency is device time → handled by this consumer, per reading: the
+	// end-to-end delay a polling consumer sees.
+	latency prometheus.Histogram
 }
 
 // sweepEvery is how often silent series are checked for missing data.
@@ -56,6 +61,15 @@ func (s *Server) openPipeline(api *kinesisapi.Server) error {
 		return err
 	}
 	s.pipe = p
+	p.latency = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "tributary_consumer_latency_seconds",
+		Help: "Device time to handled by the monitor consumer, per reading (readings stamped by the gateway included).",
+		// 10 ms .. ~3 h.
+		Buckets: prometheus.ExponentialBucketsRange(0.01, 10000, 25),
+	})
+	if err := s.reg.Register(p.latency); err != nil {
+		return fmt.Errorf("cloud: monitor: %w", err)
+	}
 	p.monitor = monitor.New(monitor.Options{
 		Logger:       s.log.With("component", "monitor"),
 		OfflineAfter: cfg.Monitor.OfflineAfter,
@@ -111,6 +125,10 @@ func (s *Server) ensureAlertsStream(name string) error {
 // batches: the monitor ignores points not newer than a series' last, and
 // so does the detectors' registry.
 func (p *pipeline) handle(ctx context.Context, b consumer.Batch) error {
+	now := time.Now().UnixMicro()
+	for i := range b.Readings {
+		p.latency.Observe(float64(now-b.Readings[i].Time) / 1e6)
+	}
 	if err := p.monitor.HandleBatch(ctx, b); err != nil {
 		return err
 	}

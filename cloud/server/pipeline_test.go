@@ -133,7 +133,7 @@ func TestMonitorDashboardAndAlerts(t *testing.T) {
 		t.Errorf("GET / is not the dashboard: %.200s", body)
 	}
 	body := get(t, url+"/metrics")
-	for _, m := range []string{"tributary_consumer_readings_total", "tributary_alerts_sent_total", "tributary_monitor_"} {
+	for _, m := range []string{"tributary_consumer_readings_total", "tributary_consumer_latency_seconds_bucket", "tributary_alerts_sent_total", "tributary_monitor_"} {
 		if !strings.Contains(body, m) {
 			t.Errorf("/metrics lacks %s", m)
 		}

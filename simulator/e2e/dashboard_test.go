@@ -1,0 +1,178 @@
+package e2e_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/tributary-iot/tributary/simulator/verify"
+)
+
+const chromium = "/usr/bin/chromium"
+
+// TestDashboardLive is the issue's "done when" as a test: simulator →
+// agent (embedded broker) → cloud → dashboard in headless Chromium shows
+// the fleet and live charts, and an anomaly the simulator injected (per
+// its truth file) appears on the anomalies page.
+func TestDashboardLive(t *testing.T) {
+	if testing.Short() {
+		t.Skip("e2e: runs the whole system")
+	}
+	if _, err := os.Stat(chromium); err != nil {
+		if os.Getenv("TRIBUTARY_INTEROP") == "1" {
+			t.Fatalf("%s: %v (TRIBUTARY_INTEROP=1 makes this test mandatory: make deps-chromium)", chromium, err)
+		}
+		t.Skipf("%s not installed (set TRIBUTARY_INTEROP=1 to require it)", chromium)
+	}
+	dir := t.TempDir()
+	cloudBin, agentBin, simBin := bin(t, "tributary-cloud"), bin(t, "tributary-agent"), bin(t, "tributary-sim")
+	cloudAddr, kinAddr := freeAddr(t), freeAddr(t)
+	cloudData := filepath.Join(dir, "cloud")
+	out, err := exec.Command(cloudBin, "-data", cloudData, "token", "issue", "gw-live").Output()
+	if err != nil {
+		t.Fatalf("token issue: %v", err)
+	}
+	cloud := newProc(t, dir, "cloud", cloudBin,
+		[]string{"-data", cloudData, "-listen", cloudAddr, "-kinesis-listen", kinAddr, "-log-level", "warn"},
+		func() bool { return httpOK("http://" + cloudAddr + "/healthz") })
+	cloud.start()
+	agentHTTP, mqttAddr := freeAddr(t), freeAddr(t)
+	agent := newProc(t, dir, "agent", agentBin, []string{"-data", filepath.Join(dir, "agent"), "-gateway", "gw-live",
+		"-cloud", "http://" + cloudAddr, "-token", strings.TrimSpace(string(out)),
+		"-listen", agentHTTP, "-mqtt-listen", mqttAddr, "-log-level", "warn"},
+		func() bool { return httpOK("http://" + agentHTTP + "/healthz") })
+	agent.start()
+
+	// 30 devices at 10 samples/s: the detectors learn within ~20 s; about
+	// one injected anomaly every few seconds fleet-wide.
+	truth := filepath.Join(dir, "truth.jsonl")
+	simLog, _ := os.Create(filepath.Join(dir, "sim.log"))
+	sim := exec.Command(simBin, "-broker", "tcp://"+mqttAddr, "-devices", "30", "-rate", "10", "-duration", "100s",
+		"-seed", "11", "-anomaly-rate", "240", "-truth", truth, "-stats-every", "0")
+	sim.Stdout, sim.Stderr = simLog, simLog
+	if err := sim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		sim.Process.Kill()
+		sim.Wait()
+	}()
+
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(chromium),
+		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 800),
+	)
+	defer cancelAlloc()
+	browser, cancelBrowser := chromedp.NewContext(allocCtx)
+	defer cancelBrowser()
+	if err := chromedp.Do(browser, chromedp.EmulateViewport(1280, 800)); err != nil {
+		t.Fatalf("start %s: %v", chromium, err)
+	}
+	ctx, cancel := context.WithTimeout(browser, 3*time.Minute)
+	defer cancel()
+	url := "http://" + cloudAddr
+	wait := func(what, expr string, timeout time.Duration) {
+		t.Helper()
+		if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(timeout),
+			chromedp.WithPollingInterval(100*time.Millisecond))); err != nil {
+			t.Fatalf("waiting for %s (%s): %v", what, expr, err)
+		}
+	}
+	eval := func(expr string) int {
+		t.Helper()
+		n, err := chromedp.Run(ctx, chromedp.Evaluate[int](expr))
+		if err != nil {
+			t.Fatalf("%s: %v", expr, err)
+		}
+		return n
+	}
+	shot := func(name string) {
+		png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+		if err != nil {
+			t.Fatalf("screenshot: %v", err)
+		}
+		for _, d := range []string{t.ArtifactDir(), os.Getenv("TRIBUTARY_SCREENSHOT_DIR")} {
+			if d != "" {
+				os.MkdirAll(d, 0o755)
+				os.WriteFile(filepath.Join(d, name), png, 0o644)
+			}
+		}
+	}
+
+	// The fleet, live.
+	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/#/")); err != nil {
+		t.Fatal(err)
+	}
+	wait("30 devices on the overview", `document.querySelectorAll('#devices tr[data-device]').length === 30`, 60*time.Second)
+	wait("the gateway", `document.querySelectorAll('#gateways tr[data-gateway="gw-live"]').length === 1`, 10*time.Second)
+	shot("live-overview.png")
+
+	// A device's chart draws and grows without a reload.
+	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/#/device/sim-00001")); err != nil {
+		t.Fatal(err)
+	}
+	wait("the temperature chart", `window.__tributary.chartLen('temperature') > 0`, 20*time.Second)
+	n := eval(`window.__tributary.chartLen('temperature')`)
+	wait("live points", fmt.Sprintf(`window.__tributary.chartLen('temperature') > %d`, n), 20*time.Second)
+	shot("live-device.png")
+
+	// The anomalies page fills as the detectors find what the simulator
+	// injects.
+	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/#/alerts")); err != nil {
+		t.Fatal(err)
+	}
+	wait("alerts", `document.querySelectorAll('#alerts tr[data-alert]').length >= 3`, 100*time.Second)
+	shot("live-alerts.png")
+	page, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('#alerts').innerText`))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// At least one alert shown is one the simulator injected.
+	if err := sim.Wait(); err != nil {
+		t.Fatalf("tributary-sim: %v", err)
+	}
+	tr, err := verify.LoadTruth(truth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var al struct {
+		Alerts []struct {
+			Device, Metric, Kind string
+			Time                 time.Time
+		}
+	}
+	if err := getJSON(url+"/api/v1/alerts?limit=1000", &al); err != nil {
+		t.Fatal(err)
+	}
+	matched := 0
+	for _, a := range al.Alerts {
+		for _, e := range tr.Anomalies {
+			if e.Device == a.Device && (e.Metric == "" || e.Metric == a.Metric) &&
+				!a.Time.Before(e.Start) && !a.Time.After(e.End.Add(30*time.Second)) {
+				matched++
+				if strings.Contains(page, a.Device) {
+					t.Logf("on the page: %s %s %s at %s (injected %s %s..%s)", a.Device, a.Metric, a.Kind, a.Time.Format(time.TimeOnly), e.Kind, e.Start.Format(time.TimeOnly), e.End.Format(time.TimeOnly))
+				}
+				break
+			}
+		}
+	}
+	t.Logf("%d alerts, %d match an injected anomaly (%d injected)", len(al.Alerts), matched, len(tr.Anomalies))
+	if matched == 0 {
+		t.Errorf("none of the %d alerts matches one of the %d injected anomalies", len(al.Alerts), len(tr.Anomalies))
+	}
+}
