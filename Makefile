@@ -15,7 +15,7 @@ CMDS    := $(wildcard */cmd/*)
 BINS    := $(notdir $(CMDS))
 FUZZTIME ?= 30s
 
-.PHONY: all build test check deps deps-mosquitto deps-qemu deps-kinesalite deps-chromium bench bench-nab bench-go bench-sim fuzz release demo clean
+.PHONY: all build test check deps deps-mosquitto deps-qemu deps-kinesalite deps-chromium bench bench-nab bench-load bench-go bench-sim fuzz release demo clean
 
 all: build
 
@@ -85,6 +85,13 @@ SIM_DEVICES  ?= 10000
 SIM_DURATION ?= 60s
 bench-sim: build deps
 	./simulator/bench/scale.sh bin/tributary-sim $(SIM_DEVICES) $(SIM_DURATION)
+
+# bench-load: the whole system (sim → agent → cloud) at LOAD_DEVICES
+# devices x 1 reading/s for LOAD_DURATION; see BENCHMARKS.md.
+LOAD_DEVICES  ?= 10000
+LOAD_DURATION ?= 10m
+bench-load: build
+	./simulator/bench/load.sh bin $(LOAD_DEVICES) $(LOAD_DURATION)
 
 # bench-nab: the anomaly detectors on the Numenta Anomaly Benchmark
 # (NAB_DIR is the shared NAB subset and its scorer; see BENCHMARKS.md).

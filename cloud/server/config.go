@@ -83,8 +83,15 @@ type StreamConfig struct {
 	Backend string `yaml:"backend"` // embedded (default) or kinesis
 	// Shards is the shard count the stream is created with when missing
 	// (embedded; default 4).
-	Shards  int           `yaml:"shards"`
-	Kinesis KinesisConfig `yaml:"kinesis"`
+	Shards int `yaml:"shards"`
+	// ReadsPerSec is the embedded store's GetRecords limit per shard
+	// (default 40). Kinesis allows 5, shared by every consumer of a
+	// shard; the embedded store allows more so that the built-in monitor
+	// can poll every 50 ms (device-to-dashboard latency well under a
+	// second) beside a few outside consumers. Set 5 to behave exactly like
+	// Kinesis.
+	ReadsPerSec int           `yaml:"reads_per_sec"`
+	Kinesis     KinesisConfig `yaml:"kinesis"`
 }
 
 // KinesisConfig points the kinesis backend at Amazon Kinesis (Endpoint
@@ -134,7 +141,9 @@ type MonitorConfig struct {
 	// StartAt is where a first start reads from: TRIM_HORIZON (default:
 	// everything still in the stream) or LATEST.
 	StartAt string `yaml:"start_at"`
-	// PollInterval between GetRecords calls per shard (default 100ms).
+	// PollInterval between GetRecords calls per shard (default 50ms with
+	// the embedded store, 200ms with Kinesis: its limit is 5 reads/s per
+	// shard).
 	PollInterval time.Duration `yaml:"poll_interval"`
 	// OfflineAfter: a device or gateway silent this long shows offline
 	// (default 60s).
@@ -165,7 +174,9 @@ type AnomalyConfig struct {
 // Defaults of the monitor and anomaly sections.
 const (
 	DefaultMonitorApplication = "tributary-monitor"
-	DefaultMonitorPoll        = 100 * time.Millisecond
+	DefaultMonitorPoll        = 50 * time.Millisecond
+	DefaultMonitorPollKinesis = 200 * time.Millisecond
+	DefaultReadsPerSec        = 40
 	DefaultOfflineAfter       = time.Minute
 	DefaultAlertThreshold     = 0.6
 	DefaultMaxSeries          = 100_000
@@ -279,6 +290,12 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Monitor.PollInterval == 0 {
 		c.Monitor.PollInterval = DefaultMonitorPoll
+		if c.Stream.Backend == BackendKinesis {
+			c.Monitor.PollInterval = DefaultMonitorPollKinesis
+		}
+	}
+	if c.Stream.ReadsPerSec == 0 {
+		c.Stream.ReadsPerSec = DefaultReadsPerSec
 	}
 	if c.Monitor.OfflineAfter == 0 {
 		c.Monitor.OfflineAfter = DefaultOfflineAfter
@@ -345,6 +362,9 @@ func (c Config) Validate() error {
 		}
 	default:
 		add("stream.backend: %q: want embedded or kinesis", c.Stream.Backend)
+	}
+	if c.Stream.ReadsPerSec < 1 || c.Stream.ReadsPerSec > 1000 {
+		add("stream.reads_per_sec: %d: want 1..1000 GetRecords per second per shard", c.Stream.ReadsPerSec)
 	}
 	if c.Stream.Shards < 1 || c.Stream.Shards > 1000 {
 		add("stream.shards: %d: want 1..1000", c.Stream.Shards)

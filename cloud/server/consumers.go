@@ -94,7 +94,7 @@ func (s *Server) openPipeline(api *kinesisapi.Server) error {
 	p.consumer, err = consumer.New(client, consumer.Config{
 		Stream: cfg.Stream.Name, Application: cfg.Monitor.Application,
 		StartAt: consumer.StartPosition(cfg.Monitor.StartAt), PollInterval: cfg.Monitor.PollInterval,
-		MaxPollInterval: max(cfg.Monitor.PollInterval, 500*time.Millisecond), ListInterval: 10 * time.Second,
+		MaxPollInterval: 2 * cfg.Monitor.PollInterval, ListInterval: 10 * time.Second,
 	}, p.handle, consumer.Options{Logger: s.log, Registerer: s.reg, Checkpoints: p.cps})
 	if err != nil {
 		return err

@@ -132,7 +132,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 		}); err != nil {
 			return fail(err)
 		}
-		s.throughput = opts.StoreOptions.Throughput.Resolved()
+		s.throughput = s.storeOptions(opts).Throughput.Resolved()
 	}
 	switch {
 	case cfg.KinesisListen == "off":
@@ -155,7 +155,7 @@ func (s *Server) openBackend(opts Options) error {
 	cfg := s.cfg
 	switch cfg.Stream.Backend {
 	case BackendEmbedded:
-		so := opts.StoreOptions
+		so := s.storeOptions(opts)
 		if so.Logger == nil {
 			so.Logger = s.log.With("component", "shardstore")
 		}
@@ -194,6 +194,16 @@ func (s *Server) openBackend(opts Options) error {
 		// missing one shows as 503s with ResourceNotFoundException.
 	}
 	return nil
+}
+
+// storeOptions are the embedded store's options: Options.StoreOptions,
+// with stream.reads_per_sec unless the options set a read limit.
+func (s *Server) storeOptions(opts Options) shardstore.Options {
+	so := opts.StoreOptions
+	if so.Throughput.ReadsPerSec == 0 {
+		so.Throughput.ReadsPerSec = s.cfg.Stream.ReadsPerSec
+	}
+	return so
 }
 
 // Addr is the ingest listener's address.
