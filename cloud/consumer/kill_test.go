@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -44,9 +45,12 @@ func TestConsumerChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
+	hc := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	defer hc.CloseIdleConnections() // TestMain checks for leaked goroutines in this process too
 	client := kinesis.NewFromConfig(aws.Config{
 		Region:      "us-east-1",
 		Credentials: aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", "")),
+		HTTPClient:  hc,
 	}, func(o *kinesis.Options) { o.BaseEndpoint = aws.String(os.Getenv(envChildURL)) })
 	cfg := config(t, os.Getenv(envChildCP))
 	cfg.Limit = 7 // small batches: many checkpoints for the kills to fall between
