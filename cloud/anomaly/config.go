@@ -19,7 +19,7 @@ type Config struct {
 	// per step. Default {2, 6}.
 	Scales []int
 	// Categories bounds each pattern memory; when it is full the least
-	// recently used category is forgotten. Default 64 (18 KB per scale).
+	// recently used category is forgotten. Default 64 (19 KB per scale).
 	Categories int
 	// Refractory is the least number of points after an alarm during
 	// which a score no higher than 1.2 times the alarm's is withheld.

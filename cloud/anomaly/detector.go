@@ -223,7 +223,20 @@ func rate(n, least float64) float64 {
 	return max(1/n, least)
 }
 
-func clamp01(x float64) float64 { return max(0, min(1, x)) }
+// clamp01 is max(0, min(1, x)), NaN and -0 included, with branches that
+// the processor predicts instead of min's and max's NaN handling.
+func clamp01(x float64) float64 {
+	switch {
+	case x > 0:
+		if x < 1 {
+			return x
+		}
+		return 1
+	case x <= 0:
+		return 0
+	}
+	return x // NaN
+}
 
 func (d *Detector) first(t time.Time, v float64) {
 	d.prevV, d.prevT = v, t

@@ -22,100 +22,6 @@ const (
 	patDifWin = patT + 1
 )
 
-// category is a box in feature space, kept as its centre and half-width
-// in every dimension. Coordinates are normalised: shape dimensions live in
-// [0,1] by construction, level dimensions are (value-lo)/range for the
-// detector's running range, and are remapped when that range grows.
-type category struct {
-	c, w  [patD]float64
-	den   float64 // Σ (1 - 2w): the norm of the complement-coded box
-	label int32   // cluster
-	used  uint32  // last step it was the best match (LRU)
-	empty bool    // uncommitted (ARTime's initial all-ones category)
-}
-
-func (c *category) setDen() {
-	var s float64
-	for d := range patD {
-		s += 1 - 2*c.w[d]
-	}
-	if s == 0 {
-		s = 0.001
-	}
-	c.den = s
-}
-
-// match is ARTime's similarity of x to the box: the fuzzy-ART match of
-// the complement-coded vectors, |x∧w|/|w|, cubed, times the squared match
-// es of the latest level alone (the "energy" similarity), which
-// is given (energy.sim). |x∧w| = |w| - E where E is how far the box must
-// grow to hold x. Since both factors are at most 1, match gives up early
-// (returning a bound below floor) once the similarity cannot reach floor.
-func (c *category) match(x *[patD]float64, es, floor float64) float64 {
-	if c.empty {
-		// min(x,1) + min(1-x,1) = 1 in every dimension, |w| = 2·patD.
-		return 0.5 * 0.5 * 0.5 * 0.5 * 0.5
-	}
-	var e float64
-	for d := patW; d < patD; d++ {
-		t := math.Abs(x[d]-c.c[d]) - c.w[d]
-		e += t + math.Abs(t) // 2·max(0, t)
-	}
-	den := 2 * c.den
-	if fs := 1 - e/den; fs*fs*fs*es*es < floor {
-		return fs * fs * fs * es * es
-	}
-	for d := range patW {
-		t := math.Abs(x[d]-c.c[d]) - c.w[d]
-		e += t + math.Abs(t)
-	}
-	fs := 1 - e/den
-	return fs * fs * fs * es * es
-}
-
-// energy is the latest-level dimension of a category, kept apart so that
-// the similarity bound of every category can be read in one tight,
-// branch-free loop.
-type energy struct {
-	c, w float64
-	inv  float64 // 1/(1-2w), or 0
-	base float64 // 1, or 0.5 for the uncommitted category (which ignores x)
-}
-
-func (c *category) energy() energy {
-	const last = patD - 1
-	if c.empty {
-		return energy{base: 0.5}
-	}
-	e := energy{c: c.c[last], w: c.w[last], base: 1}
-	if n := 1 - 2*e.w; n > 0 {
-		e.inv = 1 / n
-	}
-	return e
-}
-
-// sim is the similarity of the latest level alone.
-func (e *energy) sim(x float64) float64 {
-	return e.base - max(math.Abs(x-e.c)-e.w, 0)*e.inv
-}
-
-// grow makes the box hold x.
-func (c *category) grow(x *[patD]float64) {
-	changed := c.empty
-	c.empty = false
-	for d := range patD {
-		if math.Abs(x[d]-c.c[d]) <= c.w[d] {
-			continue
-		}
-		lo, hi := min(c.c[d]-c.w[d], x[d]), max(c.c[d]+c.w[d], x[d])
-		c.c[d], c.w[d] = (lo+hi)/2, (hi-lo)/2
-		changed = true
-	}
-	if changed {
-		c.setDen()
-	}
-}
-
 // pattern is one time scale of the pattern memory: a bounded, streaming
 // variant of ARTime's dual-vigilance fuzzy ART over windows of downsampled
 // values. Update cost is O(categories·16) once every step points.
@@ -136,7 +42,7 @@ type pattern struct {
 	lo, rng float64
 
 	cats      []category // len ≤ cap, allocated once
-	en        []energy   // each category's latest-level dimension
+	box       boxes      // the categories' boxes, in the same slots
 	learners  []int      // scratch: categories above the upper vigilance
 	lastBest  int
 	nclusters int32
@@ -171,8 +77,7 @@ type learnBuf struct {
 
 func newPattern(step, capacity int) pattern {
 	p := pattern{step: step, cap: capacity, cats: make([]category, 0, capacity),
-		en: make([]energy, 0, capacity), learners: make([]int, 0, capacity),
-		warm: new(learnBuf)}
+		box: newBoxes(capacity), learners: make([]int, 0, capacity), warm: new(learnBuf)}
 	for i := range p.simWin {
 		p.simWin[i] = 1
 	}
@@ -320,16 +225,10 @@ func (p *pattern) renormalise(lo, rng float64) {
 		a := p.rng / rng
 		b := (p.lo - lo) / rng
 		for j := range p.cats {
-			c := &p.cats[j]
-			if c.empty {
-				continue
+			if !p.cats[j].empty {
+				p.box.remap(j, a, b)
+				p.box.changed(j)
 			}
-			for d := patW; d < patD; d++ {
-				c.c[d] = c.c[d]*a + b
-				c.w[d] *= a
-			}
-			c.setDen()
-			p.en[j] = c.energy()
 		}
 	}
 	p.lo, p.rng = lo, rng
@@ -398,7 +297,7 @@ func (p *pattern) initRho(x [][patD]float64, b *learnBuf) float64 {
 			c++
 		}
 	}
-	p.cats, p.en = p.cats[:0], p.en[:0]
+	p.cats = p.cats[:0]
 	p.nclusters = 0
 	if c == 0 {
 		return patRho0
@@ -409,43 +308,52 @@ func (p *pattern) initRho(x [][patD]float64, b *learnBuf) float64 {
 // train runs one dual-vigilance fuzzy ART step on x. It returns the best
 // match, its energy similarity (the match of the latest level alone) and
 // the cluster label, -1 for a new cluster.
+//
+// It computes the similarity of x to every category (similarities: that
+// is cheaper, a block at a time, than bounding and pruning them one at a
+// time) and takes the last best category first, then the others in
+// order: the first of equal matches wins.
 func (p *pattern) train(x *[patD]float64, learning bool) (float64, float64, int32) {
 	if len(p.cats) == 0 {
-		c := category{label: 1, empty: true}
-		p.cats = append(p.cats, c)
-		p.en = append(p.en, c.energy())
+		p.cats = append(p.cats, category{label: 1, empty: true})
+		p.box.setEmpty(0)
 		p.nclusters = 1
 		return 0, 0, 1
 	}
 	p.tick++
 	ub := p.rhoUB
-	// The last best category first: its match usually lets the others
-	// give up early (a category whose bound is below both the best match
-	// so far and the upper vigilance can neither win nor learn).
-	learners := p.learners[:0]
-	xe := x[patD-1]
-	j0 := min(p.lastBest, len(p.cats)-1)
-	es := p.en[j0].sim(xe)
-	bestM := p.cats[j0].match(x, es, -1)
-	best, bestE := j0, es
-	if bestM >= ub {
-		learners = append(learners, j0)
+	n := len(p.cats)
+	top := p.box.similarities(x, n)
+	es, sim := p.box.es[:n], p.box.sim[:n]
+	if p.cats[0].empty {
+		// Only the first category can be uncommitted (see above).
+		sim[0] = emptyMatch
+		if emptyMatch > top {
+			top = emptyMatch
+		}
 	}
-	for j := range p.en {
-		if j == j0 {
-			continue
+	// The best is the first category, in that order, whose similarity is
+	// the largest, top (a NaN similarity never wins, unless j0's).
+	j0 := min(p.lastBest, n-1)
+	best := j0
+	if sim[j0] != top && !math.IsNaN(sim[j0]) {
+		for j, m := range sim {
+			if m == top {
+				best = j
+				break
+			}
 		}
-		es := p.en[j].sim(xe)
-		floor := min(bestM, ub)
-		if es*es < floor {
-			continue
+	}
+	bestM, bestE := sim[best], es[best]
+	learners := p.learners[:0]
+	if top >= ub {
+		if sim[j0] >= ub {
+			learners = append(learners, j0)
 		}
-		m := p.cats[j].match(x, es, floor)
-		if m > bestM {
-			best, bestM, bestE = j, m, es
-		}
-		if m >= ub {
-			learners = append(learners, j)
+		for j, m := range sim {
+			if m >= ub && j != j0 {
+				learners = append(learners, j)
+			}
 		}
 	}
 	p.learners = learners
@@ -459,8 +367,10 @@ func (p *pattern) train(x *[patD]float64, learning bool) (float64, float64, int3
 	case len(learners) > 0:
 		// Resonance: every category above the upper vigilance learns.
 		for _, j := range learners {
-			p.cats[j].grow(x)
-			p.en[j] = p.cats[j].energy()
+			if p.box.grow(j, x) || p.cats[j].empty {
+				p.box.changed(j)
+			}
+			p.cats[j].empty = false
 		}
 	case bestM >= p.rhoLB:
 		// A new category in the same cluster: no anomaly.
@@ -476,21 +386,21 @@ func (p *pattern) train(x *[patD]float64, learning bool) (float64, float64, int3
 // add1 adds a category at x, replacing the least recently used one when
 // the memory is full.
 func (p *pattern) add1(x *[patD]float64, label int32) {
-	c := category{c: *x, label: label, used: p.tick}
-	c.setDen()
-	if len(p.cats) < p.cap {
+	c := category{label: label, used: p.tick}
+	j := len(p.cats)
+	if j < p.cap {
 		p.cats = append(p.cats, c)
-		p.en = append(p.en, c.energy())
-		return
-	}
-	j := 0
-	for k := range p.cats {
-		if p.cats[k].used < p.cats[j].used {
-			j = k
+	} else {
+		j = 0
+		lru := p.cats[0].used
+		for k, c := range p.cats {
+			if c.used < lru {
+				j, lru = k, c.used
+			}
 		}
+		p.cats[j] = c
 	}
-	p.cats[j] = c
-	p.en[j] = c.energy()
+	p.box.set(j, x)
 }
 
 // detect is ARTime's detect!: classify, mask, adapt the vigilance.
