@@ -2,7 +2,7 @@
 # load.sh BINDIR [DEVICES] [DURATION] — the whole system under fleet load:
 # tributary-sim (DEVICES devices, SHT3x: 2 readings per sample, one sample
 # every 2 s = 1 reading/s per device) → tributary-agent (embedded broker,
-# batch_age 50ms) → tributary-cloud (embedded store, monitor consumer,
+# batch_age 50ms, 8 requests in flight) → tributary-cloud (embedded store, monitor consumer,
 # anomaly detectors, dashboard) on this machine.
 #
 # Reports: sustained readings/s into the stream, device → consumer latency
@@ -66,6 +66,7 @@ cloud:
   url: http://127.0.0.1:$HTTP
   token: "$TOKEN"
   batch_age: 50ms
+  max_in_flight: 8
 YAML
 "$BIN/tributary-agent" -config "$WORK/agent.yaml" >"$WORK/agent.log" 2>&1 &
 AGENTPID=$!
