@@ -41,19 +41,11 @@ var (
 	ErrOutcomeUnknown = errors.New("ingest: write outcome unknown")
 )
 
-// Limits of one Backend.Put call (those of Kinesis PutRecords), unless
-// the backend is a PutLimiter.
+// Limits of one Backend.Put call (those of Kinesis PutRecords).
 const (
 	MaxPutEntries = 500
 	MaxPutBytes   = 5 << 20 // data and partition keys
 )
-
-// PutLimiter is implemented by backends that take larger Put calls than
-// Kinesis: the embedded store commits one call in one fsynced
-// transaction, so fewer, larger calls cost fewer fsyncs per batch.
-type PutLimiter interface {
-	PutLimits() (entries, bytes int)
-}
 
 // Scanner is implemented by backends that can read back the records that
 // arrived in a time range. An ingest restarted after a crash uses it to

@@ -291,23 +291,17 @@ const (
 	entryUnknown                        // the backend failed without saying
 )
 
-// write puts entries in chunks of at most MaxPutEntries and MaxPutBytes
-// (or the backend's PutLimits). It stops at the first chunk it cannot finish: throttled past
+// write puts entries in chunks of at most MaxPutEntries and MaxPutBytes.
+// It stops at the first chunk it cannot finish: throttled past
 // ThrottleWait (a 429), or failed (a 503).
 func (in *Ingest) write(ctx context.Context, entries []Entry, log *slog.Logger) ([]entryOutcome, *httpError) {
 	out := make([]entryOutcome, len(entries))
 	t := newThrottleBudget(in.opts.ThrottleWait)
-	maxEntries, maxBytes := MaxPutEntries, MaxPutBytes
-	if l, ok := in.opts.Backend.(PutLimiter); ok {
-		if e, b := l.PutLimits(); e > 0 && b > 0 {
-			maxEntries, maxBytes = e, b
-		}
-	}
 	for start := 0; start < len(entries); {
 		end, size := start, 0
-		for end < len(entries) && end-start < maxEntries {
+		for end < len(entries) && end-start < MaxPutEntries {
 			n := len(entries[end].Data) + len(entries[end].PartitionKey)
-			if end > start && size+n > maxBytes {
+			if end > start && size+n > MaxPutBytes {
 				break
 			}
 			size += n

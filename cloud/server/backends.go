@@ -110,13 +110,6 @@ func (b KinesisBackend) Put(ctx context.Context, stream string, entries []ingest
 
 var _ ingest.Scanner = StoreBackend{}
 
-var _ ingest.PutLimiter = StoreBackend{}
-
-// PutLimits lets the ingest write a whole batch in one Put: one fsynced
-// commit of the store (its MaxBatch, 20,000 records by default) instead of
-// one per 500 records.
-func (b StoreBackend) PutLimits() (entries, bytes int) { return shardstore.DefaultMaxBatch, 64 << 20 }
-
 // Scan reads back every shard's records that arrived in [from, to), for
 // the ingest's recovery after a crash (ingest.Scanner).
 func (b StoreBackend) Scan(ctx context.Context, stream string, from, to time.Time, fn func([]byte) error) error {
