@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -440,8 +441,44 @@ func TestChunks(t *testing.T) {
 	e.be.mu.Lock()
 	calls := append([]int(nil), e.be.putEntries...)
 	e.be.mu.Unlock()
-	if len(calls) != 3 || calls[0] != 500 || calls[2] != 200 {
-		t.Errorf("put calls %v, want 500, 500, 200", calls)
+	slices.Sort(calls) // one record per device: the chunks go concurrently
+	if !slices.Equal(calls, []int{200, 500, 500}) {
+		t.Errorf("put calls %v, want 500, 500 and 200", calls)
+	}
+	checkExactlyOnce(t, e.be, rs)
+}
+
+// A device whose records fall in two chunks keeps its order: the chunks
+// are then written one after the other.
+func TestChunksKeepDeviceOrder(t *testing.T) {
+	e := newEnv(t, nil)
+	// 499 devices with one small record each, then one device with
+	// readings enough for several 25 KiB records: it straddles the
+	// first chunk's edge.
+	rs := readings(499, 499, t0)
+	for i := range 3000 {
+		tm := t0.Add(time.Hour + time.Duration(i)*time.Millisecond).UnixMicro()
+		rs = append(rs, protocol.Reading{Device: "zz-big", Name: "humidity", Unit: "%RH", Kind: protocol.KindFloat,
+			Value: float64(i), Time: tm, Received: tm + 1000})
+	}
+	if r := e.send("gw-1", 1, 1, rs, "zstd"); r.Status != 200 || r.num("stored") != len(rs) {
+		t.Fatalf("%+v", r)
+	}
+	e.be.mu.Lock()
+	calls := append([]int(nil), e.be.putEntries...)
+	e.be.mu.Unlock()
+	if len(calls) < 2 || calls[0] != 500 {
+		t.Fatalf("put calls %v: want a first chunk of 500 ending inside zz-big's records", calls)
+	}
+	// zz-big's values in stream order are ascending.
+	last := -1.0
+	for _, r := range streamReadings(t, e.be.records()) {
+		if r.Device == "zz-big" {
+			if r.Value < last {
+				t.Fatalf("zz-big out of order: %v after %v", r.Value, last)
+			}
+			last = r.Value
+		}
 	}
 	checkExactlyOnce(t, e.be, rs)
 }

@@ -292,11 +292,15 @@ const (
 )
 
 // write puts entries in chunks of at most MaxPutEntries and MaxPutBytes.
-// It stops at the first chunk it cannot finish: throttled past
-// ThrottleWait (a 429), or failed (a 503).
+// When no device has records in two chunks (the usual case: one record
+// per device per batch), the chunks are written concurrently, so a store
+// with group commit makes them durable together (one fsync instead of one
+// per chunk) and per-device order cannot change. Otherwise they are
+// written one after the other, and writing stops at the first chunk it
+// cannot finish: throttled past ThrottleWait (a 429), or failed (a 503).
 func (in *Ingest) write(ctx context.Context, entries []Entry, log *slog.Logger) ([]entryOutcome, *httpError) {
 	out := make([]entryOutcome, len(entries))
-	t := newThrottleBudget(in.opts.ThrottleWait)
+	var bounds [][2]int
 	for start := 0; start < len(entries); {
 		end, size := start, 0
 		for end < len(entries) && end-start < MaxPutEntries {
@@ -307,12 +311,46 @@ func (in *Ingest) write(ctx context.Context, entries []Entry, log *slog.Logger) 
 			size += n
 			end++
 		}
-		if herr := in.putChunk(ctx, entries[start:end], out[start:end], &t, log); herr != nil {
-			return out, herr
-		}
+		bounds = append(bounds, [2]int{start, end})
 		start = end
 	}
+	if len(bounds) > 1 && !keySpansChunks(entries, bounds) {
+		errs := make([]*httpError, len(bounds))
+		var wg sync.WaitGroup
+		for i, b := range bounds {
+			wg.Go(func() {
+				t := newThrottleBudget(in.opts.ThrottleWait)
+				errs[i] = in.putChunk(ctx, entries[b[0]:b[1]], out[b[0]:b[1]], &t, log)
+			})
+		}
+		wg.Wait()
+		// A 503 (outcome unknown or failed) says more than a 429.
+		var first *httpError
+		for _, e := range errs {
+			if e != nil && (first == nil || first.status == http.StatusTooManyRequests && e.status != http.StatusTooManyRequests) {
+				first = e
+			}
+		}
+		return out, first
+	}
+	t := newThrottleBudget(in.opts.ThrottleWait)
+	for _, b := range bounds {
+		if herr := in.putChunk(ctx, entries[b[0]:b[1]], out[b[0]:b[1]], &t, log); herr != nil {
+			return out, herr
+		}
+	}
 	return out, nil
+}
+
+// keySpansChunks reports whether a partition key has entries in two
+// chunks. Entries are grouped by key, so only chunk edges need a look.
+func keySpansChunks(entries []Entry, bounds [][2]int) bool {
+	for _, b := range bounds[1:] {
+		if entries[b[0]].PartitionKey == entries[b[0]-1].PartitionKey {
+			return true
+		}
+	}
+	return false
 }
 
 // throttleBudget is how long one request keeps retrying throttled
