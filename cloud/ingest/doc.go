@@ -22,7 +22,11 @@
 // The batch's new readings are grouped by device (each device's in seq
 // order) and encoded with protocol.AppendRecords, split at 25 KiB,
 // partition key the device id, and written to Options.Stream with
-// Backend.Put in calls of at most 500 records and 5 MiB. Entries the
+// Backend.Put in calls of at most 500 records and 5 MiB. When no device
+// has records in two calls (the usual case: one record per device per
+// batch) the calls run concurrently, so a store with group commit (the
+// embedded one) makes them durable in one fsync; otherwise they run one
+// after the other, keeping each device's records in order. Entries the
 // backend throttles are retried with a short jittered backoff until
 // Options.ThrottleWait (1s) after the writes began; then the answer is
 // 429. A backend error is 503.
