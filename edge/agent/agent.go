@@ -33,6 +33,7 @@ import (
 	"github.com/tributary-iot/tributary/edge/queue"
 	"github.com/tributary-iot/tributary/edge/uplink"
 	"github.com/tributary-iot/tributary/firmware/sensor"
+	"github.com/tributary-iot/tributary/internal/tlsfiles"
 	"github.com/tributary-iot/tributary/protocol"
 )
 
@@ -119,8 +120,7 @@ func New(cfg Config, opts Options) (*Agent, error) {
 	}
 	ucfg := uplink.Config{
 		URL: cfg.Cloud.URL, Gateway: cfg.Gateway, Token: token,
-		TLS: uplink.TLSConfig{CAFile: cfg.Cloud.TLS.CAFile, CertFile: cfg.Cloud.TLS.CertFile, KeyFile: cfg.Cloud.TLS.KeyFile,
-			ServerName: cfg.Cloud.TLS.ServerName, InsecureSkipVerify: cfg.Cloud.TLS.InsecureSkipVerify},
+		TLS:         cfg.Cloud.TLS,
 		Compression: cfg.Cloud.Compression, MaxReadings: cfg.Cloud.MaxReadings, MaxBytes: int(cfg.Cloud.MaxBytes),
 		MaxAge: cfg.Cloud.MaxAge, RequestTimeout: cfg.Cloud.Timeout, MaxInFlight: cfg.Cloud.MaxInFlight,
 		DrainTimeout: cfg.DrainTimeout,
@@ -138,8 +138,7 @@ func New(cfg Config, opts Options) (*Agent, error) {
 		a.ext, err = intake.NewExternal(intake.ExternalConfig{
 			Broker: cfg.MQTT.Broker, Gateway: cfg.Gateway, ClientID: cfg.MQTT.ClientID,
 			Username: cfg.MQTT.Username, Password: cfg.MQTT.Password,
-			TLS: intake.TLSConfig{CAFile: cfg.MQTT.TLS.CAFile, CertFile: cfg.MQTT.TLS.CertFile,
-				KeyFile: cfg.MQTT.TLS.KeyFile, ServerName: cfg.MQTT.TLS.ServerName},
+			TLS:         cfg.MQTT.TLS,
 			MaxInFlight: cfg.MQTT.MaxInFlight,
 		}, store, iopts)
 	} else {
@@ -149,7 +148,7 @@ func New(cfg Config, opts Options) (*Agent, error) {
 		}
 		a.emb, err = intake.NewEmbedded(intake.EmbeddedConfig{
 			Listen:               cfg.MQTT.Listen,
-			TLS:                  intake.ServerTLSConfig{CertFile: cfg.MQTT.TLS.CertFile, KeyFile: cfg.MQTT.TLS.KeyFile, ClientCAFile: cfg.MQTT.ClientCAFile},
+			TLS:                  tlsfiles.Server{CertFile: cfg.MQTT.TLS.CertFile, KeyFile: cfg.MQTT.TLS.KeyFile, ClientCAFile: cfg.MQTT.ClientCAFile},
 			AllowAnonymous:       cfg.MQTT.Anonymous,
 			Users:                users,
 			StrictDeviceIdentity: cfg.MQTT.StrictIdentity,

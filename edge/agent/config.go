@@ -1,20 +1,19 @@
 package agent
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/url"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/tributary-iot/tributary/firmware/sensor"
+	"github.com/tributary-iot/tributary/internal/brokerurl"
+	"github.com/tributary-iot/tributary/internal/bytesize"
+	"github.com/tributary-iot/tributary/internal/strictyaml"
+	"github.com/tributary-iot/tributary/internal/tlsfiles"
 	"github.com/tributary-iot/tributary/protocol"
 )
 
@@ -59,17 +58,17 @@ type Config struct {
 	// 32MiB keeps RSS near 45 MiB at 10,000 readings/s; do not set it
 	// below the live heap (about 15 MiB + 50 KiB per connected device),
 	// or the collector runs constantly.
-	MemoryLimit *ByteSize `yaml:"memory_limit"`
+	MemoryLimit *bytesize.Size `yaml:"memory_limit"`
 }
 
 // MQTTConfig selects the intake: an external broker (Broker set) or the
 // embedded one (the default, listening on Listen).
 type MQTTConfig struct {
-	Broker   string    `yaml:"broker"`    // tcp://host:1883 or ssl://host:8883; empty = embedded broker
-	ClientID string    `yaml:"client_id"` // external: default tributary-agent-{gateway}
-	Username string    `yaml:"username"`
-	Password string    `yaml:"password"`
-	TLS      TLSConfig `yaml:"tls"`
+	Broker   string          `yaml:"broker"`    // tcp://host:1883 or ssl://host:8883; empty = embedded broker
+	ClientID string          `yaml:"client_id"` // external: default tributary-agent-{gateway}
+	Username string          `yaml:"username"`
+	Password string          `yaml:"password"`
+	TLS      tlsfiles.Client `yaml:"tls"`
 	// MaxInFlight bounds messages being committed at once. Default 1024.
 	MaxInFlight int `yaml:"max_in_flight"`
 
@@ -87,21 +86,10 @@ type UserConfig struct {
 	Password string `yaml:"password"`
 }
 
-// TLSConfig holds certificate paths.
-type TLSConfig struct {
-	CAFile             string `yaml:"ca_file"`
-	CertFile           string `yaml:"cert_file"`
-	KeyFile            string `yaml:"key_file"`
-	ServerName         string `yaml:"server_name"`
-	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
-}
-
-func (t TLSConfig) set() bool { return t != TLSConfig{} }
-
 // QueueConfig sizes the durable queue.
 type QueueConfig struct {
 	// MaxBytes is the quota for the queue file on disk, e.g. "1GiB".
-	MaxBytes ByteSize `yaml:"max_bytes"`
+	MaxBytes bytesize.Size `yaml:"max_bytes"`
 	// Policy when full: "block" (stop acknowledging producers) or
 	// "drop-oldest" (every dropped reading counted).
 	Policy       string `yaml:"policy"`
@@ -115,17 +103,17 @@ type QueueConfig struct {
 
 // CloudConfig is the uplink.
 type CloudConfig struct {
-	URL          string        `yaml:"url"`
-	Token        string        `yaml:"token"`
-	TokenFile    string        `yaml:"token_file"`
-	TLS          TLSConfig     `yaml:"tls"`
-	Compression  string        `yaml:"compression"` // zstd (default), gzip, none
-	MaxReadings  int           `yaml:"batch_readings"`
-	MaxBytes     ByteSize      `yaml:"batch_bytes"`
-	MaxAge       time.Duration `yaml:"batch_age"`
-	BacklogShare *float64      `yaml:"backlog_share"`
-	MaxInFlight  int           `yaml:"max_in_flight"`
-	Timeout      time.Duration `yaml:"timeout"`
+	URL          string          `yaml:"url"`
+	Token        string          `yaml:"token"`
+	TokenFile    string          `yaml:"token_file"`
+	TLS          tlsfiles.Client `yaml:"tls"`
+	Compression  string          `yaml:"compression"` // zstd (default), gzip, none
+	MaxReadings  int             `yaml:"batch_readings"`
+	MaxBytes     bytesize.Size   `yaml:"batch_bytes"`
+	MaxAge       time.Duration   `yaml:"batch_age"`
+	BacklogShare *float64        `yaml:"backlog_share"`
+	MaxInFlight  int             `yaml:"max_in_flight"`
+	Timeout      time.Duration   `yaml:"timeout"`
 }
 
 // LocalConfig lists sensors on the gateway's own buses.
@@ -149,52 +137,13 @@ type ClockConfig struct {
 	RequireNTP bool `yaml:"require_ntp"`
 }
 
-// ByteSize is a size in bytes; YAML accepts 1048576, "512MiB", "1GiB",
-// "10MB".
-type ByteSize int64
-
-// UnmarshalYAML implements yaml.Unmarshaler.
-func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
-	v, err := ParseByteSize(n.Value)
-	if err != nil {
-		return fmt.Errorf("line %d: %w", n.Line, err)
-	}
-	*b = v
-	return nil
-}
-
-// ParseByteSize parses "123", "64KiB", "512MiB", "1GiB", "10MB", "2GB".
-func ParseByteSize(s string) (ByteSize, error) {
-	s = strings.TrimSpace(s)
-	units := []struct {
-		suffix string
-		mult   int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
-		{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1}}
-	mult := int64(1)
-	for _, u := range units {
-		if strings.HasSuffix(s, u.suffix) {
-			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
-			break
-		}
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || f < 0 {
-		return 0, fmt.Errorf("size %q: want a number with an optional unit (KiB, MiB, GiB, KB, MB, GB)", s)
-	}
-	return ByteSize(f * float64(mult)), nil
-}
-
-// LoadConfig reads and strictly decodes a YAML file. It does not validate:
-// flags may still fill in fields; call Validate after.
+// LoadConfig reads and strictly decodes a YAML file (one document,
+// unknown keys are errors). It does not validate: flags may still fill in
+// fields; call Validate after.
 func LoadConfig(path string) (Config, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return Config{}, fmt.Errorf("agent: config: %w", err)
-	}
-	c, err := ParseConfig(b)
-	if err != nil {
-		return Config{}, fmt.Errorf("agent: config %s: %w", path, err)
+	var c Config
+	if err := strictyaml.Load(path, &c); err != nil {
+		return Config{}, fmt.Errorf("agent: %w", err)
 	}
 	return c, nil
 }
@@ -202,9 +151,7 @@ func LoadConfig(path string) (Config, error) {
 // ParseConfig strictly decodes YAML.
 func ParseConfig(b []byte) (Config, error) {
 	var c Config
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+	if err := strictyaml.Decode(b, &c); err != nil {
 		return Config{}, err
 	}
 	return c, nil
@@ -253,7 +200,7 @@ func (c Config) WithDefaults() Config {
 		c.DrainTimeout = DefaultDrainTimeout
 	}
 	if c.MemoryLimit == nil {
-		m := ByteSize(DefaultMemoryLimit)
+		m := bytesize.Size(DefaultMemoryLimit)
 		c.MemoryLimit = &m
 	}
 	if c.Queue.CommitInterval == nil {
@@ -288,15 +235,8 @@ func (c Config) Validate() error {
 		add("log_level: %q: want debug, info, warn or error", c.LogLevel)
 	}
 	if c.MQTT.Broker != "" {
-		u, err := url.Parse(c.MQTT.Broker)
-		if err != nil || u.Host == "" {
-			add("mqtt.broker: %q: want tcp://host:port or ssl://host:port", c.MQTT.Broker)
-		} else {
-			switch u.Scheme {
-			case "tcp", "mqtt", "ssl", "tls", "mqtts":
-			default:
-				add("mqtt.broker: scheme %q: want tcp, ssl (or mqtt, mqtts)", u.Scheme)
-			}
+		if _, err := brokerurl.Parse(c.MQTT.Broker); err != nil {
+			add("mqtt.broker: %v", err)
 		}
 		if c.MQTT.Listen != "" {
 			add("mqtt: set broker (external broker) or listen (embedded broker), not both")
@@ -304,8 +244,8 @@ func (c Config) Validate() error {
 	} else if _, _, err := net.SplitHostPort(c.MQTT.Listen); err != nil {
 		add("mqtt.listen: %q is not host:port", c.MQTT.Listen)
 	}
-	if (c.MQTT.TLS.CertFile == "") != (c.MQTT.TLS.KeyFile == "") {
-		add("mqtt.tls: cert_file and key_file go together")
+	if err := c.MQTT.TLS.Validate(); err != nil {
+		add("mqtt.tls: %v", err)
 	}
 	if c.MQTT.MaxInFlight < 1 || c.MQTT.MaxInFlight > 65535 {
 		add("mqtt.max_in_flight: %d: want 1..65535", c.MQTT.MaxInFlight)
@@ -356,8 +296,8 @@ func (c Config) Validate() error {
 	if s := c.Cloud.BacklogShare; s != nil && (*s < 0 || *s > 1) {
 		add("cloud.backlog_share: %v: want 0..1", *s)
 	}
-	if (c.Cloud.TLS.CertFile == "") != (c.Cloud.TLS.KeyFile == "") {
-		add("cloud.tls: cert_file and key_file go together")
+	if err := c.Cloud.TLS.Validate(); err != nil {
+		add("cloud.tls: %v", err)
 	}
 	if err := protocol.CheckDeviceID(c.Local.Device); c.Local.Device != "" && err != nil {
 		add("local.device: %v", err)

@@ -6,11 +6,9 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +18,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 
+	"github.com/tributary-iot/tributary/internal/tlsfiles"
 	"github.com/tributary-iot/tributary/protocol"
 )
 
@@ -28,7 +27,7 @@ type EmbeddedConfig struct {
 	// Listen is the TCP address devices connect to; default ":1883".
 	Listen string
 	// TLS, when CertFile is set, serves MQTT over TLS.
-	TLS ServerTLSConfig
+	TLS tlsfiles.Server
 	// AllowAnonymous admits clients that present neither a username nor a
 	// client certificate. Nil means: allowed unless Users or
 	// TLS.ClientCAFile is set.
@@ -63,20 +62,6 @@ type EmbeddedConfig struct {
 	// ClientInflight bounds each client's unacknowledged outbound QoS 1/2
 	// messages; default 256.
 	ClientInflight int
-}
-
-// ServerTLSConfig configures the embedded broker's TLS. Files are read by
-// NewEmbedded.
-type ServerTLSConfig struct {
-	// CertFile and KeyFile hold the broker's PEM certificate (chain) and
-	// key.
-	CertFile string
-	KeyFile  string
-	// ClientCAFile, when set, requires every client to present a
-	// certificate signed by one of its PEM CAs
-	// (tls.RequireAndVerifyClientCert); the certificate authenticates the
-	// client and its common name is its identity.
-	ClientCAFile string
 }
 
 // User is one username/password pair. Admin users are exempt from
@@ -119,11 +104,8 @@ func (c EmbeddedConfig) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		bad("listen %q is not host:port (e.g. :1883): %v", c.Listen, err)
 	}
-	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
-		bad("tls: cert_file and key_file go together")
-	}
-	if c.TLS.ClientCAFile != "" && c.TLS.CertFile == "" {
-		bad("tls: client_ca_file needs cert_file and key_file (client certificates need TLS)")
+	if err := c.TLS.Validate(); err != nil {
+		bad("tls: %v", err)
 	}
 	seen := map[string]bool{}
 	for i, u := range c.Users {
@@ -190,12 +172,9 @@ func NewEmbedded(cfg EmbeddedConfig, store Store, opts Options) (*Embedded, erro
 	for _, u := range cfg.Users {
 		e.users[u.Username] = u
 	}
-	var tc *tls.Config
-	if cfg.TLS.CertFile != "" {
-		var err error
-		if tc, err = serverTLS(cfg.TLS); err != nil {
-			return nil, err
-		}
+	tc, err := cfg.TLS.Load()
+	if err != nil {
+		return nil, fmt.Errorf("intake: embedded: tls: %w", err)
 	}
 	c, err := newCore("embedded", store, &opts, cfg.MaxInFlight, -1)
 	if err != nil {
@@ -212,26 +191,6 @@ func NewEmbedded(cfg EmbeddedConfig, store Store, opts Options) (*Embedded, erro
 	e.ln = ln
 	c.log = c.log.With("listen", ln.Addr().String(), "tls", tc != nil)
 	return e, nil
-}
-
-func serverTLS(t ServerTLSConfig) (*tls.Config, error) {
-	cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-	if err != nil {
-		return nil, fmt.Errorf("intake: embedded: tls: cert_file/key_file: %w", err)
-	}
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
-	if t.ClientCAFile != "" {
-		pem, err := os.ReadFile(t.ClientCAFile)
-		if err != nil {
-			return nil, fmt.Errorf("intake: embedded: tls: client_ca_file: %w", err)
-		}
-		tc.ClientCAs = x509.NewCertPool()
-		if !tc.ClientCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("intake: embedded: tls: client_ca_file %s holds no PEM certificate", t.ClientCAFile)
-		}
-		tc.ClientAuth = tls.RequireAndVerifyClientCert
-	}
-	return tc, nil
 }
 
 // Addr is the address the broker listens on (useful with port 0).

@@ -13,6 +13,7 @@ import (
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	"github.com/tributary-iot/tributary/edge/intake"
+	"github.com/tributary-iot/tributary/internal/tlsfiles"
 	"github.com/tributary-iot/tributary/protocol"
 )
 
@@ -130,7 +131,7 @@ func TestEmbeddedTLSPasswords(t *testing.T) {
 	pki := newCerts(t)
 	store := &memStore{}
 	_, url := newEmbedded(t, store, func(c *intake.EmbeddedConfig) {
-		c.TLS = intake.ServerTLSConfig{CertFile: pki.serverCert, KeyFile: pki.serverKey}
+		c.TLS = tlsfiles.Server{CertFile: pki.serverCert, KeyFile: pki.serverKey}
 		c.Users = []intake.User{{Username: "dev-1", Password: "s3cret"}}
 	})
 	tlsc := pki.clientTLS(t, "")
@@ -166,7 +167,7 @@ func TestEmbeddedStrictIdentity(t *testing.T) {
 	pki := newCerts(t)
 	store := &memStore{}
 	_, url := newEmbedded(t, store, func(c *intake.EmbeddedConfig) {
-		c.TLS = intake.ServerTLSConfig{CertFile: pki.serverCert, KeyFile: pki.serverKey, ClientCAFile: pki.caFile}
+		c.TLS = tlsfiles.Server{CertFile: pki.serverCert, KeyFile: pki.serverKey, ClientCAFile: pki.caFile}
 		c.StrictDeviceIdentity = true
 	})
 	withCert := func(cn string) func(*mqtt.ClientOptions) {
@@ -323,12 +324,12 @@ func TestEmbeddedConfig(t *testing.T) {
 		want string
 	}{
 		{intake.EmbeddedConfig{Listen: "nonsense"}, "listen"},
-		{intake.EmbeddedConfig{Listen: "127.0.0.1:0", TLS: intake.ServerTLSConfig{CertFile: "c"}}, "go together"},
-		{intake.EmbeddedConfig{Listen: "127.0.0.1:0", TLS: intake.ServerTLSConfig{ClientCAFile: "ca"}}, "client_ca_file needs"},
+		{intake.EmbeddedConfig{Listen: "127.0.0.1:0", TLS: tlsfiles.Server{CertFile: "c"}}, "go together"},
+		{intake.EmbeddedConfig{Listen: "127.0.0.1:0", TLS: tlsfiles.Server{ClientCAFile: "ca"}}, "client certificates need TLS"},
 		{intake.EmbeddedConfig{Listen: "127.0.0.1:0", Users: []intake.User{{Username: "a"}}}, "password is empty"},
 		{intake.EmbeddedConfig{Listen: "127.0.0.1:0", Users: []intake.User{{Username: "a", Password: "x"}, {Username: "a", Password: "y"}}}, "twice"},
 		{intake.EmbeddedConfig{Listen: "127.0.0.1:0", MaxPacketBytes: 1000}, "max_packet_bytes"},
-		{intake.EmbeddedConfig{Listen: "127.0.0.1:0", TLS: intake.ServerTLSConfig{CertFile: "/nonexistent", KeyFile: "/nonexistent"}}, "cert_file"},
+		{intake.EmbeddedConfig{Listen: "127.0.0.1:0", TLS: tlsfiles.Server{CertFile: "/nonexistent", KeyFile: "/nonexistent"}}, "cert_file"},
 	} {
 		e, err := intake.NewEmbedded(tc.cfg, &memStore{}, intake.Options{})
 		if err == nil {

@@ -3,13 +3,9 @@ package intake
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"math"
-	"math/rand/v2"
-	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +14,9 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
+	"github.com/tributary-iot/tributary/internal/backoff"
+	"github.com/tributary-iot/tributary/internal/brokerurl"
+	"github.com/tributary-iot/tributary/internal/tlsfiles"
 	"github.com/tributary-iot/tributary/protocol"
 )
 
@@ -35,7 +34,7 @@ type ExternalConfig struct {
 	Username string
 	Password string
 	// TLS configures ssl:// brokers.
-	TLS TLSConfig
+	TLS tlsfiles.Client
 	// KeepAlive is the MQTT keepalive; default 30s.
 	KeepAlive time.Duration
 	// ConnectTimeout bounds a connection attempt (dial, TLS, CONNACK) and
@@ -59,30 +58,15 @@ type ExternalConfig struct {
 	Status bool
 }
 
-// TLSConfig configures TLS to a broker. Files are read by NewExternal.
-type TLSConfig struct {
-	// CAFile holds the PEM CA certificates that verify the broker; empty
-	// means the system pool.
-	CAFile string
-	// CertFile and KeyFile hold a PEM client certificate and key for
-	// mutual TLS; both or neither.
-	CertFile string
-	KeyFile  string
-	// ServerName overrides the name verified in the broker's certificate.
-	ServerName string
-}
-
-func (t TLSConfig) set() bool { return t != TLSConfig{} }
-
 // Validate checks the configuration, with defaults applied to zero
 // fields, and says what to fix.
 func (c ExternalConfig) Validate() error {
 	c.defaults()
 	var errs []error
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf("intake: external: "+format, a...)) }
-	if u, err := brokerURL(c.Broker); err != nil {
-		errs = append(errs, err)
-	} else if u.Scheme != "ssl" && c.TLS.set() {
+	if u, err := brokerurl.Parse(c.Broker); err != nil {
+		bad("%v", err)
+	} else if !brokerurl.IsTLS(u) && !c.TLS.IsZero() {
 		bad("tls is set but broker %q is not TLS: use ssl://host:8883, or remove tls", c.Broker)
 	}
 	if c.ClientID == "" {
@@ -96,8 +80,8 @@ func (c ExternalConfig) Validate() error {
 	if c.Password != "" && c.Username == "" {
 		bad("password is set without username")
 	}
-	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
-		bad("tls: cert_file and key_file go together: set both for a client certificate, or neither")
+	if err := c.TLS.Validate(); err != nil {
+		bad("tls: %v", err)
 	}
 	if c.KeepAlive < time.Second {
 		bad("keepalive %s is below 1s", c.KeepAlive)
@@ -135,27 +119,6 @@ func (c *ExternalConfig) defaults() {
 	}
 }
 
-// brokerURL parses a broker URL and normalises its scheme to tcp or ssl.
-func brokerURL(s string) (*url.URL, error) {
-	u, err := url.Parse(s)
-	if err != nil || u.Host == "" {
-		return nil, fmt.Errorf("intake: external: broker %q is not a URL: want tcp://host:1883 or ssl://host:8883", s)
-	}
-	port := "1883"
-	switch u.Scheme {
-	case "tcp", "mqtt":
-		u.Scheme = "tcp"
-	case "ssl", "tls", "mqtts":
-		u.Scheme, port = "ssl", "8883"
-	default:
-		return nil, fmt.Errorf("intake: external: broker %q: scheme %q is not supported: use tcp:// or ssl:// (mqtt://, mqtts:// and tls:// are aliases)", s, u.Scheme)
-	}
-	if u.Port() == "" {
-		u.Host += ":" + port
-	}
-	return u, nil
-}
-
 // External subscribes to an outside MQTT broker and appends telemetry to a
 // Store, acknowledging each QoS 1 message after its readings are durable.
 type External struct {
@@ -173,12 +136,12 @@ func NewExternal(cfg ExternalConfig, store Store, opts Options) (*External, erro
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	u, _ := brokerURL(cfg.Broker)
+	u, _ := brokerurl.Parse(cfg.Broker)
 	e := &External{cfg: cfg, broker: u.String()}
-	if u.Scheme == "ssl" {
-		tc, err := clientTLS(cfg.TLS)
+	if brokerurl.IsTLS(u) {
+		tc, err := cfg.TLS.Load()
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("intake: external: tls: %w", err)
 		}
 		e.tls = tc
 	}
@@ -189,28 +152,6 @@ func NewExternal(cfg ExternalConfig, store Store, opts Options) (*External, erro
 	c.log = c.log.With("broker", u.Redacted(), "client_id", cfg.ClientID)
 	e.core = c
 	return e, nil
-}
-
-func clientTLS(t TLSConfig) (*tls.Config, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName}
-	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("intake: external: tls: ca_file: %w", err)
-		}
-		tc.RootCAs = x509.NewCertPool()
-		if !tc.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("intake: external: tls: ca_file %s holds no PEM certificate", t.CAFile)
-		}
-	}
-	if t.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("intake: external: tls: cert_file/key_file: %w", err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
-	}
-	return tc, nil
 }
 
 // Stats returns the intake's counters.
@@ -228,30 +169,24 @@ func (e *External) Run(ctx context.Context) error {
 	if !e.ran.CompareAndSwap(false, true) {
 		return ErrRunning
 	}
-	backoff := e.cfg.ReconnectBackoff
+	retry := backoff.Backoff{Initial: e.cfg.ReconnectBackoff, Max: e.cfg.MaxReconnectBackoff}
 	for ctx.Err() == nil {
 		established, err := e.session(ctx)
 		if ctx.Err() != nil {
 			break
 		}
 		if established && !errors.Is(err, errStore) { // a failing store keeps backing off
-			backoff = e.cfg.ReconnectBackoff
+			retry.Reset()
 			if err == nil {
 				continue // drained after shedding: reconnect at once
 			}
 		}
-		if ok, n := e.core.limit.allow("connect"); ok {
-			e.core.log.Warn("broker session failed or ended; reconnecting", "err", err, "retry_in", backoff, "suppressed", n)
-		}
 		// Jittered within [backoff/2, backoff]: spreads a fleet of gateways.
-		wait := backoff/2 + rand.N(backoff/2+1)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-		case <-t.C:
+		wait := retry.Next()
+		if ok, n := e.core.limit.allow("connect"); ok {
+			e.core.log.Warn("broker session failed or ended; reconnecting", "err", err, "retry_in", wait, "suppressed", n)
 		}
-		backoff = min(2*backoff, e.cfg.MaxReconnectBackoff)
+		backoff.Sleep(ctx, wait)
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tributary-iot/tributary/edge/intake"
+	"github.com/tributary-iot/tributary/internal/tlsfiles"
 	"github.com/tributary-iot/tributary/protocol"
 	"github.com/tributary-iot/tributary/protocol/mosquittotest"
 )
@@ -305,14 +306,14 @@ func TestExternalConfig(t *testing.T) {
 		cfg  intake.ExternalConfig
 		want string
 	}{
-		{intake.ExternalConfig{Gateway: "gw"}, "not a URL"},
+		{intake.ExternalConfig{Gateway: "gw"}, "broker is missing"},
 		{intake.ExternalConfig{Broker: "http://h:1", Gateway: "gw"}, "scheme \"http\""},
 		{intake.ExternalConfig{Broker: "tcp://h:1883"}, "set gateway"},
 		{intake.ExternalConfig{Broker: "tcp://h:1883", Gateway: "bad id"}, "gateway \"bad id\""},
 		{intake.ExternalConfig{Broker: "tcp://h:1883", Gateway: "gw", Password: "p"}, "without username"},
-		{intake.ExternalConfig{Broker: "tcp://h:1883", Gateway: "gw", TLS: intake.TLSConfig{CAFile: "ca.pem"}}, "not TLS"},
-		{intake.ExternalConfig{Broker: "ssl://h", Gateway: "gw", TLS: intake.TLSConfig{CertFile: "c.pem"}}, "go together"},
-		{intake.ExternalConfig{Broker: "ssl://h", Gateway: "gw", TLS: intake.TLSConfig{CAFile: "/nonexistent/ca.pem"}}, "ca_file"},
+		{intake.ExternalConfig{Broker: "tcp://h:1883", Gateway: "gw", TLS: tlsfiles.Client{CAFile: "ca.pem"}}, "not TLS"},
+		{intake.ExternalConfig{Broker: "ssl://h", Gateway: "gw", TLS: tlsfiles.Client{CertFile: "c.pem"}}, "go together"},
+		{intake.ExternalConfig{Broker: "ssl://h", Gateway: "gw", TLS: tlsfiles.Client{CAFile: "/nonexistent/ca.pem"}}, "ca_file"},
 		{intake.ExternalConfig{Broker: "tcp://h", Gateway: "gw", MaxInFlight: -1}, "max_in_flight"},
 	} {
 		_, err := intake.NewExternal(tc.cfg, &memStore{}, intake.Options{})

@@ -23,7 +23,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,6 +31,7 @@ import (
 
 	"github.com/tributary-iot/tributary/edge/clock"
 	"github.com/tributary-iot/tributary/firmware/sensor"
+	"github.com/tributary-iot/tributary/internal/backoff"
 	"github.com/tributary-iot/tributary/protocol"
 )
 
@@ -234,7 +234,7 @@ func (s *Sampler) run(ctx context.Context, src *source) {
 			s.open.Add(-1)
 		}
 	}()
-	backoff := s.o.openBackoff
+	retry := backoff.Backoff{Initial: s.o.openBackoff, Max: s.o.maxOpenBackoff}
 	var next time.Time
 	fails := 0
 	for ctx.Err() == nil {
@@ -247,18 +247,18 @@ func (s *Sampler) run(ctx context.Context, src *source) {
 					return
 				}
 				s.openErrs.Add(1)
-				wait := backoff/2 + rand.N(backoff/2+1)
+				wait := retry.Next()
 				s.logf(src, "open", slog.LevelWarn, "sensor did not open; retrying", "err", err, "retry_in", wait)
-				sleep(ctx, wait)
-				backoff = min(2*backoff, s.o.maxOpenBackoff)
+				backoff.Sleep(ctx, wait)
 				continue
 			}
 			s.open.Add(1)
-			backoff, fails = s.o.openBackoff, 0
+			retry.Reset()
+			fails = 0
 			s.log.Info("sensor open", "sensor", src.id, "desc", sen.String(), "interval", src.interval)
 			next = firstTick(time.Now(), src.interval)
 		}
-		if !sleep(ctx, time.Until(next)) {
+		if !backoff.Sleep(ctx, time.Until(next)) {
 			return
 		}
 		if s.sample(ctx, src, sen) {
@@ -339,21 +339,6 @@ func (s *Sampler) logf(src *source, kind string, level slog.Level, msg string, a
 	args = append(args, "sensor", src.id, "suppressed", src.quiet[kind])
 	src.logs[kind], src.quiet[kind] = now, 0
 	s.log.Log(context.Background(), level, msg, args...)
-}
-
-// sleep waits d or until ctx ends; false when ctx ended.
-func sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 // firstTick returns the first instant at or after now at which the wall

@@ -1,14 +1,13 @@
 package uplink
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"strings"
 	"time"
+
+	"github.com/tributary-iot/tributary/internal/tlsfiles"
 
 	"github.com/tributary-iot/tributary/protocol"
 )
@@ -53,7 +52,7 @@ type Config struct {
 	// token, sent as "Authorization: Bearer <Token>".
 	Gateway string
 	Token   string
-	TLS     TLSConfig
+	TLS     tlsfiles.Client
 
 	// Compression is the Content-Encoding: "zstd" (default), "gzip" or
 	// "none".
@@ -88,18 +87,6 @@ type Config struct {
 	// its context is cancelled (default 10s).
 	DrainTimeout time.Duration
 }
-
-// TLSConfig is the client side of TLS to the cloud.
-type TLSConfig struct {
-	CAFile     string // PEM CA bundle to verify the cloud with; empty: the system roots
-	CertFile   string // PEM client certificate (mutual TLS); with KeyFile
-	KeyFile    string
-	ServerName string // overrides the host name verified
-	// InsecureSkipVerify disables certificate verification: for tests only.
-	InsecureSkipVerify bool
-}
-
-func (t TLSConfig) isZero() bool { return t == TLSConfig{} }
 
 // Backoff is the retry schedule after a failed request.
 type Backoff struct {
@@ -155,7 +142,7 @@ func (c Config) Validate() error {
 		bad("url %q: want http://host[:port] or https://host[:port]", c.URL)
 	} else if u.RawQuery != "" || u.Fragment != "" {
 		bad("url %q: a base URL has no query or fragment", c.URL)
-	} else if u.Scheme == "http" && !c.TLS.isZero() {
+	} else if u.Scheme == "http" && !c.TLS.IsZero() {
 		bad("tls settings given but url %q is plain http", c.URL)
 	}
 	if err := protocol.CheckDeviceID(c.Gateway); err != nil {
@@ -198,36 +185,8 @@ func (c Config) Validate() error {
 	if c.MaxInFlight < 1 || c.MaxInFlight > 64 {
 		bad("max in flight %d: want 1..64", c.MaxInFlight)
 	}
-	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
-		bad("tls: cert file and key file go together")
+	if err := c.TLS.Validate(); err != nil {
+		bad("tls: %v", err)
 	}
 	return errors.Join(errs...)
-}
-
-// load builds the client TLS configuration, reading the files named in t.
-func (t TLSConfig) load() (*tls.Config, error) {
-	tc := &tls.Config{
-		MinVersion:         tls.VersionTLS12,
-		ServerName:         t.ServerName,
-		InsecureSkipVerify: t.InsecureSkipVerify,
-	}
-	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("uplink: tls: ca file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("uplink: tls: ca file %s holds no PEM certificate", t.CAFile)
-		}
-		tc.RootCAs = pool
-	}
-	if t.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("uplink: tls: client certificate: %w", err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
-	}
-	return tc, nil
 }

@@ -7,11 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tributary-iot/tributary/internal/backoff"
 
 	"github.com/klauspost/compress/gzip"
 
@@ -72,7 +73,7 @@ func (u *Uplink) runJob(j *job) {
 	for len(j.parked) > 0 && u.run.Err() == nil {
 		u.releaseSlot()
 		held = false
-		if !sleep(u.run, u.cfg.Backoff.Max/2+rand.N(u.cfg.Backoff.Max/2+1)) {
+		if !backoff.Sleep(u.run, backoff.Equal.Apply(u.cfg.Backoff.Max)) {
 			break
 		}
 		select {
@@ -278,7 +279,7 @@ func (u *Uplink) acked(j *job, lo, hi int) outcome {
 			"first", first, "last", last)
 		return acked
 	}
-	backoff := u.cfg.Backoff.Initial
+	retry := backoff.Backoff{Initial: u.cfg.Backoff.Initial, Max: u.cfg.Backoff.Max, Jitter: backoff.None}
 	for {
 		err := u.src.Ack(u.drain, first, last)
 		if err == nil {
@@ -291,10 +292,9 @@ func (u *Uplink) acked(j *job, lo, hi int) outcome {
 			u.log.Error("the cloud has the batch but the queue cannot delete it; retrying (a restart would resend it, deduplicated by the cloud)",
 				"first", first, "last", last, "err", err, "suppressed", n)
 		}
-		if !sleep(u.drain, backoff) {
+		if !backoff.Sleep(u.drain, retry.Next()) {
 			return stopped
 		}
-		backoff = min(2*backoff, u.cfg.Backoff.Max)
 	}
 }
 

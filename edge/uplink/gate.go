@@ -2,12 +2,13 @@ package uplink
 
 import (
 	"context"
-	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/tributary-iot/tributary/internal/backoff"
 )
 
 // gate is the shared retry schedule: after a failure no request starts
@@ -15,12 +16,14 @@ import (
 // the gate, so an outage or a Retry-After pauses the whole uplink rather
 // than each batch on its own.
 type gate struct {
-	cfg Backoff
-
 	mu        sync.Mutex
 	notBefore time.Time
-	backoff   time.Duration // current backoff; 0 after a success
-	gen       uint64        // bumped whenever backoff grows
+	backoff   backoff.Backoff // grown once per generation, reset by a success
+	gen       uint64          // bumped whenever backoff grows
+}
+
+func newGate(cfg Backoff) gate {
+	return gate{backoff: backoff.Backoff{Initial: cfg.Initial, Max: cfg.Max, Multiplier: cfg.Multiplier, Jitter: backoff.Full}}
 }
 
 // wait blocks until the gate is open or ctx is done.
@@ -59,18 +62,14 @@ func (g *gate) fail(gen uint64, retryAfter time.Duration) time.Duration {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if gen == g.gen {
-		if g.backoff == 0 {
-			g.backoff = g.cfg.Initial
-		} else {
-			g.backoff = min(time.Duration(float64(g.backoff)*g.cfg.Multiplier), g.cfg.Max)
-		}
+		g.backoff.Grow()
 		g.gen++
 	}
 	var d time.Duration
 	if retryAfter > 0 {
-		d = retryAfter + rand.N(retryAfter/8+1)
+		d = retryAfter + backoff.Full.Apply(retryAfter/8)
 	} else {
-		d = rand.N(g.backoff + 1)
+		d = g.backoff.Jitter.Apply(g.backoff.Current())
 	}
 	if nb := time.Now().Add(d); nb.After(g.notBefore) {
 		g.notBefore = nb
@@ -81,14 +80,14 @@ func (g *gate) fail(gen uint64, retryAfter time.Duration) time.Duration {
 // success resets the backoff; a pending Retry-After still applies.
 func (g *gate) success() {
 	g.mu.Lock()
-	g.backoff = 0
+	g.backoff.Reset()
 	g.mu.Unlock()
 }
 
 func (g *gate) current() time.Duration {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.backoff
+	return g.backoff.Current()
 }
 
 // parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP

@@ -130,7 +130,7 @@ func TestParseRetryAfter(t *testing.T) {
 // The backoff grows once per generation and stays within [0, backoff];
 // Retry-After is a minimum.
 func TestGate(t *testing.T) {
-	g := gate{cfg: Backoff{Initial: 100 * time.Millisecond, Max: time.Second, Multiplier: 2}}
+	g := newGate(Backoff{Initial: 100 * time.Millisecond, Max: time.Second, Multiplier: 2})
 	gen := g.generation()
 	g.fail(gen, 0)
 	g.fail(gen, 0) // the same outage seen by a second request

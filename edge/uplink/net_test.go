@@ -25,6 +25,7 @@ import (
 
 	"github.com/tributary-iot/tributary/edge/uplink"
 	"github.com/tributary-iot/tributary/edge/uplink/uplinktest"
+	"github.com/tributary-iot/tributary/internal/tlsfiles"
 	"github.com/tributary-iot/tributary/protocol"
 )
 
@@ -69,18 +70,18 @@ func TestTLS(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		opts   uplinktest.Options
-		tls    func(caFile string) uplink.TLSConfig
+		tls    func(caFile string) tlsfiles.Client
 		refuse bool
 	}{
-		{name: "ca-file", tls: func(ca string) uplink.TLSConfig { return uplink.TLSConfig{CAFile: ca} }},
-		{name: "server-name", tls: func(ca string) uplink.TLSConfig { return uplink.TLSConfig{CAFile: ca, ServerName: "example.com"} }},
+		{name: "ca-file", tls: func(ca string) tlsfiles.Client { return tlsfiles.Client{CAFile: ca} }},
+		{name: "server-name", tls: func(ca string) tlsfiles.Client { return tlsfiles.Client{CAFile: ca, ServerName: "example.com"} }},
 		{name: "client-cert", opts: uplinktest.Options{ClientCAs: clientCAs},
-			tls: func(ca string) uplink.TLSConfig {
-				return uplink.TLSConfig{CAFile: ca, CertFile: certFile, KeyFile: keyFile}
+			tls: func(ca string) tlsfiles.Client {
+				return tlsfiles.Client{CAFile: ca, CertFile: certFile, KeyFile: keyFile}
 			}},
-		{name: "unknown-ca", refuse: true, tls: func(string) uplink.TLSConfig { return uplink.TLSConfig{} }},
+		{name: "unknown-ca", refuse: true, tls: func(string) tlsfiles.Client { return tlsfiles.Client{} }},
 		{name: "no-client-cert", refuse: true, opts: uplinktest.Options{ClientCAs: clientCAs},
-			tls: func(ca string) uplink.TLSConfig { return uplink.TLSConfig{CAFile: ca} }},
+			tls: func(ca string) tlsfiles.Client { return tlsfiles.Client{CAFile: ca} }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.opts.Tokens = tokens

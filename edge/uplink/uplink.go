@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tributary-iot/tributary/internal/backoff"
+
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 	"github.com/prometheus/client_golang/prometheus"
@@ -118,14 +120,14 @@ func New(src Source, cfg Config, opts ...Option) (*Uplink, error) {
 		log:       o.log.With("component", "uplink", "gateway", cfg.Gateway),
 		client:    o.client,
 		ingestURL: strings.TrimSuffix(cfg.URL, "/") + IngestPath,
-		gate:      gate{cfg: cfg.Backoff},
+		gate:      newGate(cfg.Backoff),
 		slots:     make(chan struct{}, cfg.MaxInFlight),
 		wake:      make(chan struct{}, 1),
 	}
 	u.maxBytes.Store(int64(cfg.MaxBytes))
 	u.jobPool.New = func() any { return &job{encLo: -1} }
 	if u.client == nil {
-		tc, err := cfg.TLS.load()
+		tc, err := cfg.TLS.Load()
 		if err != nil {
 			return nil, err
 		}
@@ -138,7 +140,7 @@ func New(src Source, cfg Config, opts ...Option) (*Uplink, error) {
 			IdleConnTimeout:     90 * time.Second,
 			TLSHandshakeTimeout: 10 * time.Second,
 		}}
-	} else if !cfg.TLS.isZero() {
+	} else if !cfg.TLS.IsZero() {
 		return nil, errors.New("uplink: config: tls settings apply to the uplink's own client; configure TLS on the client given with WithHTTPClient")
 	}
 	switch cfg.Compression {
@@ -241,23 +243,23 @@ func (u *Uplink) Run(ctx context.Context) error {
 
 // schedule forms batches and starts a job for each until ctx is done.
 func (u *Uplink) schedule(ctx context.Context, s *sched) {
-	var readBackoff time.Duration
+	readBackoff := backoff.Backoff{Initial: u.cfg.Backoff.Initial, Max: u.cfg.Backoff.Max, Jitter: backoff.None}
 	for {
 		if !u.waitCapacity(ctx) || u.gate.wait(ctx) != nil {
 			return
 		}
 		j, wait, err := s.take(time.Now())
 		if err != nil {
-			readBackoff = min(max(2*readBackoff, u.cfg.Backoff.Initial), u.cfg.Backoff.Max)
+			wait := readBackoff.Next()
 			if ok, n := u.logs.read.allow(); ok {
-				u.log.Error("reading the queue failed; retrying", "err", err, "retry_in", readBackoff, "suppressed", n)
+				u.log.Error("reading the queue failed; retrying", "err", err, "retry_in", wait, "suppressed", n)
 			}
-			if !sleep(ctx, readBackoff) {
+			if !backoff.Sleep(ctx, wait) {
 				return
 			}
 			continue
 		}
-		readBackoff = 0
+		readBackoff.Reset()
 		if j == nil && s.flush {
 			return // nothing left to send
 		}
@@ -367,16 +369,4 @@ func (u *Uplink) putJob(j *job) {
 	j.parked = j.parked[:0]
 	j.encLo, j.encHi = -1, -1
 	u.jobPool.Put(j)
-}
-
-// sleep waits d or until ctx is done; it reports whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

@@ -28,6 +28,9 @@ const (
 // errors (they belong in the config's username and password, and paho
 // would ignore or mangle them). Errors quote s and say what to write.
 func Parse(s string) (*url.URL, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, fmt.Errorf("broker is missing: want tcp://host:1883 or ssl://host:8883")
+	}
 	u, err := url.Parse(s)
 	if err != nil {
 		return nil, fmt.Errorf("broker %q is not a URL: want tcp://host:1883 or ssl://host:8883", s)

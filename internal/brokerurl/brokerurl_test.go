@@ -34,7 +34,7 @@ func TestParse(t *testing.T) {
 		"tcp://gw?x=1":      "path or query",
 		"ws://gw":           "not supported",
 		"tcp://gw:1883\x7f": "not a URL",
-		"":                  "no scheme",
+		"":                  "broker is missing",
 	} {
 		_, err := brokerurl.Parse(in)
 		if err == nil || !strings.Contains(err.Error(), want) {
