@@ -1,19 +1,14 @@
 package node
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
-	"net"
-	"net/url"
-	"os"
-	"strings"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/tributary-iot/tributary/firmware/sensor"
+	"github.com/tributary-iot/tributary/internal/brokerurl"
+	"github.com/tributary-iot/tributary/internal/strictyaml"
+	"github.com/tributary-iot/tributary/internal/tlsfiles"
 	"github.com/tributary-iot/tributary/protocol"
 )
 
@@ -55,7 +50,7 @@ type Config struct {
 	Username string `yaml:"username"`
 	Password string `yaml:"password"`
 	// TLS configures ssl:// brokers.
-	TLS TLSConfig `yaml:"tls"`
+	TLS tlsfiles.Client `yaml:"tls"`
 	// KeepAlive is the MQTT keep-alive; a dead connection is noticed
 	// within about 1.5 times it. Default 30s.
 	KeepAlive time.Duration `yaml:"keepalive"`
@@ -90,7 +85,7 @@ type Config struct {
 	BatchDelay time.Duration `yaml:"batch_delay"`
 
 	// ReconnectBackoff is the first wait before reconnecting; it doubles up
-	// to MaxReconnectBackoff, with ±20% jitter. Defaults 1s and 1m.
+	// to MaxReconnectBackoff; each wait is drawn from [d/2, d]. Defaults 1s and 1m.
 	ReconnectBackoff    time.Duration `yaml:"reconnect_backoff"`
 	MaxReconnectBackoff time.Duration `yaml:"max_reconnect_backoff"`
 	// DrainTimeout bounds the flush of buffered readings on a clean stop.
@@ -102,53 +97,22 @@ type Config struct {
 	Sensors []sensor.Spec `yaml:"sensors"`
 }
 
-// TLSConfig configures TLS to an ssl:// broker. Files are read by New.
-type TLSConfig struct {
-	// CAFile is a PEM bundle of the CAs that sign the broker's certificate;
-	// "" means the system roots.
-	CAFile string `yaml:"ca_file"`
-	// CertFile and KeyFile are the client certificate and key (PEM) for
-	// mutual TLS; both or neither.
-	CertFile string `yaml:"cert_file"`
-	KeyFile  string `yaml:"key_file"`
-	// ServerName overrides the name checked in the broker's certificate;
-	// "" means the broker URL's host.
-	ServerName string `yaml:"server_name"`
-	// InsecureSkipVerify accepts any broker certificate. Testing only.
-	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
-}
-
-func (t TLSConfig) set() bool { return t != TLSConfig{} }
-
-// LoadConfig reads and strictly decodes a YAML config file. It does not
-// validate: call Validate (New does).
+// LoadConfig reads and strictly decodes a YAML config file: unknown keys,
+// a second document and type mismatches are errors. It does not validate:
+// call Validate (New does).
 func LoadConfig(path string) (Config, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return Config{}, fmt.Errorf("node: config: %w", err)
-	}
-	c, err := ParseConfig(b)
-	if err != nil {
-		return Config{}, fmt.Errorf("node: config %s: %w", path, err)
+	var c Config
+	if err := strictyaml.Load(path, &c); err != nil {
+		return Config{}, fmt.Errorf("node: %w", err)
 	}
 	return c, nil
 }
 
-// ParseConfig strictly decodes a YAML config: unknown keys, a second
-// document and type mismatches are errors.
+// ParseConfig strictly decodes a YAML config (see LoadConfig).
 func ParseConfig(b []byte) (Config, error) {
 	var c Config
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
-		if errors.Is(err, io.EOF) {
-			return Config{}, errors.New("config is empty")
-		}
-		return Config{}, err
-	}
-	var extra any
-	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		return Config{}, errors.New("config has more than one YAML document")
+	if err := strictyaml.Decode(b, &c); err != nil {
+		return Config{}, fmt.Errorf("node: config: %w", err)
 	}
 	return c, nil
 }
@@ -212,13 +176,13 @@ func (c Config) Validate() error {
 	}
 	if c.Broker == "" {
 		bad("broker is missing: set the MQTT broker URL, e.g. tcp://gateway.local:1883")
-	} else if u, err := brokerURL(c.Broker); err != nil {
+	} else if u, err := brokerurl.Parse(c.Broker); err != nil {
 		bad("%v", err)
-	} else if u.Scheme != "ssl" && c.TLS.set() {
+	} else if !brokerurl.IsTLS(u) && !c.TLS.IsZero() {
 		bad("tls is set but broker %q is not TLS: use ssl://host:8883, or remove tls", c.Broker)
 	}
-	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
-		bad("tls: cert_file and key_file go together: set both for a client certificate, or neither")
+	if err := c.TLS.Validate(); err != nil {
+		bad("tls: %v", err)
 	}
 	if c.Password != "" && c.Username == "" {
 		bad("password is set without username")
@@ -276,38 +240,4 @@ func (c Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// brokerURL parses and normalises a broker URL: scheme tcp or ssl (mqtt,
-// mqtts and tls are aliases), host and port (default 1883 or 8883).
-func brokerURL(s string) (*url.URL, error) {
-	u, err := url.Parse(s)
-	if err != nil {
-		return nil, fmt.Errorf("broker %q is not a URL: want tcp://host:1883 or ssl://host:8883", s)
-	}
-	port := "1883"
-	switch u.Scheme {
-	case "tcp", "mqtt":
-		u.Scheme = "tcp"
-	case "ssl", "mqtts", "tls":
-		u.Scheme, port = "ssl", "8883"
-	case "":
-		return nil, fmt.Errorf("broker %q has no scheme: want tcp://%s or ssl://%s", s, s, s)
-	default:
-		return nil, fmt.Errorf("broker %q: scheme %q is not supported: use tcp:// or ssl:// (mqtt:// and mqtts:// are aliases)", s, u.Scheme)
-	}
-	if u.Hostname() == "" {
-		return nil, fmt.Errorf("broker %q has no host: want %s://host:%s", s, u.Scheme, port)
-	}
-	if u.User != nil {
-		return nil, fmt.Errorf("broker %q has credentials in the URL: use username and password", s)
-	}
-	if p := strings.Trim(u.Path, "/"); p != "" || u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("broker %q has a path or query: want %s://host:%s only", s, u.Scheme, port)
-	}
-	if u.Port() == "" {
-		u.Host = net.JoinHostPort(u.Hostname(), port)
-	}
-	u.Path = ""
-	return u, nil
 }

@@ -1,13 +1,10 @@
 package node_test
 
 import (
-	"bufio"
-	"bytes"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/tributary-iot/tributary/internal/strictyaml/yamltest"
 
 	"github.com/tributary-iot/tributary/firmware/node"
 	"github.com/tributary-iot/tributary/firmware/sensor"
@@ -16,52 +13,13 @@ import (
 // TestConfigFixtures loads testdata/*.good.yaml (must be valid) and
 // *.bad.yaml (must fail with every "# want: ..." substring in the file).
 func TestConfigFixtures(t *testing.T) {
-	files, err := filepath.Glob("testdata/*.yaml")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no fixtures: %v", err)
-	}
-	for _, f := range files {
-		name := filepath.Base(f)
-		t.Run(name, func(t *testing.T) {
-			b, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var wants []string
-			sc := bufio.NewScanner(bytes.NewReader(b))
-			for sc.Scan() {
-				if w, ok := strings.CutPrefix(sc.Text(), "# want: "); ok {
-					wants = append(wants, w)
-				}
-			}
-			_, err = node.LoadConfig(f)
-			if err == nil {
-				var c node.Config
-				c, _ = node.LoadConfig(f)
-				err = c.Validate()
-			}
-			switch {
-			case strings.HasSuffix(name, ".good.yaml"):
-				if err != nil {
-					t.Fatalf("want valid, got:\n%v", err)
-				}
-			case strings.HasSuffix(name, ".bad.yaml"):
-				if len(wants) == 0 {
-					t.Fatal(`a bad fixture needs "# want: substring" lines`)
-				}
-				if err == nil {
-					t.Fatalf("want errors %q, got none", wants)
-				}
-				for _, w := range wants {
-					if !strings.Contains(err.Error(), w) {
-						t.Errorf("error lacks %q:\n%v", w, err)
-					}
-				}
-			default:
-				t.Fatal("fixture must be named *.good.yaml or *.bad.yaml")
-			}
-		})
-	}
+	yamltest.Run(t, "testdata", 10, func(b []byte) error {
+		c, err := node.ParseConfig(b)
+		if err != nil {
+			return err
+		}
+		return c.Validate()
+	})
 }
 
 // TestConfigDecoding: the full fixture decodes every field.

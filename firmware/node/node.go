@@ -3,14 +3,12 @@ package node
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/url"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,6 +16,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/tributary-iot/tributary/firmware/sensor"
+	"github.com/tributary-iot/tributary/internal/brokerurl"
 	"github.com/tributary-iot/tributary/protocol"
 )
 
@@ -274,7 +273,7 @@ func (n *Node) closeSensors() error {
 // auto-reconnect is off and sessions are clean.
 func (n *Node) clientOptions(dial func(context.Context, string, string) (net.Conn, error)) (*mqtt.ClientOptions, error) {
 	cfg := &n.cfg
-	u, err := brokerURL(cfg.Broker)
+	u, err := brokerurl.Parse(cfg.Broker)
 	if err != nil {
 		return nil, fmt.Errorf("node: config: %w", err)
 	}
@@ -300,10 +299,10 @@ func (n *Node) clientOptions(dial func(context.Context, string, string) (net.Con
 			default:
 			}
 		})
-	if u.Scheme == "ssl" {
-		tc, err := tlsConfig(cfg.TLS)
+	if brokerurl.IsTLS(u) {
+		tc, err := cfg.TLS.Load()
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("node: tls: %w", err)
 		}
 		mo.SetTLSConfig(tc)
 	}
@@ -375,33 +374,6 @@ func (c *hookConn) fix(err error) error {
 		return errCut
 	}
 	return err
-}
-
-func tlsConfig(t TLSConfig) (*tls.Config, error) {
-	tc := &tls.Config{
-		MinVersion:         tls.VersionTLS12,
-		ServerName:         t.ServerName,
-		InsecureSkipVerify: t.InsecureSkipVerify,
-	}
-	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("node: tls: ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("node: tls: ca_file %s holds no PEM certificate", t.CAFile)
-		}
-		tc.RootCAs = pool
-	}
-	if t.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("node: tls: cert_file/key_file: %w", err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
-	}
-	return tc, nil
 }
 
 // Run samples and publishes until ctx is done, reconnecting whenever the

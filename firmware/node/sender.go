@@ -2,11 +2,11 @@ package node
 
 import (
 	"context"
-	"math/rand/v2"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/tributary-iot/tributary/internal/backoff"
 	"github.com/tributary-iot/tributary/protocol"
 )
 
@@ -39,11 +39,12 @@ func done(t mqtt.Token) bool {
 // is done, then stops cleanly.
 func (n *Node) run(ctx context.Context, samplerDone <-chan struct{}) {
 	s := &sender{n: n}
-	var backoff time.Duration
+	retry := backoff.Backoff{Initial: n.cfg.ReconnectBackoff, Max: n.cfg.MaxReconnectBackoff}
+	wait := time.Duration(0)
 	attempts := 0
 	for {
-		if backoff > 0 {
-			t := time.NewTimer(jitter(backoff))
+		if wait > 0 {
+			t := time.NewTimer(wait)
 			select {
 			case <-ctx.Done():
 				t.Stop()
@@ -65,7 +66,7 @@ func (n *Node) run(ctx context.Context, samplerDone <-chan struct{}) {
 				n.log.Warn("cannot connect to the broker; retrying", "broker", n.cfg.Broker,
 					"err", err, "attempts", attempts, "suppressed", suppressed)
 			}
-			backoff = min(max(2*backoff, n.cfg.ReconnectBackoff), n.cfg.MaxReconnectBackoff)
+			wait = retry.Next()
 			continue
 		}
 		if s.everUp {
@@ -78,13 +79,9 @@ func (n *Node) run(ctx context.Context, samplerDone <-chan struct{}) {
 			s.stop(samplerDone)
 			return
 		}
-		backoff = n.cfg.ReconnectBackoff
+		retry.Reset()
+		wait = retry.Next()
 	}
-}
-
-// jitter spreads d by ±20% so that a fleet does not reconnect in step.
-func jitter(d time.Duration) time.Duration {
-	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
 }
 
 // connect makes one connection attempt; paho bounds it by ConnectTimeout.

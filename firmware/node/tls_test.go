@@ -22,6 +22,7 @@ import (
 
 	"github.com/tributary-iot/tributary/firmware/node"
 	"github.com/tributary-iot/tributary/firmware/sensor"
+	"github.com/tributary-iot/tributary/internal/tlsfiles"
 )
 
 // startTLSBroker runs mochi with a TLS listener whose self-signed
@@ -86,7 +87,7 @@ func TestTLS(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := testConfig(addr)
 			cfg.Broker = "ssl://" + addr
-			cfg.TLS = node.TLSConfig{CAFile: ca, ServerName: tc.serverName}
+			cfg.TLS = tlsfiles.Client{CAFile: ca, ServerName: tc.serverName}
 			opts := node.Options{Sensors: []sensor.Sensor{&seqSensor{}}}
 			if tc.dial {
 				opts.Dial = (&netSwitch{}).Dial
