@@ -1,19 +1,16 @@
 package server
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/url"
-	"os"
-	"strconv"
 	"strings"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
+	"github.com/tributary-iot/tributary/internal/bytesize"
+	"github.com/tributary-iot/tributary/internal/strictyaml"
+	"github.com/tributary-iot/tributary/internal/tlsfiles"
 	"github.com/tributary-iot/tributary/protocol"
 )
 
@@ -55,7 +52,10 @@ type Config struct {
 	LogFormat     string `yaml:"log_format"` // text (default) or json
 	LogLevel      string `yaml:"log_level"`  // debug, info (default), warn, error
 
-	TLS        TLSConfig        `yaml:"tls"`
+	// TLS secures the Listen address. With client_ca_file, clients
+	// (gateways) must present a certificate signed by that CA, in addition
+	// to their bearer token.
+	TLS        tlsfiles.Server  `yaml:"tls"`
 	Stream     StreamConfig     `yaml:"stream"`
 	Ingest     IngestConfig     `yaml:"ingest"`
 	Tokens     TokensConfig     `yaml:"tokens"`
@@ -66,15 +66,6 @@ type Config struct {
 	// DrainTimeout bounds the wait for requests in progress on SIGTERM
 	// (default 10s).
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
-}
-
-// TLSConfig secures the Listen address. With ClientCAFile, clients
-// (gateways) must present a certificate signed by that CA, in addition to
-// their bearer token.
-type TLSConfig struct {
-	CertFile     string `yaml:"cert_file"`
-	KeyFile      string `yaml:"key_file"`
-	ClientCAFile string `yaml:"client_ca_file"`
 }
 
 // StreamConfig selects where stream records go.
@@ -106,7 +97,7 @@ type KinesisConfig struct {
 
 // IngestConfig tunes POST /v1/ingest (see package ingest).
 type IngestConfig struct {
-	MaxBytes     ByteSize      `yaml:"max_bytes"`     // default and at most 8MiB
+	MaxBytes     bytesize.Size `yaml:"max_bytes"`     // default and at most 8MiB
 	MaxInFlight  int           `yaml:"max_in_flight"` // default 32
 	ThrottleWait time.Duration `yaml:"throttle_wait"` // default 1s
 	RetryAfter   time.Duration `yaml:"retry_after"`   // default 1s
@@ -192,49 +183,13 @@ func (c Config) AnomalyOn() bool {
 	return c.MonitorOn() && (c.Anomaly.Enabled == nil || *c.Anomaly.Enabled)
 }
 
-// ByteSize is a size in bytes; YAML accepts 1048576, "512KiB", "8MiB".
-type ByteSize int64
-
-// UnmarshalYAML implements yaml.Unmarshaler.
-func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
-	v, err := ParseByteSize(n.Value)
-	if err != nil {
-		return fmt.Errorf("line %d: %w", n.Line, err)
-	}
-	*b = v
-	return nil
-}
-
-// ParseByteSize parses "123", "64KiB", "8MiB", "1GiB", "10MB".
-func ParseByteSize(s string) (ByteSize, error) {
-	s = strings.TrimSpace(s)
-	mult := int64(1)
-	for _, u := range []struct {
-		suffix string
-		mult   int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}} {
-		if strings.HasSuffix(s, u.suffix) {
-			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
-			break
-		}
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || f < 0 {
-		return 0, fmt.Errorf("size %q: want a number with an optional unit (KiB, MiB, GiB, KB, MB, GB)", s)
-	}
-	return ByteSize(f * float64(mult)), nil
-}
-
-// LoadConfig reads and strictly decodes a YAML file. It does not validate:
-// flags may still fill in fields.
+// LoadConfig reads and strictly decodes a YAML file (one document,
+// unknown keys are errors). It does not validate: flags may still fill in
+// fields.
 func LoadConfig(path string) (Config, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return Config{}, fmt.Errorf("cloud: config: %w", err)
-	}
-	c, err := ParseConfig(b)
-	if err != nil {
-		return Config{}, fmt.Errorf("cloud: config %s: %w", path, err)
+	var c Config
+	if err := strictyaml.Load(path, &c); err != nil {
+		return Config{}, fmt.Errorf("cloud: %w", err)
 	}
 	return c, nil
 }
@@ -242,9 +197,7 @@ func LoadConfig(path string) (Config, error) {
 // ParseConfig strictly decodes YAML.
 func ParseConfig(b []byte) (Config, error) {
 	var c Config
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+	if err := strictyaml.Decode(b, &c); err != nil {
 		return Config{}, err
 	}
 	return c, nil
@@ -336,11 +289,8 @@ func (c Config) Validate() error {
 	default:
 		add("log_level: %q: want debug, info, warn or error", c.LogLevel)
 	}
-	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
-		add("tls: cert_file and key_file go together")
-	}
-	if c.TLS.ClientCAFile != "" && c.TLS.CertFile == "" {
-		add("tls.client_ca_file: client certificates need TLS: set cert_file and key_file too")
+	if err := c.TLS.Validate(); err != nil {
+		add("tls: %v", err)
 	}
 	if len(c.Stream.Name) > 128 || strings.Trim(c.Stream.Name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != "" {
 		add("stream.name: %q: want 1-128 characters of [a-zA-Z0-9_.-]", c.Stream.Name)

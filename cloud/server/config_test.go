@@ -1,12 +1,10 @@
 package server_test
 
 import (
-	"os"
-	"path/filepath"
-	"regexp"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/tributary-iot/tributary/internal/strictyaml/yamltest"
 
 	"github.com/tributary-iot/tributary/cloud/server"
 )
@@ -14,37 +12,13 @@ import (
 // TestConfigFixtures loads testdata/*.good.yml (must validate) and
 // *.bad.yml (must fail with every "# want:" substring).
 func TestConfigFixtures(t *testing.T) {
-	files, _ := filepath.Glob("testdata/*.yml")
-	if len(files) < 5 {
-		t.Fatalf("only %d fixtures", len(files))
-	}
-	want := regexp.MustCompile(`(?m)^# want: (.*)$`)
-	for _, f := range files {
-		t.Run(filepath.Base(f), func(t *testing.T) {
-			b, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cfg, err := server.ParseConfig(b)
-			if err == nil {
-				err = cfg.WithDefaults().Validate()
-			}
-			if strings.HasSuffix(f, ".good.yml") {
-				if err != nil {
-					t.Fatalf("valid config rejected: %v", err)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatal("invalid config accepted")
-			}
-			for _, m := range want.FindAllStringSubmatch(string(b), -1) {
-				if !strings.Contains(err.Error(), m[1]) {
-					t.Errorf("error does not say %q:\n%v", m[1], err)
-				}
-			}
-		})
-	}
+	yamltest.Run(t, "testdata", 5, func(b []byte) error {
+		cfg, err := server.ParseConfig(b)
+		if err != nil {
+			return err
+		}
+		return cfg.WithDefaults().Validate()
+	})
 }
 
 // TestExampleConfig keeps deploy/cloud.example.yaml valid.

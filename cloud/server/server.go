@@ -12,8 +12,6 @@ package server
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -109,9 +107,9 @@ func New(cfg Config, opts Options) (*Server, error) {
 		return fail(err)
 	}
 
-	tlsCfg, err := cfg.TLS.load()
+	tlsCfg, err := cfg.TLS.Load()
 	if err != nil {
-		return fail(err)
+		return fail(fmt.Errorf("cloud: tls: %w", err))
 	}
 	mux := http.NewServeMux()
 	s.mux = mux
@@ -392,28 +390,4 @@ func (s *Server) serveHealth(w http.ResponseWriter, _ *http.Request) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(h)
-}
-
-// load builds the listener's TLS configuration, or nil without TLS.
-func (t TLSConfig) load() (*tls.Config, error) {
-	if t.CertFile == "" {
-		return nil, nil
-	}
-	cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-	if err != nil {
-		return nil, fmt.Errorf("cloud: tls: %w", err)
-	}
-	c := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	if t.ClientCAFile != "" {
-		pem, err := os.ReadFile(t.ClientCAFile)
-		if err != nil {
-			return nil, fmt.Errorf("cloud: tls.client_ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("cloud: tls.client_ca_file %s: no PEM certificates in it", t.ClientCAFile)
-		}
-		c.ClientCAs, c.ClientAuth = pool, tls.RequireAndVerifyClientCert
-	}
-	return c, nil
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/tributary-iot/tributary/cloud/server"
 	"github.com/tributary-iot/tributary/cloud/shardstore"
 	"github.com/tributary-iot/tributary/edge/uplink"
+	"github.com/tributary-iot/tributary/internal/tlsfiles"
 	"github.com/tributary-iot/tributary/protocol"
 )
 
@@ -336,13 +337,13 @@ func TestTLSClientCerts(t *testing.T) {
 	writePEM(t, dir, "cloud.crt", srvCert, srvKey)
 	cliCert, cliKey := leaf(t, ca, caKey, "gw-1", false)
 	writePEM(t, dir, "gw.crt", cliCert, cliKey)
-	r := start(t, server.Config{Data: filepath.Join(dir, "data"), TLS: server.TLSConfig{
+	r := start(t, server.Config{Data: filepath.Join(dir, "data"), TLS: tlsfiles.Server{
 		CertFile: filepath.Join(dir, "cloud.crt"), KeyFile: filepath.Join(dir, "cloud.key"),
 		ClientCAFile: filepath.Join(dir, "ca.crt")}}, shardstore.Options{})
 	tok, _ := r.s.Tokens().Issue("gw-1")
 	url := "https://" + r.s.Addr()
 	rs := readings(300, 3, t0)
-	ship(t, newSrc(rs), uplink.Config{URL: url, Token: tok, TLS: uplink.TLSConfig{
+	ship(t, newSrc(rs), uplink.Config{URL: url, Token: tok, TLS: tlsfiles.Client{
 		CAFile: filepath.Join(dir, "ca.crt"), CertFile: filepath.Join(dir, "gw.crt"), KeyFile: filepath.Join(dir, "gw.key")}})
 	checkStream(t, readStream(t, r.s.KinesisAddr(), "telemetry"), rs)
 

@@ -1,19 +1,15 @@
 package fleet
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"math"
-	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
+	"github.com/tributary-iot/tributary/internal/brokerurl"
+	"github.com/tributary-iot/tributary/internal/strictyaml"
 	"github.com/tributary-iot/tributary/protocol"
 	"github.com/tributary-iot/tributary/simulator/model"
 )
@@ -130,8 +126,10 @@ func (c *Config) Validate() error {
 	}
 	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 
-	if u, err := url.Parse(c.Broker); err != nil || u.Host == "" || (u.Scheme != "tcp" && u.Scheme != "mqtt") {
-		bad("broker %q: want tcp://HOST:PORT", c.Broker)
+	if u, err := brokerurl.Parse(c.Broker); err != nil {
+		bad("%v", err)
+	} else if brokerurl.IsTLS(u) {
+		bad("broker %q: the simulator connects without TLS: want tcp://HOST:PORT", c.Broker)
 	}
 	if c.Devices < 1 || c.Devices > MaxDevices {
 		bad("devices %d: want 1..%d", c.Devices, MaxDevices)
@@ -217,26 +215,13 @@ func (c *Config) interval() time.Duration {
 }
 
 // LoadConfig strictly decodes the YAML file at path over base (usually
-// DefaultConfig): keys it does not know, a second document and type
-// mismatches are errors; keys it leaves out keep base's values. It does
-// not validate.
+// DefaultConfig): keys it does not know, an empty file, a second document
+// and type mismatches are errors; keys it leaves out keep base's values.
+// It does not validate.
 func LoadConfig(path string, base Config) (Config, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return base, fmt.Errorf("fleet: read config: %w", err)
-	}
 	c := base
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
-		if errors.Is(err, io.EOF) {
-			return base, nil // an empty file changes nothing
-		}
-		return base, fmt.Errorf("fleet: config %s: %w", path, err)
-	}
-	var extra any
-	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		return base, fmt.Errorf("fleet: config %s: more than one YAML document", path)
+	if err := strictyaml.Load(path, &c); err != nil {
+		return base, fmt.Errorf("fleet: %w", err)
 	}
 	return c, nil
 }

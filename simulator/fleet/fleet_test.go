@@ -63,7 +63,7 @@ func TestLoadConfig(t *testing.T) {
 		t.Fatalf("Validate: %v, want ErrConfig", err)
 	}
 	for _, want := range []string{
-		`broker "http://127.0.0.1:1883": want tcp://HOST:PORT`,
+		`broker "http://127.0.0.1:1883": scheme "http" is not supported`,
 		"devices 0: want 1..100000",
 		"rate 500: want 0.1..100",
 		`sensors "bmp180"`,
