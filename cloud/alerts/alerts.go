@@ -21,7 +21,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -32,6 +31,7 @@ import (
 
 	"github.com/tributary-iot/tributary/cloud/anomaly"
 	"github.com/tributary-iot/tributary/cloud/ingest"
+	"github.com/tributary-iot/tributary/internal/backoff"
 )
 
 // Defaults of Config.
@@ -281,7 +281,8 @@ func (d *Dispatcher) putAll(ctx context.Context, batch []anomaly.Alert) {
 		}
 		entries = append(entries, ingest.Entry{PartitionKey: a.Device, Data: b})
 	}
-	wait := 100 * time.Millisecond
+	retry := backoff.Backoff{Initial: 100 * time.Millisecond, Max: 5 * time.Second, Jitter: backoff.None}
+	wait := retry.Next()
 	for len(entries) > 0 {
 		res, err := d.opts.Backend.Put(ctx, d.cfg.Stream, entries)
 		var left []ingest.Entry
@@ -307,12 +308,12 @@ func (d *Dispatcher) putAll(ctx context.Context, batch []anomaly.Alert) {
 		d.failed.WithLabelValues("stream").Inc()
 		d.count(func(s *Stats) { s.StreamFailures++ })
 		d.log.Warn("writing alerts to the stream failed; retrying", "stream", d.cfg.Stream, "alerts", len(left), "err", err, "in", wait)
-		if !sleep(ctx, wait) {
+		if !backoff.Sleep(ctx, wait) {
 			d.dropped.WithLabelValues("stream").Add(float64(len(left)))
 			d.count(func(s *Stats) { s.StreamDropped += uint64(len(left)) })
 			return
 		}
-		wait = min(2*wait, 5*time.Second)
+		wait = retry.Next()
 		entries = left
 	}
 }
@@ -335,7 +336,7 @@ func (d *Dispatcher) post(ctx context.Context, a anomaly.Alert) {
 		d.drop("webhook", &d.stats.WebhookFailed)
 		return
 	}
-	wait := 200 * time.Millisecond
+	retry := backoff.Backoff{Initial: 200 * time.Millisecond, Max: 10 * time.Second}
 	for attempt := 0; ; attempt++ {
 		err := d.postOnce(ctx, body)
 		if err == nil {
@@ -355,12 +356,10 @@ func (d *Dispatcher) post(ctx context.Context, a anomaly.Alert) {
 			d.drop("webhook", &d.stats.WebhookFailed)
 			return
 		}
-		jit := wait/2 + rand.N(wait/2+1)
-		if !sleep(ctx, jit) {
+		if !backoff.Sleep(ctx, retry.Next()) {
 			d.drop("webhook", &d.stats.WebhookFailed)
 			return
 		}
-		wait = min(2*wait, 10*time.Second)
 	}
 }
 
@@ -388,16 +387,5 @@ func (d *Dispatcher) postOnce(ctx context.Context, body []byte) error {
 		return fmt.Errorf("webhook answered %s", resp.Status)
 	default:
 		return permanent{fmt.Errorf("webhook answered %s", resp.Status)}
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }

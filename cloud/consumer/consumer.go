@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tributary-iot/tributary/internal/backoff"
 )
 
 // KinesisAPI is the part of the Kinesis API a consumer calls;
@@ -142,7 +144,7 @@ func (r *run) loop(ctx context.Context) error {
 	c := r.c
 	list := time.NewTimer(0)
 	defer list.Stop()
-	bo := backoff{min: c.cfg.PollInterval, max: c.cfg.MaxBackoff}
+	bo := backoff.Backoff{Initial: max(c.cfg.PollInterval, time.Millisecond), Max: c.cfg.MaxBackoff}
 	for {
 		select {
 		case <-ctx.Done():
@@ -165,12 +167,12 @@ func (r *run) loop(ctx context.Context) error {
 				}
 				c.n.callErrors.Add(1)
 				c.m.callErr.Inc()
-				d := bo.next()
+				d := bo.Next()
 				c.log.Warn("list shards failed; retrying", "err", err, "in", d)
 				list.Reset(d)
 				continue
 			}
-			bo.reset()
+			bo.Reset()
 			if err := r.reconcile(ctx, shards); err != nil {
 				return err
 			}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"math/rand/v2"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -12,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/tributary-iot/tributary/internal/backoff"
 	"github.com/tributary-iot/tributary/protocol"
 )
 
@@ -64,7 +64,7 @@ type shardReader struct {
 // checkpoint cannot be written.
 func (s *shardReader) read(ctx context.Context) (finished bool, err error) {
 	c := s.c
-	bo := backoff{min: c.cfg.PollInterval, max: c.cfg.MaxBackoff}
+	bo := backoff.Backoff{Initial: max(c.cfg.PollInterval, time.Millisecond), Max: c.cfg.MaxBackoff}
 	idle := c.cfg.PollInterval
 	iter := ""
 	for ctx.Err() == nil {
@@ -100,7 +100,7 @@ func (s *shardReader) read(ctx context.Context) (finished bool, err error) {
 			}
 			continue
 		}
-		bo.reset()
+		bo.Reset()
 		ended := out.NextShardIterator == nil
 		if len(out.Records) > 0 || ended {
 			if ok, err := s.process(ctx, out, ended); !ok || err != nil {
@@ -120,7 +120,7 @@ func (s *shardReader) read(ctx context.Context) (finished bool, err error) {
 		} else {
 			idle = c.cfg.PollInterval
 		}
-		if !sleep(ctx, pause) {
+		if !backoff.Sleep(ctx, pause) {
 			break
 		}
 	}
@@ -129,7 +129,7 @@ func (s *shardReader) read(ctx context.Context) (finished bool, err error) {
 
 // failed accounts for a failed call and sleeps the backoff; gone reports
 // that the shard (or stream) no longer exists.
-func (s *shardReader) failed(ctx context.Context, op string, err error, bo *backoff) (gone bool) {
+func (s *shardReader) failed(ctx context.Context, op string, err error, bo *backoff.Backoff) (gone bool) {
 	c := s.c
 	if ctx.Err() != nil {
 		return false
@@ -138,9 +138,9 @@ func (s *shardReader) failed(ctx context.Context, op string, err error, bo *back
 	case "ProvisionedThroughputExceededException", "KMSThrottlingException", "LimitExceededException":
 		c.n.throttles.Add(1)
 		c.m.throttles.Inc()
-		d := bo.next()
+		d := bo.Next()
 		s.log.Debug("throttled; backing off", "op", op, "in", d)
-		sleep(ctx, d)
+		backoff.Sleep(ctx, d)
 	case "ExpiredIteratorException":
 		c.n.expired.Add(1)
 		c.m.expired.Inc()
@@ -151,9 +151,9 @@ func (s *shardReader) failed(ctx context.Context, op string, err error, bo *back
 	default:
 		c.n.callErrors.Add(1)
 		c.m.callErr.Inc()
-		d := bo.next()
+		d := bo.Next()
 		s.log.Warn("Kinesis call failed; retrying", "op", op, "err", err, "in", d)
-		sleep(ctx, d)
+		backoff.Sleep(ctx, d)
 	}
 	return false
 }
@@ -198,7 +198,7 @@ func (s *shardReader) process(ctx context.Context, out *kinesis.GetRecordsOutput
 	s.observe(b.MillisBehindLatest, newest, now)
 
 	if len(b.Records) > 0 {
-		bo := backoff{min: c.cfg.PollInterval, max: c.cfg.MaxBackoff}
+		bo := backoff.Backoff{Initial: max(c.cfg.PollInterval, time.Millisecond), Max: c.cfg.MaxBackoff}
 		for {
 			herr := c.handler(ctx, b)
 			if herr == nil {
@@ -209,9 +209,9 @@ func (s *shardReader) process(ctx context.Context, out *kinesis.GetRecordsOutput
 			}
 			c.n.handlerErrors.Add(1)
 			c.m.handlerErr.Inc()
-			d := bo.next()
+			d := bo.Next()
 			s.log.Warn("handler failed; retrying the batch", "records", len(b.Records), "err", herr, "in", d)
-			if !sleep(ctx, d) {
+			if !backoff.Sleep(ctx, d) {
 				return false, nil
 			}
 		}
@@ -263,33 +263,4 @@ func errorCode(err error) string {
 		return ae.ErrorCode()
 	}
 	return ""
-}
-
-// backoff is exponential from min to max with equal jitter.
-type backoff struct {
-	min, max, cur time.Duration
-}
-
-func (b *backoff) next() time.Duration {
-	if b.cur == 0 {
-		b.cur = max(b.min, time.Millisecond)
-	} else {
-		b.cur = min(2*b.cur, b.max)
-	}
-	half := b.cur / 2
-	return half + rand.N(b.cur-half+1)
-}
-
-func (b *backoff) reset() { b.cur = 0 }
-
-// sleep waits d or until ctx ends; it reports whether ctx is still live.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

@@ -6,13 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/tributary-iot/tributary/internal/backoff"
 	"github.com/tributary-iot/tributary/protocol"
 )
 
@@ -357,21 +357,20 @@ func keySpansChunks(entries []Entry, bounds [][2]int) bool {
 // entries, counted from the start of its writes.
 type throttleBudget struct {
 	deadline time.Time
-	delay    time.Duration
+	delay    backoff.Backoff
 }
 
 func newThrottleBudget(wait time.Duration) throttleBudget {
-	return throttleBudget{deadline: time.Now().Add(wait), delay: 5 * time.Millisecond}
+	return throttleBudget{deadline: time.Now().Add(wait), delay: backoff.Backoff{Initial: 5 * time.Millisecond, Max: 200 * time.Millisecond}}
 }
 
 // next returns how long to wait before retrying, or false when the budget
 // is spent.
 func (t *throttleBudget) next() (time.Duration, bool) {
-	d := t.delay/2 + rand.N(t.delay/2+1)
+	d := t.delay.Next()
 	if time.Now().Add(d).After(t.deadline) {
 		return 0, false
 	}
-	t.delay = min(2*t.delay, 200*time.Millisecond)
 	return d, true
 }
 

@@ -14,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/tributary-iot/tributary/internal/backoff"
 )
 
 // Put writes entries to stream ("" means Config.Stream) and returns one
@@ -195,15 +197,7 @@ const minWait = 10 * time.Millisecond
 // sleepUntil waits until t (at least minWait), or returns false when ctx
 // ends first.
 func sleepUntil(ctx context.Context, t time.Time) bool {
-	d := max(time.Until(t), minWait)
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+	return backoff.Sleep(ctx, max(time.Until(t), minWait))
 }
 
 type callResult struct {

@@ -7,13 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"math/rand/v2"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+
+	"github.com/tributary-iot/tributary/internal/backoff"
 )
 
 // hashKey is a partition key's position in the 128-bit hash-key space,
@@ -118,7 +119,7 @@ func (g *gate) fail(round, now time.Time, base, maxD time.Duration) {
 	}
 	// Jitter: somewhere in [d/2, d], so producers that throttled together
 	// do not come back together.
-	d = d/2 + rand.N(d/2+1)
+	d = backoff.Equal.Apply(d)
 	if until := now.Add(d); until.After(g.blockedUntil) {
 		g.blockedUntil = until
 	}

@@ -16,6 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/tributary-iot/tributary/internal/backoff"
 )
 
 // KinesisAPI is what the verifier calls: *kinesis.Client has it.
@@ -142,7 +144,7 @@ type shardState struct {
 	after            string // last sequence number handled
 	caughtUp         bool
 	wait             time.Time // throttled until
-	backoff          time.Duration
+	backoff          backoff.Backoff
 }
 
 // ReadStream reads stream from its start through api, handing every record
@@ -179,7 +181,7 @@ func ReadStream(ctx context.Context, api KinesisAPI, o ReadOptions, handle func(
 				if _, ok := shards[id]; ok || id == "" {
 					continue
 				}
-				ss := &shardState{id: id, parent: aws.ToString(s.ParentShardId), adjacent: aws.ToString(s.AdjacentParentShardId)}
+				ss := &shardState{backoff: backoff.Backoff{Initial: 100 * time.Millisecond, Max: 5 * time.Second, Jitter: backoff.None}, id: id, parent: aws.ToString(s.ParentShardId), adjacent: aws.ToString(s.AdjacentParentShardId)}
 				shards[id] = ss
 				order = append(order, ss)
 			}
@@ -303,7 +305,7 @@ func readOnce(ctx context.Context, api KinesisAPI, o ReadOptions, s *shardState,
 	if err != nil {
 		return 0, s.failed("GetRecords", err, st)
 	}
-	s.backoff = 0
+	s.backoff.Reset()
 	now := time.Now()
 	for i := range out.Records {
 		kr := &out.Records[i]
@@ -337,8 +339,7 @@ func (s *shardState) failed(op string, err error, st *ReadStats) error {
 	switch code {
 	case "ProvisionedThroughputExceededException", "LimitExceededException", "KMSThrottlingException":
 		st.Throttle++
-		s.backoff = min(max(2*s.backoff, 100*time.Millisecond), 5*time.Second)
-		s.wait = time.Now().Add(s.backoff)
+		s.wait = time.Now().Add(s.backoff.Next())
 		return nil
 	case "ExpiredIteratorException":
 		s.iter = ""
