@@ -323,14 +323,14 @@ func (e *Embedded) authenticate(cl *mqtt.Client, pk packets.Packet) bool {
 		if ok && passwordEqual(u.Password, pk.Connect.Password) {
 			return true
 		}
-		if ok, n := e.core.limit.allow("auth"); ok {
+		if ok, n := e.core.limit.Allow("auth"); ok {
 			e.core.log.Warn("client refused: unknown username or wrong password",
 				"client_id", truncate(cl.ID, 200), "username", truncate(user, 200), "remote", cl.Net.Remote, "suppressed", n)
 		}
 		return false
 	}
 	if !e.anon {
-		if ok, n := e.core.limit.allow("auth"); ok {
+		if ok, n := e.core.limit.Allow("auth"); ok {
 			e.core.log.Warn("client refused: anonymous clients are not allowed",
 				"client_id", truncate(cl.ID, 200), "remote", cl.Net.Remote, "suppressed", n)
 		}

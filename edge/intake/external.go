@@ -183,7 +183,7 @@ func (e *External) Run(ctx context.Context) error {
 		}
 		// Jittered within [backoff/2, backoff]: spreads a fleet of gateways.
 		wait := retry.Next()
-		if ok, n := e.core.limit.allow("connect"); ok {
+		if ok, n := e.core.limit.Allow("connect"); ok {
 			e.core.log.Warn("broker session failed or ended; reconnecting", "err", err, "retry_in", wait, "suppressed", n)
 		}
 		backoff.Sleep(ctx, wait)

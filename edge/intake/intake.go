@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tributary-iot/tributary/edge/clock"
+	"github.com/tributary-iot/tributary/internal/loglimit"
 	"github.com/tributary-iot/tributary/protocol"
 )
 
@@ -186,7 +186,7 @@ type core struct {
 	// flight plus waiting); -1: unbounded.
 	maxAccepted int64
 	devices     *devices
-	limit       *limiter
+	limit       *loglimit.Keyed
 
 	connected                               atomic.Bool
 	connects, messages, duplicates          atomic.Uint64
@@ -228,7 +228,7 @@ func newCore(mode string, store Store, o *Options, maxInFlight, maxAccepted int)
 		sem:         make(chan struct{}, maxInFlight),
 		maxAccepted: int64(maxAccepted),
 		devices:     newDevices(maxDev),
-		limit:       newLimiter(every),
+		limit:       &loglimit.Keyed{Every: every},
 		appendHist: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:        "tributary_intake_append_duration_seconds",
 			Help:        "Time Store.Append took for one message (until its readings were durable).",
@@ -327,7 +327,7 @@ func (c *core) handle(ctx context.Context, m *message) (accepted bool, err error
 	if err != nil {
 		c.appendErrors.Add(1)
 		if ctx.Err() == nil {
-			if ok, n := c.limit.allow("append"); ok {
+			if ok, n := c.limit.Allow("append"); ok {
 				c.log.Error("store append failed: message not acknowledged, the producer sends it again",
 					"topic", m.topic, "readings", len(rs), "err", err, "suppressed", n)
 			}
@@ -346,7 +346,7 @@ func (c *core) handle(ctx context.Context, m *message) (accepted bool, err error
 func (c *core) reject(ctx context.Context, m *message, reason, detail string) error {
 	c.rejected.Add(1)
 	c.rejectedBy[reasonIndex(reason)].Add(1)
-	if ok, n := c.limit.allow("reject:" + reason); ok {
+	if ok, n := c.limit.Allow("reject:" + reason); ok {
 		c.log.Warn("message rejected and dead-lettered", "reason", reason, "topic", truncate(m.topic, 200),
 			"bytes", len(m.payload), "detail", detail, "suppressed", n)
 	}
@@ -360,7 +360,7 @@ func (c *core) reject(ctx context.Context, m *message, reason, detail string) er
 		if ctx.Err() != nil {
 			return fmt.Errorf("intake: dead letter: %w", err)
 		}
-		if ok, n := c.limit.allow("deadletter"); ok {
+		if ok, n := c.limit.Allow("deadletter"); ok {
 			c.log.Error("dead letter failed: rejected message acknowledged anyway", "reason", reason,
 				"topic", truncate(m.topic, 200), "err", err, "suppressed", n)
 		}
@@ -467,32 +467,6 @@ func (c *core) Collect(ch chan<- prometheus.Metric) {
 	gauge(descConnected, connected)
 	gauge(descDevices, float64(c.devices.len()))
 	c.appendHist.Collect(ch)
-}
-
-// limiter rate-limits log lines by key: the first is logged, then at most
-// one per interval, reporting how many were suppressed in between. Keys
-// are a small fixed set.
-type limiter struct {
-	every time.Duration
-	mu    sync.Mutex
-	last  map[string]time.Time
-	n     map[string]int
-}
-
-func newLimiter(every time.Duration) *limiter {
-	return &limiter{every: every, last: map[string]time.Time{}, n: map[string]int{}}
-}
-
-func (l *limiter) allow(key string) (ok bool, suppressed int) {
-	now := time.Now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if last, seen := l.last[key]; seen && now.Sub(last) < l.every {
-		l.n[key]++
-		return false, 0
-	}
-	l.last[key], suppressed, l.n[key] = now, l.n[key], 0
-	return true, suppressed
 }
 
 func truncate(s string, n int) string {

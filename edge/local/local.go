@@ -32,6 +32,7 @@ import (
 	"github.com/tributary-iot/tributary/edge/clock"
 	"github.com/tributary-iot/tributary/firmware/sensor"
 	"github.com/tributary-iot/tributary/internal/backoff"
+	"github.com/tributary-iot/tributary/internal/loglimit"
 	"github.com/tributary-iot/tributary/protocol"
 )
 
@@ -121,8 +122,7 @@ type source struct {
 	spec     sensor.Spec
 	id       string // how logs name it: "sensor 2 (bme280 \"room\")"
 	interval time.Duration
-	logs     map[string]time.Time // last log per kind; owned by the sensor's goroutine
-	quiet    map[string]int       // suppressed lines per kind
+	logs     loglimit.Keyed // log lines per kind
 }
 
 // New checks the specs (kinds, addresses, intervals in
@@ -172,7 +172,7 @@ func New(specs []sensor.Spec, buses sensor.Buses, device string, store Store, cl
 			id = fmt.Sprintf("sensor %d (%s %q)", i+1, sp.Kind, sp.Name)
 		}
 		s.sources = append(s.sources, &source{spec: sp, id: id, interval: sp.Interval,
-			logs: map[string]time.Time{}, quiet: map[string]int{}})
+			logs: loglimit.Keyed{Every: s.o.logEvery}})
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -331,13 +331,11 @@ func valid(m *sensor.Measurement) bool {
 // logf logs at most once per LogEvery per sensor and kind, with the count
 // of lines suppressed since. Called from the sensor's goroutine only.
 func (s *Sampler) logf(src *source, kind string, level slog.Level, msg string, args ...any) {
-	now := time.Now()
-	if last, ok := src.logs[kind]; ok && now.Sub(last) < s.o.logEvery {
-		src.quiet[kind]++
+	ok, suppressed := src.logs.Allow(kind)
+	if !ok {
 		return
 	}
-	args = append(args, "sensor", src.id, "suppressed", src.quiet[kind])
-	src.logs[kind], src.quiet[kind] = now, 0
+	args = append(args, "sensor", src.id, "suppressed", suppressed)
 	s.log.Log(context.Background(), level, msg, args...)
 }
 

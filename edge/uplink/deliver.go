@@ -210,7 +210,7 @@ func (u *Uplink) attempt(j *job, lo, hi int) outcome {
 			msg := fmt.Sprintf("400 from the cloud for readings %d..%d of epoch %d: %s", first, last, j.epoch, r.msg)
 			u.refusal.Store(&r.msg)
 			u.c.setError(msg)
-			if ok, n := u.logs.refused.allow(); ok {
+			if ok, n := u.logs.refused.Allow(); ok {
 				u.log.Error("the cloud refused a batch as malformed: this is a bug in the gateway or the cloud; the readings are kept",
 					"epoch", j.epoch, "first", first, "last", last, "cloud_error", r.msg, "suppressed", n)
 			}
@@ -241,7 +241,7 @@ func (u *Uplink) transient(r response, first, last uint64, retryIn time.Duration
 		u.unauthorized.Store(true)
 		msg = fmt.Sprintf("token rejected for gateway %s (%d): %s", u.cfg.Gateway, r.status, r.msg)
 		u.c.setError(msg)
-		if ok, n := u.logs.auth.allow(); ok {
+		if ok, n := u.logs.auth.Allow(); ok {
 			u.log.Error("token rejected for gateway "+u.cfg.Gateway+"; backing off", "status", r.status,
 				"cloud_error", r.msg, "retry_in", retryIn, "suppressed", n)
 		}
@@ -257,7 +257,7 @@ func (u *Uplink) transient(r response, first, last uint64, retryIn time.Duration
 		msg = fmt.Sprintf("%d: %s", r.status, r.msg)
 	}
 	u.c.setError(msg)
-	if ok, n := u.logs.transient.allow(); ok {
+	if ok, n := u.logs.transient.Allow(); ok {
 		u.log.Warn("upload failed; retrying", "err", msg, "first", first, "last", last,
 			"retry_in", retryIn, "backoff", u.gate.current(), "suppressed", n)
 	}
@@ -288,7 +288,7 @@ func (u *Uplink) acked(j *job, lo, hi int) outcome {
 		}
 		u.c.ackFailures.Add(1)
 		u.c.setError("queue ack: " + err.Error())
-		if ok, n := u.logs.ack.allow(); ok {
+		if ok, n := u.logs.ack.Allow(); ok {
 			u.log.Error("the cloud has the batch but the queue cannot delete it; retrying (a restart would resend it, deduplicated by the cloud)",
 				"first", first, "last", last, "err", err, "suppressed", n)
 		}
@@ -308,7 +308,7 @@ func (u *Uplink) lowerMaxBytes(rawLen int) {
 			return
 		}
 		if u.maxBytes.CompareAndSwap(cur, nv) {
-			if ok, _ := u.logs.tooLarge.allow(); ok {
+			if ok, _ := u.logs.tooLarge.Allow(); ok {
 				u.log.Warn("the cloud refused a batch as too large; sending smaller batches", "refused_bytes", rawLen, "max_bytes", nv)
 			}
 			return

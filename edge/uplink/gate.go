@@ -106,25 +106,3 @@ func parseRetryAfter(h string, now time.Time) time.Duration {
 	}
 	return min(max(d, 0), maxRetryAfter)
 }
-
-// limiter rate-limits a repeated log line: the first passes, then at most
-// one per logEvery, reporting how many were suppressed in between.
-type limiter struct {
-	mu         sync.Mutex
-	last       time.Time
-	suppressed int
-}
-
-const logEvery = time.Minute
-
-func (l *limiter) allow() (ok bool, suppressed int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := time.Now()
-	if !l.last.IsZero() && now.Sub(l.last) < logEvery {
-		l.suppressed++
-		return false, 0
-	}
-	l.last, suppressed, l.suppressed = now, l.suppressed, 0
-	return true, suppressed
-}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tributary-iot/tributary/internal/backoff"
+	"github.com/tributary-iot/tributary/internal/loglimit"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
@@ -95,7 +96,7 @@ type Uplink struct {
 
 	unauthorized atomic.Bool
 	refusal      atomic.Pointer[string] // the cloud's message for the last refused batch
-	logs         struct{ transient, refused, auth, tooLarge, read, ack, stalled limiter }
+	logs         struct{ transient, refused, auth, tooLarge, read, ack, stalled loglimit.Limiter }
 }
 
 // New checks cfg, applies its defaults and builds an Uplink reading src.
@@ -251,7 +252,7 @@ func (u *Uplink) schedule(ctx context.Context, s *sched) {
 		j, wait, err := s.take(time.Now())
 		if err != nil {
 			wait := readBackoff.Next()
-			if ok, n := u.logs.read.allow(); ok {
+			if ok, n := u.logs.read.Allow(); ok {
 				u.log.Error("reading the queue failed; retrying", "err", err, "retry_in", wait, "suppressed", n)
 			}
 			if !backoff.Sleep(ctx, wait) {
@@ -300,7 +301,7 @@ func (u *Uplink) waitCapacity(ctx context.Context) bool {
 			return true
 		}
 		if stalled {
-			if ok, n := u.logs.stalled.allow(); ok {
+			if ok, n := u.logs.stalled.Allow(); ok {
 				u.log.Error("uplink stalled: the cloud refuses too many batches as malformed; nothing is deleted, refused ranges are retried",
 					"parked_ranges", u.c.parkedRanges.Load(), "parked_readings", u.c.parkedReadings.Load(), "suppressed", n)
 			}

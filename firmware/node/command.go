@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
@@ -132,7 +131,7 @@ func (n *Node) onCommand(_ mqtt.Client, m mqtt.Message) {
 	select {
 	case n.cmds <- m:
 	default:
-		if ok, suppressed := n.cmdLog.allow(); ok {
+		if ok, suppressed := n.cmdLog.Allow(); ok {
 			n.log.Warn("command dropped: too many pending", "topic", m.Topic(), "suppressed", suppressed)
 		}
 	}
@@ -250,16 +249,4 @@ func truncate(s string) string {
 		return s[:64] + "…"
 	}
 	return s
-}
-
-// lockedLimiter is a limiter for logs from more than one goroutine.
-type lockedLimiter struct {
-	mu sync.Mutex
-	l  limiter
-}
-
-func (l *lockedLimiter) allow() (bool, int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.l.allow()
 }

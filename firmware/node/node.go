@@ -17,6 +17,7 @@ import (
 
 	"github.com/tributary-iot/tributary/firmware/sensor"
 	"github.com/tributary-iot/tributary/internal/brokerurl"
+	"github.com/tributary-iot/tributary/internal/loglimit"
 	"github.com/tributary-iot/tributary/protocol"
 )
 
@@ -72,9 +73,9 @@ type Node struct {
 	notify    chan struct{}     // cap 1: a pack was queued
 	lost      chan struct{}     // cap 1: paho lost the connection
 	cmds      chan mqtt.Message // commands, handed from paho's router to the sender
-	cmdLog    lockedLimiter
-	dropLog   lockedLimiter
-	connLog   limiter
+	cmdLog    loglimit.Limiter
+	dropLog   loglimit.Limiter
+	connLog   loglimit.Limiter
 	started   time.Time
 	stats     counters
 	connected atomic.Bool
@@ -168,7 +169,7 @@ func New(cfg Config, opts Options) (*Node, error) {
 	n.log = log.With("device", cfg.Device)
 	n.queue = newQueue(cfg.BufferReadings, func(p *pack) {
 		total := n.stats.dropped.Add(uint64(p.readings))
-		if ok, suppressed := n.dropLog.allow(); ok {
+		if ok, suppressed := n.dropLog.Allow(); ok {
 			n.log.Warn("buffer full: dropped the oldest readings", "readings", p.readings,
 				"dropped_total", total, "buffer_readings", cfg.BufferReadings, "suppressed", suppressed)
 		}

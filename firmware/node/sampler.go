@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tributary-iot/tributary/firmware/sensor"
+	"github.com/tributary-iot/tributary/internal/loglimit"
 	"github.com/tributary-iot/tributary/protocol"
 )
 
@@ -46,8 +47,8 @@ type source struct {
 	interval atomic.Int64 // wanted interval (ns); commands change it
 	cur      time.Duration
 	next     time.Time // monotonic
-	errLog   limiter
-	badLog   limiter
+	errLog   loglimit.Limiter
+	badLog   loglimit.Limiter
 }
 
 // sampler samples every source on its own schedule from one goroutine and
@@ -148,7 +149,7 @@ func (s *sampler) sample(ctx context.Context, src *source) {
 			return // stopping
 		}
 		s.n.stats.senseErrors.Add(1)
-		if ok, suppressed := src.errLog.allow(); ok {
+		if ok, suppressed := src.errLog.Allow(); ok {
 			s.n.log.Warn("sense failed", "sensor", src.id, "err", err, "suppressed", suppressed)
 		}
 		return
@@ -162,7 +163,7 @@ func (s *sampler) sample(ctx context.Context, src *source) {
 		m := &ms[i]
 		if !validMeasurement(m) {
 			s.n.stats.rejected.Add(1)
-			if ok, suppressed := src.badLog.allow(); ok {
+			if ok, suppressed := src.badLog.Allow(); ok {
 				s.n.log.Warn("measurement rejected: name, unit or value is not valid SenML",
 					"sensor", src.id, "name", m.Name, "unit", m.Unit, "value", m.Value, "suppressed", suppressed)
 			}
@@ -207,23 +208,4 @@ func (s *sampler) flush() {
 	s.pend, s.samples = s.pend[:0], 0
 	s.n.queue.push(p)
 	s.n.poke()
-}
-
-// limiter rate-limits a repeated log line: the first is logged, then at
-// most one per logEvery, reporting how many were suppressed in between.
-type limiter struct {
-	last       time.Time
-	suppressed int
-}
-
-var logEvery = time.Minute
-
-func (l *limiter) allow() (ok bool, suppressed int) {
-	now := time.Now()
-	if !l.last.IsZero() && now.Sub(l.last) < logEvery {
-		l.suppressed++
-		return false, 0
-	}
-	l.last, suppressed, l.suppressed = now, l.suppressed, 0
-	return true, suppressed
 }

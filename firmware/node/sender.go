@@ -62,7 +62,7 @@ func (n *Node) run(ctx context.Context, samplerDone <-chan struct{}) {
 			if ctx.Err() != nil {
 				continue // stopping: the dial was aborted
 			}
-			if ok, suppressed := n.connLog.allow(); ok {
+			if ok, suppressed := n.connLog.Allow(); ok {
 				n.log.Warn("cannot connect to the broker; retrying", "broker", n.cfg.Broker,
 					"err", err, "attempts", attempts, "suppressed", suppressed)
 			}
@@ -74,7 +74,8 @@ func (n *Node) run(ctx context.Context, samplerDone <-chan struct{}) {
 		}
 		s.everUp = true
 		n.log.Info("connected", "broker", n.cfg.Broker, "attempts", attempts+1)
-		attempts, n.connLog = 0, limiter{}
+		attempts = 0
+		n.connLog.Reset()
 		if stop := s.session(ctx); stop {
 			s.stop(samplerDone)
 			return
