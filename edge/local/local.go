@@ -256,7 +256,8 @@ func (s *Sampler) run(ctx context.Context, src *source) {
 			retry.Reset()
 			fails = 0
 			s.log.Info("sensor open", "sensor", src.id, "desc", sen.String(), "interval", src.interval)
-			next = firstTick(time.Now(), src.interval)
+			now := time.Now()
+			next = sensor.FirstTick(now, now, src.interval, 0)
 		}
 		if !backoff.Sleep(ctx, time.Until(next)) {
 			return
@@ -273,7 +274,7 @@ func (s *Sampler) run(ctx context.Context, src *source) {
 			}
 		}
 		var missed int
-		next, missed = nextTick(next, time.Now(), src.interval)
+		next, missed = sensor.NextTick(next, time.Now(), src.interval)
 		s.missed.Add(uint64(missed))
 	}
 }
@@ -337,31 +338,6 @@ func (s *Sampler) logf(src *source, kind string, level slog.Level, msg string, a
 	}
 	args = append(args, "sensor", src.id, "suppressed", suppressed)
 	s.log.Log(context.Background(), level, msg, args...)
-}
-
-// firstTick returns the first instant at or after now at which the wall
-// clock shows a multiple of interval (now keeps its monotonic reading).
-func firstTick(now time.Time, interval time.Duration) time.Time {
-	off := time.Duration(now.UnixNano() % int64(interval))
-	if off < 0 {
-		off += interval
-	}
-	if off == 0 {
-		return now
-	}
-	return now.Add(interval - off)
-}
-
-// nextTick returns the tick after prev, served and finished at now:
-// prev + interval, or the first grid tick at or after now when sampling
-// ran past it (the ticks skipped are missed).
-func nextTick(prev, now time.Time, interval time.Duration) (next time.Time, missed int) {
-	next = prev.Add(interval)
-	if !now.After(next) {
-		return next, 0
-	}
-	n := (now.Sub(next) + interval - 1) / interval
-	return next.Add(n * interval), int(n)
 }
 
 // Prometheus.

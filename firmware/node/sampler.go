@@ -12,32 +12,6 @@ import (
 	"github.com/tributary-iot/tributary/protocol"
 )
 
-// firstTick returns the first tick at or after now: the instant at which
-// the node's clock (wall, read at now) shows k·interval + phase.
-func firstTick(now, wall time.Time, interval, phase time.Duration) time.Time {
-	off := (wall.UnixNano() - int64(phase)) % int64(interval)
-	if off < 0 {
-		off += int64(interval)
-	}
-	if off == 0 {
-		return now
-	}
-	return now.Add(interval - time.Duration(off))
-}
-
-// nextTick returns the tick after prev, a tick that was served and
-// finished at now. Drift-free: ticks stay on the grid prev + k·interval.
-// Ticks strictly before now were missed (the sample ran late or long):
-// they are skipped and counted; a tick exactly at now is due now.
-func nextTick(prev, now time.Time, interval time.Duration) (next time.Time, missed int) {
-	next = prev.Add(interval)
-	if !now.After(next) {
-		return next, 0
-	}
-	n := (now.Sub(next) + interval - 1) / interval
-	return next.Add(n * interval), int(n)
-}
-
 // source is one sensor as the sampler schedules it.
 type source struct {
 	sen      sensor.Sensor
@@ -71,7 +45,7 @@ func (s *sampler) run(ctx context.Context) {
 	now, wall := time.Now(), s.n.clock()
 	for _, src := range s.sources {
 		src.cur = time.Duration(src.interval.Load())
-		src.next = firstTick(now, wall, src.cur, cfg.Phase)
+		src.next = sensor.FirstTick(now, wall, src.cur, cfg.Phase)
 	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -107,7 +81,7 @@ func (s *sampler) reschedule() {
 	for _, src := range s.sources {
 		if d := time.Duration(src.interval.Load()); d != src.cur {
 			src.cur = d
-			src.next = firstTick(now, wall, d, s.n.cfg.Phase)
+			src.next = sensor.FirstTick(now, wall, d, s.n.cfg.Phase)
 		}
 	}
 }
@@ -130,7 +104,7 @@ func (s *sampler) tick(ctx context.Context) {
 		if ctx.Err() != nil {
 			return // stopping: the ticks that pass now are not missed
 		}
-		next, missed := nextTick(due.next, time.Now(), due.cur)
+		next, missed := sensor.NextTick(due.next, time.Now(), due.cur)
 		due.next = next
 		if missed > 0 {
 			s.n.stats.missedTicks.Add(uint64(missed))

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"periph.io/x/conn/v3/i2c"
+
 	"github.com/tributary-iot/tributary/firmware/drivers/bme280"
 	"github.com/tributary-iot/tributary/firmware/drivers/mcp3008"
 	"github.com/tributary-iot/tributary/firmware/drivers/pulse"
@@ -22,6 +24,19 @@ const (
 	perSecondFmt = "%s/s"
 )
 
+// openI2C opens the spec's I2C bus and returns it with the spec's address,
+// or def when the spec leaves it out.
+func openI2C(b Buses, s Spec, def uint16) (i2c.Bus, uint16, error) {
+	bus, err := b.I2C(s.Bus)
+	if err != nil {
+		return nil, 0, fmt.Errorf("open I2C bus %s: %w", busName(s.Bus), err)
+	}
+	if s.Addr == 0 {
+		return bus, def, nil
+	}
+	return bus, s.Addr, nil
+}
+
 // ---- bme280
 
 type bme280Sensor struct {
@@ -33,13 +48,9 @@ type bme280Sensor struct {
 }
 
 func openBME280(b Buses, s Spec) (Sensor, error) {
-	bus, err := b.I2C(s.Bus)
+	bus, addr, err := openI2C(b, s, bme280.DefaultAddr)
 	if err != nil {
-		return nil, fmt.Errorf("open I2C bus %s: %w", busName(s.Bus), err)
-	}
-	addr := s.Addr
-	if addr == 0 {
-		addr = bme280.DefaultAddr
+		return nil, err
 	}
 	dev, err := bme280.New(bus, addr, nil)
 	if err != nil {
@@ -79,13 +90,9 @@ type sht3xSensor struct {
 }
 
 func openSHT3x(b Buses, s Spec) (Sensor, error) {
-	bus, err := b.I2C(s.Bus)
+	bus, addr, err := openI2C(b, s, sht3x.DefaultAddr)
 	if err != nil {
-		return nil, fmt.Errorf("open I2C bus %s: %w", busName(s.Bus), err)
-	}
-	addr := s.Addr
-	if addr == 0 {
-		addr = sht3x.DefaultAddr
+		return nil, err
 	}
 	dev, err := sht3x.New(bus, addr, nil)
 	if err != nil {

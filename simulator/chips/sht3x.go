@@ -5,6 +5,8 @@ import (
 	"math"
 	"sync"
 	"time"
+
+	"github.com/tributary-iot/tributary/firmware/drivers/sht3x"
 )
 
 // SHT3x commands (datasheet SHT3x-DIS, section 4).
@@ -212,7 +214,7 @@ func (c *SHT3x) command(cmd uint16, now int64) error {
 		c.sample(now)
 	case shtStatus:
 		c.out[0], c.out[1] = byte(c.status>>8), byte(c.status)
-		c.out[2] = crc8(c.out[0:2])
+		c.out[2] = sht3x.CRC8(c.out[0:2])
 		c.outLen = 3
 	case shtClearState:
 		c.status &^= shtStatusAlert | shtStatusRHAlert | shtStatusTAlert | shtStatusReset
@@ -261,8 +263,8 @@ func (c *SHT3x) sample(ns int64) {
 	st := shtWord(c.src.Value(c.mT, at), 45, 175)
 	srh := shtWord(c.src.Value(c.mH, at), 0, 100)
 	c.out = [6]byte{byte(st >> 8), byte(st), 0, byte(srh >> 8), byte(srh), 0}
-	c.out[2] = crc8(c.out[0:2])
-	c.out[5] = crc8(c.out[3:5])
+	c.out[2] = sht3x.CRC8(c.out[0:2])
+	c.out[5] = sht3x.CRC8(c.out[3:5])
 	c.outLen = 6
 }
 
@@ -273,21 +275,4 @@ func shtWord(v, offset, span float64) uint16 {
 	}
 	x := math.Round((v + offset) * 65535 / span)
 	return uint16(min(max(x, 0), 65535))
-}
-
-// crc8 is the SHT3x checksum: polynomial 0x31, init 0xFF, no reflection,
-// no final XOR.
-func crc8(b []byte) byte {
-	crc := byte(0xFF)
-	for _, x := range b {
-		crc ^= x
-		for range 8 {
-			if crc&0x80 != 0 {
-				crc = crc<<1 ^ 0x31
-			} else {
-				crc <<= 1
-			}
-		}
-	}
-	return crc
 }
