@@ -56,6 +56,11 @@ func (s *state) encode(b []byte) []byte {
 	return b
 }
 
+// maxSeq bounds the seqs and dead-letter keys of a state record: a record
+// beyond it is damaged (at a million readings a second, 2⁶² takes
+// 146,000 years), and the bound leaves room for every later increment.
+const maxSeq = 1 << 62
+
 func (s *state) decode(b []byte) bool {
 	if len(b) != stateSize {
 		return false
@@ -63,7 +68,26 @@ func (s *state) decode(b []byte) bool {
 	for i, p := range [...]*uint64{&s.next, &s.appended, &s.duplicates, &s.dropped, &s.acked, &s.corrupt, &s.dlNext} {
 		*p = binary.BigEndian.Uint64(b[8*i:])
 	}
-	return s.next >= 1 && s.dlNext >= 1
+	return s.next >= 1 && s.dlNext >= 1 && s.next <= maxSeq && s.dlNext <= maxSeq
+}
+
+// decodeMeta checks the meta bucket's records and returns the epoch, the
+// dedupe salt and the state.
+func decodeMeta(format, epoch, salt, st []byte) (uint64, uint64, state, error) {
+	var s state
+	if len(format) != 8 || binary.BigEndian.Uint64(format) != formatVersion {
+		return 0, 0, s, fmt.Errorf("unknown format %x (this version reads format %d)", format, formatVersion)
+	}
+	if len(epoch) != 8 || binary.BigEndian.Uint64(epoch) == 0 {
+		return 0, 0, s, errors.New("bad epoch")
+	}
+	if len(salt) != 8 {
+		return 0, 0, s, errors.New("bad dedupe salt")
+	}
+	if !s.decode(st) {
+		return 0, 0, s, errors.New("bad state record")
+	}
+	return binary.BigEndian.Uint64(epoch), binary.BigEndian.Uint64(salt), s, nil
 }
 
 // AppendResult reports what one Append did.
@@ -317,20 +341,9 @@ func (q *Queue) load() error {
 		if m == nil || e == nil || d == nil || dl == nil {
 			return corrupt("a bucket is missing")
 		}
-		if v := m.Get(keyFormat); len(v) != 8 || binary.BigEndian.Uint64(v) != formatVersion {
-			return corrupt("unknown format %x (this version reads format %d)", v, formatVersion)
-		}
-		v := m.Get(keyEpoch)
-		if len(v) != 8 || binary.BigEndian.Uint64(v) == 0 {
-			return corrupt("bad epoch")
-		}
-		q.epoch = binary.BigEndian.Uint64(v)
-		if v = m.Get(keySalt); len(v) != 8 {
-			return corrupt("bad dedupe salt")
-		}
-		q.salt = binary.BigEndian.Uint64(v)
-		if !w.st.decode(m.Get(keyState)) {
-			return corrupt("bad state record")
+		var err error
+		if q.epoch, q.salt, w.st, err = decodeMeta(m.Get(keyFormat), m.Get(keyEpoch), m.Get(keySalt), m.Get(keyState)); err != nil {
+			return corrupt("%v", err)
 		}
 
 		c := e.Cursor()
