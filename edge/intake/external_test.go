@@ -96,11 +96,19 @@ func TestExternalDelivers(t *testing.T) {
 	e2 := newExternal(t, b.URL, "tributary-agent-gw-1", store2)
 	runExternal(t, e2)
 	publish(t, pub, protocol.TelemetryTopic("dev-0"), pack("x", 100000, true))
-	waitFor(t, 10*time.Second, "the marker", func() bool { return e2.Stats().Acked >= 1 })
-	time.Sleep(100 * time.Millisecond)
+	waitMarker(t, e2)
 	if _, _, rs, _ := store2.snapshot(); len(rs) != 1 || rs[0].Value != 100000 {
 		t.Errorf("after a restart the store got %d readings, want only the marker: acknowledged messages came again", len(rs))
 	}
+}
+
+// waitMarker waits until e has acknowledged the marker published after a
+// restart and has nothing in flight. The broker sends a session's queued
+// messages (a redelivery) before later ones, in order, so by then any
+// redelivered message has been handled too.
+func waitMarker(t *testing.T, e *intake.External) {
+	t.Helper()
+	waitFor(t, 10*time.Second, "the marker", func() bool { st := e.Stats(); return st.Acked >= 1 && st.InFlight == 0 })
 }
 
 // metric sums the values of the series of a counter or gauge in reg,
@@ -243,8 +251,7 @@ func TestExternalDeadLetters(t *testing.T) {
 	e2 := newExternal(t, b.URL, "agent-dl", store2)
 	runExternal(t, e2)
 	publish(t, pub, protocol.TelemetryTopic("dev-1"), pack("x", 8, true))
-	waitFor(t, 10*time.Second, "the marker", func() bool { return e2.Stats().Acked >= 1 })
-	time.Sleep(100 * time.Millisecond)
+	waitMarker(t, e2)
 	if _, _, rs, dead := store2.snapshot(); len(dead) != 0 || len(rs) != 1 {
 		t.Errorf("after a restart: %d dead letters, %d readings; want none redelivered", len(dead), len(rs))
 	}
