@@ -34,10 +34,7 @@ func TestMain(m *testing.M) {
 func openQueue(t testing.TB, o queue.Options) (*queue.Queue, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "queue.db")
-	q, err := queue.Open(path, o)
-	if err != nil {
-		t.Fatal(err)
-	}
+	q := mustOpen(t, path, o)
 	t.Cleanup(func() {
 		if err := q.Close(); err != nil {
 			t.Error(err)
@@ -45,6 +42,16 @@ func openQueue(t testing.TB, o queue.Options) (*queue.Queue, string) {
 		checkFile(t, path, o.MaxBytes)
 	})
 	return q, path
+}
+
+// mustOpen opens the queue at path or fails the test.
+func mustOpen(t testing.TB, path string, o queue.Options) *queue.Queue {
+	t.Helper()
+	q, err := queue.Open(path, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q
 }
 
 // checkFile verifies a closed queue file.
