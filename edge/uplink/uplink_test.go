@@ -463,48 +463,52 @@ func TestBacklogShare(t *testing.T) {
 }
 
 // On cancel, Run flushes: requests in progress finish and what is left in
-// the queue is sent at once, within DrainTimeout; then it returns.
+// the queue is sent at once, within DrainTimeout; then it returns. Past
+// DrainTimeout it gives up with an error and the readings stay queued.
 func TestShutdownDrains(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		src := uplink.NewMemSource(1)
-		src.Append(readings("dev-a", 300, time.Now())...)
-		cloud, r := startInProcess(t, src, nil, uplinktest.Options{})
-		cloud.SetLatency(2 * time.Second)
-		synctest.Wait()
-		if n := r.u.Stats().InFlight; n != 2 {
-			t.Fatalf("%d in flight", n)
-		}
-		t0 := time.Now()
-		if err := r.stop(); err != nil {
-			t.Fatal(err)
-		}
-		if d := time.Since(t0); d != 4*time.Second {
-			t.Errorf("Run returned after %v, want when the last batch was sent (4s: two in progress, then the rest)", d)
-		}
-		if n := src.Stored(); n != 0 {
-			t.Errorf("%d readings left; want none: the flush sends the batch not started yet", n)
-		}
-	})
-}
-
-func TestShutdownDrainTimeout(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		src := uplink.NewMemSource(1)
-		src.Append(readings("dev-a", 100, time.Now())...)
-		cloud, r := startInProcess(t, src, func(c *uplink.Config) { c.DrainTimeout = time.Second }, uplinktest.Options{})
-		cloud.SetLatency(time.Minute)
-		synctest.Wait()
-		t0 := time.Now()
-		if err := r.stop(); err == nil || !strings.Contains(err.Error(), "drain timeout") {
-			t.Errorf("Run: %v", err)
-		}
-		if d := time.Since(t0); d != time.Second {
-			t.Errorf("Run returned after %v", d)
-		}
-		if n := src.Stored(); n != 100 {
-			t.Errorf("%d readings left, want all", n)
-		}
-	})
+	for _, tc := range []struct {
+		name         string
+		readings     int
+		drainTimeout time.Duration
+		latency      time.Duration
+		inFlight     int
+		wantErr      string
+		took         time.Duration
+		left         int
+	}{
+		// 4s: two in progress, then the rest; the flush sends the batch
+		// not started yet.
+		{name: "drains", readings: 300, latency: 2 * time.Second, inFlight: 2, took: 4 * time.Second},
+		{name: "timeout", readings: 100, drainTimeout: time.Second, latency: time.Minute, inFlight: 1,
+			wantErr: "drain timeout", took: time.Second, left: 100},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				src := uplink.NewMemSource(1)
+				src.Append(readings("dev-a", tc.readings, time.Now())...)
+				cloud, r := startInProcess(t, src, func(c *uplink.Config) {
+					if tc.drainTimeout > 0 {
+						c.DrainTimeout = tc.drainTimeout
+					}
+				}, uplinktest.Options{})
+				cloud.SetLatency(tc.latency)
+				synctest.Wait()
+				if n := r.u.Stats().InFlight; n != tc.inFlight {
+					t.Fatalf("%d in flight, want %d", n, tc.inFlight)
+				}
+				t0 := time.Now()
+				if err := r.stop(); tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+					t.Errorf("Run: %v, want %q", err, tc.wantErr)
+				}
+				if d := time.Since(t0); d != tc.took {
+					t.Errorf("Run returned after %v, want %v", d, tc.took)
+				}
+				if n := src.Stored(); n != tc.left {
+					t.Errorf("%d readings left, want %d", n, tc.left)
+				}
+			})
+		})
+	}
 }
 
 // The queue's Ack fails: the uplink retries it; nothing is lost or sent
