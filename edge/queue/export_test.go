@@ -39,7 +39,7 @@ func (q *Queue) AppendLimit() int64 { return q.lim.appendLimit }
 
 // DeadLetter encoding, for the fuzz target.
 func EncodeDeadLetter(d DeadLetter, maxPayload int) []byte { return encodeDeadLetter(d, maxPayload) }
-func DecodeDeadLetter(b []byte) (DeadLetter, error)         { return decodeDeadLetter(b) }
+func DecodeDeadLetter(b []byte) (DeadLetter, error)        { return decodeDeadLetter(b) }
 
 // State is the meta bucket's state record, decoded.
 type State struct {
