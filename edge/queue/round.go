@@ -10,9 +10,11 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 )
 
-// One round of the writer is one write transaction, in five steps:
+// One round of the writer is one write transaction, in these steps:
 //
-//	plan      split the control requests, choose bbolt's size limit
+//	plan      split the control requests, choose bbolt's size limit;
+//	          begin the transaction and apply acks, dead letters and
+//	          quarantines (beginRound, ctrl.go)
 //	admit     take the held appends, FIFO, while the quota estimate
 //	          (quota.go) says they fit; mark duplicates
 //	store     put the admitted readings under consecutive seqs
@@ -74,7 +76,7 @@ func (q *Queue) round() bool {
 	}
 	q.w.retry = false
 	rs := q.plan()
-	if !q.open(rs) {
+	if !q.beginRound(rs) {
 		return false
 	}
 	q.admit(rs)
@@ -115,9 +117,9 @@ func (q *Queue) plan() *roundState {
 	return rs
 }
 
-// open begins the transaction and applies the control requests in it. On
+// beginRound begins the transaction and applies the control requests in it. On
 // failure it fails the round's requests and reports false.
-func (q *Queue) open(rs *roundState) bool {
+func (q *Queue) beginRound(rs *roundState) bool {
 	w := &q.w
 	tx, err := q.begin(rs)
 	if err != nil {
