@@ -53,14 +53,6 @@ func readings(device string, n int, t0 time.Time) []protocol.Reading {
 	return rs
 }
 
-func keys(rs []protocol.Reading) []protocol.Key {
-	ks := make([]protocol.Key, len(rs))
-	for i := range rs {
-		ks[i] = rs[i].Key()
-	}
-	return ks
-}
-
 // running is an uplink running in the background.
 type running struct {
 	u      *uplink.Uplink

@@ -44,7 +44,7 @@ func TestBatchesByCount(t *testing.T) {
 		if sizes[100] != 12 || sizes[50] != 1 || len(sizes) != 2 {
 			t.Errorf("batch sizes %v, want 12×100 and 1×50", sizes)
 		}
-		cloud.AssertExactlyOnce(t, keys(all))
+		cloud.AssertExactlyOnce(t, uplinktest.Keys(all))
 		src.CheckAckedOnce(t)
 		if s := r.u.Stats(); s.ReadingsAcked != 1250 || s.BatchesSent != 13 || s.Requests != 13 || s.Retries != 0 {
 			t.Errorf("stats %s", fmtStats(s))
@@ -76,7 +76,7 @@ func TestBatchesByBytes(t *testing.T) {
 		if n := len(cloud.Batches()); n < 300*500/maxBytes {
 			t.Errorf("%d batches", n)
 		}
-		cloud.AssertExactlyOnce(t, keys(rs))
+		cloud.AssertExactlyOnce(t, uplinktest.Keys(rs))
 		src.CheckAckedOnce(t)
 	})
 }
@@ -153,7 +153,7 @@ func TestOutageRecovery(t *testing.T) {
 		if err := r.stop(); err != nil {
 			t.Fatal(err)
 		}
-		cloud.AssertExactlyOnce(t, keys(all))
+		cloud.AssertExactlyOnce(t, uplinktest.Keys(all))
 		src.CheckAckedOnce(t)
 		if d := cloud.Duplicates(); d != 0 {
 			t.Errorf("%d duplicate batches", d)
@@ -206,7 +206,7 @@ func TestRetryAfterHonoured(t *testing.T) {
 				t.Errorf("request %v after a 429 with Retry-After: 3", q.Time.Sub(t0))
 			}
 		}
-		cloud.AssertExactlyOnce(t, keys(rs))
+		cloud.AssertExactlyOnce(t, uplinktest.Keys(rs))
 	})
 }
 
@@ -239,7 +239,7 @@ func TestTooLargeSplits(t *testing.T) {
 			t.Errorf("413s after lowering the batch size: %d then %d", s.Failures.TooLarge, s2.Failures.TooLarge)
 		}
 		r.stop()
-		cloud.AssertExactlyOnce(t, keys(append(rs, more...)))
+		cloud.AssertExactlyOnce(t, uplinktest.Keys(append(rs, more...)))
 		src.CheckAckedOnce(t)
 	})
 }
@@ -257,7 +257,7 @@ func TestMalformedOnceBisects(t *testing.T) {
 		r := start(t, src, config(cloud.URL()), uplink.WithHTTPClient(cloud.Client()))
 		waitCount(t, cloud, len(rs), time.Minute)
 		r.stop()
-		cloud.AssertExactlyOnce(t, keys(rs))
+		cloud.AssertExactlyOnce(t, uplinktest.Keys(rs))
 		src.CheckAckedOnce(t)
 		if s := r.u.Stats(); s.Failures.Malformed != 1 || s.Splits != 1 || s.BatchesSent != 2 || s.ParkedReadings != 0 {
 			t.Errorf("stats %s", fmtStats(s))
@@ -303,7 +303,7 @@ func TestMalformedKeepsReadings(t *testing.T) {
 			t.Errorf("health after recovery: %v", err)
 		}
 		r.stop()
-		cloud.AssertExactlyOnce(t, keys(rs))
+		cloud.AssertExactlyOnce(t, uplinktest.Keys(rs))
 		src.CheckAckedOnce(t)
 	})
 }
@@ -352,7 +352,7 @@ func TestMalformedIsolatesPoison(t *testing.T) {
 		}
 		r.stop()
 		want := append(append([]protocol.Reading(nil), rs[:137]...), rs[138:]...)
-		cloud.AssertExactlyOnce(t, keys(want))
+		cloud.AssertExactlyOnce(t, uplinktest.Keys(want))
 	})
 }
 
@@ -543,7 +543,7 @@ func TestGapsSkipped(t *testing.T) {
 		want := append(append([]protocol.Reading(nil), rs[50:119]...), rs[130:989]...)
 		waitCount(t, cloud, len(want), time.Minute)
 		r.stop()
-		cloud.AssertExactlyOnce(t, keys(want))
+		cloud.AssertExactlyOnce(t, uplinktest.Keys(want))
 		for _, b := range cloud.Batches() {
 			if b.First <= 130 && b.Last >= 120 {
 				t.Errorf("batch %d..%d spans a gap", b.First, b.Last)

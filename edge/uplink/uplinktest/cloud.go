@@ -653,6 +653,16 @@ func (c *Cloud) WaitCount(ctx context.Context, n int) error {
 	}
 }
 
+// Keys returns the natural keys of rs, in order (the want of
+// AssertExactlyOnce).
+func Keys(rs []protocol.Reading) []protocol.Key {
+	ks := make([]protocol.Key, len(rs))
+	for i := range rs {
+		ks[i] = rs[i].Key()
+	}
+	return ks
+}
+
 // AssertExactlyOnce reports (t.Error) every natural key of want that was
 // not stored, stored more than once, and every stored key not in want. It
 // returns whether all is well.
