@@ -343,26 +343,34 @@ func passwordEqual(want string, got []byte) bool {
 	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
 }
 
-// allowed is the ACL: with StrictDeviceIdentity a client reaches only its
-// own device topics. Telemetry publishes pass here and are checked (and
+// The ACL: with StrictDeviceIdentity a client reaches only its own device
+// topics. Telemetry publishes pass here and are checked (and
 // dead-lettered) in OnPublish, so a device under the wrong id is not
 // disconnected forever over them.
-func (e *Embedded) allowed(cl *mqtt.Client, topic string, write bool) bool {
+
+// mayPublish reports whether cl may publish on topic.
+func (e *Embedded) mayPublish(cl *mqtt.Client, topic string) bool {
+	id, unrestricted := e.restriction(cl)
+	if unrestricted || !strings.HasPrefix(topic, protocol.TopicPrefix) || isTelemetryTopic(topic) {
+		return true
+	}
+	dev, _, _ := strings.Cut(topic[len(protocol.TopicPrefix):], "/")
+	return id != "" && dev == id
+}
+
+// maySubscribe reports whether cl may subscribe to filter.
+func (e *Embedded) maySubscribe(cl *mqtt.Client, filter string) bool {
+	id, unrestricted := e.restriction(cl)
+	return unrestricted || !filterReachesOthers(filter, id)
+}
+
+// restriction returns the device id cl is held to, or unrestricted
+// (no StrictDeviceIdentity, or an admin).
+func (e *Embedded) restriction(cl *mqtt.Client) (id string, unrestricted bool) {
 	if !e.cfg.StrictDeviceIdentity {
-		return true
+		return "", true
 	}
-	id, admin := e.identity(cl)
-	if admin {
-		return true
-	}
-	if write {
-		if !strings.HasPrefix(topic, protocol.TopicPrefix) || isTelemetryTopic(topic) {
-			return true
-		}
-		dev, _, _ := strings.Cut(topic[len(protocol.TopicPrefix):], "/")
-		return id != "" && dev == id
-	}
-	return !filterReachesOthers(topic, id)
+	return e.identity(cl)
 }
 
 // filterReachesOthers reports whether a subscription filter can match a
@@ -407,7 +415,10 @@ func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 }
 
 func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
-	return h.e.allowed(cl, topic, write)
+	if write {
+		return h.e.mayPublish(cl, topic)
+	}
+	return h.e.maySubscribe(cl, topic)
 }
 
 // OnWillSent records a device's last will on its status topic.

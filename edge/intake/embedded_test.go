@@ -1,6 +1,7 @@
 package intake_test
 
 import (
+	"bytes"
 	"fmt"
 	"net"
 	"strings"
@@ -274,14 +275,23 @@ func TestEmbeddedBadInput(t *testing.T) {
 	if st := e.Stats(); st.Acked != 5 || st.Rejected != 4 {
 		t.Errorf("Stats = %+v", st)
 	}
-	// A later subscriber gets no retained telemetry.
+	// A later subscriber gets no retained telemetry: a broker sends
+	// retained messages when the subscription is made, before anything
+	// published after it, so the first message it gets is the marker.
 	sub := publisher(t, url, "sub")
-	got := make(chan string, 1)
-	sub.Subscribe(protocol.TelemetryFilter, 1, func(_ mqtt.Client, m mqtt.Message) { got <- m.Topic() }).WaitTimeout(5 * time.Second)
+	got := make(chan []byte, 8)
+	if tok := sub.Subscribe(protocol.TelemetryFilter, 1, func(_ mqtt.Client, m mqtt.Message) { got <- m.Payload() }); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscribing: %v", tok.Error())
+	}
+	marker := pack("x", 4, true)
+	publish(t, pub, protocol.TelemetryTopic("dev-1"), marker)
 	select {
-	case topic := <-got:
-		t.Errorf("retained telemetry delivered on %s", topic)
-	case <-time.After(200 * time.Millisecond):
+	case p := <-got:
+		if !bytes.Equal(p, marker) {
+			t.Errorf("retained telemetry delivered to a new subscriber: %x", p)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the subscriber got nothing")
 	}
 }
 

@@ -93,15 +93,25 @@ func TestExternalDelivers(t *testing.T) {
 
 	// Restart under the same client id: the broker has nothing left to
 	// redeliver, and the persistent session still holds the subscription.
-	store2 := &memStore{}
-	e2 := newExternal(t, b.URL, "tributary-agent-gw-1", store2)
-	runExternal(t, e2)
-	publish(t, pub, protocol.TelemetryTopic("dev-0"), pack("x", 100000, true))
-	waitFor(t, 10*time.Second, "the marker", func() bool { return e2.Stats().Acked >= 1 })
-	time.Sleep(100 * time.Millisecond)
+	store2 := restartWithMarker(t, b.URL, "tributary-agent-gw-1", pub, "dev-0", 100000)
 	if _, _, rs, _ := store2.snapshot(); len(rs) != 1 || rs[0].Value != 100000 {
 		t.Errorf("after a restart the store got %d readings, want only the marker: acknowledged messages came again", len(rs))
 	}
+}
+
+// restartWithMarker runs a new External under clientID with a new store,
+// publishes a marker reading (value v) from device through pub and waits
+// until the marker is acknowledged with nothing in flight. The broker
+// sends a session's queued messages (a redelivery) before later ones, in
+// order, so by then any redelivered message is in the store too.
+func restartWithMarker(t *testing.T, url, clientID string, pub mqtt.Client, device string, v int) *memStore {
+	t.Helper()
+	store := &memStore{}
+	e := newExternal(t, url, clientID, store)
+	runExternal(t, e)
+	publish(t, pub, protocol.TelemetryTopic(device), pack("x", v, true))
+	waitFor(t, 10*time.Second, "the marker", func() bool { st := e.Stats(); return st.Acked >= 1 && st.InFlight == 0 })
+	return store
 }
 
 // metric sums the values of the series of a counter or gauge in reg,
@@ -240,12 +250,7 @@ func TestExternalDeadLetters(t *testing.T) {
 	}
 	stop()
 
-	store2 := &memStore{}
-	e2 := newExternal(t, b.URL, "agent-dl", store2)
-	runExternal(t, e2)
-	publish(t, pub, protocol.TelemetryTopic("dev-1"), pack("x", 8, true))
-	waitFor(t, 10*time.Second, "the marker", func() bool { return e2.Stats().Acked >= 1 })
-	time.Sleep(100 * time.Millisecond)
+	store2 := restartWithMarker(t, b.URL, "agent-dl", pub, "dev-1", 8)
 	if _, _, rs, dead := store2.snapshot(); len(dead) != 0 || len(rs) != 1 {
 		t.Errorf("after a restart: %d dead letters, %d readings; want none redelivered", len(dead), len(rs))
 	}

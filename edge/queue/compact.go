@@ -47,7 +47,7 @@ func (q *Queue) compactNow() error {
 	if err := q.db.Close(); err != nil {
 		_ = os.Remove(tmp)
 		q.db = nil
-		q.db, _ = q.openDB(false)
+		q.db, _ = q.openDB()
 		return fmt.Errorf("queue: compact: %w", err)
 	}
 	q.db = nil
@@ -57,7 +57,7 @@ func (q *Queue) compactNow() error {
 	} else {
 		_ = os.Remove(tmp)
 	}
-	db, err := q.openDB(false)
+	db, err := q.openDB()
 	if err != nil {
 		q.log.Error("cannot reopen the database after compaction", "err", err)
 		return fmt.Errorf("queue: compact: reopen: %w", err)

@@ -26,10 +26,7 @@ var (
 func baseQueueFile(t testing.TB) []byte {
 	baseOnce.Do(func() {
 		path := filepath.Join(t.TempDir(), "base.db")
-		q, err := queue.Open(path, queue.Options{MaxBytes: queue.MinMaxBytes, Policy: queue.DropOldest})
-		if err != nil {
-			t.Fatal(err)
-		}
+		q := mustOpen(t, path, queue.Options{MaxBytes: queue.MinMaxBytes, Policy: queue.DropOldest})
 		ctx := context.Background()
 		for i := range 20 {
 			if _, err := q.Append(ctx, readings("dev", i*50, 50)); err != nil {
@@ -41,6 +38,7 @@ func baseQueueFile(t testing.TB) []byte {
 		if err := q.Close(); err != nil {
 			t.Fatal(err)
 		}
+		var err error
 		if baseFile, err = os.ReadFile(path); err != nil {
 			t.Fatal(err)
 		}
@@ -153,10 +151,7 @@ func FuzzOpen(f *testing.F) {
 func TestDamagedEntryIsQuarantined(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "q.db")
-	q, err := queue.Open(path, queue.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	q := mustOpen(t, path, queue.Options{})
 	if _, err := q.Append(ctx, readings("dev", 0, 5)); err != nil {
 		t.Fatal(err)
 	}
@@ -186,10 +181,7 @@ func TestDamagedEntryIsQuarantined(t *testing.T) {
 	os.WriteFile(path, data, 0o600)
 
 	logs := &logSink{}
-	q, err = queue.Open(path, queue.Options{Logger: newLogger(logs)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	q = mustOpen(t, path, queue.Options{Logger: newLogger(logs)})
 	defer q.Close()
 	first, out, err := q.Read(1, 0, 0, nil)
 	if err != nil {
@@ -257,10 +249,7 @@ func TestCompact(t *testing.T) {
 func TestOpenWithLowerQuotaCompacts(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "q.db")
-	q, err := queue.Open(path, queue.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	q := mustOpen(t, path, queue.Options{})
 	for i := range 40 {
 		if _, err := q.Append(ctx, readings("dev", i*1000, 1000)); err != nil {
 			t.Fatal(err)
@@ -271,10 +260,7 @@ func TestOpenWithLowerQuotaCompacts(t *testing.T) {
 	if fi, _ := os.Stat(path); fi.Size() <= quota {
 		t.Fatalf("setup: file only %d bytes", fi.Size())
 	}
-	q, err = queue.Open(path, queue.Options{MaxBytes: quota})
-	if err != nil {
-		t.Fatal(err)
-	}
+	q = mustOpen(t, path, queue.Options{MaxBytes: quota})
 	checkQuota(t, path, quota)
 	mustEqual(t, "depth", q.Stats().Depth, 1000)
 	if err := q.Close(); err != nil {

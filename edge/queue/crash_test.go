@@ -123,27 +123,34 @@ func TestPowerFailure(t *testing.T) {
 		}
 		lines := make(chan string, 1<<16)
 		readDone := make(chan struct{})
+		appending := make(chan struct{}) // closed at the first acknowledged append
 		go func() {
 			defer close(readDone)
 			r := bufio.NewReader(stdout)
+			first := true
 			for {
 				line, err := r.ReadString('\n')
 				if err == io.EOF || err != nil {
 					return // a fragment without '\n' was never completed
 				}
 				lines <- strings.TrimSuffix(line, "\n")
+				if first && strings.HasPrefix(line, "A ") {
+					first = false
+					close(appending)
+				}
 			}
 		}()
 		select {
-		case l := <-lines:
-			if l != "READY" {
-				t.Fatalf("iteration %d: helper said %q", iter, l)
-			}
+		case <-appending:
 		case <-time.After(30 * time.Second):
 			_ = cmd.Process.Kill()
-			t.Fatalf("iteration %d: helper did not start: %s", iter, stderr.String())
+			t.Fatalf("iteration %d: helper did not start appending: %s", iter, stderr.String())
 		}
-		time.Sleep(time.Duration(50+rand.IntN(500)) * time.Millisecond)
+		if l := <-lines; l != "READY" {
+			t.Fatalf("iteration %d: helper said %q", iter, l)
+		}
+		// Mid-stream: kill it at a random moment from now on.
+		time.Sleep(time.Duration(rand.IntN(500)) * time.Millisecond)
 		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}

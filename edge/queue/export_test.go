@@ -36,3 +36,26 @@ func VerifyFile(path string) error {
 // AppendLimit is the size appends may grow the file to (the quota less
 // the reserve kept for acknowledgements).
 func (q *Queue) AppendLimit() int64 { return q.lim.appendLimit }
+
+// DeadLetter encoding, for the fuzz target.
+func EncodeDeadLetter(d DeadLetter, maxPayload int) []byte { return encodeDeadLetter(d, maxPayload) }
+func DecodeDeadLetter(b []byte) (DeadLetter, error)        { return decodeDeadLetter(b) }
+
+// State is the meta bucket's state record, decoded.
+type State struct {
+	Next, Appended, Duplicates, Dropped, Acked, Corrupt, DLNext uint64
+}
+
+// DecodeMeta checks the meta bucket's records as Open does.
+func DecodeMeta(format, epoch, salt, st []byte) (e, s uint64, out State, err error) {
+	e, s, v, err := decodeMeta(format, epoch, salt, st)
+	return e, s, State{v.next, v.appended, v.duplicates, v.dropped, v.acked, v.corrupt, v.dlNext}, err
+}
+
+// EncodeState encodes a state record.
+func EncodeState(s State) []byte {
+	v := state{s.Next, s.Appended, s.Duplicates, s.Dropped, s.Acked, s.Corrupt, s.DLNext}
+	return v.encode(nil)
+}
+
+const FormatVersion = formatVersion

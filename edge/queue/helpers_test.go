@@ -12,10 +12,18 @@ import (
 	"github.com/tributary-iot/tributary/protocol"
 )
 
+// childHelpers are the child processes some tests re-execute this test
+// binary as: the environment variable that selects one → its main.
+var childHelpers = map[string]func(){
+	crashHelperEnv: crashHelper, // the power-failure test
+}
+
 func TestMain(m *testing.M) {
-	if os.Getenv(crashHelperEnv) != "" {
-		crashHelper() // the power-failure test's child process
-		return
+	for env, helper := range childHelpers {
+		if os.Getenv(env) != "" {
+			helper()
+			return
+		}
 	}
 	goleak.VerifyTestMain(m)
 }
@@ -26,10 +34,7 @@ func TestMain(m *testing.M) {
 func openQueue(t testing.TB, o queue.Options) (*queue.Queue, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "queue.db")
-	q, err := queue.Open(path, o)
-	if err != nil {
-		t.Fatal(err)
-	}
+	q := mustOpen(t, path, o)
 	t.Cleanup(func() {
 		if err := q.Close(); err != nil {
 			t.Error(err)
@@ -37,6 +42,16 @@ func openQueue(t testing.TB, o queue.Options) (*queue.Queue, string) {
 		checkFile(t, path, o.MaxBytes)
 	})
 	return q, path
+}
+
+// mustOpen opens the queue at path or fails the test.
+func mustOpen(t testing.TB, path string, o queue.Options) *queue.Queue {
+	t.Helper()
+	q, err := queue.Open(path, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q
 }
 
 // checkFile verifies a closed queue file.

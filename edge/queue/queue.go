@@ -56,6 +56,11 @@ func (s *state) encode(b []byte) []byte {
 	return b
 }
 
+// maxSeq bounds the seqs and dead-letter keys of a state record: a record
+// beyond it is damaged (at a million readings a second, 2⁶² takes
+// 146,000 years), and the bound leaves room for every later increment.
+const maxSeq = 1 << 62
+
 func (s *state) decode(b []byte) bool {
 	if len(b) != stateSize {
 		return false
@@ -63,7 +68,26 @@ func (s *state) decode(b []byte) bool {
 	for i, p := range [...]*uint64{&s.next, &s.appended, &s.duplicates, &s.dropped, &s.acked, &s.corrupt, &s.dlNext} {
 		*p = binary.BigEndian.Uint64(b[8*i:])
 	}
-	return s.next >= 1 && s.dlNext >= 1
+	return s.next >= 1 && s.dlNext >= 1 && s.next <= maxSeq && s.dlNext <= maxSeq
+}
+
+// decodeMeta checks the meta bucket's records and returns the epoch, the
+// dedupe salt and the state.
+func decodeMeta(format, epoch, salt, st []byte) (uint64, uint64, state, error) {
+	var s state
+	if len(format) != 8 || binary.BigEndian.Uint64(format) != formatVersion {
+		return 0, 0, s, fmt.Errorf("unknown format %x (this version reads format %d)", format, formatVersion)
+	}
+	if len(epoch) != 8 || binary.BigEndian.Uint64(epoch) == 0 {
+		return 0, 0, s, errors.New("bad epoch")
+	}
+	if len(salt) != 8 {
+		return 0, 0, s, errors.New("bad dedupe salt")
+	}
+	if !s.decode(st) {
+		return 0, 0, s, errors.New("bad state record")
+	}
+	return binary.BigEndian.Uint64(epoch), binary.BigEndian.Uint64(salt), s, nil
 }
 
 // AppendResult reports what one Append did.
@@ -143,7 +167,7 @@ func Open(path string, o Options) (*Queue, error) {
 		q.log.Info("dedupe window capped by the quota", "asked", q.opts.DedupeWindow, "window", lim.dedupeWindow)
 	}
 	_ = os.Remove(path + compactSuffix) // an interrupted compaction
-	if q.db, err = q.openDB(true); err != nil {
+	if q.db, err = q.openVerifiedDB(); err != nil {
 		return nil, err
 	}
 	q.ps = q.db.Info().PageSize
@@ -163,8 +187,31 @@ func Open(path string, o Options) (*Queue, error) {
 	return q, nil
 }
 
-// openDB opens (and with verify, checks) the file and opens bbolt on it.
-func (q *Queue) openDB(verify bool) (*bolt.DB, error) {
+// openDB opens and locks the file and opens bbolt on it.
+func (q *Queue) openDB() (*bolt.DB, error) {
+	f, err := q.lockedFile()
+	if err != nil {
+		return nil, err
+	}
+	return boltOpen(q.path, f, q.lim)
+}
+
+// openVerifiedDB is openDB that first checks an existing file page by
+// page (verifyFile), before bbolt maps it.
+func (q *Queue) openVerifiedDB() (*bolt.DB, error) {
+	f, err := q.lockedFile()
+	if err != nil {
+		return nil, err
+	}
+	if err := q.verify(f); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return boltOpen(q.path, f, q.lim)
+}
+
+// lockedFile opens the file, creating it if needed, and locks it.
+func (q *Queue) lockedFile() (*os.File, error) {
 	f, err := os.OpenFile(q.path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("queue: %w", err)
@@ -173,29 +220,33 @@ func (q *Queue) openDB(verify bool) (*bolt.DB, error) {
 		_ = f.Close()
 		return nil, fmt.Errorf("%w: %s: %v", ErrLocked, q.path, err)
 	}
-	if verify {
-		fi, err := f.Stat()
-		if err != nil {
-			_ = f.Close()
-			return nil, fmt.Errorf("queue: %w", err)
-		}
-		if fi.Size() > 0 {
-			if err := verifyFile(f, fi.Size()); err != nil {
-				// bbolt creates a file by writing its first four pages at
-				// once; anything shorter never held an acknowledged reading.
-				if fi.Size() >= 4*pageSize {
-					_ = f.Close()
-					return nil, fmt.Errorf("%w: %s: %v (move the file aside to start an empty queue; its readings are lost)", ErrCorrupt, q.path, err)
-				}
-				q.log.Warn("discarding an incomplete new database file", "bytes", fi.Size(), "err", err)
-				if err := f.Truncate(0); err != nil {
-					_ = f.Close()
-					return nil, fmt.Errorf("queue: %w", err)
-				}
-			}
-		}
+	return f, nil
+}
+
+// verify checks an existing file; a damaged one gives ErrCorrupt, except
+// an incomplete new file, which is emptied.
+func (q *Queue) verify(f *os.File) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("queue: %w", err)
 	}
-	return boltOpen(q.path, f, q.lim)
+	if fi.Size() == 0 {
+		return nil
+	}
+	err = verifyFile(f, fi.Size())
+	if err == nil {
+		return nil
+	}
+	// bbolt creates a file by writing its first four pages at once;
+	// anything shorter never held an acknowledged reading.
+	if fi.Size() >= 4*pageSize {
+		return fmt.Errorf("%w: %s: %v (move the file aside to start an empty queue; its readings are lost)", ErrCorrupt, q.path, err)
+	}
+	q.log.Warn("discarding an incomplete new database file", "bytes", fi.Size(), "err", err)
+	if err := f.Truncate(0); err != nil {
+		return fmt.Errorf("queue: %w", err)
+	}
+	return nil
 }
 
 // boltOpen opens bbolt on the locked, verified file f. A panic inside
@@ -290,20 +341,9 @@ func (q *Queue) load() error {
 		if m == nil || e == nil || d == nil || dl == nil {
 			return corrupt("a bucket is missing")
 		}
-		if v := m.Get(keyFormat); len(v) != 8 || binary.BigEndian.Uint64(v) != formatVersion {
-			return corrupt("unknown format %x (this version reads format %d)", v, formatVersion)
-		}
-		v := m.Get(keyEpoch)
-		if len(v) != 8 || binary.BigEndian.Uint64(v) == 0 {
-			return corrupt("bad epoch")
-		}
-		q.epoch = binary.BigEndian.Uint64(v)
-		if v = m.Get(keySalt); len(v) != 8 {
-			return corrupt("bad dedupe salt")
-		}
-		q.salt = binary.BigEndian.Uint64(v)
-		if !w.st.decode(m.Get(keyState)) {
-			return corrupt("bad state record")
+		var err error
+		if q.epoch, q.salt, w.st, err = decodeMeta(m.Get(keyFormat), m.Get(keyEpoch), m.Get(keySalt), m.Get(keyState)); err != nil {
+			return corrupt("%v", err)
 		}
 
 		c := e.Cursor()
@@ -393,7 +433,11 @@ func (q *Queue) Stats() Stats {
 // free space, ctx is done, or the queue is closed. If ctx ends first, the
 // readings are not stored.
 func (q *Queue) Append(ctx context.Context, rs []protocol.Reading) (AppendResult, error) {
-	return q.append(ctx, rs, false)
+	r, err := q.prepare(ctx, rs)
+	if r == nil || err != nil {
+		return AppendResult{}, err
+	}
+	return q.submitAppend(ctx, r)
 }
 
 // TryAppend is Append that fails with ErrFull at once instead of waiting
@@ -403,19 +447,27 @@ func (q *Queue) TryAppend(ctx context.Context, rs []protocol.Reading) (AppendRes
 	if q.opts.Policy == Block && q.blocked.Load() {
 		return AppendResult{}, ErrFull
 	}
-	return q.append(ctx, rs, true)
+	r, err := q.prepare(ctx, rs)
+	if r == nil || err != nil {
+		return AppendResult{}, err
+	}
+	r.try = true
+	return q.submitAppend(ctx, r)
 }
 
-func (q *Queue) append(ctx context.Context, rs []protocol.Reading, try bool) (AppendResult, error) {
+// prepare validates, encodes and hashes rs on the caller's goroutine; it
+// returns a nil request (and no error, unless the queue is closed) for no
+// readings.
+func (q *Queue) prepare(ctx context.Context, rs []protocol.Reading) (*request, error) {
 	if len(rs) == 0 {
 		select {
 		case <-q.closing:
-			return AppendResult{}, ErrClosed
+			return nil, ErrClosed
 		default:
-			return AppendResult{}, nil
+			return nil, nil
 		}
 	}
-	r := &request{op: opAppend, ctx: ctx, try: try, n: len(rs), done: make(chan struct{})}
+	r := &request{op: opAppend, ctx: ctx, n: len(rs), done: make(chan struct{})}
 	size := 0
 	for i := range rs {
 		size += 40 + len(rs[i].Device) + len(rs[i].Name) + len(rs[i].Unit) + len(rs[i].Str) + len(rs[i].Data)
@@ -425,19 +477,23 @@ func (q *Queue) append(ctx context.Context, rs []protocol.Reading, try bool) (Ap
 	r.hashes, r.ends = meta[:len(rs):len(rs)], meta[len(rs):]
 	for i := range rs {
 		if err := rs[i].Validate(); err != nil {
-			return AppendResult{}, fmt.Errorf("queue: reading %d: %w", i, err)
+			return nil, fmt.Errorf("queue: reading %d: %w", i, err)
 		}
 		var err error
 		if r.enc, err = appendEntry(r.enc, &rs[i]); err != nil {
-			return AppendResult{}, fmt.Errorf("queue: reading %d: %v", i, err)
+			return nil, fmt.Errorf("queue: reading %d: %v", i, err)
 		}
 		r.ends[i] = uint64(len(r.enc))
 		r.hashes[i] = keyHash(q.salt, &rs[i])
 	}
 	if int64(len(r.enc)+24*len(rs)) > q.lim.maxAppendBytes {
-		return AppendResult{}, fmt.Errorf("%w: %d readings take %d bytes; one Append may take at most %d (a quarter of MaxBytes)",
+		return nil, fmt.Errorf("%w: %d readings take %d bytes; one Append may take at most %d (a quarter of MaxBytes)",
 			ErrTooLarge, len(rs), len(r.enc)+24*len(rs), q.lim.maxAppendBytes)
 	}
+	return r, nil
+}
+
+func (q *Queue) submitAppend(ctx context.Context, r *request) (AppendResult, error) {
 	if err := q.submit(ctx, q.appends, r); err != nil {
 		return AppendResult{}, err
 	}

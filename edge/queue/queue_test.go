@@ -125,10 +125,7 @@ func TestAppendValidates(t *testing.T) {
 func TestDedupe(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "q.db")
-	q, err := queue.Open(path, queue.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	q := mustOpen(t, path, queue.Options{})
 	rs := readings("dev", 0, 4)
 	rs = append(rs, rs[1]) // a repeat inside one append
 	res, err := q.Append(ctx, rs)
@@ -150,10 +147,7 @@ func TestDedupe(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	q, err = queue.Open(path, queue.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	q = mustOpen(t, path, queue.Options{})
 	defer q.Close()
 	mustEqual(t, "epoch after restart", q.Epoch(), epoch)
 	res, _ = q.Append(ctx, readings("dev", 0, 7))
@@ -271,10 +265,7 @@ func TestConcurrentAppends(t *testing.T) {
 
 func TestCloseFailsPendingAndIsIdempotent(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "q.db")
-	q, err := queue.Open(path, queue.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	q := mustOpen(t, path, queue.Options{})
 	if err := q.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,9 @@ import (
 // what bbolt will dereference: the meta page bbolt will pick, every page
 // reachable from the root bucket (ids, types, bounds, element offsets, key
 // order, single reference, nested and inline buckets) and the persisted
-// freelist, if any. It follows bbolt v1.5's file format (version 2).
+// freelist, if any. It follows bbolt v1.5's file format (version 2);
+// TestVerifierMatchesBBoltVersion fails when the bbolt in go.mod changes,
+// so that this file is checked against the new release.
 //
 // It reads every reachable page once; bbolt reads them all again when it
 // rebuilds its freelist at Open (the queue does not persist the freelist).

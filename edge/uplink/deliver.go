@@ -40,6 +40,12 @@ type job struct {
 // part is the sub-range rs[lo:hi] of a job.
 type part struct{ lo, hi int }
 
+// parked counts a part parked (sign 1) or no longer parked (sign -1).
+func (c *counters) parked(p part, sign int64) {
+	c.parkedRanges.Add(sign)
+	c.parkedReadings.Add(sign * int64(p.hi-p.lo))
+}
+
 func (j *job) last() uint64 { return j.first + uint64(len(j.rs)) - 1 }
 
 // outcome of sending one part.
@@ -101,8 +107,7 @@ func (u *Uplink) retryParked(j *job) {
 	kept := j.parked[:0]
 	for _, p := range j.parked {
 		if u.run.Err() == nil && u.attempt(j, p.lo, p.hi) == acked {
-			u.c.parkedRanges.Add(-1)
-			u.c.parkedReadings.Add(-int64(p.hi - p.lo))
+			u.c.parked(p, -1)
 			u.log.Info("refused readings accepted on retry", "epoch", j.epoch,
 				"first", j.first+uint64(p.lo), "last", j.first+uint64(p.hi)-1)
 			continue
@@ -119,8 +124,7 @@ func (u *Uplink) retryParked(j *job) {
 // queue and are sent again after a restart).
 func (u *Uplink) unpark(j *job) {
 	for _, p := range j.parked {
-		u.c.parkedRanges.Add(-1)
-		u.c.parkedReadings.Add(-int64(p.hi - p.lo))
+		u.c.parked(p, -1)
 	}
 	j.parked = j.parked[:0]
 }
@@ -134,39 +138,40 @@ func (u *Uplink) unpark(j *job) {
 //     one reading: a version or gateway problem), and then both are
 //     parked whole. Nothing refused is ever deleted.
 func (u *Uplink) settle(j *job, lo, hi int, o outcome) {
+	var why string
 	switch o {
 	case tooLarge:
-		if hi-lo == 1 {
-			u.park(j, lo, hi, "a single reading is over the cloud's size limit")
-			return
-		}
-		u.c.splits.Add(1)
-		mid := lo + (hi-lo)/2
+		why = "a single reading is over the cloud's size limit"
+	case refused:
+		why = "refused as malformed"
+	default:
+		return
+	}
+	if hi-lo == 1 {
+		u.park(j, lo, hi, why)
+		return
+	}
+	u.c.splits.Add(1)
+	mid := lo + (hi-lo)/2
+	if o == tooLarge { // the first half is settled before the second is sent
 		u.settle(j, lo, mid, u.attempt(j, lo, mid))
 		u.settle(j, mid, hi, u.attempt(j, mid, hi))
-	case refused:
-		if hi-lo == 1 {
-			u.park(j, lo, hi, "refused as malformed")
-			return
-		}
-		u.c.splits.Add(1)
-		mid := lo + (hi-lo)/2
-		a := u.attempt(j, lo, mid)
-		b := u.attempt(j, mid, hi)
-		if a == refused && b == refused {
-			u.park(j, lo, mid, "refused as malformed")
-			u.park(j, mid, hi, "refused as malformed")
-			return
-		}
-		u.settle(j, lo, mid, a)
-		u.settle(j, mid, hi, b)
+		return
 	}
+	a := u.attempt(j, lo, mid)
+	b := u.attempt(j, mid, hi)
+	if a == refused && b == refused {
+		u.park(j, lo, mid, why)
+		u.park(j, mid, hi, why)
+		return
+	}
+	u.settle(j, lo, mid, a)
+	u.settle(j, mid, hi, b)
 }
 
 func (u *Uplink) park(j *job, lo, hi int, why string) {
 	j.parked = append(j.parked, part{lo, hi})
-	u.c.parkedRanges.Add(1)
-	u.c.parkedReadings.Add(int64(hi - lo))
+	u.c.parked(part{lo, hi}, 1)
 	msg := ""
 	if p := u.refusal.Load(); p != nil {
 		msg = *p

@@ -53,14 +53,6 @@ func readings(device string, n int, t0 time.Time) []protocol.Reading {
 	return rs
 }
 
-func keys(rs []protocol.Reading) []protocol.Key {
-	ks := make([]protocol.Key, len(rs))
-	for i := range rs {
-		ks[i] = rs[i].Key()
-	}
-	return ks
-}
-
 // running is an uplink running in the background.
 type running struct {
 	u      *uplink.Uplink
@@ -96,20 +88,34 @@ func (r *running) stop() error {
 	return <-r.done
 }
 
-// startCloud starts an in-process cloud (for synctest bubbles) and an
+// startInProcess starts an in-process cloud (for synctest bubbles) and an
 // uplink using it.
 func startInProcess(t testing.TB, src uplink.Source, cfg func(*uplink.Config), opts uplinktest.Options) (*uplinktest.Cloud, *running) {
 	t.Helper()
+	cloud := inProcessCloud(t, opts)
+	return cloud, startOn(t, cloud, src, cfg)
+}
+
+// inProcessCloud is an in-process Cloud (with the test tokens unless opts
+// has some), closed when the test ends.
+func inProcessCloud(t testing.TB, opts uplinktest.Options) *uplinktest.Cloud {
 	if opts.Tokens == nil {
 		opts.Tokens = tokens
 	}
 	cloud := uplinktest.New(opts)
 	t.Cleanup(cloud.Close)
+	return cloud
+}
+
+// startOn starts an uplink sending to the in-process cloud; cfg, if not
+// nil, adjusts its Config.
+func startOn(t testing.TB, cloud *uplinktest.Cloud, src uplink.Source, cfg func(*uplink.Config)) *running {
+	t.Helper()
 	c := config(cloud.URL())
 	if cfg != nil {
 		cfg(&c)
 	}
-	return cloud, start(t, src, c, uplink.WithHTTPClient(cloud.Client()))
+	return start(t, src, c, uplink.WithHTTPClient(cloud.Client()))
 }
 
 // waitFor polls cond every millisecond (fake time in a bubble) until it

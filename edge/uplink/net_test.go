@@ -41,7 +41,7 @@ func TestCompression(t *testing.T) {
 			r := start(t, src, cfg)
 			waitCount(t, cloud, len(rs), 10*time.Second)
 			r.stop()
-			cloud.AssertExactlyOnce(t, keys(rs))
+			cloud.AssertExactlyOnce(t, uplinktest.Keys(rs))
 			want := enc
 			if enc == uplink.CompressionNone {
 				want = ""
@@ -112,7 +112,7 @@ func TestTLS(t *testing.T) {
 			}
 			waitCount(t, cloud, len(rs), 10*time.Second)
 			r.stop()
-			cloud.AssertExactlyOnce(t, keys(rs))
+			cloud.AssertExactlyOnce(t, uplinktest.Keys(rs))
 		})
 	}
 }
@@ -212,7 +212,7 @@ func TestExactlyOnceRandomFailures(t *testing.T) {
 				t.Fatal(err)
 			}
 			src.CheckAckedOnce(t)
-			cloud.AssertExactlyOnce(t, keys(all))
+			cloud.AssertExactlyOnce(t, uplinktest.Keys(all))
 			if n := cloud.Overlaps(); n != 0 {
 				t.Errorf("%d requests overlapped a range already in flight", n)
 			}

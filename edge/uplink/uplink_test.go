@@ -44,7 +44,7 @@ func TestBatchesByCount(t *testing.T) {
 		if sizes[100] != 12 || sizes[50] != 1 || len(sizes) != 2 {
 			t.Errorf("batch sizes %v, want 12×100 and 1×50", sizes)
 		}
-		cloud.AssertExactlyOnce(t, keys(all))
+		cloud.AssertExactlyOnce(t, uplinktest.Keys(all))
 		src.CheckAckedOnce(t)
 		if s := r.u.Stats(); s.ReadingsAcked != 1250 || s.BatchesSent != 13 || s.Requests != 13 || s.Retries != 0 {
 			t.Errorf("stats %s", fmtStats(s))
@@ -76,7 +76,7 @@ func TestBatchesByBytes(t *testing.T) {
 		if n := len(cloud.Batches()); n < 300*500/maxBytes {
 			t.Errorf("%d batches", n)
 		}
-		cloud.AssertExactlyOnce(t, keys(rs))
+		cloud.AssertExactlyOnce(t, uplinktest.Keys(rs))
 		src.CheckAckedOnce(t)
 	})
 }
@@ -153,7 +153,7 @@ func TestOutageRecovery(t *testing.T) {
 		if err := r.stop(); err != nil {
 			t.Fatal(err)
 		}
-		cloud.AssertExactlyOnce(t, keys(all))
+		cloud.AssertExactlyOnce(t, uplinktest.Keys(all))
 		src.CheckAckedOnce(t)
 		if d := cloud.Duplicates(); d != 0 {
 			t.Errorf("%d duplicate batches", d)
@@ -206,7 +206,7 @@ func TestRetryAfterHonoured(t *testing.T) {
 				t.Errorf("request %v after a 429 with Retry-After: 3", q.Time.Sub(t0))
 			}
 		}
-		cloud.AssertExactlyOnce(t, keys(rs))
+		cloud.AssertExactlyOnce(t, uplinktest.Keys(rs))
 	})
 }
 
@@ -239,7 +239,7 @@ func TestTooLargeSplits(t *testing.T) {
 			t.Errorf("413s after lowering the batch size: %d then %d", s.Failures.TooLarge, s2.Failures.TooLarge)
 		}
 		r.stop()
-		cloud.AssertExactlyOnce(t, keys(append(rs, more...)))
+		cloud.AssertExactlyOnce(t, uplinktest.Keys(append(rs, more...)))
 		src.CheckAckedOnce(t)
 	})
 }
@@ -251,13 +251,12 @@ func TestMalformedOnceBisects(t *testing.T) {
 		src := uplink.NewMemSource(1)
 		rs := readings("dev-a", 100, time.Now())
 		src.Append(rs...)
-		cloud := uplinktest.New(uplinktest.Options{Tokens: tokens})
-		defer cloud.Close()
+		cloud := inProcessCloud(t, uplinktest.Options{})
 		cloud.FailNext(1, http.StatusBadRequest)
-		r := start(t, src, config(cloud.URL()), uplink.WithHTTPClient(cloud.Client()))
+		r := startOn(t, cloud, src, nil)
 		waitCount(t, cloud, len(rs), time.Minute)
 		r.stop()
-		cloud.AssertExactlyOnce(t, keys(rs))
+		cloud.AssertExactlyOnce(t, uplinktest.Keys(rs))
 		src.CheckAckedOnce(t)
 		if s := r.u.Stats(); s.Failures.Malformed != 1 || s.Splits != 1 || s.BatchesSent != 2 || s.ParkedReadings != 0 {
 			t.Errorf("stats %s", fmtStats(s))
@@ -279,12 +278,9 @@ func TestMalformedKeepsReadings(t *testing.T) {
 		src := uplink.NewMemSource(1)
 		rs := readings("dev-a", 100, time.Now())
 		src.Append(rs...)
-		cloud := uplinktest.New(uplinktest.Options{Tokens: tokens})
-		defer cloud.Close()
+		cloud := inProcessCloud(t, uplinktest.Options{})
 		cloud.FailNext(5, http.StatusBadRequest) // the batch, both halves, one retry of each
-		cfg := config(cloud.URL())
-		cfg.Backoff.Max = 10 * time.Second
-		r := start(t, src, cfg, uplink.WithHTTPClient(cloud.Client()))
+		r := startOn(t, cloud, src, func(c *uplink.Config) { c.Backoff.Max = 10 * time.Second })
 		time.Sleep(time.Second)
 		synctest.Wait()
 		err := r.u.Health()
@@ -303,7 +299,7 @@ func TestMalformedKeepsReadings(t *testing.T) {
 			t.Errorf("health after recovery: %v", err)
 		}
 		r.stop()
-		cloud.AssertExactlyOnce(t, keys(rs))
+		cloud.AssertExactlyOnce(t, uplinktest.Keys(rs))
 		src.CheckAckedOnce(t)
 	})
 }
@@ -352,7 +348,7 @@ func TestMalformedIsolatesPoison(t *testing.T) {
 		}
 		r.stop()
 		want := append(append([]protocol.Reading(nil), rs[:137]...), rs[138:]...)
-		cloud.AssertExactlyOnce(t, keys(want))
+		cloud.AssertExactlyOnce(t, uplinktest.Keys(want))
 	})
 }
 
@@ -463,48 +459,52 @@ func TestBacklogShare(t *testing.T) {
 }
 
 // On cancel, Run flushes: requests in progress finish and what is left in
-// the queue is sent at once, within DrainTimeout; then it returns.
+// the queue is sent at once, within DrainTimeout; then it returns. Past
+// DrainTimeout it gives up with an error and the readings stay queued.
 func TestShutdownDrains(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		src := uplink.NewMemSource(1)
-		src.Append(readings("dev-a", 300, time.Now())...)
-		cloud, r := startInProcess(t, src, nil, uplinktest.Options{})
-		cloud.SetLatency(2 * time.Second)
-		synctest.Wait()
-		if n := r.u.Stats().InFlight; n != 2 {
-			t.Fatalf("%d in flight", n)
-		}
-		t0 := time.Now()
-		if err := r.stop(); err != nil {
-			t.Fatal(err)
-		}
-		if d := time.Since(t0); d != 4*time.Second {
-			t.Errorf("Run returned after %v, want when the last batch was sent (4s: two in progress, then the rest)", d)
-		}
-		if n := src.Stored(); n != 0 {
-			t.Errorf("%d readings left; want none: the flush sends the batch not started yet", n)
-		}
-	})
-}
-
-func TestShutdownDrainTimeout(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		src := uplink.NewMemSource(1)
-		src.Append(readings("dev-a", 100, time.Now())...)
-		cloud, r := startInProcess(t, src, func(c *uplink.Config) { c.DrainTimeout = time.Second }, uplinktest.Options{})
-		cloud.SetLatency(time.Minute)
-		synctest.Wait()
-		t0 := time.Now()
-		if err := r.stop(); err == nil || !strings.Contains(err.Error(), "drain timeout") {
-			t.Errorf("Run: %v", err)
-		}
-		if d := time.Since(t0); d != time.Second {
-			t.Errorf("Run returned after %v", d)
-		}
-		if n := src.Stored(); n != 100 {
-			t.Errorf("%d readings left, want all", n)
-		}
-	})
+	for _, tc := range []struct {
+		name         string
+		readings     int
+		drainTimeout time.Duration
+		latency      time.Duration
+		inFlight     int
+		wantErr      string
+		took         time.Duration
+		left         int
+	}{
+		// 4s: two in progress, then the rest; the flush sends the batch
+		// not started yet.
+		{name: "drains", readings: 300, latency: 2 * time.Second, inFlight: 2, took: 4 * time.Second},
+		{name: "timeout", readings: 100, drainTimeout: time.Second, latency: time.Minute, inFlight: 1,
+			wantErr: "drain timeout", took: time.Second, left: 100},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				src := uplink.NewMemSource(1)
+				src.Append(readings("dev-a", tc.readings, time.Now())...)
+				cloud, r := startInProcess(t, src, func(c *uplink.Config) {
+					if tc.drainTimeout > 0 {
+						c.DrainTimeout = tc.drainTimeout
+					}
+				}, uplinktest.Options{})
+				cloud.SetLatency(tc.latency)
+				synctest.Wait()
+				if n := r.u.Stats().InFlight; n != tc.inFlight {
+					t.Fatalf("%d in flight, want %d", n, tc.inFlight)
+				}
+				t0 := time.Now()
+				if err := r.stop(); tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+					t.Errorf("Run: %v, want %q", err, tc.wantErr)
+				}
+				if d := time.Since(t0); d != tc.took {
+					t.Errorf("Run returned after %v, want %v", d, tc.took)
+				}
+				if n := src.Stored(); n != tc.left {
+					t.Errorf("%d readings left, want %d", n, tc.left)
+				}
+			})
+		})
+	}
 }
 
 // The queue's Ack fails: the uplink retries it; nothing is lost or sent
@@ -539,7 +539,7 @@ func TestGapsSkipped(t *testing.T) {
 		want := append(append([]protocol.Reading(nil), rs[50:119]...), rs[130:989]...)
 		waitCount(t, cloud, len(want), time.Minute)
 		r.stop()
-		cloud.AssertExactlyOnce(t, keys(want))
+		cloud.AssertExactlyOnce(t, uplinktest.Keys(want))
 		for _, b := range cloud.Batches() {
 			if b.First <= 130 && b.Last >= 120 {
 				t.Errorf("batch %d..%d spans a gap", b.First, b.Last)

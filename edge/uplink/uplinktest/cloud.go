@@ -284,60 +284,126 @@ func (c *Cloud) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.mu.Unlock()
 }
 
+// answer is an error response: its status, JSON message and, for 429
+// and 503, Retry-After seconds.
+type answer struct {
+	status     int
+	retryAfter int
+	msg        string
+}
+
+func reject(status int, format string, args ...any) *answer {
+	return &answer{status: status, msg: fmt.Sprintf(format, args...)}
+}
+
+func (a *answer) write(w http.ResponseWriter) int {
+	if a.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(a.retryAfter))
+	}
+	writeError(w, a.status, "%s", a.msg)
+	return a.status
+}
+
+// incoming is a request body, decoded up front (errors are answered
+// later, in the contract's order) so that the seq range is known while
+// the request is handled.
+type incoming struct {
+	enc         string // Content-Encoding
+	body, raw   []byte // as received, decompressed
+	b           *protocol.Batch
+	derr, berr  error // decompression, batch decoding
+	first, last uint64
+}
+
+// serve answers one POST: read the body, decode it, track its seq range,
+// wait the injected latency, apply injected faults, check the request
+// against the contract, store the batch.
 func (c *Cloud) serve(w http.ResponseWriter, r *http.Request) (status int, first, last uint64) {
+	body, a := c.readBody(w, r)
+	if a != nil {
+		return a.write(w), 0, 0
+	}
+	in := c.decode(r, body)
+	if in.b != nil {
+		defer c.track(in)()
+	}
+	if !c.wait(r.Context()) {
+		return 0, in.first, in.last
+	}
+	if a := c.injected(); a != nil {
+		return a.write(w), in.first, in.last
+	}
+	if a := c.check(r, in); a != nil {
+		return a.write(w), in.first, in.last
+	}
+	return c.store(w, in), in.first, in.last
+}
+
+func (c *Cloud) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *answer) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(c.opts.MaxBytes)))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			writeError(w, http.StatusRequestEntityTooLarge, "body over %d bytes", c.opts.MaxBytes)
-			return http.StatusRequestEntityTooLarge, first, last
+			return nil, reject(http.StatusRequestEntityTooLarge, "body over %d bytes", c.opts.MaxBytes)
 		}
-		writeError(w, http.StatusBadRequest, "reading the body: %v", err)
-		return http.StatusBadRequest, first, last
+		return nil, reject(http.StatusBadRequest, "reading the body: %v", err)
 	}
+	return body, nil
+}
 
-	// Decode up front (errors are answered below, in the contract's order)
-	// so that the seq range is known while the request is handled.
-	enc := r.Header.Get("Content-Encoding")
-	raw, derr := c.decompress(enc, body)
-	var b *protocol.Batch
-	var berr error
-	if derr == nil {
-		b, berr = protocol.DecodeBatch(raw)
+func (c *Cloud) decode(r *http.Request, body []byte) *incoming {
+	in := &incoming{enc: r.Header.Get("Content-Encoding"), body: body}
+	in.raw, in.derr = c.decompress(in.enc, body)
+	if in.derr == nil {
+		in.b, in.berr = protocol.DecodeBatch(in.raw)
 	}
-	if b != nil {
-		first, last = b.FirstSeq, b.LastSeq()
-		key, rng := stream{b.Gateway, b.Epoch}, [2]uint64{first, last}
+	if in.b != nil {
+		in.first, in.last = in.b.FirstSeq, in.b.LastSeq()
+	}
+	return in
+}
+
+// track records the request's seq range as being handled (counting
+// overlaps with others of the same stream); the returned func forgets it.
+func (c *Cloud) track(in *incoming) func() {
+	key, rng := stream{in.b.Gateway, in.b.Epoch}, [2]uint64{in.first, in.last}
+	c.mu.Lock()
+	for _, a := range c.active[key] {
+		if in.first <= a[1] && a[0] <= in.last {
+			c.overlaps++
+		}
+	}
+	c.active[key] = append(c.active[key], rng)
+	c.mu.Unlock()
+	return func() {
 		c.mu.Lock()
-		for _, a := range c.active[key] {
-			if first <= a[1] && a[0] <= last {
-				c.overlaps++
-			}
+		if i := slices.Index(c.active[key], rng); i >= 0 {
+			c.active[key] = slices.Delete(c.active[key], i, i+1)
 		}
-		c.active[key] = append(c.active[key], rng)
 		c.mu.Unlock()
-		defer func() {
-			c.mu.Lock()
-			if i := slices.Index(c.active[key], rng); i >= 0 {
-				c.active[key] = slices.Delete(c.active[key], i, i+1)
-			}
-			c.mu.Unlock()
-		}()
 	}
+}
 
+// wait waits the injected latency; false if the client gave up.
+func (c *Cloud) wait(ctx context.Context) bool {
 	c.mu.Lock()
 	latency := c.latency
 	c.mu.Unlock()
-	if latency > 0 {
-		t := time.NewTimer(latency)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return 0, first, last
-		}
+	if latency <= 0 {
+		return true
 	}
+	t := time.NewTimer(latency)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
 
+// injected answers an outage, throttling or an injected failure.
+func (c *Cloud) injected() *answer {
 	c.mu.Lock()
 	down, left := c.down, time.Until(c.throttleTo)
 	fail := 0
@@ -347,67 +413,78 @@ func (c *Cloud) serve(w http.ResponseWriter, r *http.Request) (status int, first
 	c.mu.Unlock()
 	switch {
 	case down:
-		w.Header().Set("Retry-After", strconv.Itoa(ceilSeconds(c.opts.RetryAfter)))
-		writeError(w, http.StatusServiceUnavailable, "ingest is down")
-		return http.StatusServiceUnavailable, first, last
+		a := reject(http.StatusServiceUnavailable, "ingest is down")
+		a.retryAfter = ceilSeconds(c.opts.RetryAfter)
+		return a
 	case left > 0:
-		w.Header().Set("Retry-After", strconv.Itoa(ceilSeconds(left)))
-		writeError(w, http.StatusTooManyRequests, "shards at capacity")
-		return http.StatusTooManyRequests, first, last
+		a := reject(http.StatusTooManyRequests, "shards at capacity")
+		a.retryAfter = ceilSeconds(left)
+		return a
 	case fail != 0:
-		writeError(w, fail, "injected failure %d", fail)
-		return fail, first, last
+		return reject(fail, "injected failure %d", fail)
 	}
+	return nil
+}
 
-	gateway := ""
-	auth := r.Header.Get("Authorization")
-	token, ok := strings.CutPrefix(auth, "Bearer ")
+// check applies the contract's checks, in its order: bearer token,
+// content type, encoding, batch, token for the batch's gateway.
+func (c *Cloud) check(r *http.Request, in *incoming) *answer {
+	gateway, a := c.authenticate(r)
+	if a != nil {
+		return a
+	}
+	if ct := r.Header.Get("Content-Type"); ct != protocol.ContentTypeBatch {
+		return reject(http.StatusUnsupportedMediaType, "content type %q, want %s", ct, protocol.ContentTypeBatch)
+	}
+	switch err := in.derr; {
+	case errors.Is(err, errUnsupported):
+		return reject(http.StatusUnsupportedMediaType, "%v", err)
+	case errors.Is(err, errTooLarge):
+		return reject(http.StatusRequestEntityTooLarge, "%v", err)
+	case err != nil:
+		return reject(http.StatusBadRequest, "%v", err)
+	}
+	if in.berr != nil {
+		if errors.Is(in.berr, protocol.ErrTooLarge) {
+			return reject(http.StatusRequestEntityTooLarge, "%v", in.berr)
+		}
+		return reject(http.StatusBadRequest, "%v", in.berr)
+	}
+	if gateway != "" && in.b.Gateway != gateway {
+		return reject(http.StatusUnauthorized, "token is not valid for gateway %s", in.b.Gateway)
+	}
+	return nil
+}
+
+// authenticate returns the gateway the bearer token belongs to ("" when
+// any token is accepted).
+func (c *Cloud) authenticate(r *http.Request) (string, *answer) {
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || token == "" {
-		writeError(w, http.StatusUnauthorized, "missing bearer token")
-		return http.StatusUnauthorized, first, last
+		return "", reject(http.StatusUnauthorized, "missing bearer token")
 	}
 	c.mu.Lock()
 	toks := c.opts.Tokens
 	c.mu.Unlock()
-	if toks != nil {
-		for gw, tok := range toks {
-			if tok == token {
-				gateway = gw
-			}
-		}
-		if gateway == "" {
-			writeError(w, http.StatusUnauthorized, "unknown token")
-			return http.StatusUnauthorized, first, last
+	if toks == nil {
+		return "", nil
+	}
+	gateway := ""
+	for gw, tok := range toks {
+		if tok == token {
+			gateway = gw
 		}
 	}
-	if ct := r.Header.Get("Content-Type"); ct != protocol.ContentTypeBatch {
-		writeError(w, http.StatusUnsupportedMediaType, "content type %q, want %s", ct, protocol.ContentTypeBatch)
-		return http.StatusUnsupportedMediaType, first, last
+	if gateway == "" {
+		return "", reject(http.StatusUnauthorized, "unknown token")
 	}
-	switch err := derr; {
-	case errors.Is(err, errUnsupported):
-		writeError(w, http.StatusUnsupportedMediaType, "%v", err)
-		return http.StatusUnsupportedMediaType, first, last
-	case errors.Is(err, errTooLarge):
-		writeError(w, http.StatusRequestEntityTooLarge, "%v", err)
-		return http.StatusRequestEntityTooLarge, first, last
-	case err != nil:
-		writeError(w, http.StatusBadRequest, "%v", err)
-		return http.StatusBadRequest, first, last
-	}
-	if berr != nil {
-		if errors.Is(berr, protocol.ErrTooLarge) {
-			writeError(w, http.StatusRequestEntityTooLarge, "%v", berr)
-			return http.StatusRequestEntityTooLarge, first, last
-		}
-		writeError(w, http.StatusBadRequest, "%v", berr)
-		return http.StatusBadRequest, first, last
-	}
-	if gateway != "" && b.Gateway != gateway {
-		writeError(w, http.StatusUnauthorized, "token is not valid for gateway %s", b.Gateway)
-		return http.StatusUnauthorized, first, last
-	}
+	return gateway, nil
+}
 
+// store records the batch's new readings (deduplicated by seq) and
+// acknowledges it, unless its acknowledgement is to be lost.
+func (c *Cloud) store(w http.ResponseWriter, in *incoming) int {
+	b := in.b
 	key := stream{b.Gateway, b.Epoch}
 	c.mu.Lock()
 	seen := c.seen[key]
@@ -417,7 +494,7 @@ func (c *Cloud) serve(w http.ResponseWriter, r *http.Request) (status int, first
 	}
 	stored, dup := 0, false
 	for i := range b.Readings {
-		seq := first + uint64(i)
+		seq := in.first + uint64(i)
 		if _, ok := seen[seq]; ok {
 			dup = true
 			c.dupRead++
@@ -431,9 +508,9 @@ func (c *Cloud) serve(w http.ResponseWriter, r *http.Request) (status int, first
 		c.dups++
 	}
 	c.batches = append(c.batches, Batch{
-		Gateway: b.Gateway, Epoch: b.Epoch, First: first, Last: last,
-		Readings: len(b.Readings), Stored: stored, Encoding: enc,
-		WireBytes: len(body), RawBytes: len(raw), Time: time.Now(),
+		Gateway: b.Gateway, Epoch: b.Epoch, First: in.first, Last: in.last,
+		Readings: len(b.Readings), Stored: stored, Encoding: in.enc,
+		WireBytes: len(in.body), RawBytes: len(in.raw), Time: time.Now(),
 	})
 	lose := c.loseNext > 0
 	if lose {
@@ -442,8 +519,7 @@ func (c *Cloud) serve(w http.ResponseWriter, r *http.Request) (status int, first
 	c.notifyLocked()
 	c.mu.Unlock()
 	if lose {
-		writeError(w, http.StatusServiceUnavailable, "stored, but the acknowledgement is lost (injected)")
-		return http.StatusServiceUnavailable, first, last
+		return reject(http.StatusServiceUnavailable, "stored, but the acknowledgement is lost (injected)").write(w)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(struct {
@@ -452,8 +528,8 @@ func (c *Cloud) serve(w http.ResponseWriter, r *http.Request) (status int, first
 		First   uint64 `json:"first"`
 		Last    uint64 `json:"last"`
 		Stored  int    `json:"stored"`
-	}{b.Gateway, b.Epoch, first, last, stored})
-	return http.StatusOK, first, last
+	}{b.Gateway, b.Epoch, in.first, in.last, stored})
+	return http.StatusOK
 }
 
 var (
@@ -575,6 +651,16 @@ func (c *Cloud) WaitCount(ctx context.Context, n int) error {
 		case <-ch:
 		}
 	}
+}
+
+// Keys returns the natural keys of rs, in order (the want of
+// AssertExactlyOnce).
+func Keys(rs []protocol.Reading) []protocol.Key {
+	ks := make([]protocol.Key, len(rs))
+	for i := range rs {
+		ks[i] = rs[i].Key()
+	}
+	return ks
 }
 
 // AssertExactlyOnce reports (t.Error) every natural key of want that was

@@ -121,7 +121,7 @@ func TestContract(t *testing.T) {
 	if n := cloud.Count(); n != 15 {
 		t.Errorf("%d readings, want 15", n)
 	}
-	cloud.AssertExactlyOnce(t, append(keys(rs1), keys(rs2[5:])...))
+	cloud.AssertExactlyOnce(t, append(uplinktest.Keys(rs1), uplinktest.Keys(rs2[5:])...))
 	// The same seqs in another epoch are new.
 	b3, rs3 := batch(t, "gw-1", 2, 1, 3)
 	post(t, c, url, "tok-1", "", b3)
@@ -133,14 +133,6 @@ func TestContract(t *testing.T) {
 	if u := cloud.UniqueKeys(); u != 15 {
 		t.Errorf("%d unique keys, want 15", u)
 	}
-}
-
-func keys(rs []protocol.Reading) []protocol.Key {
-	ks := make([]protocol.Key, len(rs))
-	for i := range rs {
-		ks[i] = rs[i].Key()
-	}
-	return ks
 }
 
 func TestControls(t *testing.T) {
@@ -175,7 +167,7 @@ func TestControls(t *testing.T) {
 	if cloud.Count() != 5 || cloud.Duplicates() != 1 {
 		t.Errorf("count %d duplicates %d", cloud.Count(), cloud.Duplicates())
 	}
-	if !cloud.AssertExactlyOnce(t, keys(rs)) {
+	if !cloud.AssertExactlyOnce(t, uplinktest.Keys(rs)) {
 		t.Error("AssertExactlyOnce")
 	}
 	cloud.SetTokens(map[string]string{"gw-1": "new"})
