@@ -15,7 +15,7 @@ CMDS    := $(wildcard */cmd/*)
 BINS    := $(notdir $(CMDS))
 FUZZTIME ?= 30s
 
-.PHONY: all build test check deps deps-mosquitto deps-qemu deps-kinesalite deps-chromium bench bench-nab bench-load bench-go bench-sim fuzz release demo clean
+.PHONY: all build test check deps deps-mosquitto deps-qemu deps-kinesalite deps-chromium bench bench-nab bench-load bench-go bench-sim fuzz fuzz-smoke release demo clean
 
 all: build
 
@@ -112,6 +112,13 @@ fuzz:
 			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 		done; \
 	done
+
+# fuzz-smoke runs every fuzz target briefly (part of make check): it
+# replays the seed corpus and testdata/fuzz regressions, then mutates for
+# FUZZ_SMOKE_TIME each, so a decoder that panics on garbage fails CI.
+FUZZ_SMOKE_TIME ?= 3s
+fuzz-smoke:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZ_SMOKE_TIME)
 
 # release: static binaries for the gateway and cloud targets.
 release:
