@@ -20,11 +20,9 @@ func decodePutRecords(b []byte) (putRecordsReq, bool) {
 	ok := p.object(func(key []byte) (bit int, ok bool) {
 		switch string(key) {
 		case "StreamName":
-			req.StreamName, ok = p.strPtr()
-			return 1, ok
+			return 1, p.strPtr(&req.StreamName)
 		case "StreamARN":
-			req.StreamARN, ok = p.strPtr()
-			return 2, ok
+			return 2, p.strPtr(&req.StreamARN)
 		case "Records":
 			req.Records, ok = p.records()
 			return 4, ok
@@ -114,16 +112,18 @@ func (p *scan) raw() ([]byte, bool) {
 	return s, true
 }
 
-func (p *scan) strPtr() (*string, bool) {
+// strPtr reads a string, or null, into *dst.
+func (p *scan) strPtr(dst **string) bool {
 	if p.null() {
-		return nil, true
+		return true
 	}
 	s, ok := p.str()
 	if !ok {
-		return nil, false
+		return false
 	}
 	v := string(s)
-	return &v, true
+	*dst = &v
+	return true
 }
 
 // object reads a JSON object. For each member it reads the key and the
@@ -173,17 +173,14 @@ func (p *scan) records() ([]putEntryJSON, bool) {
 	}
 	var arena []byte
 	var e putEntryJSON
-	member := func(key []byte) (bit int, ok bool) {
+	member := func(key []byte) (int, bool) {
 		switch string(key) {
 		case "PartitionKey":
-			e.PartitionKey, ok = p.strPtr()
-			return 1, ok
+			return 1, p.strPtr(&e.PartitionKey)
 		case "ExplicitHashKey":
-			e.ExplicitHashKey, ok = p.strPtr()
-			return 2, ok
+			return 2, p.strPtr(&e.ExplicitHashKey)
 		case "Data":
-			e.Data, arena, ok = p.base64(arena)
-			return 4, ok
+			return 4, p.base64(&e.Data, &arena)
 		}
 		return 0, false
 	}
@@ -203,26 +200,28 @@ func (p *scan) records() ([]putEntryJSON, bool) {
 	}
 }
 
-// base64 reads a base64 string, or null, decoding it into arena (a new
-// one when it is full); it returns the bytes and the arena.
-func (p *scan) base64(arena []byte) (*[]byte, []byte, bool) {
+// base64 reads a base64 string, or null, into *dst, decoding it into
+// *arena (a new one when it is full).
+func (p *scan) base64(dst **[]byte, arena *[]byte) bool {
 	if p.null() {
-		return nil, arena, true
+		return true
 	}
 	s, ok := p.raw()
 	if !ok || bytes.IndexByte(s, '\n') >= 0 || bytes.IndexByte(s, '\r') >= 0 {
-		return nil, arena, false
+		return false
 	}
-	n := base64.StdEncoding.DecodedLen(len(s))
-	if arena == nil || cap(arena)-len(arena) < n {
-		arena = make([]byte, 0, max(64<<10, n))
+	a := *arena
+	if n := base64.StdEncoding.DecodedLen(len(s)); a == nil || cap(a)-len(a) < n {
+		a = make([]byte, 0, max(64<<10, n))
 	}
-	start := len(arena)
-	n, err := base64.StdEncoding.Decode(arena[start:cap(arena)], s)
+	start := len(a)
+	n, err := base64.StdEncoding.Decode(a[start:cap(a)], s)
 	if err != nil {
-		return nil, arena, false
+		return false
 	}
-	arena = arena[:start+n]
-	d := arena[start : start+n : start+n]
-	return &d, arena, true
+	a = a[:start+n]
+	*arena = a
+	d := a[start : start+n : start+n]
+	*dst = &d
+	return true
 }
