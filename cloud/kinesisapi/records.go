@@ -89,6 +89,8 @@ type putRecordsReq struct {
 	Records []putEntryJSON
 }
 
+var _ fastDecoder = (*putRecordsReq)(nil)
+
 func (r *putRecordsReq) decodeFast(body []byte) bool {
 	req, ok := decodePutRecords(body)
 	if ok {
