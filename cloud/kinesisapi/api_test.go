@@ -2,7 +2,7 @@ package kinesisapi_test
 
 import (
 	"bytes"
-	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -15,82 +15,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/tributary-iot/tributary/cloud/kinesisapi"
-	"github.com/tributary-iot/tributary/cloud/shardstore"
 )
-
-var bg = context.Background()
-
-const arnPrefix = "arn:aws:kinesis:us-east-1:000000000000:stream/"
-
-func mustCreate(t testing.TB, c *kinesis.Client, name string, shards int32) {
-	t.Helper()
-	if _, err := c.CreateStream(bg, &kinesis.CreateStreamInput{StreamName: aws.String(name), ShardCount: aws.Int32(shards)}); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func records(prefix string, n, size int) []types.PutRecordsRequestEntry {
-	out := make([]types.PutRecordsRequestEntry, n)
-	for i := range out {
-		d := make([]byte, size)
-		copy(d, fmt.Sprintf("%s-%d|", prefix, i))
-		out[i] = types.PutRecordsRequestEntry{PartitionKey: aws.String(fmt.Sprintf("%s-key-%d", prefix, i)), Data: d}
-	}
-	return out
-}
-
-func mustPutRecords(t testing.TB, c *kinesis.Client, stream string, rs []types.PutRecordsRequestEntry) *kinesis.PutRecordsOutput {
-	t.Helper()
-	out, err := c.PutRecords(bg, &kinesis.PutRecordsInput{StreamName: aws.String(stream), Records: rs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if *out.FailedRecordCount != 0 {
-		t.Fatalf("%d records failed", *out.FailedRecordCount)
-	}
-	return out
-}
-
-func iterator(t testing.TB, c *kinesis.Client, stream, shard string, typ types.ShardIteratorType, seq *string, ts *time.Time) string {
-	t.Helper()
-	out, err := c.GetShardIterator(bg, &kinesis.GetShardIteratorInput{StreamName: aws.String(stream), ShardId: aws.String(shard),
-		ShardIteratorType: typ, StartingSequenceNumber: seq, Timestamp: ts})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return *out.ShardIterator
-}
-
-// drain reads from it until a read returns nothing or the shard ends,
-// and returns the records and the last response.
-func drain(t testing.TB, c *kinesis.Client, it string, limit int32) ([]types.Record, *kinesis.GetRecordsOutput) {
-	t.Helper()
-	var out []types.Record
-	for {
-		res, err := c.GetRecords(bg, &kinesis.GetRecordsInput{ShardIterator: aws.String(it), Limit: aws.Int32(limit)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, res.Records...)
-		if res.NextShardIterator == nil || len(res.Records) == 0 {
-			return out, res
-		}
-		it = *res.NextShardIterator
-	}
-}
-
-func datas(rs []types.Record) string {
-	var out []string
-	for _, r := range rs {
-		out = append(out, strings.SplitN(string(r.Data), "|", 2)[0])
-	}
-	return strings.Join(out, ",")
-}
 
 func TestEveryOperationThroughTheSDK(t *testing.T) {
 	clk := newClock()
-	e := start(t, shardstore.Options{Now: clk.Now, Throughput: shardstore.Throughput{Unlimited: true}}, kinesisapi.Options{Now: clk.Now})
-	c := e.client
+	c := start(t, unlimited, clocked(clk)).client
 	for _, n := range []string{"alpha", "beta", "gamma"} {
 		mustCreate(t, c, n, 4)
 	}
@@ -225,9 +154,7 @@ func TestEveryOperationThroughTheSDK(t *testing.T) {
 }
 
 func TestErrorsAsAWSDocumentsThem(t *testing.T) {
-	e := start(t, shardstore.Options{}, kinesisapi.Options{})
-	c := e.client
-	mustCreate(t, c, "s", 2)
+	e, c := startStream(t, 2)
 	out := mustPutRecords(t, c, "s", records("a", 4, 10))
 	_, errNoSeq := c.GetShardIterator(bg, &kinesis.GetShardIteratorInput{StreamName: aws.String("s"), ShardId: aws.String("shardId-000000000000"), ShardIteratorType: types.ShardIteratorTypeAtSequenceNumber})
 	_, errSeqTrim := c.GetShardIterator(bg, &kinesis.GetShardIteratorInput{StreamName: aws.String("s"), ShardId: aws.String("shardId-000000000000"), ShardIteratorType: types.ShardIteratorTypeTrimHorizon, StartingSequenceNumber: out.Records[0].SequenceNumber})
@@ -281,36 +208,43 @@ func TestErrorsAsAWSDocumentsThem(t *testing.T) {
 	// The SDK maps the modelled ones to their types.
 	var rnf *types.ResourceNotFoundException
 	var inUse *types.ResourceInUseException
-	if !errorsAs(errNoStream, &rnf) || !strings.Contains(*rnf.Message, "Stream nope under account 000000000000 not found") || !errorsAs(errExists, &inUse) {
+	if !errors.As(errNoStream, &rnf) || !strings.Contains(*rnf.Message, "Stream nope under account 000000000000 not found") || !errors.As(errExists, &inUse) {
 		t.Errorf("typed errors: %v / %v", errNoStream, errExists)
 	}
 
 	// On the wire: status, __type and message in the body, X-Amzn-ErrorType.
-	status, body, hdr := rawCall(t, e.http.URL, "Kinesis_20131202.DescribeStream", "application/x-amz-json-1.1", `{"StreamName":"nope"}`)
+	status, body, hdr := rawCall(t, e.URL, "Kinesis_20131202.DescribeStream", "application/x-amz-json-1.1", `{"StreamName":"nope"}`)
 	if status != 400 || body["__type"] != "ResourceNotFoundException" || body["message"] == "" || hdr.Get("X-Amzn-ErrorType") != "ResourceNotFoundException" || hdr.Get("Content-Type") != "application/x-amz-json-1.1" {
 		t.Errorf("raw error: %d %v %v", status, body, hdr)
 	}
-	status, body, _ = rawCall(t, e.http.URL, "Kinesis_20131202.Frobnicate", "application/x-amz-json-1.1", `{}`)
+	status, body, _ = rawCall(t, e.URL, "Kinesis_20131202.Frobnicate", "application/x-amz-json-1.1", `{}`)
 	if status != 400 || body["__type"] != "UnknownOperationException" {
 		t.Errorf("unknown op: %d %v", status, body)
 	}
-	status, body, _ = rawCall(t, e.http.URL, "Kinesis_20131202.ListStreams", "application/x-amz-cbor-1.1", "\xa0")
+	status, body, _ = rawCall(t, e.URL, "Kinesis_20131202.ListStreams", "application/x-amz-cbor-1.1", "\xa0")
 	if status != http.StatusUnsupportedMediaType || !strings.Contains(fmt.Sprint(body["message"]), "JSON 1.1") {
 		t.Errorf("CBOR: %d %v", status, body)
 	}
-	status, body, _ = rawCall(t, e.http.URL, "Kinesis_20131202.ListStreams", "application/x-amz-json-1.1", `{"Limit": "ten"}`)
-	if status != 400 || body["__type"] != "SerializationException" {
+	status, body, _ = rawCall(t, e.URL, "Kinesis_20131202.ListStreams", "application/x-amz-json-1.1", `{"Limit": "ten"}`)
+	if status != 400 || body["__type"] != "SerializationException" || !strings.HasSuffix(fmt.Sprint(body["message"]), ": member Limit must be an integer (got string)") {
 		t.Errorf("bad JSON: %d %v", status, body)
 	}
-	status, body, _ = rawCall(t, e.http.URL, "Kinesis_20131202.PutRecords", "application/x-amz-json-1.1", `{"StreamName":"s","Records":[{"PartitionKey":"k","Data":"`+strings.Repeat("A", 9<<20)+`"}]}`)
+	// Members are named as the client spells them, not by Go types.
+	for op, bad := range map[string]string{"ListShards": `{"StreamARN": 7}`, "DescribeStream": `[1]`, "PutRecords": `{"StreamName":"s","Records":{}}`} {
+		status, body, _ = rawCall(t, e.URL, "Kinesis_20131202."+op, "application/x-amz-json-1.1", bad)
+		if msg := fmt.Sprint(body["message"]); status != 400 || body["__type"] != "SerializationException" || strings.Contains(msg, "Go ") || strings.Contains(msg, "kinesisapi") {
+			t.Errorf("%s %s: %d %v", op, bad, status, body)
+		}
+	}
+	status, body, _ = rawCall(t, e.URL, "Kinesis_20131202.PutRecords", "application/x-amz-json-1.1", `{"StreamName":"s","Records":[{"PartitionKey":"k","Data":"`+strings.Repeat("A", 9<<20)+`"}]}`)
 	if status != http.StatusRequestEntityTooLarge {
 		t.Errorf("9 MiB body: %d %v", status, body)
 	}
-	status, body, _ = rawCall(t, e.http.URL, "Kinesis_20131202.ListStreams", "application/x-amz-json-1.1", ``)
+	status, body, _ = rawCall(t, e.URL, "Kinesis_20131202.ListStreams", "application/x-amz-json-1.1", ``)
 	if status != 200 || body["StreamNames"] == nil {
 		t.Errorf("empty body: %d %v", status, body)
 	}
-	req, _ := http.NewRequest(http.MethodGet, e.http.URL, nil)
+	req, _ := http.NewRequest(http.MethodGet, e.URL, nil)
 	req.Close = true
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil || resp.StatusCode != http.StatusMethodNotAllowed {
@@ -321,9 +255,7 @@ func TestErrorsAsAWSDocumentsThem(t *testing.T) {
 
 func TestPutRecordsPartialFailure(t *testing.T) {
 	clk := newClock()
-	e := start(t, shardstore.Options{Now: clk.Now, Throughput: shardstore.Throughput{WriteRecordsPerSec: 5}}, kinesisapi.Options{Now: clk.Now})
-	c := e.client
-	mustCreate(t, c, "s", 2)
+	_, c := startStream(t, 2, writeLimit(5), clocked(clk))
 	// 10 records to shard 0 (hash 0) and 3 to shard 1: shard 0 takes 5.
 	var rs []types.PutRecordsRequestEntry
 	for i := range 13 {
@@ -358,7 +290,7 @@ func TestPutRecordsPartialFailure(t *testing.T) {
 	// PutRecord on the exhausted shard is refused as a whole.
 	_, err = c.PutRecord(bg, &kinesis.PutRecordInput{StreamName: aws.String("s"), PartitionKey: aws.String("k"), ExplicitHashKey: aws.String("0"), Data: []byte("x")}, noRetry)
 	var pte *types.ProvisionedThroughputExceededException
-	if !errorsAs(err, &pte) {
+	if !errors.As(err, &pte) {
 		t.Fatalf("PutRecord: %v", err)
 	}
 	// A second later the shard takes records again: retry the failed ones.
@@ -370,7 +302,7 @@ func TestPutRecordsPartialFailure(t *testing.T) {
 		}
 	}
 	mustPutRecords(t, c, "s", retry)
-	got, _ := drain(t, c, iterator(t, c, "s", "shardId-000000000000", types.ShardIteratorTypeTrimHorizon, nil, nil), 100)
+	got, _ := drainFrom(t, c, "shardId-000000000000", 100)
 	var ds []string
 	for _, r := range got {
 		ds = append(ds, string(r.Data))
@@ -394,9 +326,7 @@ func TestPutRecordsPartialFailure(t *testing.T) {
 
 func TestIteratorExpiry(t *testing.T) {
 	clk := newClock()
-	e := start(t, shardstore.Options{Now: clk.Now, Throughput: shardstore.Throughput{Unlimited: true}}, kinesisapi.Options{Now: clk.Now})
-	c := e.client
-	mustCreate(t, c, "s", 1)
+	e, c := startStream(t, 1, unlimited, clocked(clk))
 	mustPutRecords(t, c, "s", records("a", 3, 10))
 	it := iterator(t, c, "s", "shardId-000000000000", types.ShardIteratorTypeTrimHorizon, nil, nil)
 	clk.Advance(5 * time.Minute)
@@ -412,7 +342,7 @@ func TestIteratorExpiry(t *testing.T) {
 	clk.Advance(5*time.Minute + time.Millisecond)
 	_, err = c.GetRecords(bg, &kinesis.GetRecordsInput{ShardIterator: res.NextShardIterator})
 	var exp *types.ExpiredIteratorException
-	if !errorsAs(err, &exp) || !strings.Contains(*exp.Message, "Iterator expired") {
+	if !errors.As(err, &exp) || !strings.Contains(*exp.Message, "Iterator expired") {
 		t.Fatalf("after 5 min: %v", err)
 	}
 	// Iterators are sealed: a changed byte is refused, and so is one from
@@ -422,16 +352,15 @@ func TestIteratorExpiry(t *testing.T) {
 	if _, err := c.GetRecords(bg, &kinesis.GetRecordsInput{ShardIterator: aws.String(string(b))}); apiCode(err) != "InvalidArgumentException" {
 		t.Fatalf("tampered iterator: %v", err)
 	}
-	other := start(t, shardstore.Options{}, kinesisapi.Options{})
-	mustCreate(t, other.client, "s", 1)
+	_, other := startStream(t, 1)
 	fresh := iterator(t, c, "s", "shardId-000000000000", types.ShardIteratorTypeTrimHorizon, nil, nil)
-	if _, err := other.client.GetRecords(bg, &kinesis.GetRecordsInput{ShardIterator: aws.String(fresh)}); apiCode(err) != "InvalidArgumentException" {
+	if _, err := other.GetRecords(bg, &kinesis.GetRecordsInput{ShardIterator: aws.String(fresh)}); apiCode(err) != "InvalidArgumentException" {
 		t.Fatalf("foreign iterator: %v", err)
 	}
 	// With a configured key, iterators survive a new Server (a restart).
 	key := bytes.Repeat([]byte{7}, 32)
-	s1, _ := kinesisapi.New(e.store, kinesisapi.Options{IteratorKey: key})
-	s2, _ := kinesisapi.New(e.store, kinesisapi.Options{IteratorKey: key})
+	s1, _ := kinesisapi.New(e.Store, kinesisapi.Options{IteratorKey: key})
+	s2, _ := kinesisapi.New(e.Store, kinesisapi.Options{IteratorKey: key})
 	status, body := serve(s1, "GetShardIterator", `{"StreamName":"s","ShardId":"shardId-000000000000","ShardIteratorType":"TRIM_HORIZON"}`)
 	if status != 200 {
 		t.Fatal(status, body)
@@ -440,7 +369,7 @@ func TestIteratorExpiry(t *testing.T) {
 	if status != 200 || len(body["Records"].([]any)) != 3 {
 		t.Fatalf("iterator on a second server with the same key: %d %v", status, body)
 	}
-	if _, err := kinesisapi.New(e.store, kinesisapi.Options{IteratorKey: []byte("short")}); err == nil {
+	if _, err := kinesisapi.New(e.Store, kinesisapi.Options{IteratorKey: []byte("short")}); err == nil {
 		t.Fatal("short key accepted")
 	}
 }

@@ -6,12 +6,6 @@ import (
 	"unicode/utf8"
 )
 
-// putRecordsReq is the PutRecords request.
-type putRecordsReq struct {
-	streamRef
-	Records []putEntryJSON
-}
-
 // decodePutRecords decodes the PutRecords request, the one large request
 // (up to 500 records and 5 MiB), in a single pass without reflection:
 // every Data blob is base64-decoded straight into one arena. It handles
@@ -23,45 +17,19 @@ type putRecordsReq struct {
 func decodePutRecords(b []byte) (putRecordsReq, bool) {
 	var req putRecordsReq
 	p := &scan{b: b}
-	if !p.byte('{') {
-		return req, false
-	}
-	seen := 0
-	if p.peek() == '}' {
-		p.i++
-		return req, p.end()
-	}
-	for {
-		key, ok := p.str()
-		if !ok || !p.byte(':') {
-			return req, false
-		}
-		var bit int
+	ok := p.object(func(key []byte) (bit int, ok bool) {
 		switch string(key) {
 		case "StreamName":
-			bit = 1
-			req.StreamName, ok = p.strPtr()
+			return 1, p.strPtr(&req.StreamName)
 		case "StreamARN":
-			bit = 2
-			req.StreamARN, ok = p.strPtr()
+			return 2, p.strPtr(&req.StreamARN)
 		case "Records":
-			bit = 4
 			req.Records, ok = p.records()
-		default:
-			return req, false
+			return 4, ok
 		}
-		if !ok || seen&bit != 0 {
-			return req, false
-		}
-		seen |= bit
-		switch p.next() {
-		case ',':
-		case '}':
-			return req, p.end()
-		default:
-			return req, false
-		}
-	}
+		return 0, false
+	})
+	return req, ok && p.end()
 }
 
 type scan struct {
@@ -144,16 +112,51 @@ func (p *scan) raw() ([]byte, bool) {
 	return s, true
 }
 
-func (p *scan) strPtr() (*string, bool) {
+// strPtr reads a string, or null, into *dst.
+func (p *scan) strPtr(dst **string) bool {
 	if p.null() {
-		return nil, true
+		return true
 	}
 	s, ok := p.str()
 	if !ok {
-		return nil, false
+		return false
 	}
 	v := string(s)
-	return &v, true
+	*dst = &v
+	return true
+}
+
+// object reads a JSON object. For each member it reads the key and the
+// colon and calls member, which reads the value and reports the key's
+// bit (a distinct power of two, to refuse repeated keys; 0 refuses the
+// key) and whether the value was valid.
+func (p *scan) object(member func(key []byte) (bit int, ok bool)) bool {
+	if !p.byte('{') {
+		return false
+	}
+	if p.peek() == '}' {
+		p.i++
+		return true
+	}
+	seen := 0
+	for {
+		key, ok := p.str()
+		if !ok || !p.byte(':') {
+			return false
+		}
+		bit, ok := member(key)
+		if !ok || bit == 0 || seen&bit != 0 {
+			return false
+		}
+		seen |= bit
+		switch p.next() {
+		case ',':
+		case '}':
+			return true
+		default:
+			return false
+		}
+	}
 }
 
 func (p *scan) records() ([]putEntryJSON, bool) {
@@ -169,63 +172,22 @@ func (p *scan) records() ([]putEntryJSON, bool) {
 		return out, true
 	}
 	var arena []byte
-	for {
-		var e putEntryJSON
-		if !p.byte('{') {
-			return nil, false
+	var e putEntryJSON
+	member := func(key []byte) (int, bool) {
+		switch string(key) {
+		case "PartitionKey":
+			return 1, p.strPtr(&e.PartitionKey)
+		case "ExplicitHashKey":
+			return 2, p.strPtr(&e.ExplicitHashKey)
+		case "Data":
+			return 4, p.base64(&e.Data, &arena)
 		}
-		seen := 0
-		if p.peek() == '}' {
-			p.i++
-		} else {
-			for {
-				key, ok := p.str()
-				if !ok || !p.byte(':') {
-					return nil, false
-				}
-				var bit int
-				switch string(key) {
-				case "PartitionKey":
-					bit = 1
-					e.PartitionKey, ok = p.strPtr()
-				case "ExplicitHashKey":
-					bit = 2
-					e.ExplicitHashKey, ok = p.strPtr()
-				case "Data":
-					bit = 4
-					if p.null() {
-						break
-					}
-					var s []byte
-					if s, ok = p.raw(); !ok || bytes.IndexByte(s, '\n') >= 0 || bytes.IndexByte(s, '\r') >= 0 {
-						return nil, false
-					}
-					if arena == nil || cap(arena)-len(arena) < base64.StdEncoding.DecodedLen(len(s)) {
-						arena = make([]byte, 0, max(64<<10, base64.StdEncoding.DecodedLen(len(s))))
-					}
-					start := len(arena)
-					n, err := base64.StdEncoding.Decode(arena[start:cap(arena)], s)
-					if err != nil {
-						return nil, false
-					}
-					arena = arena[:start+n]
-					d := arena[start : start+n : start+n]
-					e.Data = &d
-				default:
-					return nil, false
-				}
-				if !ok || seen&bit != 0 {
-					return nil, false
-				}
-				seen |= bit
-				c := p.next()
-				if c == '}' {
-					break
-				}
-				if c != ',' {
-					return nil, false
-				}
-			}
+		return 0, false
+	}
+	for {
+		e = putEntryJSON{}
+		if !p.object(member) {
+			return nil, false
 		}
 		out = append(out, e)
 		switch p.next() {
@@ -236,4 +198,30 @@ func (p *scan) records() ([]putEntryJSON, bool) {
 			return nil, false
 		}
 	}
+}
+
+// base64 reads a base64 string, or null, into *dst, decoding it into
+// *arena (a new one when it is full).
+func (p *scan) base64(dst **[]byte, arena *[]byte) bool {
+	if p.null() {
+		return true
+	}
+	s, ok := p.raw()
+	if !ok || bytes.IndexByte(s, '\n') >= 0 || bytes.IndexByte(s, '\r') >= 0 {
+		return false
+	}
+	a := *arena
+	if n := base64.StdEncoding.DecodedLen(len(s)); a == nil || cap(a)-len(a) < n {
+		a = make([]byte, 0, max(64<<10, n))
+	}
+	start := len(a)
+	n, err := base64.StdEncoding.Decode(a[start:cap(a)], s)
+	if err != nil {
+		return false
+	}
+	a = a[:start+n]
+	*arena = a
+	d := a[start : start+n : start+n]
+	*dst = &d
+	return true
 }

@@ -1,28 +1,39 @@
 package kinesisapi_test
 
+// The helpers every test file of the package shares: starting a store and
+// the API with an SDK client, raw requests, and the SDK calls tests make
+// over and over.
+
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/smithy-go"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 
 	"github.com/tributary-iot/tributary/cloud/kinesisapi"
+	"github.com/tributary-iot/tributary/cloud/kinesisapi/kinesisapitest"
 	"github.com/tributary-iot/tributary/cloud/shardstore"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var bg = context.Background()
+
+const arnPrefix = "arn:aws:kinesis:us-east-1:000000000000:stream/"
 
 // fakeClock is an injectable clock shared by the store and the server.
 type fakeClock struct {
@@ -44,55 +55,58 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
+// env is a store and the API over it on 127.0.0.1:0, with an unmodified
+// SDK client signed with the test credentials.
 type env struct {
-	store  *shardstore.Store
-	server *kinesisapi.Server
-	http   *httptest.Server
+	*kinesisapitest.Server
 	client *kinesis.Client
 }
 
-// start runs a store and the API on an httptest server (127.0.0.1:0) and
-// returns an unmodified SDK client pointed at it.
-func start(t testing.TB, so shardstore.Options, ao kinesisapi.Options) *env {
-	t.Helper()
-	if so.TrimInterval == 0 {
-		so.TrimInterval = -1
-	}
-	st, err := shardstore.Open(filepath.Join(t.TempDir(), "streams.db"), so)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := kinesisapi.New(st, ao)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv)
-	e := &env{store: st, server: srv, http: hs}
-	e.client = sdkClient(t, hs.URL, "AKIDEXAMPLE", "dummy-secret")
-	t.Cleanup(func() {
-		hs.Close()
-		st.Close()
-	})
-	return e
+// option adjusts the store and the server that start opens.
+type option func(*shardstore.Options, *kinesisapi.Options)
+
+// unlimited turns the per-shard throughput limits off.
+func unlimited(so *shardstore.Options, _ *kinesisapi.Options) { so.Throughput.Unlimited = true }
+
+// writeLimit lets each shard take perSec records a second.
+func writeLimit(perSec int) option {
+	return func(so *shardstore.Options, _ *kinesisapi.Options) { so.Throughput.WriteRecordsPerSec = perSec }
 }
 
-// sdkClient is kinesis.NewFromConfig with static credentials, region
-// us-east-1 and BaseEndpoint url: nothing else changed.
-func sdkClient(t testing.TB, url, akid, secret string) *kinesis.Client {
+// clocked gives the store and the server c for a clock.
+func clocked(c *fakeClock) option {
+	return func(so *shardstore.Options, ao *kinesisapi.Options) { so.Now, ao.Now = c.Now, c.Now }
+}
+
+// signed makes the server verify signatures by these keys.
+func signed(credentials map[string]string) option {
+	return func(_ *shardstore.Options, ao *kinesisapi.Options) { ao.Credentials = credentials }
+}
+
+// registered registers the server's metrics with reg.
+func registered(reg prometheus.Registerer) option {
+	return func(_ *shardstore.Options, ao *kinesisapi.Options) { ao.Registerer = reg }
+}
+
+// start runs a store and the API (AWS's throughput limits unless an
+// option changes them) until the test ends.
+func start(t testing.TB, opts ...option) *env {
 	t.Helper()
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = 16 // concurrent benchmark writers and readers keep their connections
-	hc := &http.Client{Transport: tr}
-	t.Cleanup(hc.CloseIdleConnections)
-	// aws.Config built by hand rather than config.LoadDefaultConfig, so
-	// that nothing from the environment (profiles, AWS_CA_BUNDLE, endpoint
-	// variables) changes the client.
-	cfg := aws.Config{
-		Region:      "us-east-1",
-		Credentials: aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider(akid, secret, "")),
-		HTTPClient:  hc,
+	var so shardstore.Options
+	var ao kinesisapi.Options
+	for _, o := range opts {
+		o(&so, &ao)
 	}
-	return kinesis.NewFromConfig(cfg, func(o *kinesis.Options) { o.BaseEndpoint = aws.String(url) })
+	s := kinesisapitest.Start(t, so, ao)
+	return &env{Server: s, client: s.Client(t)}
+}
+
+// startStream is start and a stream "s" of the given shards.
+func startStream(t testing.TB, shards int32, opts ...option) (*env, *kinesis.Client) {
+	t.Helper()
+	e := start(t, opts...)
+	mustCreate(t, e.client, "s", shards)
+	return e, e.client
 }
 
 func apiCode(err error) string {
@@ -133,16 +147,133 @@ func rawCall(t testing.TB, url, target, contentType, body string) (int, map[stri
 	return resp.StatusCode, out, resp.Header
 }
 
-func errorsAs[T error](err error, target *T) bool { return errors.As(err, target) }
-
-// serve calls h directly with an unsigned JSON request for op.
-func serve(h http.Handler, op, body string) (int, map[string]any) {
+// apiRequest is an unsigned JSON 1.1 request for op, for calling a
+// handler directly.
+func apiRequest(op, body string) *http.Request {
 	req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
 	req.Header.Set("X-Amz-Target", "Kinesis_20131202."+op)
 	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	return req
+}
+
+// serve calls h directly with an unsigned JSON request for op.
+func serve(h http.Handler, op, body string) (int, map[string]any) {
 	w := httptest.NewRecorder()
-	h.ServeHTTP(w, req)
+	h.ServeHTTP(w, apiRequest(op, body))
 	var out map[string]any
 	_ = json.Unmarshal(w.Body.Bytes(), &out)
 	return w.Code, out
+}
+
+func mustCreate(t testing.TB, c *kinesis.Client, name string, shards int32) {
+	t.Helper()
+	if _, err := c.CreateStream(bg, &kinesis.CreateStreamInput{StreamName: aws.String(name), ShardCount: aws.Int32(shards)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// records makes n entries of size bytes: data "prefix-i|" padded with
+// zeros, partition key "prefix-key-i".
+func records(prefix string, n, size int) []types.PutRecordsRequestEntry {
+	out := make([]types.PutRecordsRequestEntry, n)
+	for i := range out {
+		d := make([]byte, size)
+		copy(d, fmt.Sprintf("%s-%d|", prefix, i))
+		out[i] = types.PutRecordsRequestEntry{PartitionKey: aws.String(fmt.Sprintf("%s-key-%d", prefix, i)), Data: d}
+	}
+	return out
+}
+
+func mustPutRecords(t testing.TB, c *kinesis.Client, stream string, rs []types.PutRecordsRequestEntry) *kinesis.PutRecordsOutput {
+	t.Helper()
+	out, err := c.PutRecords(bg, &kinesis.PutRecordsInput{StreamName: aws.String(stream), Records: rs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *out.FailedRecordCount != 0 {
+		t.Fatalf("%d records failed", *out.FailedRecordCount)
+	}
+	return out
+}
+
+func iterator(t testing.TB, c *kinesis.Client, stream, shard string, typ types.ShardIteratorType, seq *string, ts *time.Time) string {
+	t.Helper()
+	out, err := c.GetShardIterator(bg, &kinesis.GetShardIteratorInput{StreamName: aws.String(stream), ShardId: aws.String(shard),
+		ShardIteratorType: typ, StartingSequenceNumber: seq, Timestamp: ts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return *out.ShardIterator
+}
+
+// drain reads from it until a read returns nothing or the shard ends,
+// and returns the records and the last response.
+func drain(t testing.TB, c *kinesis.Client, it string, limit int32) ([]types.Record, *kinesis.GetRecordsOutput) {
+	t.Helper()
+	var out []types.Record
+	for {
+		res, err := c.GetRecords(bg, &kinesis.GetRecordsInput{ShardIterator: aws.String(it), Limit: aws.Int32(limit)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, res.Records...)
+		if res.NextShardIterator == nil || len(res.Records) == 0 {
+			return out, res
+		}
+		it = *res.NextShardIterator
+	}
+}
+
+// drainFrom drains shard of stream s from TRIM_HORIZON.
+func drainFrom(t testing.TB, c *kinesis.Client, shard string, limit int32) ([]types.Record, *kinesis.GetRecordsOutput) {
+	t.Helper()
+	return drain(t, c, iterator(t, c, "s", shard, types.ShardIteratorTypeTrimHorizon, nil, nil), limit)
+}
+
+// datas lists the records' data up to its '|'.
+func datas(rs []types.Record) string {
+	var out []string
+	for _, r := range rs {
+		out = append(out, strings.SplitN(string(r.Data), "|", 2)[0])
+	}
+	return strings.Join(out, ",")
+}
+
+// listAll lists shards page by page (the SDK has no ListShards
+// paginator): the first call as given, then NextToken and MaxResults only.
+func listAll(t testing.TB, c *kinesis.Client, in *kinesis.ListShardsInput) []types.Shard {
+	t.Helper()
+	out, err := c.ListShards(bg, in)
+	var shards []types.Shard
+	for {
+		if err != nil {
+			t.Fatal(err)
+		}
+		shards = append(shards, out.Shards...)
+		if out.NextToken == nil {
+			return shards
+		}
+		out, err = c.ListShards(bg, &kinesis.ListShardsInput{NextToken: out.NextToken, MaxResults: in.MaxResults})
+	}
+}
+
+func ids(shards []types.Shard) []string {
+	var out []string
+	for _, s := range shards {
+		out = append(out, *s.ShardId)
+	}
+	return out
+}
+
+// waitActive waits until the stream is ACTIVE, with the SDK's own waiter
+// (polling at 10 to 100 ms rather than its default 10 s): at once here,
+// 50 ms after a change in kinesalite.
+func waitActive(t testing.TB, c *kinesis.Client, stream string) {
+	t.Helper()
+	w := kinesis.NewStreamExistsWaiter(c, func(o *kinesis.StreamExistsWaiterOptions) {
+		o.MinDelay, o.MaxDelay = 10*time.Millisecond, 100*time.Millisecond
+	})
+	if err := w.Wait(bg, &kinesis.DescribeStreamInput{StreamName: aws.String(stream)}, 10*time.Second); err != nil {
+		t.Fatalf("stream %s did not become ACTIVE: %v", stream, err)
+	}
 }

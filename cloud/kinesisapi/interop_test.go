@@ -12,8 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
-	"github.com/tributary-iot/tributary/cloud/kinesisapi"
-	"github.com/tributary-iot/tributary/cloud/shardstore"
+	"github.com/tributary-iot/tributary/cloud/kinesisapi/kinesisapitest"
+	"github.com/tributary-iot/tributary/cloud/kinesisbackend/kinesalitetest"
 )
 
 // The interop test runs one scenario with the unmodified SDK against
@@ -49,18 +49,6 @@ var kinesaliteLacks = map[string]bool{
 	"UpdateShardCount: open shards":  true,
 	"ListShards MaxResults 2 paging": true, // returns every shard, no NextToken
 	"retention 200 h":                true, // caps retention at 168 h
-}
-
-func waitActive(t testing.TB, c *kinesis.Client, stream string) {
-	t.Helper()
-	for range 200 {
-		out, err := c.DescribeStreamSummary(bg, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(stream)})
-		if err == nil && out.StreamDescriptionSummary.StreamStatus == types.StreamStatusActive {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("stream %s did not become ACTIVE", stream)
 }
 
 func describeShards(t *testing.T, c *kinesis.Client, stream string) []types.Shard {
@@ -118,75 +106,123 @@ func errType(err error) string {
 	return apiCode(err)
 }
 
-func scenario(t *testing.T, c *kinesis.Client) *transcript {
-	tr := &transcript{}
-	const stream = "interop"
+// interop runs the scenario on one endpoint and notes what it observes.
+type interop struct {
+	t  *testing.T
+	c  *kinesis.Client
+	tr *transcript
+	// between makes time pass between two puts: it returns an instant
+	// after every record stored so far and at or before every record
+	// stored next.
+	between func() time.Time
+}
+
+// wallClockBetween is interop.between for a server on the wall clock
+// (kinesalite): the next millisecond, once the clock has reached it.
+// Arrival timestamps have millisecond precision.
+func wallClockBetween() time.Time {
+	t := time.Now().Truncate(time.Millisecond).Add(time.Millisecond)
+	time.Sleep(time.Until(t)) // under a millisecond: until the clock shows t
+	return t
+}
+
+const stream = "interop"
+
+func scenario(t *testing.T, c *kinesis.Client, between func() time.Time) *transcript {
+	s := &interop{t: t, c: c, tr: &transcript{}, between: between}
+	shards := s.create()
+	s.readEveryType(shards, s.writes())
+	s.splitAndMerge()
+	s.errorTypes()
+	return s.tr
+}
+
+// batch is n entries with partition keys dev-i and data prefix+i.
+func batch(prefix string, n int) []types.PutRecordsRequestEntry {
+	out := make([]types.PutRecordsRequestEntry, n)
+	for i := range out {
+		out[i] = types.PutRecordsRequestEntry{PartitionKey: aws.String(fmt.Sprintf("dev-%d", i)), Data: []byte(fmt.Sprintf("%s%d", prefix, i))}
+	}
+	return out
+}
+
+// put puts the batch and returns the shard of each entry.
+func (s *interop) put(rs []types.PutRecordsRequestEntry) ([]string, *kinesis.PutRecordsOutput) {
+	out, err := s.c.PutRecords(bg, &kinesis.PutRecordsInput{StreamName: aws.String(stream), Records: rs})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	var routes []string
+	for _, r := range out.Records {
+		routes = append(routes, aws.ToString(r.ShardId))
+	}
+	return routes, out
+}
+
+func (s *interop) create() []types.Shard {
+	c, tr := s.c, s.tr
 	_, err := c.CreateStream(bg, &kinesis.CreateStreamInput{StreamName: aws.String(stream), ShardCount: aws.Int32(4)})
 	tr.add("CreateStream", "%s", errType(err))
-	waitActive(t, c, stream)
+	waitActive(s.t, c, stream)
 	_, err = c.CreateStream(bg, &kinesis.CreateStreamInput{StreamName: aws.String(stream), ShardCount: aws.Int32(1)})
 	tr.add("CreateStream again", "%s", errType(err))
-	shards := describeShards(t, c, stream)
+	shards := describeShards(s.t, c, stream)
 	tr.add("DescribeStream", "%s", shardLines(shards))
 	ls, err := c.ListStreams(bg, &kinesis.ListStreamsInput{})
 	tr.add("ListStreams", "%v %v", ls.StreamNames, err)
+	return shards
+}
 
-	// PutRecord, PutRecords.
+// written is what writes put: the sequence numbers of batch A by shard,
+// the shards batch B went to, and an instant between the two batches.
+type written struct {
+	seqA    map[string][]string
+	shardsB map[string]bool
+	between time.Time
+}
+
+func (s *interop) writes() written {
+	c, tr := s.c, s.tr
 	for i := range 3 {
 		out, err := c.PutRecord(bg, &kinesis.PutRecordInput{StreamName: aws.String(stream), PartitionKey: aws.String(fmt.Sprintf("single-%d", i)), Data: []byte(fmt.Sprintf("s%d", i))})
 		if err != nil {
-			t.Fatal(err)
+			s.t.Fatal(err)
 		}
 		tr.add(fmt.Sprintf("PutRecord %d", i), "%s", *out.ShardId)
 	}
 	out, err := c.PutRecord(bg, &kinesis.PutRecordInput{StreamName: aws.String(stream), PartitionKey: aws.String("explicit"), Data: []byte("e"), ExplicitHashKey: aws.String("170141183460469231731687303715884105728")})
 	tr.add("PutRecord explicit hash key", "%s %v", aws.ToString(out.ShardId), err)
-	batchA := make([]types.PutRecordsRequestEntry, 100)
-	for i := range batchA {
-		batchA[i] = types.PutRecordsRequestEntry{PartitionKey: aws.String(fmt.Sprintf("dev-%d", i)), Data: []byte(fmt.Sprintf("a%d", i))}
-	}
-	pa, err := c.PutRecords(bg, &kinesis.PutRecordsInput{StreamName: aws.String(stream), Records: batchA})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var routes []string
-	seqOf := map[string][]string{} // shard → sequence numbers of batch A
+	routes, pa := s.put(batch("a", 100))
+	w := written{seqA: map[string][]string{}, shardsB: map[string]bool{}}
 	for _, r := range pa.Records {
-		routes = append(routes, *r.ShardId)
-		seqOf[*r.ShardId] = append(seqOf[*r.ShardId], *r.SequenceNumber)
+		w.seqA[*r.ShardId] = append(w.seqA[*r.ShardId], *r.SequenceNumber)
 	}
 	tr.add("PutRecords routing", "failed %d: %s", *pa.FailedRecordCount, strings.Join(routes, ","))
-	time.Sleep(50 * time.Millisecond)
-	tB := time.Now()
-	time.Sleep(50 * time.Millisecond)
-	batchB := make([]types.PutRecordsRequestEntry, 20)
-	for i := range batchB {
-		batchB[i] = types.PutRecordsRequestEntry{PartitionKey: aws.String(fmt.Sprintf("dev-%d", i)), Data: []byte(fmt.Sprintf("b%d", i))}
+	w.between = s.between()
+	routes, _ = s.put(batch("b", 20))
+	for _, id := range routes {
+		w.shardsB[id] = true
 	}
-	pb, err := c.PutRecords(bg, &kinesis.PutRecordsInput{StreamName: aws.String(stream), Records: batchB})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hasB := map[string]bool{}
-	for _, r := range pb.Records {
-		hasB[*r.ShardId] = true
-	}
+	return w
+}
 
-	// Every iterator type on every shard.
+// readEveryType reads every shard with every iterator type.
+func (s *interop) readEveryType(shards []types.Shard, w written) {
+	t, c, tr := s.t, s.c, s.tr
 	for _, sh := range shards {
 		id := *sh.ShardId
 		got, _ := drain(t, c, iterator(t, c, stream, id, types.ShardIteratorTypeTrimHorizon, nil, nil), 10000)
 		tr.add(id+" TRIM_HORIZON", "%s", recs(t, got))
 		paged, _ := drain(t, c, iterator(t, c, stream, id, types.ShardIteratorTypeTrimHorizon, nil, nil), 7)
 		tr.add(id+" TRIM_HORIZON limit 7", "%s", recs(t, paged))
-		if seqs := seqOf[id]; len(seqs) >= 3 {
+		if seqs := w.seqA[id]; len(seqs) >= 3 {
 			got, _ = drain(t, c, iterator(t, c, stream, id, types.ShardIteratorTypeAtSequenceNumber, aws.String(seqs[2]), nil), 10000)
 			tr.add(id+" AT_SEQUENCE_NUMBER", "%s", recs(t, got))
 			got, _ = drain(t, c, iterator(t, c, stream, id, types.ShardIteratorTypeAfterSequenceNumber, aws.String(seqs[2]), nil), 10000)
 			tr.add(id+" AFTER_SEQUENCE_NUMBER", "%s", recs(t, got))
 		}
-		if hasB[id] {
-			got, _ = drain(t, c, iterator(t, c, stream, id, types.ShardIteratorTypeAtTimestamp, nil, &tB), 10000)
+		if w.shardsB[id] {
+			got, _ = drain(t, c, iterator(t, c, stream, id, types.ShardIteratorTypeAtTimestamp, nil, &w.between), 10000)
 			tr.add(id+" AT_TIMESTAMP", "%s", recs(t, got))
 		}
 		latest := iterator(t, c, stream, id, types.ShardIteratorTypeLatest, nil, nil)
@@ -196,56 +232,25 @@ func scenario(t *testing.T, c *kinesis.Client) *transcript {
 		got, last := drain(t, c, latest, 10000)
 		tr.add(id+" LATEST", "%s next %v", recs(t, got), last.NextShardIterator != nil)
 	}
+}
 
-	// Split shard 0 in the middle, put, read the parent to its end.
+// splitAndMerge splits shard 0 in the middle, puts, reads the parent to
+// its end and the children, merges them back, lists and rescales.
+func (s *interop) splitAndMerge() {
+	t, c, tr := s.t, s.c, s.tr
 	mid := new(big.Int).Rsh(new(big.Int).Lsh(big.NewInt(1), 128), 3).String() // 2^125, inside shard 0
-	_, err = c.SplitShard(bg, &kinesis.SplitShardInput{StreamName: aws.String(stream), ShardToSplit: aws.String("shardId-000000000000"), NewStartingHashKey: aws.String(mid)})
+	_, err := c.SplitShard(bg, &kinesis.SplitShardInput{StreamName: aws.String(stream), ShardToSplit: aws.String("shardId-000000000000"), NewStartingHashKey: aws.String(mid)})
 	tr.add("SplitShard", "%s", errType(err))
 	waitActive(t, c, stream)
 	tr.add("DescribeStream after split", "%s", shardLines(describeShards(t, c, stream)))
-	batchC := make([]types.PutRecordsRequestEntry, 40)
-	for i := range batchC {
-		batchC[i] = types.PutRecordsRequestEntry{PartitionKey: aws.String(fmt.Sprintf("dev-%d", i)), Data: []byte(fmt.Sprintf("c%d", i))}
-	}
-	pc, err := c.PutRecords(bg, &kinesis.PutRecordsInput{StreamName: aws.String(stream), Records: batchC})
-	if err != nil {
-		t.Fatal(err)
-	}
-	routes = routes[:0]
-	for _, r := range pc.Records {
-		routes = append(routes, *r.ShardId)
-	}
+	routes, _ := s.put(batch("c", 40))
 	tr.add("PutRecords routing after split", "%s", strings.Join(routes, ","))
-	// Read the parent with small pages until the end.
-	it := iterator(t, c, stream, "shardId-000000000000", types.ShardIteratorTypeTrimHorizon, nil, nil)
-	var parent []types.Record
-	var children []string
-	reads := 0
-	for reads < 100 {
-		res, err := c.GetRecords(bg, &kinesis.GetRecordsInput{ShardIterator: aws.String(it), Limit: aws.Int32(10)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		reads++
-		parent = append(parent, res.Records...)
-		if res.NextShardIterator == nil {
-			for _, k := range res.ChildShards {
-				children = append(children, fmt.Sprintf("%s %v [%s, %s]", *k.ShardId, k.ParentShards, *k.HashKeyRange.StartingHashKey, *k.HashKeyRange.EndingHashKey))
-			}
-			break
-		}
-		it = *res.NextShardIterator
-	}
-	tr.add("parent end: records", "%s", recs(t, parent))
-	tr.add("parent end: reached", "%v", reads < 100)
-	tr.add("parent end: reads to the end", "%d", reads)
-	tr.add("parent end: ChildShards", "%v", children)
+	s.readParentToEnd()
 	for _, id := range []string{"shardId-000000000004", "shardId-000000000005"} {
 		got, _ := drain(t, c, iterator(t, c, stream, id, types.ShardIteratorTypeTrimHorizon, nil, nil), 10000)
 		tr.add(id+" after split", "%s", recs(t, got))
 	}
 
-	// Merge the children back.
 	_, err = c.MergeShards(bg, &kinesis.MergeShardsInput{StreamName: aws.String(stream), ShardToMerge: aws.String("shardId-000000000004"), AdjacentShardToMerge: aws.String("shardId-000000000005")})
 	tr.add("MergeShards", "%s", errType(err))
 	waitActive(t, c, stream)
@@ -269,9 +274,39 @@ func scenario(t *testing.T, c *kinesis.Client) *transcript {
 	}
 	sum, _ := c.DescribeStreamSummary(bg, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(stream)})
 	tr.add("UpdateShardCount: open shards", "%d", aws.ToInt32(sum.StreamDescriptionSummary.OpenShardCount))
+}
 
-	// Errors.
-	_, err = c.DescribeStream(bg, &kinesis.DescribeStreamInput{StreamName: aws.String("missing")})
+// readParentToEnd reads the split parent with small pages until its end.
+func (s *interop) readParentToEnd() {
+	t, c, tr := s.t, s.c, s.tr
+	it := iterator(t, c, stream, "shardId-000000000000", types.ShardIteratorTypeTrimHorizon, nil, nil)
+	var parent []types.Record
+	var children []string
+	reads := 0
+	for reads < 100 {
+		res, err := c.GetRecords(bg, &kinesis.GetRecordsInput{ShardIterator: aws.String(it), Limit: aws.Int32(10)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		reads++
+		parent = append(parent, res.Records...)
+		if res.NextShardIterator == nil {
+			for _, k := range res.ChildShards {
+				children = append(children, fmt.Sprintf("%s %v [%s, %s]", *k.ShardId, k.ParentShards, *k.HashKeyRange.StartingHashKey, *k.HashKeyRange.EndingHashKey))
+			}
+			break
+		}
+		it = *res.NextShardIterator
+	}
+	tr.add("parent end: records", "%s", recs(t, parent))
+	tr.add("parent end: reached", "%v", reads < 100)
+	tr.add("parent end: reads to the end", "%d", reads)
+	tr.add("parent end: ChildShards", "%v", children)
+}
+
+func (s *interop) errorTypes() {
+	t, c, tr := s.t, s.c, s.tr
+	_, err := c.DescribeStream(bg, &kinesis.DescribeStreamInput{StreamName: aws.String("missing")})
 	tr.add("DescribeStream missing", "%s", errType(err))
 	_, err = c.GetShardIterator(bg, &kinesis.GetShardIteratorInput{StreamName: aws.String(stream), ShardId: aws.String("shardId-000000000001"), ShardIteratorType: types.ShardIteratorTypeAtSequenceNumber})
 	tr.add("AT_SEQUENCE_NUMBER without one", "%s", errType(err))
@@ -295,20 +330,21 @@ func scenario(t *testing.T, c *kinesis.Client) *transcript {
 	tr.add("retention 48 h", "%s", errType(err))
 	_, err = c.IncreaseStreamRetentionPeriod(bg, &kinesis.IncreaseStreamRetentionPeriodInput{StreamName: aws.String(stream), RetentionPeriodHours: aws.Int32(36)})
 	tr.add("retention increase to less", "%s", errType(err))
-	sum, _ = c.DescribeStreamSummary(bg, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(stream)})
+	sum, _ := c.DescribeStreamSummary(bg, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(stream)})
 	tr.add("DescribeStreamSummary", "%s retention %d", sum.StreamDescriptionSummary.StreamStatus, aws.ToInt32(sum.StreamDescriptionSummary.RetentionPeriodHours))
 	_, err = c.IncreaseStreamRetentionPeriod(bg, &kinesis.IncreaseStreamRetentionPeriodInput{StreamName: aws.String(stream), RetentionPeriodHours: aws.Int32(200)})
 	tr.add("retention 200 h", "%s", errType(err))
 	_, err = c.DeleteStream(bg, &kinesis.DeleteStreamInput{StreamName: aws.String(stream)})
 	tr.add("DeleteStream", "%s", errType(err))
-	return tr
 }
 
 func TestInteropWithKinesalite(t *testing.T) {
-	url := startKinesalite(t)
-	theirs := scenario(t, sdkClient(t, url, "AKIDEXAMPLE", "dummy-secret"))
-	e := start(t, shardstore.Options{Throughput: shardstore.Throughput{Unlimited: true}}, kinesisapi.Options{})
-	ours := scenario(t, e.client)
+	theirs := scenario(t, kinesisapitest.Client(t, kinesalitetest.Start(t).Endpoint, kinesisapitest.AccessKeyID, kinesisapitest.SecretAccessKey), wallClockBetween)
+	clk := newClock()
+	ours := scenario(t, start(t, unlimited, clocked(clk)).client, func() time.Time {
+		clk.Advance(time.Millisecond)
+		return clk.Now()
+	})
 
 	keys := append([]string(nil), ours.keys...)
 	for _, k := range theirs.keys {

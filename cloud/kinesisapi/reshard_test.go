@@ -1,6 +1,7 @@
 package kinesisapi_test
 
 import (
+	"errors"
 	"fmt"
 	"math/big"
 	"slices"
@@ -10,41 +11,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
-
-	"github.com/tributary-iot/tributary/cloud/kinesisapi"
-	"github.com/tributary-iot/tributary/cloud/shardstore"
 )
 
-// listAll lists shards page by page (the SDK has no ListShards
-// paginator): the first call as given, then NextToken and MaxResults only.
-func listAll(t testing.TB, c *kinesis.Client, in *kinesis.ListShardsInput) []types.Shard {
-	t.Helper()
-	out, err := c.ListShards(bg, in)
-	var shards []types.Shard
-	for {
-		if err != nil {
-			t.Fatal(err)
-		}
-		shards = append(shards, out.Shards...)
-		if out.NextToken == nil {
-			return shards
-		}
-		out, err = c.ListShards(bg, &kinesis.ListShardsInput{NextToken: out.NextToken, MaxResults: in.MaxResults})
-	}
-}
-
-func ids(shards []types.Shard) []string {
-	var out []string
-	for _, s := range shards {
-		out = append(out, *s.ShardId)
-	}
-	return out
-}
-
 func TestSplitReadParentToChildShardsThenChildren(t *testing.T) {
-	e := start(t, shardstore.Options{Throughput: shardstore.Throughput{Unlimited: true}}, kinesisapi.Options{})
-	c := e.client
-	mustCreate(t, c, "s", 2)
+	_, c := startStream(t, 2, unlimited)
 	before := mustPutRecords(t, c, "s", records("before", 100, 20))
 	if _, err := c.SplitShard(bg, &kinesis.SplitShardInput{StreamName: aws.String("s"), ShardToSplit: aws.String("shardId-000000000000"),
 		NewStartingHashKey: aws.String("170141183460469231731687303715884105728")}); apiCode(err) != "InvalidArgumentException" {
@@ -68,7 +38,7 @@ func TestSplitReadParentToChildShardsThenChildren(t *testing.T) {
 			want++
 		}
 	}
-	got, last := drain(t, c, iterator(t, c, "s", "shardId-000000000000", types.ShardIteratorTypeTrimHorizon, nil, nil), 10)
+	got, last := drainFrom(t, c, "shardId-000000000000", 10)
 	if len(got) != want || last.NextShardIterator != nil || len(last.ChildShards) != 2 {
 		t.Fatalf("parent: %d records (want %d), last %+v", len(got), want, last)
 	}
@@ -84,7 +54,7 @@ func TestSplitReadParentToChildShardsThenChildren(t *testing.T) {
 	// Then the children: every record after the split that routes there.
 	n := 0
 	for _, k := range last.ChildShards {
-		got, last := drain(t, c, iterator(t, c, "s", *k.ShardId, types.ShardIteratorTypeTrimHorizon, nil, nil), 1000)
+		got, last := drainFrom(t, c, *k.ShardId, 1000)
 		n += len(got)
 		if last.NextShardIterator == nil {
 			t.Fatal("open child has no next iterator")
@@ -108,7 +78,7 @@ func TestSplitReadParentToChildShardsThenChildren(t *testing.T) {
 	if _, err := c.MergeShards(bg, &kinesis.MergeShardsInput{StreamName: aws.String("s"), ShardToMerge: aws.String("shardId-000000000002"), AdjacentShardToMerge: aws.String("shardId-000000000003")}); err != nil {
 		t.Fatal(err)
 	}
-	_, last = drain(t, c, iterator(t, c, "s", "shardId-000000000003", types.ShardIteratorTypeTrimHorizon, nil, nil), 1000)
+	_, last = drainFrom(t, c, "shardId-000000000003", 1000)
 	if last.NextShardIterator != nil || len(last.ChildShards) != 1 || *last.ChildShards[0].ShardId != "shardId-000000000004" ||
 		!slices.Equal(last.ChildShards[0].ParentShards, []string{"shardId-000000000002", "shardId-000000000003"}) ||
 		*last.ChildShards[0].HashKeyRange.StartingHashKey != "0" || *last.ChildShards[0].HashKeyRange.EndingHashKey != "170141183460469231731687303715884105727" {
@@ -136,9 +106,7 @@ func uniformRanges(n int) [][2]string {
 }
 
 func TestUpdateShardCountThroughTheSDK(t *testing.T) {
-	e := start(t, shardstore.Options{Throughput: shardstore.Throughput{Unlimited: true}}, kinesisapi.Options{})
-	c := e.client
-	mustCreate(t, c, "s", 4)
+	_, c := startStream(t, 4, unlimited)
 	for _, target := range []int32{8, 5, 3} {
 		mustPutRecords(t, c, "s", records(fmt.Sprint(target), 50, 10))
 		sum, _ := c.DescribeStreamSummary(bg, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String("s")})
@@ -177,7 +145,7 @@ func TestUpdateShardCountThroughTheSDK(t *testing.T) {
 			if done[id] || sh.ParentShardId != nil && !done[*sh.ParentShardId] || sh.AdjacentParentShardId != nil && !done[*sh.AdjacentParentShardId] {
 				continue
 			}
-			got, _ := drain(t, c, iterator(t, c, "s", id, types.ShardIteratorTypeTrimHorizon, nil, nil), 1000)
+			got, _ := drainFrom(t, c, id, 1000)
 			total += len(got)
 			done[id] = true
 			progressed = true
@@ -196,18 +164,16 @@ func TestUpdateShardCountThroughTheSDK(t *testing.T) {
 
 func TestRetentionTrimmingThroughTheSDK(t *testing.T) {
 	clk := newClock()
-	e := start(t, shardstore.Options{Now: clk.Now, Throughput: shardstore.Throughput{Unlimited: true}}, kinesisapi.Options{Now: clk.Now})
-	c := e.client
-	mustCreate(t, c, "s", 1)
+	e, c := startStream(t, 1, unlimited, clocked(clk))
 	mustPutRecords(t, c, "s", records("old", 20, 10))
 	clk.Advance(20 * time.Hour)
 	mustPutRecords(t, c, "s", records("new", 5, 10))
 	clk.Advance(5 * time.Hour)
-	got, _ := drain(t, c, iterator(t, c, "s", "shardId-000000000000", types.ShardIteratorTypeTrimHorizon, nil, nil), 100)
+	got, _ := drainFrom(t, c, "shardId-000000000000", 100)
 	if datas(got) != "new-0,new-1,new-2,new-3,new-4" {
 		t.Fatalf("after 25 h: %s", datas(got))
 	}
-	if st, err := e.store.Trim(bg); err != nil || st.Records != 20 {
+	if st, err := e.Store.Trim(bg); err != nil || st.Records != 20 {
 		t.Fatalf("trim: %+v %v", st, err)
 	}
 	// A longer retention keeps records longer.
@@ -215,14 +181,14 @@ func TestRetentionTrimmingThroughTheSDK(t *testing.T) {
 		t.Fatal(err)
 	}
 	clk.Advance(20 * time.Hour)
-	got, _ = drain(t, c, iterator(t, c, "s", "shardId-000000000000", types.ShardIteratorTypeTrimHorizon, nil, nil), 100)
+	got, _ = drainFrom(t, c, "shardId-000000000000", 100)
 	if len(got) != 5 {
 		t.Fatalf("at 48 h retention: %s", datas(got))
 	}
 	if _, err := c.DecreaseStreamRetentionPeriod(bg, &kinesis.DecreaseStreamRetentionPeriodInput{StreamName: aws.String("s"), RetentionPeriodHours: aws.Int32(24)}); err != nil {
 		t.Fatal(err)
 	}
-	got, _ = drain(t, c, iterator(t, c, "s", "shardId-000000000000", types.ShardIteratorTypeTrimHorizon, nil, nil), 100)
+	got, _ = drainFrom(t, c, "shardId-000000000000", 100)
 	if len(got) != 0 {
 		t.Fatalf("after decreasing to 24 h: %s", datas(got))
 	}
@@ -236,9 +202,7 @@ func TestRetentionTrimmingThroughTheSDK(t *testing.T) {
 
 func TestListShardsPagingAndFilters(t *testing.T) {
 	clk := newClock()
-	e := start(t, shardstore.Options{Now: clk.Now, Throughput: shardstore.Throughput{Unlimited: true}}, kinesisapi.Options{Now: clk.Now})
-	c := e.client
-	mustCreate(t, c, "s", 4) // 0..3 at t0
+	_, c := startStream(t, 4, unlimited, clocked(clk)) // 0..3 at t0
 	t0 := clk.Now()
 	clk.Advance(time.Hour)
 	t1 := clk.Now()
@@ -347,7 +311,7 @@ func TestListShardsPagingAndFilters(t *testing.T) {
 	}
 	clk.Advance(5*time.Minute + time.Second)
 	var exp *types.ExpiredNextTokenException
-	if _, err := c.ListShards(bg, &kinesis.ListShardsInput{NextToken: tok.NextToken}); !errorsAs(err, &exp) {
+	if _, err := c.ListShards(bg, &kinesis.ListShardsInput{NextToken: tok.NextToken}); !errors.As(err, &exp) {
 		t.Errorf("expired token: %v", err)
 	}
 	// Closed shards leave the listing once their retention is over.

@@ -1,7 +1,6 @@
 package kinesisapi
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -115,26 +114,6 @@ func New(store *shardstore.Store, opts Options) (*Server, error) {
 
 func (s *Server) now() time.Time { return s.opts.Now() }
 
-type handler func(s *Server, ctx context.Context, body []byte) (any, *apiError)
-
-var handlers = map[string]handler{
-	"CreateStream":                  (*Server).createStream,
-	"DeleteStream":                  (*Server).deleteStream,
-	"DescribeStream":                (*Server).describeStream,
-	"DescribeStreamSummary":         (*Server).describeStreamSummary,
-	"ListStreams":                   (*Server).listStreams,
-	"ListShards":                    (*Server).listShards,
-	"PutRecord":                     (*Server).putRecord,
-	"PutRecords":                    (*Server).putRecords,
-	"GetShardIterator":              (*Server).getShardIterator,
-	"GetRecords":                    (*Server).getRecords,
-	"SplitShard":                    (*Server).splitShard,
-	"MergeShards":                   (*Server).mergeShards,
-	"UpdateShardCount":              (*Server).updateShardCount,
-	"IncreaseStreamRetentionPeriod": (*Server).increaseRetention,
-	"DecreaseStreamRetentionPeriod": (*Server).decreaseRetention,
-}
-
 // rawJSON is a response body encoded already.
 type rawJSON []byte
 
@@ -234,17 +213,6 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, op *string) (any,
 		}
 	}
 	return h(s, r.Context(), body)
-}
-
-// decode unmarshals a request body (empty means {}).
-func decode(body []byte, v any) *apiError {
-	if len(body) == 0 {
-		return nil
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return clientErr(typeSerialization, "the request body is not valid for this operation: %v", err)
-	}
-	return nil
 }
 
 func newRequestID() string {

@@ -27,7 +27,7 @@ const (
 	kindToken    = 'L'
 )
 
-var errBadSeal = errors.New("bad seal")
+var errBadSeal = errors.New("kinesisapi: bad seal")
 
 type sealer struct{ aead cipher.AEAD }
 
