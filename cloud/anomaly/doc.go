@@ -93,16 +93,11 @@
 // published detector, scores 71.86 / 62.51 / 77.38 there. The constants
 // were chosen on that corpus, one set for all files, without reading the
 // labels in the detector. To reproduce, from the repository root, with
-// the shared folder next to it:
+// the shared folder next to it (`make check` runs the same test, which
+// fails below 72):
 //
-//	go build -o /tmp/nabrun ./cloud/anomaly/cmd/nabrun
-//	go -C ../shared/tools/nabscore build -o /tmp/nabscore .
-//	cd ../shared && rm -rf /tmp/nabres && /tmp/nabrun -data data/nab/data -out /tmp/nabres &&
-//	  /tmp/nabscore -data data/nab/data -labels data/nab/labels/combined_windows.json \
-//	    -profiles data/nab/config/profiles.json -results /tmp/nabres -detector tributary
+//	make bench-nab    # TRIBUTARY_NAB_DIR=../shared go test -run TestNAB -v ./cloud/anomaly
 //
 // The score is sensitive to the constants: nearby choices (for example
 // pattern scales {3, 6} or {4, 8}) move it by about a point either way.
-// TRIBUTARY_NAB_DIR=../shared go test -run TestNAB ./cloud/anomaly checks
-// the form of the output on the corpus (not the score).
 package anomaly
