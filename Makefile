@@ -15,7 +15,7 @@ CMDS    := $(wildcard */cmd/*)
 BINS    := $(notdir $(CMDS))
 FUZZTIME ?= 30s
 
-.PHONY: all build test check deps deps-mosquitto deps-qemu deps-kinesalite deps-chromium bench bench-nab bench-load bench-go bench-sim fuzz release demo clean
+.PHONY: all build test check deps deps-mosquitto deps-qemu deps-kinesalite deps-chromium bench bench-nab bench-alerts bench-load bench-go bench-sim fuzz release demo clean
 
 all: build
 
@@ -102,6 +102,12 @@ bench-load: build
 # stated in BENCHMARKS.md.
 bench-nab:
 	TRIBUTARY_NAB_DIR=$(abspath $(NAB_DIR)) $(GO) test -count=1 -run '^TestNAB$$' -v ./cloud/anomaly
+
+# bench-alerts: alert precision and recall of the anomaly detectors against
+# the simulator's truth, on three fixed-seed fleets in simulated time
+# (simulator/bench/alerts; see BENCHMARKS.md).
+bench-alerts:
+	$(GO) run ./simulator/bench/alerts
 
 fuzz:
 	@for pkg in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
