@@ -65,15 +65,16 @@
 // of 16, by dimension, and matches a window against all of them at once,
 // sixteen at a time with AVX2 on amd64 (in Go elsewhere, or with the
 // purego build tag); the arithmetic is the same to the bit either way, and
-// the same as matching one category at a time. On one core of the
-// reference machine (AMD EPYC, shared) Update takes about 0.75-0.95 µs
-// per point (1,050,000-1,330,000 points/s) on the noisy BenchmarkDetector
-// series, about 3 times less than matching one category at a time with
-// early exits did, measured in the same runs; matching now takes about a
-// fifth of the time, and the single-kind detectors and seasonal profiles
-// about a third. A Registry of 10,000 warm series takes about
-// 3.2-5.4 µs per point, where fetching each detector's memory dominates
-// (the figures vary with the load of the shared machine).
+// the same as matching one category at a time (TestMatchOneAtATime
+// checks it against the previous matcher, kept in the tests as
+// BenchmarkMatch's baseline). On one core of the reference machine (AMD
+// EPYC, shared) Update took about 0.75-0.95 µs per point
+// (1,050,000-1,330,000 points/s) on the noisy BenchmarkDetector series on
+// a quiet day; matching takes about a fifth of that, and the single-kind
+// detectors and seasonal profiles about a third. A Registry of 10,000
+// warm series takes about 3.2-5.4 µs per point, where fetching each
+// detector's memory dominates. The figures vary with the load of the
+// shared machine; BENCHMARKS.md has them with their dates.
 //
 //	go test -run '^$' -bench . ./cloud/anomaly
 //

@@ -14,7 +14,7 @@ import (
 // as soon as the bound, then the match over the level dimensions, showed
 // it could neither win nor learn. oneAtATime is that matcher, recovered
 // from the history and kept here as the baseline of BenchmarkMatch (the
-// blocks that train matches now are about three times faster) and as a
+// blocks that train matches now are faster) and as a
 // check that train chooses what it chose.
 type oneAtATime struct {
 	cats     []oldCategory
@@ -164,24 +164,33 @@ func TestMatchOneAtATime(t *testing.T) {
 }
 
 // BenchmarkMatch matches windows of the noisy benchmark series against a
-// learnt memory (64 categories): ns/op is per window, a block at a time
-// as train does (AVX2 where the processor has it), and one category at a
-// time as the previous detector did, in the same run.
+// learnt memory (64 categories), a block at a time as train does (AVX2
+// where the processor has it) and one category at a time as the previous
+// detector did. The two alternate every 256 windows, so that both see the
+// same load on a shared machine; it reports each one's ns per window and
+// their ratio (x-faster).
 func BenchmarkMatch(b *testing.B) {
 	p, xs := learnt(b, 20000)
-	b.Logf("%d categories, %d windows", len(p.cats), len(xs))
-	b.Run("blocks", func(b *testing.B) {
-		for i := 0; b.Loop(); i++ {
-			p.train(&xs[i%len(xs)], false)
+	var o oneAtATime
+	o.load(p)
+	const chunk = 256
+	var blocks, old time.Duration
+	n := 0
+	for b.Loop() {
+		t0 := time.Now()
+		for k := range chunk {
+			p.train(&xs[(n+k)%len(xs)], false)
 		}
-	})
-	b.Run("one-at-a-time", func(b *testing.B) {
-		var o oneAtATime
-		o.load(p)
-		for i := 0; b.Loop(); i++ {
-			o.match(&xs[i%len(xs)], p.rhoUB)
+		t1 := time.Now()
+		for k := range chunk {
+			o.match(&xs[(n+k)%len(xs)], p.rhoUB)
 		}
-	})
+		blocks, old = blocks+t1.Sub(t0), old+time.Since(t1)
+		n += chunk
+	}
+	b.ReportMetric(float64(blocks.Nanoseconds())/float64(n), "ns/window-blocks")
+	b.ReportMetric(float64(old.Nanoseconds())/float64(n), "ns/window-one-at-a-time")
+	b.ReportMetric(old.Seconds()/blocks.Seconds(), "x-faster")
 }
 
 // noisySeries is the benchmarks' series, one point a minute: a diurnal
