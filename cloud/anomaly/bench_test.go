@@ -19,8 +19,7 @@ func BenchmarkDetector(b *testing.B) {
 		d.Update(ts[i], vs[i])
 	}
 	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
+	for i := 0; b.Loop(); i++ {
 		j := 2000 + i%(n-2000)
 		lap := time.Duration(i/(n-2000)) * time.Duration(n) * time.Minute
 		d.Update(ts[j].Add(lap), vs[j])
@@ -47,8 +46,7 @@ func BenchmarkRegistryObserve(b *testing.B) {
 		}
 	}
 	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
+	for i := 0; b.Loop(); i++ { // the warm-up above runs once
 		k := i % series
 		j := warm + (i/series)%(day-warm)
 		lap := time.Duration(i/series/(day-warm)) * 24 * time.Hour
