@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -127,46 +125,4 @@ func FuzzScore(f *testing.F) {
 			t.Fatalf("%d lines out for %d non-blank lines in", n, rows)
 		}
 	})
-}
-
-// TestNAB runs Score over the NAB corpus when TRIBUTARY_NAB_DIR names a
-// folder holding data/nab/data (the shared folder) or the data folder
-// itself. It checks the output's form only; the figure comes from
-// cmd/nabrun and tools/nabscore (see the package documentation).
-func TestNAB(t *testing.T) {
-	dir := os.Getenv("TRIBUTARY_NAB_DIR")
-	if dir == "" {
-		t.Skip("TRIBUTARY_NAB_DIR not set")
-	}
-	if _, err := os.Stat(filepath.Join(dir, "data", "nab", "data")); err == nil {
-		dir = filepath.Join(dir, "data", "nab", "data")
-	}
-	files, _ := filepath.Glob(filepath.Join(dir, "*", "*.csv"))
-	if len(files) == 0 {
-		t.Fatalf("no <category>/<file>.csv under %s", dir)
-	}
-	for _, f := range files {
-		in, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out bytes.Buffer
-		if err := anomaly.Score(bytes.NewReader(in), &out, anomaly.Config{}); err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		inRows := strings.Split(strings.TrimSpace(string(in)), "\n")
-		outRows := strings.Split(strings.TrimSpace(out.String()), "\n")
-		if len(inRows) != len(outRows) {
-			t.Fatalf("%s: %d rows in, %d out", f, len(inRows), len(outRows))
-		}
-		for i := 1; i < len(inRows); i++ {
-			o := strings.Split(outRows[i], ",")
-			if !strings.HasPrefix(outRows[i], strings.TrimSpace(inRows[i])+",") {
-				t.Fatalf("%s row %d: %q for %q", f, i, outRows[i], inRows[i])
-			}
-			if x, err := strconv.ParseFloat(o[2], 64); err != nil || !(x >= 0 && x <= 1) {
-				t.Fatalf("%s row %d: score %q", f, i, o[2])
-			}
-		}
-	}
 }

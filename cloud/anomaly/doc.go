@@ -65,15 +65,16 @@
 // of 16, by dimension, and matches a window against all of them at once,
 // sixteen at a time with AVX2 on amd64 (in Go elsewhere, or with the
 // purego build tag); the arithmetic is the same to the bit either way, and
-// the same as matching one category at a time. On one core of the
-// reference machine (AMD EPYC, shared) Update takes about 0.75-0.95 µs
-// per point (1,050,000-1,330,000 points/s) on the noisy BenchmarkDetector
-// series, about 3 times less than matching one category at a time with
-// early exits did, measured in the same runs; matching now takes about a
-// fifth of the time, and the single-kind detectors and seasonal profiles
-// about a third. A Registry of 10,000 warm series takes about
-// 3.2-5.4 µs per point, where fetching each detector's memory dominates
-// (the figures vary with the load of the shared machine).
+// the same as matching one category at a time (TestMatchOneAtATime
+// checks it against the previous matcher, kept in the tests as
+// BenchmarkMatch's baseline). On one core of the reference machine (AMD
+// EPYC, shared) Update took about 0.75-0.95 µs per point
+// (1,050,000-1,330,000 points/s) on the noisy BenchmarkDetector series on
+// a quiet day; matching takes about a fifth of that, and the single-kind
+// detectors and seasonal profiles about a third. A Registry of 10,000
+// warm series takes about 3.2-5.4 µs per point, where fetching each
+// detector's memory dominates. The figures vary with the load of the
+// shared machine; BENCHMARKS.md has them with their dates.
 //
 //	go test -run '^$' -bench . ./cloud/anomaly
 //
@@ -93,16 +94,11 @@
 // published detector, scores 71.86 / 62.51 / 77.38 there. The constants
 // were chosen on that corpus, one set for all files, without reading the
 // labels in the detector. To reproduce, from the repository root, with
-// the shared folder next to it:
+// the shared folder next to it (`make check` runs the same test, which
+// fails below 72):
 //
-//	go build -o /tmp/nabrun ./cloud/anomaly/cmd/nabrun
-//	go -C ../shared/tools/nabscore build -o /tmp/nabscore .
-//	cd ../shared && rm -rf /tmp/nabres && /tmp/nabrun -data data/nab/data -out /tmp/nabres &&
-//	  /tmp/nabscore -data data/nab/data -labels data/nab/labels/combined_windows.json \
-//	    -profiles data/nab/config/profiles.json -results /tmp/nabres -detector tributary
+//	make bench-nab    # TRIBUTARY_NAB_DIR=../shared go test -run TestNAB -v ./cloud/anomaly
 //
 // The score is sensitive to the constants: nearby choices (for example
 // pattern scales {3, 6} or {4, 8}) move it by about a point either way.
-// TRIBUTARY_NAB_DIR=../shared go test -run TestNAB ./cloud/anomaly checks
-// the form of the output on the corpus (not the score).
 package anomaly

@@ -23,6 +23,16 @@ import (
 // alerts, and an HTTP server for its API.
 func fleet(t *testing.T, opts monitor.Options) (*monitor.Monitor, *httptest.Server) {
 	t.Helper()
+	m := fleetMonitor(t, opts)
+	srv := httptest.NewServer(m.APIHandler())
+	t.Cleanup(srv.Close)
+	return m, srv
+}
+
+// fleetMonitor returns a monitor holding three devices of two gateways and
+// two alerts.
+func fleetMonitor(t *testing.T, opts monitor.Options) *monitor.Monitor {
+	t.Helper()
 	m := monitor.New(opts)
 	now := us()
 	handle(t, m, batch("shardId-000000000000",
@@ -32,9 +42,7 @@ func fleet(t *testing.T, opts monitor.Options) (*monitor.Monitor, *httptest.Serv
 	t0 := time.Now().UTC().Truncate(time.Second)
 	m.AddAlert(anomaly.Alert{Device: "dev-a", Metric: "temp", Time: t0.Add(-time.Hour), Score: 0.9, Kind: anomaly.KindDrift, Value: 20})
 	m.AddAlert(anomaly.Alert{Device: "dev-b", Metric: "temp", Time: t0, Score: 7.5, Kind: anomaly.KindSpike, Value: 99})
-	srv := httptest.NewServer(m.APIHandler())
-	t.Cleanup(srv.Close)
-	return m, srv
+	return m
 }
 
 func get(t *testing.T, srv *httptest.Server, path string, wantCode int, into any) {
@@ -216,7 +224,14 @@ func (s *sse) until(ev string) string {
 }
 
 func TestEventsHTTP(t *testing.T) {
-	m, srv := fleet(t, monitor.Options{OverviewEvery: 10 * time.Millisecond})
+	m := fleetMonitor(t, monitor.Options{OverviewEvery: 10 * time.Millisecond})
+	h := m.APIHandler()
+	served := make(chan struct{}, 1) // the request's handler returned
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() { served <- struct{}{} }()
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/api/v1/events?device=dev-a&metric=temp", nil)
@@ -255,7 +270,10 @@ func TestEventsHTTP(t *testing.T) {
 		t.Errorf("overview %+v, %v", ov, err)
 	}
 	cancel()
-	waitFor(t, func() bool { return m.Stats().Clients == 0 })
+	<-served // the handler returns when the request's context ends
+	if n := m.Stats().Clients; n != 0 {
+		t.Errorf("%d clients registered after the only one left", n)
+	}
 }
 
 func TestEventsBadQueryAndLimit(t *testing.T) {
@@ -272,17 +290,6 @@ func TestEventsBadQueryAndLimit(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	get(t, srv, "/api/v1/events", 503, nil)
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in 5 s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 func TestEventsHeartbeatAndCancel(t *testing.T) {

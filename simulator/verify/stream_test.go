@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -86,9 +87,15 @@ func TestReadStreamParentsFirst(t *testing.T) {
 	}
 	var got []string
 	var progress int
-	st, err := verify.ReadStream(t.Context(), f, verify.ReadOptions{Stream: "s", Settle: 100 * time.Millisecond, Poll: 10 * time.Millisecond,
-		Progress: func(verify.ReadStats) { progress++ }, ProgressEvery: time.Millisecond},
-		func(r *verify.Record) { got = append(got, string(r.Data)) })
+	var st verify.ReadStats
+	var err error
+	// In a synctest bubble the settle and poll waits pass at once, in
+	// order, on the bubble's clock.
+	synctest.Test(t, func(t *testing.T) {
+		st, err = verify.ReadStream(t.Context(), f, verify.ReadOptions{Stream: "s", Settle: 100 * time.Millisecond, Poll: 10 * time.Millisecond,
+			Progress: func(verify.ReadStats) { progress++ }, ProgressEvery: time.Millisecond},
+			func(r *verify.Record) { got = append(got, string(r.Data)) })
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,10 +124,16 @@ func TestReadStreamParentsFirst(t *testing.T) {
 func TestReadStreamDeadline(t *testing.T) {
 	f := &fakeKinesis{shards: []types.Shard{{ShardId: aws.String("shard-0")}},
 		records: map[string][]string{"shard-0": {"a"}}, closed: map[string]bool{}, throttled: map[string]bool{"shard-0": true}}
-	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
-	defer cancel()
-	st, err := verify.ReadStream(ctx, f, verify.ReadOptions{Stream: "s", Settle: time.Hour, Poll: 10 * time.Millisecond}, func(*verify.Record) {})
-	if err != nil || st.CaughtUp || st.Records != 1 {
-		t.Errorf("stats %+v, err %v: want 1 record, not caught up, no error", st, err)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+		defer cancel()
+		st, err := verify.ReadStream(ctx, f, verify.ReadOptions{Stream: "s", Settle: time.Hour, Poll: 10 * time.Millisecond}, func(*verify.Record) {})
+		if err != nil || st.CaughtUp || st.Records != 1 {
+			t.Errorf("stats %+v, err %v: want 1 record, not caught up, no error", st, err)
+		}
+		if now := time.Since(start); now != 200*time.Millisecond {
+			t.Errorf("ReadStream returned %s after it started, want at the 200ms deadline", now)
+		}
+	})
 }

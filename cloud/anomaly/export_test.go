@@ -1,0 +1,4 @@
+package anomaly
+
+// NoisySeries is the benchmarks' series (see noisySeries).
+var NoisySeries = noisySeries
