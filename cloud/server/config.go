@@ -186,82 +186,36 @@ func (c Config) AnomalyOn() bool {
 // LoadConfig reads and strictly decodes a YAML file (one document,
 // unknown keys are errors). It does not validate: flags may still fill in
 // fields.
-func LoadConfig(path string) (Config, error) {
-	var c Config
-	if err := strictyaml.Load(path, &c); err != nil {
-		return Config{}, fmt.Errorf("cloud: %w", err)
-	}
-	return c, nil
-}
+func LoadConfig(path string) (Config, error) { return strictyaml.File[Config](path) }
 
 // ParseConfig strictly decodes YAML.
-func ParseConfig(b []byte) (Config, error) {
-	var c Config
-	if err := strictyaml.Decode(b, &c); err != nil {
-		return Config{}, err
-	}
-	return c, nil
-}
+func ParseConfig(b []byte) (Config, error) { return strictyaml.Bytes[Config](b) }
 
 // WithDefaults returns c with every zero field set to its default.
 func (c Config) WithDefaults() Config {
-	if c.Listen == "" {
-		c.Listen = DefaultListen
-	}
-	if c.KinesisListen == "" {
-		c.KinesisListen = DefaultKinesisListen
-	}
-	if c.LogFormat == "" {
-		c.LogFormat = "text"
-	}
-	if c.LogLevel == "" {
-		c.LogLevel = "info"
-	}
-	if c.Stream.Name == "" {
-		c.Stream.Name = protocol.DefaultStream
-	}
-	if c.Stream.Backend == "" {
-		c.Stream.Backend = DefaultBackend
-	}
-	if c.Stream.Shards == 0 {
-		c.Stream.Shards = DefaultShards
-	}
-	if c.Ingest.MaxBytes == 0 {
-		c.Ingest.MaxBytes = protocol.MaxBatchBytes
-	}
-	if c.Tokens.ReloadEvery == 0 {
-		c.Tokens.ReloadEvery = DefaultTokenReload
-	}
-	if c.DrainTimeout == 0 {
-		c.DrainTimeout = DefaultDrainTimeout
-	}
-	if c.Monitor.Application == "" {
-		c.Monitor.Application = DefaultMonitorApplication
-	}
-	if c.Monitor.StartAt == "" {
-		c.Monitor.StartAt = "TRIM_HORIZON"
-	}
+	strictyaml.Default(&c.Listen, DefaultListen)
+	strictyaml.Default(&c.KinesisListen, DefaultKinesisListen)
+	strictyaml.Default(&c.LogFormat, "text")
+	strictyaml.Default(&c.LogLevel, "info")
+	strictyaml.Default(&c.Stream.Name, protocol.DefaultStream)
+	strictyaml.Default(&c.Stream.Backend, DefaultBackend)
+	strictyaml.Default(&c.Stream.Shards, DefaultShards)
+	strictyaml.Default(&c.Ingest.MaxBytes, protocol.MaxBatchBytes)
+	strictyaml.Default(&c.Tokens.ReloadEvery, DefaultTokenReload)
+	strictyaml.Default(&c.DrainTimeout, DefaultDrainTimeout)
+	strictyaml.Default(&c.Monitor.Application, DefaultMonitorApplication)
+	strictyaml.Default(&c.Monitor.StartAt, "TRIM_HORIZON")
 	if c.Monitor.PollInterval == 0 {
 		c.Monitor.PollInterval = DefaultMonitorPoll
 		if c.Stream.Backend == BackendKinesis {
 			c.Monitor.PollInterval = DefaultMonitorPollKinesis
 		}
 	}
-	if c.Stream.ReadsPerSec == 0 {
-		c.Stream.ReadsPerSec = DefaultReadsPerSec
-	}
-	if c.Monitor.OfflineAfter == 0 {
-		c.Monitor.OfflineAfter = DefaultOfflineAfter
-	}
-	if c.Anomaly.Threshold == 0 {
-		c.Anomaly.Threshold = DefaultAlertThreshold
-	}
-	if c.Anomaly.MaxSeries == 0 {
-		c.Anomaly.MaxSeries = DefaultMaxSeries
-	}
-	if c.Anomaly.AlertsStream == "" {
-		c.Anomaly.AlertsStream = DefaultAlertsStream
-	}
+	strictyaml.Default(&c.Stream.ReadsPerSec, DefaultReadsPerSec)
+	strictyaml.Default(&c.Monitor.OfflineAfter, DefaultOfflineAfter)
+	strictyaml.Default(&c.Anomaly.Threshold, DefaultAlertThreshold)
+	strictyaml.Default(&c.Anomaly.MaxSeries, DefaultMaxSeries)
+	strictyaml.Default(&c.Anomaly.AlertsStream, DefaultAlertsStream)
 	return c
 }
 

@@ -140,65 +140,31 @@ type ClockConfig struct {
 // LoadConfig reads and strictly decodes a YAML file (one document,
 // unknown keys are errors). It does not validate: flags may still fill in
 // fields; call Validate after.
-func LoadConfig(path string) (Config, error) {
-	var c Config
-	if err := strictyaml.Load(path, &c); err != nil {
-		return Config{}, fmt.Errorf("agent: %w", err)
-	}
-	return c, nil
-}
+func LoadConfig(path string) (Config, error) { return strictyaml.File[Config](path) }
 
 // ParseConfig strictly decodes YAML.
-func ParseConfig(b []byte) (Config, error) {
-	var c Config
-	if err := strictyaml.Decode(b, &c); err != nil {
-		return Config{}, err
-	}
-	return c, nil
-}
+func ParseConfig(b []byte) (Config, error) { return strictyaml.Bytes[Config](b) }
 
 // WithDefaults returns c with every zero field set to its default.
 func (c Config) WithDefaults() Config {
-	if c.Listen == "" {
-		c.Listen = DefaultListen
-	}
-	if c.LogFormat == "" {
-		c.LogFormat = "text"
-	}
-	if c.LogLevel == "" {
-		c.LogLevel = "info"
-	}
+	strictyaml.Default(&c.Listen, DefaultListen)
+	strictyaml.Default(&c.LogFormat, "text")
+	strictyaml.Default(&c.LogLevel, "info")
 	if c.MQTT.Broker == "" && c.MQTT.Listen == "" {
 		c.MQTT.Listen = DefaultMQTTListen
 	}
-	if c.MQTT.ClientID == "" {
-		c.MQTT.ClientID = "tributary-agent-" + c.Gateway
-	}
-	if c.MQTT.MaxInFlight == 0 {
-		c.MQTT.MaxInFlight = 1024
-	}
+	strictyaml.Default(&c.MQTT.ClientID, "tributary-agent-"+c.Gateway)
+	strictyaml.Default(&c.MQTT.MaxInFlight, 1024)
 	if c.MQTT.Anonymous == nil {
 		anon := len(c.MQTT.Users) == 0 && c.MQTT.ClientCAFile == ""
 		c.MQTT.Anonymous = &anon
 	}
-	if c.Queue.MaxBytes == 0 {
-		c.Queue.MaxBytes = DefaultQueueMaxBytes
-	}
-	if c.Queue.Policy == "" {
-		c.Queue.Policy = DefaultPolicy
-	}
-	if c.Cloud.Compression == "" {
-		c.Cloud.Compression = DefaultCompression
-	}
-	if c.Local.Device == "" {
-		c.Local.Device = c.Gateway
-	}
-	if c.Health.Every == 0 {
-		c.Health.Every = DefaultHealthEvery
-	}
-	if c.DrainTimeout == 0 {
-		c.DrainTimeout = DefaultDrainTimeout
-	}
+	strictyaml.Default(&c.Queue.MaxBytes, DefaultQueueMaxBytes)
+	strictyaml.Default(&c.Queue.Policy, DefaultPolicy)
+	strictyaml.Default(&c.Cloud.Compression, DefaultCompression)
+	strictyaml.Default(&c.Local.Device, c.Gateway)
+	strictyaml.Default(&c.Health.Every, DefaultHealthEvery)
+	strictyaml.Default(&c.DrainTimeout, DefaultDrainTimeout)
 	if c.MemoryLimit == nil {
 		m := bytesize.Size(DefaultMemoryLimit)
 		c.MemoryLimit = &m

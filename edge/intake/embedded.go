@@ -18,6 +18,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 
+	"github.com/tributary-iot/tributary/internal/strictyaml"
 	"github.com/tributary-iot/tributary/internal/tlsfiles"
 	"github.com/tributary-iot/tributary/protocol"
 )
@@ -73,26 +74,17 @@ type User struct {
 }
 
 func (c *EmbeddedConfig) defaults() {
-	if c.Listen == "" {
-		c.Listen = ":1883"
-	}
+	strictyaml.Default(&c.Listen, ":1883")
 	if c.AllowAnonymous == nil {
 		allow := len(c.Users) == 0 && c.TLS.ClientCAFile == ""
 		c.AllowAnonymous = &allow
 	}
-	def := func(p *int, v int) {
-		if *p == 0 {
-			*p = v
-		}
-	}
-	def(&c.MaxClients, 10_000)
-	def(&c.MaxInFlight, DefaultMaxInFlight)
-	def(&c.MaxPacketBytes, 1<<20)
-	def(&c.ClientQueue, 256)
-	def(&c.ClientInflight, 256)
-	if c.SessionExpiry == 0 {
-		c.SessionExpiry = 24 * time.Hour
-	}
+	strictyaml.Default(&c.MaxClients, 10_000)
+	strictyaml.Default(&c.MaxInFlight, DefaultMaxInFlight)
+	strictyaml.Default(&c.MaxPacketBytes, 1<<20)
+	strictyaml.Default(&c.ClientQueue, 256)
+	strictyaml.Default(&c.ClientInflight, 256)
+	strictyaml.Default(&c.SessionExpiry, 24*time.Hour)
 }
 
 // Validate checks the configuration, with defaults applied to zero

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tributary-iot/tributary/internal/backoff"
 	"github.com/tributary-iot/tributary/internal/brokerurl"
+	"github.com/tributary-iot/tributary/internal/strictyaml"
 	"github.com/tributary-iot/tributary/internal/tlsfiles"
 	"github.com/tributary-iot/tributary/protocol"
 )
@@ -99,24 +100,15 @@ func (c ExternalConfig) Validate() error {
 }
 
 func (c *ExternalConfig) defaults() {
-	def := func(d *time.Duration, v time.Duration) {
-		if *d == 0 {
-			*d = v
-		}
-	}
-	def(&c.KeepAlive, 30*time.Second)
-	def(&c.ConnectTimeout, 10*time.Second)
-	def(&c.ReconnectBackoff, time.Second)
-	def(&c.MaxReconnectBackoff, time.Minute)
+	strictyaml.Default(&c.KeepAlive, 30*time.Second)
+	strictyaml.Default(&c.ConnectTimeout, 10*time.Second)
+	strictyaml.Default(&c.ReconnectBackoff, time.Second)
+	strictyaml.Default(&c.MaxReconnectBackoff, time.Minute)
 	if c.ClientID == "" && c.Gateway != "" {
 		c.ClientID = "tributary-agent-" + c.Gateway
 	}
-	if c.MaxInFlight == 0 {
-		c.MaxInFlight = DefaultMaxInFlight
-	}
-	if c.MaxQueued == 0 {
-		c.MaxQueued = c.MaxInFlight
-	}
+	strictyaml.Default(&c.MaxInFlight, DefaultMaxInFlight)
+	strictyaml.Default(&c.MaxQueued, c.MaxInFlight)
 }
 
 // External subscribes to an outside MQTT broker and appends telemetry to a

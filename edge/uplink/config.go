@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tributary-iot/tributary/internal/strictyaml"
 	"github.com/tributary-iot/tributary/internal/tlsfiles"
 
 	"github.com/tributary-iot/tributary/protocol"
@@ -97,33 +98,17 @@ type Backoff struct {
 
 // withDefaults returns c with zero fields set to their defaults.
 func (c Config) withDefaults() Config {
-	def := func(v *int, d int) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	defDur := func(v *time.Duration, d time.Duration) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	if c.Compression == "" {
-		c.Compression = CompressionZstd
-	}
-	def(&c.MaxReadings, DefaultMaxReadings)
-	def(&c.MaxBytes, DefaultMaxBytes)
-	def(&c.MaxInFlight, DefaultMaxInFlight)
-	defDur(&c.MaxAge, DefaultMaxAge)
-	defDur(&c.RequestTimeout, DefaultRequestTimeout)
-	defDur(&c.Backoff.Initial, DefaultBackoffInitial)
-	defDur(&c.Backoff.Max, DefaultBackoffMax)
-	defDur(&c.DrainTimeout, DefaultDrainTimeout)
-	if c.Backoff.Multiplier == 0 {
-		c.Backoff.Multiplier = DefaultBackoffFactor
-	}
-	if c.BacklogShare == 0 {
-		c.BacklogShare = DefaultBacklogShare
-	}
+	strictyaml.Default(&c.Compression, CompressionZstd)
+	strictyaml.Default(&c.MaxReadings, DefaultMaxReadings)
+	strictyaml.Default(&c.MaxBytes, DefaultMaxBytes)
+	strictyaml.Default(&c.MaxInFlight, DefaultMaxInFlight)
+	strictyaml.Default(&c.MaxAge, DefaultMaxAge)
+	strictyaml.Default(&c.RequestTimeout, DefaultRequestTimeout)
+	strictyaml.Default(&c.Backoff.Initial, DefaultBackoffInitial)
+	strictyaml.Default(&c.Backoff.Max, DefaultBackoffMax)
+	strictyaml.Default(&c.DrainTimeout, DefaultDrainTimeout)
+	strictyaml.Default(&c.Backoff.Multiplier, DefaultBackoffFactor)
+	strictyaml.Default(&c.BacklogShare, DefaultBacklogShare)
 	return c
 }
 

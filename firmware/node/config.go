@@ -100,57 +100,33 @@ type Config struct {
 // LoadConfig reads and strictly decodes a YAML config file: unknown keys,
 // a second document and type mismatches are errors. It does not validate:
 // call Validate (New does).
-func LoadConfig(path string) (Config, error) {
-	var c Config
-	if err := strictyaml.Load(path, &c); err != nil {
-		return Config{}, fmt.Errorf("node: %w", err)
-	}
-	return c, nil
-}
+func LoadConfig(path string) (Config, error) { return strictyaml.File[Config](path) }
 
 // ParseConfig strictly decodes a YAML config (see LoadConfig).
-func ParseConfig(b []byte) (Config, error) {
-	var c Config
-	if err := strictyaml.Decode(b, &c); err != nil {
-		return Config{}, fmt.Errorf("node: config: %w", err)
-	}
-	return c, nil
-}
+func ParseConfig(b []byte) (Config, error) { return strictyaml.Bytes[Config](b) }
 
 // withDefaults returns c with every zero field set to its default.
 func (c Config) withDefaults() Config {
-	def := func(d *time.Duration, v time.Duration) {
-		if *d == 0 {
-			*d = v
-		}
-	}
-	defInt := func(i *int, v int) {
-		if *i == 0 {
-			*i = v
-		}
-	}
-	if c.ClientID == "" {
-		c.ClientID = c.Device
-	}
-	def(&c.KeepAlive, DefaultKeepAlive)
-	def(&c.ConnectTimeout, DefaultConnectTimeout)
+	strictyaml.Default(&c.ClientID, c.Device)
+	strictyaml.Default(&c.KeepAlive, DefaultKeepAlive)
+	strictyaml.Default(&c.ConnectTimeout, DefaultConnectTimeout)
 	if c.QoS == nil {
 		q := DefaultQoS
 		c.QoS = &q
 	}
-	def(&c.Interval, DefaultInterval)
-	defInt(&c.BufferReadings, DefaultBufferReadings)
-	defInt(&c.MaxInflight, DefaultMaxInflight)
-	defInt(&c.BatchSamples, DefaultBatchSamples)
+	strictyaml.Default(&c.Interval, DefaultInterval)
+	strictyaml.Default(&c.BufferReadings, DefaultBufferReadings)
+	strictyaml.Default(&c.MaxInflight, DefaultMaxInflight)
+	strictyaml.Default(&c.BatchSamples, DefaultBatchSamples)
 	if c.BatchSamples > 0 && c.Interval > 0 {
-		def(&c.BatchDelay, time.Duration(c.BatchSamples)*c.Interval)
+		strictyaml.Default(&c.BatchDelay, time.Duration(c.BatchSamples)*c.Interval)
 	}
-	def(&c.ReconnectBackoff, DefaultReconnectBackoff)
-	def(&c.MaxReconnectBackoff, DefaultMaxReconnectBackoff)
-	def(&c.DrainTimeout, DefaultDrainTimeout)
+	strictyaml.Default(&c.ReconnectBackoff, DefaultReconnectBackoff)
+	strictyaml.Default(&c.MaxReconnectBackoff, DefaultMaxReconnectBackoff)
+	strictyaml.Default(&c.DrainTimeout, DefaultDrainTimeout)
 	c.Sensors = append([]sensor.Spec(nil), c.Sensors...)
 	for i := range c.Sensors {
-		def(&c.Sensors[i].Interval, c.Interval)
+		strictyaml.Default(&c.Sensors[i].Interval, c.Interval)
 	}
 	return c
 }

@@ -51,3 +51,34 @@ func Load(path string, v any) error {
 	}
 	return nil
 }
+
+// File decodes the file at path into a new T with Load; on error it
+// returns T's zero value.
+func File[T any](path string) (T, error) {
+	var v T
+	if err := Load(path, &v); err != nil {
+		var zero T
+		return zero, err
+	}
+	return v, nil
+}
+
+// Bytes decodes b into a new T with Decode; on error it returns T's zero
+// value.
+func Bytes[T any](b []byte) (T, error) {
+	var v T
+	if err := Decode(b, &v); err != nil {
+		var zero T
+		return zero, err
+	}
+	return v, nil
+}
+
+// Default sets *p to def when *p is its type's zero value: "a zero field
+// means its default", the rule of every Tributary config.
+func Default[T comparable](p *T, def T) {
+	var zero T
+	if *p == zero {
+		*p = def
+	}
+}

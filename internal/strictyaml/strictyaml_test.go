@@ -86,3 +86,26 @@ func FuzzDecode(f *testing.F) {
 		_ = strictyaml.Decode(b, &c) // must not panic
 	})
 }
+
+func TestGenericsAndDefault(t *testing.T) {
+	c, err := strictyaml.Bytes[config]([]byte("name: n\n"))
+	if err != nil || c.Name != "n" {
+		t.Fatalf("Bytes: %+v %v", c, err)
+	}
+	if c, err := strictyaml.Bytes[config]([]byte("name: n\nbogus: 1\n")); err == nil || c.Name != "" {
+		t.Fatalf("Bytes on bad input: %+v %v, want the zero value and an error", c, err)
+	}
+	p := filepath.Join(t.TempDir(), "c.yml")
+	if err := os.WriteFile(p, []byte("count: 4\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := strictyaml.File[config](p); err != nil || c.Count != 4 {
+		t.Fatalf("File: %+v %v", c, err)
+	}
+	n, s := 0, "set"
+	strictyaml.Default(&n, 7)
+	strictyaml.Default(&s, "default")
+	if n != 7 || s != "set" {
+		t.Errorf("Default: %d %q", n, s)
+	}
+}
