@@ -90,7 +90,7 @@ func TestIngestOverStore(t *testing.T) {
 	st := openStore(t, shardstore.Options{})
 	rs := readings(500, 5, t0)
 	b := &protocol.Batch{Gateway: "gw-1", Epoch: 1, FirstSeq: 1, Readings: rs}
-	in, err := ingest.New(ingest.Options{Backend: server.StoreBackend{Store: st}, Tokens: verifier{}, Path: filepath.Join(t.TempDir(), "ingest.db")})
+	in, err := ingest.New(context.Background(), ingest.Options{Backend: server.StoreBackend{Store: st}, Tokens: verifier{}, Path: filepath.Join(t.TempDir(), "ingest.db")})
 	if err != nil {
 		t.Fatal(err)
 	}

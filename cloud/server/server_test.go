@@ -31,6 +31,7 @@ import (
 	"github.com/tributary-iot/tributary/cloud/server"
 	"github.com/tributary-iot/tributary/cloud/shardstore"
 	"github.com/tributary-iot/tributary/edge/uplink"
+	"github.com/tributary-iot/tributary/internal/jsonkeys"
 	"github.com/tributary-iot/tributary/protocol"
 )
 
@@ -52,7 +53,7 @@ func start(t *testing.T, cfg server.Config, so shardstore.Options) *running {
 	}
 	cfg.Tokens.ReloadEvery = 10 * time.Millisecond
 	cfg.Ingest.ThrottleWait = 50 * time.Millisecond
-	s, err := server.New(cfg, server.Options{Logger: slog.New(slog.DiscardHandler), Version: "test", StoreOptions: so})
+	s, err := server.New(t.Context(), cfg, server.Options{Logger: slog.New(slog.DiscardHandler), Version: "test", StoreOptions: so})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,11 +255,15 @@ func TestEndToEnd(t *testing.T) {
 	if h.Status != "ok" || h.Shards != 4 || h.Stream != "telemetry" || h.Gateways != 1 {
 		t.Errorf("healthz %+v", h)
 	}
+	if err := jsonkeys.CheckSnakeCase([]byte(get(t, url+"/healthz"))); err != nil {
+		t.Error(err)
+	}
 
 	rs := readings(2000, 9, t0)
 	ship(t, newSrc(rs), uplink.Config{URL: url, Token: tok})
 	body := get(t, url+"/metrics")
-	for _, m := range []string{`tributary_ingest_requests_total{code="200"}`, "tributary_ingest_readings_total 2000", "go_goroutines"} {
+	for _, m := range []string{`tributary_ingest_requests_total{code="200"}`, "tributary_ingest_readings_total 2000", "go_goroutines",
+		`tributary_build_info{goversion="go`, `version="test"} 1`} {
 		if !strings.Contains(body, m) {
 			t.Errorf("/metrics lacks %s", m)
 		}
@@ -362,7 +367,7 @@ func TestBusyPort(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	_, err = server.New(server.Config{Data: t.TempDir(), Listen: ln.Addr().String(), KinesisListen: "off"}, server.Options{Logger: slog.New(slog.DiscardHandler)})
+	_, err = server.New(t.Context(), server.Config{Data: t.TempDir(), Listen: ln.Addr().String(), KinesisListen: "off"}, server.Options{Logger: slog.New(slog.DiscardHandler)})
 	if err == nil || !strings.Contains(err.Error(), "listen") {
 		t.Errorf("busy port: %v", err)
 	}

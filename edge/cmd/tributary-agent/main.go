@@ -8,37 +8,38 @@
 //
 // Flags win over the config file. deploy/agent.example.yaml is an annotated
 // config. SIGINT or SIGTERM stops producers first, then lets the uplink
-// flush within drain_timeout; unsent readings stay queued for the next start.
+// flush within drain_timeout; unsent readings stay queued for the next
+// start. A second signal kills the agent at once.
 package main
 
 import (
 	"context"
-	"errors"
 	"flag"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	_ "net/http/pprof"
 	"os"
-	"os/signal"
 	"runtime/debug"
-	"syscall"
 
 	"github.com/tributary-iot/tributary/edge/agent"
+	"github.com/tributary-iot/tributary/internal/cmdline"
+	"github.com/tributary-iot/tributary/internal/logging"
 )
 
 // version is set by the linker (-X main.version=...).
 var version = "dev"
 
-func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
-}
+func main() { cmdline.Main(run) }
 
-func run(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("tributary-agent", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	configPath := fs.String("config", "", "YAML config `file` (optional; see deploy/agent.example.yaml)")
+const usage = `usage: tributary-agent -data DIR -gateway ID -cloud URL -token TOKEN [flags]
+       tributary-agent -config FILE [flags]
+
+`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	c := cmdline.New("tributary-agent", version, usage, "YAML config `file` (optional; see deploy/agent.example.yaml)", stdout, stderr)
+	fs := c.Flags
 	data := fs.String("data", "", "data `folder` for the queue database")
 	gateway := fs.String("gateway", "", "this gateway's `id`")
 	cloud := fs.String("cloud", "", "cloud ingest base `URL`, e.g. https://cloud.example:8080")
@@ -46,34 +47,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	listen := fs.String("listen", "", "`address` for /metrics and /healthz (default :9100)")
 	broker := fs.String("broker", "", "external MQTT broker `URL` (tcp://host:1883); default: the embedded broker")
 	mqttListen := fs.String("mqtt-listen", "", "embedded broker `address` (default :1883)")
-	logFormat := fs.String("log-format", "", "log format: text or json")
-	logLevel := fs.String("log-level", "", "log level: debug, info, warn or error")
-	showVersion := fs.Bool("version", false, "print the version and exit")
+	c.LogFlags("", "")
 	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on `address` (e.g. 127.0.0.1:6060) for profiling")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: tributary-agent -data DIR -gateway ID -cloud URL -token TOKEN [flags]\n       tributary-agent -config FILE [flags]\n\n")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "tributary-agent: unexpected argument %q (flags only; see -h)\n", fs.Arg(0))
-		return 2
-	}
-	if *showVersion {
-		fmt.Fprintln(stdout, "tributary-agent", version)
-		return 0
+	if code, done := c.Parse(args, false); done {
+		return code
 	}
 	var cfg agent.Config
-	if *configPath != "" {
+	if c.Config != "" {
 		var err error
-		if cfg, err = agent.LoadConfig(*configPath); err != nil {
-			fmt.Fprintf(stderr, "tributary-agent: %v\n", err)
-			return 1
+		if cfg, err = agent.LoadConfig(c.Config); err != nil {
+			return c.Failf(cmdline.ExitFail, "%v", err)
 		}
 	}
 	// Flags given on the command line win over the file.
@@ -94,17 +77,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 		case "mqtt-listen":
 			cfg.MQTT.Listen, cfg.MQTT.Broker = *mqttListen, ""
 		case "log-format":
-			cfg.LogFormat = *logFormat
+			cfg.LogFormat = c.Log.Format
 		case "log-level":
-			cfg.LogLevel = *logLevel
+			cfg.LogLevel = c.Log.Level
 		}
 	})
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
-		fmt.Fprintf(stderr, "tributary-agent: invalid configuration:\n%v\n", err)
-		return 1
+		return c.Failf(cmdline.ExitFail, "invalid configuration:\n%v", err)
 	}
-	log := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
+	log, err := logging.New(stderr, cfg.LogFormat, cfg.LogLevel)
+	if err != nil {
+		return c.Failf(cmdline.ExitFail, "%v", err)
+	}
 	slog.SetDefault(log)
 	if lim := int64(*cfg.MemoryLimit); lim > 0 && os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(lim)
@@ -119,24 +104,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	a, err := agent.New(cfg, agent.Options{Logger: log, Version: version})
 	if err != nil {
-		fmt.Fprintf(stderr, "tributary-agent: %v\n", err)
-		return 1
+		return c.Failf(cmdline.ExitFail, "%v", err)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	if err := a.Run(ctx); err != nil {
 		log.Error("agent failed", "err", err)
-		return 1
+		return cmdline.ExitFail
 	}
-	return 0
-}
-
-func newLogger(w io.Writer, format, level string) *slog.Logger {
-	var lv slog.Level
-	lv.UnmarshalText([]byte(level))
-	opts := &slog.HandlerOptions{Level: lv}
-	if format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return cmdline.ExitOK
 }

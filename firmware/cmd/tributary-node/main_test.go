@@ -30,12 +30,12 @@ func TestRun(t *testing.T) {
 		{"missing file", []string{"-config", filepath.Join(dir, "nope.yaml")}, 1, "", []string{"no such file"}},
 		{"invalid", []string{"-config", bad}, 1, "", []string{"is invalid", "invalid device id", `scheme "http" is not supported`}},
 		{"no sensors", []string{"-config", nosensors, "-log-format", "json"}, 1, "", []string{"no sensors"}},
-		{"bad log format", []string{"-config", bad, "-log-format", "xml"}, 2, "", []string{`-log-format "xml"`}},
+		{"bad log format", []string{"-config", bad, "-log-format", "xml"}, 2, "", []string{`log format "xml"`}},
 		{"argument", []string{"extra"}, 2, "", []string{`unexpected argument "extra"`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			if code := run(tc.args, &stdout, &stderr); code != tc.code {
+			if code := run(t.Context(), tc.args, &stdout, &stderr); code != tc.code {
 				t.Errorf("exit %d, want %d; stderr:\n%s", code, tc.code, stderr.String())
 			}
 			if !strings.Contains(stdout.String(), tc.stdout) {

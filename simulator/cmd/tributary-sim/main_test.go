@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,9 +18,9 @@ func TestParseFlagsWinOverFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	var stderr bytes.Buffer
-	cfg, _, err := parse([]string{"-config", file, "-rate", "5", "-duration", "1m", "-anomalies", "drift, dropout"}, &stderr)
-	if err != nil {
-		t.Fatalf("parse: %v (%s)", err, stderr.String())
+	cfg, _, code, done := parse([]string{"-config", file, "-rate", "5", "-duration", "1m", "-anomalies", "drift, dropout"}, io.Discard, &stderr)
+	if done {
+		t.Fatalf("parse: exit %d (%s)", code, stderr.String())
 	}
 	want := fleet.DefaultConfig()
 	want.Devices, want.Seed, want.Prefix = 40, 9, "lab-" // from the file
@@ -46,7 +47,7 @@ func TestRunBadFlags(t *testing.T) {
 		{[]string{"-anomalies", "spike,meteor"}, `anomaly kind "meteor"`},
 	} {
 		var stdout, stderr bytes.Buffer
-		if code := run(tc.args, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), tc.want) {
+		if code := run(t.Context(), tc.args, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), tc.want) {
 			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", tc.args, code, stderr.String(), tc.want)
 		}
 	}
@@ -54,7 +55,7 @@ func TestRunBadFlags(t *testing.T) {
 
 func TestVersion(t *testing.T) {
 	var stdout, stderr bytes.Buffer
-	if code := run([]string{"-version"}, &stdout, &stderr); code != 0 || !strings.HasPrefix(stdout.String(), "tributary-sim ") {
+	if code := run(t.Context(), []string{"-version"}, &stdout, &stderr); code != 0 || !strings.HasPrefix(stdout.String(), "tributary-sim ") {
 		t.Errorf("exit %d, stdout %q, stderr %q", code, stdout.String(), stderr.String())
 	}
 }

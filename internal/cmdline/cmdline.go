@@ -1,0 +1,108 @@
+// Package cmdline is the part of the command line that every tributary
+// binary shares: running under a context that SIGINT or SIGTERM ends, the
+// exit codes, -config, -version and the log flags, and flag parsing with
+// the usage text on -h.
+package cmdline
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/tributary-iot/tributary/internal/buildinfo"
+	"github.com/tributary-iot/tributary/internal/logging"
+)
+
+// Exit codes.
+const (
+	ExitOK    = 0
+	ExitFail  = 1 // the command failed
+	ExitUsage = 2 // bad flags or arguments
+)
+
+// RunFunc is a binary's body: it runs until ctx ends or its work is done
+// and returns the exit code.
+type RunFunc func(ctx context.Context, args []string, stdout, stderr io.Writer) int
+
+// Main runs run with the process's arguments and standard streams under a
+// context that the first SIGINT or SIGTERM ends (a second one kills the
+// process at once, the default action), and exits with run's code.
+func Main(run RunFunc) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop() // restores the default action for the next signal
+	}()
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// Command is a binary's flag set with the flags every binary has.
+type Command struct {
+	Name   string        // the binary, e.g. tributary-agent
+	Flags  *flag.FlagSet // add the binary's own flags to it before Parse
+	Config string        // -config
+	Log    logging.Flags // -log-format and -log-level, if LogFlags was called
+
+	version     string
+	showVersion bool
+	stdout      io.Writer
+	stderr      io.Writer
+}
+
+// New returns the command line of the binary name at version (set by the
+// linker in main). -h prints usage, then the flags. It has -config (with
+// configHelp as its help; "" leaves it out) and -version.
+func New(name, version, usage, configHelp string, stdout, stderr io.Writer) *Command {
+	c := &Command{Name: name, Flags: flag.NewFlagSet(name, flag.ContinueOnError), version: version, stdout: stdout, stderr: stderr}
+	c.Flags.SetOutput(stderr)
+	c.Flags.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		c.Flags.PrintDefaults()
+	}
+	if configHelp != "" {
+		c.Flags.StringVar(&c.Config, "config", "", configHelp)
+	}
+	c.Flags.BoolVar(&c.showVersion, "version", false, "print the version and exit")
+	return c
+}
+
+// LogFlags adds -log-format and -log-level, with these defaults, into
+// c.Log.
+func (c *Command) LogFlags(format, level string) {
+	c.Log = logging.Flags{Format: format, Level: level}
+	c.Log.Register(c.Flags)
+}
+
+// Parse parses args. When it returns done, the command is over with the
+// exit code: -h (ExitOK), -version (printed on stdout; ExitOK), a bad
+// flag (ExitUsage; the flag package said why) or, unless positional
+// arguments are allowed, an argument (ExitUsage).
+func (c *Command) Parse(args []string, positional bool) (code int, done bool) {
+	if err := c.Flags.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return ExitOK, true
+		}
+		return ExitUsage, true
+	}
+	if c.showVersion {
+		fmt.Fprintln(c.stdout, c.Name, buildinfo.Read(c.version))
+		return ExitOK, true
+	}
+	if !positional && c.Flags.NArg() > 0 {
+		return c.Failf(ExitUsage, "unexpected argument %q (flags only; see -h)", c.Flags.Arg(0)), true
+	}
+	return ExitOK, false
+}
+
+// Failf prints "name: message" on stderr and returns code.
+func (c *Command) Failf(code int, format string, args ...any) int {
+	fmt.Fprintf(c.stderr, c.Name+": "+format+"\n", args...)
+	return code
+}
