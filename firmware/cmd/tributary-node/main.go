@@ -16,12 +16,17 @@ import (
 	"log/slog"
 
 	"github.com/tributary-iot/tributary/firmware/node"
+	"github.com/tributary-iot/tributary/firmware/sensor"
 	"github.com/tributary-iot/tributary/internal/cmdline"
 	"github.com/tributary-iot/tributary/internal/logging"
 )
 
 // version is set by the linker (-X main.version=...).
 var version = "dev"
+
+// buses are the buses the sensors are on; nil means the machine's own
+// (tests set fakes).
+var buses sensor.Buses
 
 func main() { cmdline.Main(run) }
 
@@ -48,7 +53,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := cfg.Validate(); err != nil {
 		return c.Failf(cmdline.ExitFail, "config %s is invalid:\n%v", c.Config, err)
 	}
-	n, err := node.New(cfg, node.Options{Logger: log, Firmware: version})
+	n, err := node.New(cfg, node.Options{Buses: buses, Logger: log, Firmware: version})
 	if err != nil {
 		return c.Failf(cmdline.ExitFail, "%v", err)
 	}

@@ -180,14 +180,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			f.Close()
 		}
 	}
-	if sum != nil {
+	switch {
+	case sum == nil:
+	case cfg.LogFormat == logging.FormatJSON: // every line on stderr is JSON
+		log.Info("fleet finished", "summary", sum.String())
+	default:
 		fmt.Fprintln(stderr, sum.String())
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "tributary-sim: %v\n", err)
-		return 1
+		log.Error("fleet failed", "err", err)
+		return cmdline.ExitFail
 	}
-	return 0
+	return cmdline.ExitOK
 }
 
 // raiseNoFile raises the soft open-file limit to the hard one (each device

@@ -3,12 +3,14 @@ package main
 import (
 	"bytes"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/tributary-iot/tributary/internal/logging/logtest"
 	"github.com/tributary-iot/tributary/simulator/fleet"
 )
 
@@ -57,5 +59,30 @@ func TestVersion(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	if code := run(t.Context(), []string{"-version"}, &stdout, &stderr); code != 0 || !strings.HasPrefix(stdout.String(), "tributary-sim ") {
 		t.Errorf("exit %d, stdout %q, stderr %q", code, stdout.String(), stderr.String())
+	}
+}
+
+// A run's JSON log lines, the end-of-run summary included, have no
+// duplicate key and log durations as Go duration strings.
+func TestJSONLogs(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := ln.Addr().String()
+	ln.Close() // the devices' connections are refused
+	var logs logtest.Writer
+	code := run(t.Context(), []string{"-broker", "tcp://" + refused, "-devices", "2", "-rate", "10", "-duration", "300ms",
+		"-stats-every", "100ms", "-log-format", "json"}, io.Discard, &logs)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, logs.String())
+	}
+	sum, err := logtest.Check(logs.Bytes())
+	if err != nil {
+		t.Error(err)
+	}
+	// duration at least; and the summary is a log line too.
+	if sum.Lines < 3 || sum.Durations < 1 || !strings.Contains(logs.String(), `"msg":"fleet finished"`) {
+		t.Errorf("%+v:\n%s", sum, logs.String())
 	}
 }
