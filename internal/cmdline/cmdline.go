@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -48,7 +49,6 @@ type Command struct {
 	Name   string        // the binary, e.g. tributary-agent
 	Flags  *flag.FlagSet // add the binary's own flags to it before Parse
 	Config string        // -config
-	Log    logging.Flags // -log-format and -log-level, if LogFlags was called
 
 	version     string
 	showVersion bool
@@ -73,11 +73,53 @@ func New(name, version, usage, configHelp string, stdout, stderr io.Writer) *Com
 	return c
 }
 
-// LogFlags adds -log-format and -log-level, with these defaults, into
-// c.Log.
-func (c *Command) LogFlags(format, level string) {
-	c.Log = logging.Flags{Format: format, Level: level}
-	c.Log.Register(c.Flags)
+// String adds a string flag that sets a config field: when the flag is
+// given, ApplyFlags passes its value to set. Call ApplyFlags after loading
+// the config file, so that flags win over the file.
+func (c *Command) String(name, usage string, set func(string)) {
+	c.Flags.Var(&configFlag{set: set}, name, usage)
+}
+
+// LogFlags adds -log-format and -log-level, which set *format and *level
+// (as String does); their current values are the defaults -h shows.
+func (c *Command) LogFlags(format, level *string) {
+	c.Flags.Var(&configFlag{value: *format, set: func(v string) { *format = v }}, "log-format", "log format: text or json")
+	c.Flags.Var(&configFlag{value: *level, set: func(v string) { *level = v }}, "log-level", "log level: debug, info, warn or error")
+}
+
+// ApplyFlags sets the config fields of the flags given (String, LogFlags).
+func (c *Command) ApplyFlags() {
+	c.Flags.Visit(func(f *flag.Flag) {
+		if cf, ok := f.Value.(*configFlag); ok {
+			cf.set(cf.value)
+		}
+	})
+}
+
+// configFlag holds a flag's value until ApplyFlags.
+type configFlag struct {
+	value string
+	set   func(string)
+}
+
+func (f *configFlag) String() string {
+	if f == nil {
+		return ""
+	}
+	return f.value
+}
+
+func (f *configFlag) Set(v string) error { f.value = v; return nil }
+
+// StartLogging makes a logger of the format and level (see logging.New)
+// on the command's stderr the default one, and returns it.
+func (c *Command) StartLogging(format, level string) (*slog.Logger, error) {
+	log, err := logging.New(c.stderr, format, level)
+	if err != nil {
+		return nil, err
+	}
+	slog.SetDefault(log)
+	return log, nil
 }
 
 // Parse parses args. When it returns done, the command is over with the

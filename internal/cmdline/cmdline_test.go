@@ -2,8 +2,11 @@ package cmdline_test
 
 import (
 	"bytes"
+	"io"
+	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tributary-iot/tributary/internal/cmdline"
 )
@@ -26,14 +29,58 @@ func TestParse(t *testing.T) {
 	} {
 		var stdout, stderr bytes.Buffer
 		c := cmdline.New("tributary-x", "v1", "usage: tributary-x\n", "YAML config `file`", &stdout, &stderr)
-		c.LogFlags("text", "info")
+		format, level := "text", "info"
+		c.LogFlags(&format, &level)
 		code, done := c.Parse(tc.args, tc.positional)
 		if code != tc.code || done != tc.done || !strings.Contains(stdout.String(), tc.stdout) || !strings.Contains(stderr.String(), tc.stderr) {
 			t.Errorf("%q: %d %v, stdout %q, stderr %q", tc.args, code, done, stdout.String(), stderr.String())
 		}
-		if len(tc.args) == 4 && (c.Config != "f.yaml" || c.Log.Format != "json" || c.Log.Level != "info") {
-			t.Errorf("%q: %+v", tc.args, c)
+		c.ApplyFlags()
+		if len(tc.args) == 4 && (c.Config != "f.yaml" || format != "json" || level != "info") {
+			t.Errorf("%q: config %q, log %q %q", tc.args, c.Config, format, level)
 		}
+	}
+}
+
+// Config fields set by flags take the flags' values at ApplyFlags, over
+// what was loaded after Parse; fields without a flag given keep theirs.
+func TestFlagsWinOverFile(t *testing.T) {
+	type config struct{ Data, Listen, LogLevel string }
+	var cfg config
+	c := cmdline.New("tributary-x", "v1", "", "", io.Discard, io.Discard)
+	c.String("data", "", func(v string) { cfg.Data = v })
+	c.String("listen", "", func(v string) { cfg.Listen = v })
+	level := ""
+	c.LogFlags(new(string), &level)
+	if _, done := c.Parse([]string{"-data", "/flag", "-log-level", "debug"}, false); done {
+		t.Fatal("done")
+	}
+	if cfg.Data != "" {
+		t.Errorf("set before ApplyFlags: %+v", cfg)
+	}
+	cfg = config{Data: "/file", Listen: ":1"} // the config file
+	c.ApplyFlags()
+	if cfg != (config{Data: "/flag", Listen: ":1"}) || level != "debug" {
+		t.Errorf("%+v %q", cfg, level)
+	}
+}
+
+func TestStartLogging(t *testing.T) {
+	var stderr bytes.Buffer
+	c := cmdline.New("tributary-x", "v1", "", "", io.Discard, &stderr)
+	prev := slog.Default()
+	defer slog.SetDefault(prev)
+	log, err := c.StartLogging("json", "warn")
+	if err != nil || slog.Default() != log {
+		t.Fatalf("%v, default set: %v", err, slog.Default() == log)
+	}
+	slog.Info("dropped")
+	slog.Warn("kept", "took", 1500*time.Millisecond)
+	if out := stderr.String(); strings.Contains(out, "dropped") || !strings.Contains(out, `"took":"1.5s"`) {
+		t.Errorf("%q", out)
+	}
+	if _, err := c.StartLogging("xml", ""); err == nil {
+		t.Error("bad format accepted")
 	}
 }
 

@@ -5,7 +5,6 @@ package logging
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,19 +18,6 @@ const (
 
 // ErrInvalid is wrapped by the errors of Validate and New.
 var ErrInvalid = errors.New("logging: invalid setting")
-
-// Flags are the -log-format and -log-level flags of a binary.
-type Flags struct {
-	Format string // "text" or "json"; "" means text
-	Level  string // "debug", "info", "warn" or "error"; "" means info
-}
-
-// Register adds -log-format and -log-level to fs, with f's values as the
-// defaults.
-func (f *Flags) Register(fs *flag.FlagSet) {
-	fs.StringVar(&f.Format, "log-format", f.Format, "log format: text or json")
-	fs.StringVar(&f.Level, "log-level", f.Level, "log level: debug, info, warn or error")
-}
 
 // Validate checks a format and a level ("" is allowed for both).
 func Validate(format, level string) error {

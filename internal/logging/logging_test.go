@@ -3,7 +3,6 @@ package logging_test
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"strings"
 	"testing"
 	"time"
@@ -56,17 +55,5 @@ func TestLevelAndFormat(t *testing.T) {
 		if !errors.Is(err, logging.ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q %q: %v", tc.format, tc.level, err)
 		}
-	}
-}
-
-func TestFlags(t *testing.T) {
-	f := logging.Flags{Format: "text", Level: "info"}
-	fs := flag.NewFlagSet("x", flag.ContinueOnError)
-	f.Register(fs)
-	if err := fs.Parse([]string{"-log-format", "json"}); err != nil {
-		t.Fatal(err)
-	}
-	if f.Format != "json" || f.Level != "info" {
-		t.Errorf("%+v", f)
 	}
 }

@@ -22,7 +22,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"text/tabwriter"
@@ -32,7 +31,6 @@ import (
 	"github.com/tributary-iot/tributary/cloud/auth"
 	"github.com/tributary-iot/tributary/cloud/server"
 	"github.com/tributary-iot/tributary/internal/cmdline"
-	"github.com/tributary-iot/tributary/internal/logging"
 )
 
 // version is set by the linker (-X main.version=...).
@@ -53,20 +51,20 @@ const usage = `usage: tributary-cloud -data DIR [-listen ADDR] [-kinesis-listen 
 `
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var cfg server.Config
 	c := cmdline.New("tributary-cloud", version, usage, "YAML config `file` (optional; see deploy/cloud.example.yaml)", stdout, stderr)
-	fs := c.Flags
-	data := fs.String("data", "", "data `folder`: tokens, the ack log and the stream store")
-	listen := fs.String("listen", "", "`address` of the ingest API, /metrics and /healthz (default :8080)")
-	kinesisListen := fs.String("kinesis-listen", "", "`address` of the Kinesis API (default :4567; off to disable)")
-	c.LogFlags("", "")
+	c.String("data", "data `folder`: tokens, the ack log and the stream store", func(v string) { cfg.Data = v })
+	c.String("listen", "`address` of the ingest API, /metrics and /healthz (default :8080)", func(v string) { cfg.Listen = v })
+	c.String("kinesis-listen", "`address` of the Kinesis API (default :4567; off to disable)", func(v string) { cfg.KinesisListen = v })
+	c.LogFlags(&cfg.LogFormat, &cfg.LogLevel)
 	if code, done := c.Parse(args, true); done {
 		return code
 	}
-	cmd := fs.Args()
-	if len(cmd) > 0 && cmd[0] == "anomaly" {
+	cmd := c.Flags.Args()
+	switch {
+	case len(cmd) > 0 && cmd[0] == "anomaly":
 		return anomalyCommand(cmd[1:], os.Stdin, stdout, stderr)
-	}
-	if len(cmd) > 0 && cmd[0] == "token" {
+	case len(cmd) > 0 && cmd[0] == "token":
 		// Flags may also follow the command: token issue gw-1 -data DIR.
 		n := 2
 		if len(cmd) > 1 && cmd[1] != "list" {
@@ -78,31 +76,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			}
 			cmd = cmd[:n]
 		}
-	} else if len(cmd) > 0 {
+	case len(cmd) > 0:
 		return c.Failf(cmdline.ExitUsage, "unknown command %q (see -h)", cmd[0])
 	}
-
-	var cfg server.Config
 	if c.Config != "" {
 		var err error
 		if cfg, err = server.LoadConfig(c.Config); err != nil {
 			return c.Failf(cmdline.ExitFail, "%v", err)
 		}
 	}
-	fs.Visit(func(f *flag.Flag) {
-		switch f.Name {
-		case "data":
-			cfg.Data = *data
-		case "listen":
-			cfg.Listen = *listen
-		case "kinesis-listen":
-			cfg.KinesisListen = *kinesisListen
-		case "log-format":
-			cfg.LogFormat = c.Log.Format
-		case "log-level":
-			cfg.LogLevel = c.Log.Level
-		}
-	})
+	c.ApplyFlags() // flags win over the file
 	if len(cmd) > 0 {
 		return tokenCommand(cfg.Data, cmd[1:], stdout, stderr)
 	}
@@ -110,11 +93,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := cfg.Validate(); err != nil {
 		return c.Failf(cmdline.ExitFail, "invalid configuration:\n%v", err)
 	}
-	log, err := logging.New(stderr, cfg.LogFormat, cfg.LogLevel)
+	log, err := c.StartLogging(cfg.LogFormat, cfg.LogLevel)
 	if err != nil {
 		return c.Failf(cmdline.ExitFail, "%v", err)
 	}
-	slog.SetDefault(log)
 	s, err := server.New(ctx, cfg, server.Options{Logger: log, Version: version})
 	if err != nil {
 		return c.Failf(cmdline.ExitFail, "%v", err)

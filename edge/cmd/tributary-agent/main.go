@@ -14,9 +14,7 @@ package main
 
 import (
 	"context"
-	"flag"
 	"io"
-	"log/slog"
 	"net/http"
 	_ "net/http/pprof"
 	"os"
@@ -24,7 +22,6 @@ import (
 
 	"github.com/tributary-iot/tributary/edge/agent"
 	"github.com/tributary-iot/tributary/internal/cmdline"
-	"github.com/tributary-iot/tributary/internal/logging"
 )
 
 // version is set by the linker (-X main.version=...).
@@ -38,63 +35,40 @@ const usage = `usage: tributary-agent -data DIR -gateway ID -cloud URL -token TO
 `
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var cfg agent.Config
 	c := cmdline.New("tributary-agent", version, usage, "YAML config `file` (optional; see deploy/agent.example.yaml)", stdout, stderr)
-	fs := c.Flags
-	data := fs.String("data", "", "data `folder` for the queue database")
-	gateway := fs.String("gateway", "", "this gateway's `id`")
-	cloud := fs.String("cloud", "", "cloud ingest base `URL`, e.g. https://cloud.example:8080")
-	token := fs.String("token", "", "the gateway's bearer `token` (see: tributary-cloud token issue ID)")
-	listen := fs.String("listen", "", "`address` for /metrics and /healthz (default :9100)")
-	broker := fs.String("broker", "", "external MQTT broker `URL` (tcp://host:1883); default: the embedded broker")
-	mqttListen := fs.String("mqtt-listen", "", "embedded broker `address` (default :1883)")
-	c.LogFlags("", "")
-	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on `address` (e.g. 127.0.0.1:6060) for profiling")
+	c.String("data", "data `folder` for the queue database", func(v string) { cfg.Data = v })
+	c.String("gateway", "this gateway's `id`", func(v string) { cfg.Gateway = v })
+	c.String("cloud", "cloud ingest base `URL`, e.g. https://cloud.example:8080", func(v string) { cfg.Cloud.URL = v })
+	c.String("token", "the gateway's bearer `token` (see: tributary-cloud token issue ID)",
+		func(v string) { cfg.Cloud.Token, cfg.Cloud.TokenFile = v, "" })
+	c.String("listen", "`address` for /metrics and /healthz (default :9100)", func(v string) { cfg.Listen = v })
+	c.String("broker", "external MQTT broker `URL` (tcp://host:1883); default: the embedded broker",
+		func(v string) { cfg.MQTT.Broker, cfg.MQTT.Listen = v, "" })
+	c.String("mqtt-listen", "embedded broker `address` (default :1883)", func(v string) { cfg.MQTT.Listen, cfg.MQTT.Broker = v, "" })
+	c.LogFlags(&cfg.LogFormat, &cfg.LogLevel)
+	pprofAddr := c.Flags.String("pprof", "", "serve net/http/pprof on `address` (e.g. 127.0.0.1:6060) for profiling")
 	if code, done := c.Parse(args, false); done {
 		return code
 	}
-	var cfg agent.Config
 	if c.Config != "" {
 		var err error
 		if cfg, err = agent.LoadConfig(c.Config); err != nil {
 			return c.Failf(cmdline.ExitFail, "%v", err)
 		}
 	}
-	// Flags given on the command line win over the file.
-	fs.Visit(func(f *flag.Flag) {
-		switch f.Name {
-		case "data":
-			cfg.Data = *data
-		case "gateway":
-			cfg.Gateway = *gateway
-		case "cloud":
-			cfg.Cloud.URL = *cloud
-		case "token":
-			cfg.Cloud.Token, cfg.Cloud.TokenFile = *token, ""
-		case "listen":
-			cfg.Listen = *listen
-		case "broker":
-			cfg.MQTT.Broker, cfg.MQTT.Listen = *broker, ""
-		case "mqtt-listen":
-			cfg.MQTT.Listen, cfg.MQTT.Broker = *mqttListen, ""
-		case "log-format":
-			cfg.LogFormat = c.Log.Format
-		case "log-level":
-			cfg.LogLevel = c.Log.Level
-		}
-	})
+	c.ApplyFlags() // flags win over the file
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return c.Failf(cmdline.ExitFail, "invalid configuration:\n%v", err)
 	}
-	log, err := logging.New(stderr, cfg.LogFormat, cfg.LogLevel)
+	log, err := c.StartLogging(cfg.LogFormat, cfg.LogLevel)
 	if err != nil {
 		return c.Failf(cmdline.ExitFail, "%v", err)
 	}
-	slog.SetDefault(log)
 	if lim := int64(*cfg.MemoryLimit); lim > 0 && os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(lim)
 	}
-
 	if *pprofAddr != "" {
 		go func() {
 			if err := http.ListenAndServe(*pprofAddr, nil); err != nil {

@@ -13,7 +13,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 
 	"github.com/tributary-iot/tributary/firmware/node"
 	"github.com/tributary-iot/tributary/firmware/sensor"
@@ -33,18 +32,19 @@ func main() { cmdline.Main(run) }
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c := cmdline.New("tributary-node", version, "usage: tributary-node -config FILE [flags]\n\n",
 		"YAML config `file` (required; see deploy/node.example.yaml)", stdout, stderr)
-	c.LogFlags(logging.FormatText, "info")
+	logFormat, logLevel := logging.FormatText, "info"
+	c.LogFlags(&logFormat, &logLevel)
 	if code, done := c.Parse(args, false); done {
 		return code
 	}
+	c.ApplyFlags()
 	if c.Config == "" {
 		return c.Failf(cmdline.ExitUsage, "-config FILE is required (see deploy/node.example.yaml)")
 	}
-	log, err := logging.New(stderr, c.Log.Format, c.Log.Level)
+	log, err := c.StartLogging(logFormat, logLevel)
 	if err != nil {
 		return c.Failf(cmdline.ExitUsage, "%v", err)
 	}
-	slog.SetDefault(log)
 
 	cfg, err := node.LoadConfig(c.Config)
 	if err != nil {
