@@ -76,12 +76,16 @@ type src struct {
 	rs     []protocol.Reading
 	left   map[uint64]bool
 	notify chan struct{}
+	empty  chan struct{} // closed when every reading is acknowledged
 }
 
 func newSrc(rs []protocol.Reading) *src {
-	s := &src{rs: rs, left: map[uint64]bool{}, notify: make(chan struct{}, 1)}
+	s := &src{rs: rs, left: map[uint64]bool{}, notify: make(chan struct{}, 1), empty: make(chan struct{})}
 	for i := range rs {
 		s.left[uint64(i)+1] = true
+	}
+	if len(rs) == 0 {
+		close(s.empty)
 	}
 	s.notify <- struct{}{}
 	return s
@@ -120,8 +124,12 @@ func (s *src) Read(from uint64, maxR, maxB int, dst []protocol.Reading) (uint64,
 func (s *src) Ack(_ context.Context, first, last uint64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	n := len(s.left)
 	for seq := first; seq <= last; seq++ {
 		delete(s.left, seq)
+	}
+	if n > 0 && len(s.left) == 0 {
+		close(s.empty)
 	}
 	return nil
 }
@@ -157,9 +165,9 @@ func ship(t *testing.T, s *src, cfg uplink.Config, opts ...uplink.Option) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- up.Run(ctx) }()
-	deadline := time.Now().Add(20 * time.Second)
-	for s.remaining() > 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
+	select {
+	case <-s.empty:
+	case <-time.After(20 * time.Second):
 	}
 	cancel()
 	if err := <-done; err != nil {

@@ -2,6 +2,7 @@ package agent_test
 
 import (
 	"bufio"
+	"context"
 	"debug/elf"
 	"encoding/json"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tributary-iot/tributary/internal/logging/logtest"
 	"github.com/tributary-iot/tributary/protocol/mosquittotest"
 )
 
@@ -107,9 +109,9 @@ func TestARM64UnderQEMU(t *testing.T) {
 
 	health := freeAddr(t)
 	cmd := exec.Command(qemu, bin, "-data", filepath.Join(dir, "data"), "-gateway", "gw-arm64",
-		"-cloud", "http://127.0.0.1:9", "-token", "t", "-listen", health, "-mqtt-listen", freeAddr(t))
-	logf, _ := os.Create(filepath.Join(dir, "agent.log"))
-	cmd.Stdout, cmd.Stderr = logf, logf
+		"-cloud", "http://127.0.0.1:9", "-token", "t", "-listen", health, "-mqtt-listen", freeAddr(t), "-log-format", "json")
+	var logs logtest.Writer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -128,26 +130,22 @@ func TestARM64UnderQEMU(t *testing.T) {
 			t.Errorf("agent under qemu did not stop within 30s of SIGTERM")
 		}
 	}()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get("http://" + health + "/healthz")
-		if err == nil {
-			var h struct {
-				Gateway string `json:"gateway"`
-				Status  string `json:"status"`
-			}
-			err = json.NewDecoder(resp.Body).Decode(&h)
-			resp.Body.Close()
-			if err != nil || h.Gateway != "gw-arm64" {
-				t.Fatalf("healthz: %+v, %v", h, err)
-			}
-			t.Logf("arm64 agent under qemu answers /healthz: status %s (HTTP %d)", h.Status, resp.StatusCode)
-			return
-		}
-		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(logf.Name())
-			t.Fatalf("no /healthz within 60s: %v\n%s", err, b)
-		}
-		time.Sleep(200 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	if _, err := logs.Wait(ctx, "agent started"); err != nil {
+		t.Fatalf("%v\n%s", err, logs.String())
 	}
+	resp, err := http.Get("http://" + health + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var h struct {
+		Gateway string `json:"gateway"`
+		Status  string `json:"status"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil || h.Gateway != "gw-arm64" {
+		t.Fatalf("healthz: %+v, %v", h, err)
+	}
+	t.Logf("arm64 agent under qemu answers /healthz: status %s (HTTP %d)", h.Status, resp.StatusCode)
 }

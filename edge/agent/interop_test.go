@@ -137,17 +137,20 @@ func (a *agentProc) stop() {
 // observer subscribes to every device's telemetry on a broker and records
 // the natural keys it sees: the ground truth of what was published.
 type observer struct {
-	mu   sync.Mutex
-	keys map[protocol.Key]bool
-	bad  int
+	mu      sync.Mutex
+	keys    map[protocol.Key]bool
+	bad     int
+	changed chan struct{} // a value after each message
 }
 
 func observe(t *testing.T, brokerURL string) *observer {
-	o := &observer{keys: map[protocol.Key]bool{}}
+	o := &observer{keys: map[protocol.Key]bool{}, changed: make(chan struct{}, 1)}
+	subscribed := make(chan struct{})
+	var once sync.Once
 	opts := mqtt.NewClientOptions().AddBroker(brokerURL).SetClientID("observer").SetCleanSession(true).
 		SetAutoReconnect(true).SetOrderMatters(false)
 	opts.SetOnConnectHandler(func(c mqtt.Client) {
-		c.Subscribe(protocol.TelemetryFilter, 1, func(_ mqtt.Client, m mqtt.Message) {
+		tok := c.Subscribe(protocol.TelemetryFilter, 1, func(_ mqtt.Client, m mqtt.Message) {
 			tp, err := protocol.ParseTopic(m.Topic())
 			if err != nil {
 				return
@@ -155,6 +158,12 @@ func observe(t *testing.T, brokerURL string) *observer {
 			rs, err := protocol.DecodeSenML(m.Payload(), protocol.DecodeOptions{Device: tp.Device})
 			o.mu.Lock()
 			defer o.mu.Unlock()
+			defer func() {
+				select {
+				case o.changed <- struct{}{}:
+				default:
+				}
+			}()
 			if err != nil {
 				o.bad++
 				return
@@ -163,14 +172,41 @@ func observe(t *testing.T, brokerURL string) *observer {
 				o.keys[rs[i].Key()] = true
 			}
 		})
+		go func() {
+			if tok.Wait() && tok.Error() == nil {
+				once.Do(func() { close(subscribed) })
+			}
+		}()
 	})
 	c := mqtt.NewClient(opts)
 	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("observer connect: %v", tok.Error())
 	}
 	t.Cleanup(func() { c.Disconnect(100) })
-	time.Sleep(200 * time.Millisecond) // let the subscription settle
+	select {
+	case <-subscribed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("observer: no SUBACK within 10s")
+	}
 	return o
+}
+
+// waitKeys waits until the observer has seen n distinct keys, or timeout.
+func (o *observer) waitKeys(n int, timeout time.Duration) {
+	deadline := time.After(timeout)
+	for {
+		o.mu.Lock()
+		have := len(o.keys)
+		o.mu.Unlock()
+		if have >= n {
+			return
+		}
+		select {
+		case <-o.changed:
+		case <-deadline:
+			return // the checks that follow say what is missing
+		}
+	}
 }
 
 func (o *observer) snapshot() []protocol.Key {
@@ -369,7 +405,7 @@ func TestInteropExternalMosquitto(t *testing.T) {
 	if sum.Unsent != 0 || sum.Dropped != 0 {
 		t.Fatalf("simulator did not publish everything: %+v", sum)
 	}
-	time.Sleep(time.Second) // last messages reach the observer
+	obs.waitKeys(int(sum.ReadingsPublished)+len(pubKeys), 10*time.Second) // the last messages reach the observer
 	want := obs.snapshot()
 	if obs.bad > 0 {
 		t.Errorf("observer saw %d undecodable messages", obs.bad)
