@@ -1,7 +1,6 @@
 package agent_test
 
 import (
-	"bufio"
 	"context"
 	"debug/elf"
 	"encoding/json"
@@ -9,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -17,62 +15,6 @@ import (
 	"github.com/tributary-iot/tributary/internal/logging/logtest"
 	"github.com/tributary-iot/tributary/protocol/mosquittotest"
 )
-
-// TestSystemdUnit loads deploy/systemd/tributary-agent.service and checks
-// what the agent relies on: the binary and config path, restart policy,
-// the state directory, least privilege and bus access.
-func TestSystemdUnit(t *testing.T) {
-	f, err := os.Open("../../deploy/systemd/tributary-agent.service")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	kv := map[string][]string{}
-	section := ""
-	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		switch {
-		case line == "" || strings.HasPrefix(line, "#"):
-		case strings.HasPrefix(line, "[") && strings.HasSuffix(line, "]"):
-			section = line
-		default:
-			k, v, ok := strings.Cut(line, "=")
-			if !ok || section == "" {
-				t.Fatalf("line %d: %q is not key=value in a section", n, line)
-			}
-			kv[section+k] = append(kv[section+k], v)
-		}
-	}
-	want := map[string]string{
-		"[Service]ExecStart":             "/usr/local/bin/tributary-agent -config /etc/tributary/agent.yaml",
-		"[Service]Restart":               "always",
-		"[Service]User":                  "tributary",
-		"[Service]StateDirectory":        "tributary",
-		"[Service]NoNewPrivileges":       "yes",
-		"[Service]ProtectSystem":         "strict",
-		"[Service]CapabilityBoundingSet": "",
-		"[Service]SupplementaryGroups":   "i2c spi gpio",
-		"[Service]KillSignal":            "SIGTERM",
-		"[Install]WantedBy":              "multi-user.target",
-	}
-	for k, v := range want {
-		if got := kv[k]; len(got) != 1 || got[0] != v {
-			t.Errorf("%s = %q, want %q", k, got, v)
-		}
-	}
-	if len(kv["[Service]DeviceAllow"]) < 3 {
-		t.Errorf("DeviceAllow = %q: the agent needs i2c, spi and gpiochip devices", kv["[Service]DeviceAllow"])
-	}
-	// The example config keeps its queue where the unit grants write access.
-	b, err := os.ReadFile("../../deploy/agent.example.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(string(b), "data: /var/lib/tributary") {
-		t.Errorf("agent.example.yaml should keep data in /var/lib/tributary (the unit's StateDirectory)")
-	}
-}
 
 // TestARM64UnderQEMU cross-builds the agent for linux/arm64 (static, as
 // make release does) and runs it under qemu-user: it must start and answer

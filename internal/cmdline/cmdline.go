@@ -52,6 +52,8 @@ type Command struct {
 
 	version     string
 	showVersion bool
+	logFormat   *string // set by LogFlags
+	logLevel    *string
 	stdout      io.Writer
 	stderr      io.Writer
 }
@@ -83,6 +85,7 @@ func (c *Command) String(name, usage string, set func(string)) {
 // LogFlags adds -log-format and -log-level, which set *format and *level
 // (as String does); their current values are the defaults -h shows.
 func (c *Command) LogFlags(format, level *string) {
+	c.logFormat, c.logLevel = format, level
 	c.Flags.Var(&configFlag{value: *format, set: func(v string) { *format = v }}, "log-format", "log format: text or json")
 	c.Flags.Var(&configFlag{value: *level, set: func(v string) { *level = v }}, "log-level", "log level: debug, info, warn or error")
 }
@@ -110,6 +113,46 @@ func (f *configFlag) String() string {
 }
 
 func (f *configFlag) Set(v string) error { f.value = v; return nil }
+
+// Config is a binary's configuration: defaults in code, one validation.
+type Config[C any] interface {
+	WithDefaults() C
+	Validate() error
+}
+
+// LoadConfig sets *cfg from the -config file with load (when -config was
+// given), then the flags given over it (ApplyFlags). When it fails, it has
+// said why and returns false and the exit code.
+func LoadConfig[C any](c *Command, cfg *C, load func(path string) (C, error)) (int, bool) {
+	if c.Config != "" {
+		file, err := load(c.Config)
+		if err != nil {
+			return c.Failf(ExitFail, "%v", err), false
+		}
+		*cfg = file
+	}
+	c.ApplyFlags()
+	return ExitOK, true
+}
+
+// Start applies cfg's defaults, validates it and starts logging with the
+// format and level that LogFlags set in it. When it fails, it has said why
+// and returns false and the exit code.
+func Start[C Config[C]](c *Command, cfg *C) (*slog.Logger, int, bool) {
+	*cfg = (*cfg).WithDefaults()
+	if err := (*cfg).Validate(); err != nil {
+		return nil, c.Failf(ExitFail, "invalid configuration:\n%v", err), false
+	}
+	var format, level string
+	if c.logFormat != nil {
+		format, level = *c.logFormat, *c.logLevel
+	}
+	log, err := c.StartLogging(format, level)
+	if err != nil {
+		return nil, c.Failf(ExitFail, "%v", err), false
+	}
+	return log, ExitOK, true
+}
 
 // StartLogging makes a logger of the format and level (see logging.New)
 // on the command's stderr the default one, and returns it.

@@ -2,6 +2,8 @@ package cmdline_test
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -92,5 +94,63 @@ func TestFailf(t *testing.T) {
 	}
 	if c.Flags.Lookup("config") != nil {
 		t.Error("-config without help text")
+	}
+}
+
+// testConfig is a binary's config for LoadConfig and Start.
+type testConfig struct{ Data, Listen, LogFormat, LogLevel string }
+
+func (c testConfig) WithDefaults() testConfig {
+	if c.Listen == "" {
+		c.Listen = ":9100"
+	}
+	return c
+}
+
+func (c testConfig) Validate() error {
+	if c.Data == "" {
+		return errors.New("data: required")
+	}
+	return nil
+}
+
+func TestLoadConfigAndStart(t *testing.T) {
+	prev := slog.Default()
+	defer slog.SetDefault(prev)
+	load := func(path string) (testConfig, error) {
+		if path != "good.yaml" {
+			return testConfig{}, fmt.Errorf("open %s: no such file", path)
+		}
+		return testConfig{Data: "/file", Listen: ":1", LogLevel: "warn"}, nil
+	}
+	for _, tc := range []struct {
+		args   []string
+		code   int
+		ok     bool
+		want   testConfig
+		stderr string
+	}{
+		{[]string{"-config", "good.yaml", "-data", "/flag"}, cmdline.ExitOK, true, testConfig{"/flag", ":1", "", "warn"}, ""},
+		{[]string{"-data", "/flag", "-log-format", "json"}, cmdline.ExitOK, true, testConfig{"/flag", ":9100", "json", ""}, ""},
+		{[]string{"-config", "bad.yaml"}, cmdline.ExitFail, false, testConfig{}, "tributary-x: open bad.yaml: no such file"},
+		{nil, cmdline.ExitFail, false, testConfig{Listen: ":9100"}, "tributary-x: invalid configuration:\ndata: required"},
+		{[]string{"-data", "/d", "-log-level", "loud"}, cmdline.ExitFail, false, testConfig{"/d", ":9100", "", "loud"}, `log level "loud"`},
+	} {
+		var cfg testConfig
+		var stderr bytes.Buffer
+		c := cmdline.New("tributary-x", "v1", "", "config `file`", io.Discard, &stderr)
+		c.String("data", "", func(v string) { cfg.Data = v })
+		c.LogFlags(&cfg.LogFormat, &cfg.LogLevel)
+		if _, done := c.Parse(tc.args, false); done {
+			t.Fatalf("%q: done", tc.args)
+		}
+		code, ok := cmdline.LoadConfig(c, &cfg, load)
+		var log *slog.Logger
+		if ok {
+			log, code, ok = cmdline.Start(c, &cfg)
+		}
+		if code != tc.code || ok != tc.ok || cfg != tc.want || !strings.Contains(stderr.String(), tc.stderr) || (ok && log == nil) {
+			t.Errorf("%q: %d %v %+v, stderr %q", tc.args, code, ok, cfg, stderr.String())
+		}
 	}
 }

@@ -79,23 +79,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case len(cmd) > 0:
 		return c.Failf(cmdline.ExitUsage, "unknown command %q (see -h)", cmd[0])
 	}
-	if c.Config != "" {
-		var err error
-		if cfg, err = server.LoadConfig(c.Config); err != nil {
-			return c.Failf(cmdline.ExitFail, "%v", err)
-		}
+	if code, ok := cmdline.LoadConfig(c, &cfg, server.LoadConfig); !ok {
+		return code
 	}
-	c.ApplyFlags() // flags win over the file
 	if len(cmd) > 0 {
 		return tokenCommand(cfg.Data, cmd[1:], stdout, stderr)
 	}
-	cfg = cfg.WithDefaults()
-	if err := cfg.Validate(); err != nil {
-		return c.Failf(cmdline.ExitFail, "invalid configuration:\n%v", err)
-	}
-	log, err := c.StartLogging(cfg.LogFormat, cfg.LogLevel)
-	if err != nil {
-		return c.Failf(cmdline.ExitFail, "%v", err)
+	log, code, ok := cmdline.Start(c, &cfg)
+	if !ok {
+		return code
 	}
 	s, err := server.New(ctx, cfg, server.Options{Logger: log, Version: version})
 	if err != nil {

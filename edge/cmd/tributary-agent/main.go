@@ -51,20 +51,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if code, done := c.Parse(args, false); done {
 		return code
 	}
-	if c.Config != "" {
-		var err error
-		if cfg, err = agent.LoadConfig(c.Config); err != nil {
-			return c.Failf(cmdline.ExitFail, "%v", err)
-		}
+	if code, ok := cmdline.LoadConfig(c, &cfg, agent.LoadConfig); !ok {
+		return code
 	}
-	c.ApplyFlags() // flags win over the file
-	cfg = cfg.WithDefaults()
-	if err := cfg.Validate(); err != nil {
-		return c.Failf(cmdline.ExitFail, "invalid configuration:\n%v", err)
-	}
-	log, err := c.StartLogging(cfg.LogFormat, cfg.LogLevel)
-	if err != nil {
-		return c.Failf(cmdline.ExitFail, "%v", err)
+	log, code, ok := cmdline.Start(c, &cfg)
+	if !ok {
+		return code
 	}
 	if lim := int64(*cfg.MemoryLimit); lim > 0 && os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(lim)
