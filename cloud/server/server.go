@@ -11,10 +11,10 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -38,6 +38,7 @@ import (
 	"github.com/tributary-iot/tributary/cloud/monitor"
 	"github.com/tributary-iot/tributary/cloud/shardstore"
 	"github.com/tributary-iot/tributary/internal/buildinfo"
+	"github.com/tributary-iot/tributary/internal/healthz"
 	"github.com/tributary-iot/tributary/internal/metrics"
 )
 
@@ -87,10 +88,7 @@ func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	log := opts.Logger
-	if log == nil {
-		log = slog.Default()
-	}
+	log := cmp.Or(opts.Logger, slog.Default())
 	s := &Server{cfg: cfg, log: log, version: opts.Version, started: time.Now(), reg: metrics.NewRegistry(buildinfo.Read(opts.Version))}
 	fail := func(err error) (*Server, error) { s.Close(); return nil, err }
 
@@ -123,7 +121,7 @@ func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 	s.mux = mux
 	mux.Handle(ingest.Path, s.ingest)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
-	mux.HandleFunc("GET /healthz", s.serveHealth)
+	mux.Handle("GET /healthz", healthz.Handler(s.Health, func(h Health) bool { return h.Status != "ok" }))
 	s.httpSrv = &http.Server{Handler: mux, TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelWarn)}
 	if s.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
@@ -417,17 +415,6 @@ func (s *Server) Health() Health {
 		}
 	}
 	return h
-}
-
-func (s *Server) serveHealth(w http.ResponseWriter, _ *http.Request) {
-	h := s.Health()
-	w.Header().Set("Content-Type", "application/json")
-	if h.Status != "ok" {
-		w.WriteHeader(http.StatusServiceUnavailable)
-	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(h)
 }
 
 // load builds the listener's TLS configuration, or nil without TLS.

@@ -20,8 +20,8 @@
 package agent
 
 import (
+	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -42,6 +42,7 @@ import (
 	"github.com/tributary-iot/tributary/edge/uplink"
 	"github.com/tributary-iot/tributary/firmware/sensor"
 	"github.com/tributary-iot/tributary/internal/buildinfo"
+	"github.com/tributary-iot/tributary/internal/healthz"
 	"github.com/tributary-iot/tributary/internal/metrics"
 	"github.com/tributary-iot/tributary/protocol"
 )
@@ -98,10 +99,7 @@ func New(cfg Config, opts Options) (*Agent, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	log := opts.Logger
-	if log == nil {
-		log = slog.Default()
-	}
+	log := cmp.Or(opts.Logger, slog.Default())
 	a := &Agent{cfg: cfg, log: log, version: opts.Version, reg: metrics.NewRegistry(buildinfo.Read(opts.Version)), started: time.Now()}
 	fail := func(err error) (*Agent, error) { a.Close(); return nil, err }
 
@@ -206,7 +204,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer a.Close()
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg}))
-	mux.HandleFunc("GET /healthz", a.serveHealth)
+	mux.Handle("GET /healthz", healthz.Handler(a.Health, func(h Health) bool { return h.Status == "failing" }))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(a.httpLn)
 	defer srv.Close()
@@ -358,17 +356,6 @@ func (a *Agent) Health() Health {
 		h.Local = healthLocal(a.loc.Stats())
 	}
 	return h
-}
-
-func (a *Agent) serveHealth(w http.ResponseWriter, _ *http.Request) {
-	h := a.Health()
-	w.Header().Set("Content-Type", "application/json")
-	if h.Status == "failing" {
-		w.WriteHeader(http.StatusServiceUnavailable)
-	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(h)
 }
 
 // reportHealth appends the agent's own health as readings of the device
