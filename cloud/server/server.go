@@ -8,6 +8,10 @@
 // (http.Server.Shutdown), so every batch being written is acknowledged or
 // refused, never left half-done by the shutdown; then the ingest's ack log
 // and the stream store close.
+//
+// /healthz answers the Health document (JSON, every key snake_case), with
+// HTTP status 503 while failing; /metrics has tributary_build_info (1,
+// labels version, goversion and revision) among the others.
 package server
 
 import (
@@ -390,16 +394,17 @@ func (s *Server) Close() error {
 	return s.closeErr
 }
 
-// Health is the /healthz document.
+// Health is the /healthz document. Every key is snake_case; keys marked
+// "omitted when ..." are left out then.
 type Health struct {
-	Status   string `json:"status"` // ok or failing
-	Reason   string `json:"reason,omitempty"`
+	Status   string `json:"status"`           // ok or failing (HTTP 503)
+	Reason   string `json:"reason,omitempty"` // why failing; omitted when ok
 	Version  string `json:"version,omitempty"`
-	Uptime   string `json:"uptime"`
-	Stream   string `json:"stream"`
-	Backend  string `json:"backend"`
-	Shards   int    `json:"shards,omitempty"` // open shards (embedded)
-	Gateways int    `json:"gateways"`         // with an active token
+	Uptime   string `json:"uptime"`           // a Go duration, rounded to the second
+	Stream   string `json:"stream"`           // the telemetry stream's name
+	Backend  string `json:"backend"`          // embedded or kinesis
+	Shards   int    `json:"shards,omitempty"` // open shards (embedded); omitted with kinesis
+	Gateways int    `json:"gateways"`         // gateways with an active token
 }
 
 // Health reports the server's state.
