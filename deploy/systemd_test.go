@@ -40,6 +40,17 @@ func parseUnit(t *testing.T, file string) map[string][]string {
 	return kv
 }
 
+// checkUnit checks that each key of want is set once in the unit, to its
+// value.
+func checkUnit(t *testing.T, kv map[string][]string, want map[string]string) {
+	t.Helper()
+	for k, v := range want {
+		if got := kv[k]; len(got) != 1 || got[0] != v {
+			t.Errorf("%s = %q, want %q", k, got, v)
+		}
+	}
+}
+
 // TestAgentUnit checks deploy/systemd/tributary-agent.service: what the
 // agent relies on (the binary and config path, restart policy, the state
 // directory matching the example config's data:), least privilege and
@@ -58,11 +69,7 @@ func TestAgentUnit(t *testing.T) {
 		"[Service]KillSignal":            "SIGTERM",
 		"[Install]WantedBy":              "multi-user.target",
 	}
-	for k, v := range want {
-		if got := kv[k]; len(got) != 1 || got[0] != v {
-			t.Errorf("%s = %q, want %q", k, got, v)
-		}
-	}
+	checkUnit(t, kv, want)
 	if len(kv["[Service]DeviceAllow"]) < 3 {
 		t.Errorf("DeviceAllow = %q: the agent needs i2c, spi and gpiochip devices", kv["[Service]DeviceAllow"])
 	}
@@ -90,11 +97,7 @@ func TestCloudUnit(t *testing.T) {
 		"[Service]KillSignal":            "SIGTERM",
 		"[Install]WantedBy":              "multi-user.target",
 	}
-	for k, v := range want {
-		if got := kv[k]; len(got) != 1 || got[0] != v {
-			t.Errorf("%s = %q, want %q", k, got, v)
-		}
-	}
+	checkUnit(t, kv, want)
 	if got := kv["[Service]LimitNOFILE"]; len(got) != 1 || got[0] == "" {
 		t.Errorf("LimitNOFILE = %q: set it (a connection per gateway)", got)
 	}

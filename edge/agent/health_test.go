@@ -1,12 +1,12 @@
 package agent_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
@@ -50,25 +50,27 @@ func TestHealthz(t *testing.T) {
 	if err := cloud.WaitCount(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
-	body := get(t, "http://"+a.HTTPAddr()+"/healthz")
-	if err := jsonkeys.CheckSnakeCase([]byte(body), "intake.rejected_by"); err != nil {
+	code, body := fetch(t, "http://"+a.HTTPAddr()+"/healthz")
+	if err := jsonkeys.CheckSnakeCase(body, "intake.rejected_by"); err != nil {
 		t.Errorf("%v\n%s", err, body)
 	}
 	var h map[string]any
-	if err := json.Unmarshal([]byte(body), &h); err != nil {
+	if err := json.Unmarshal(body, &h); err != nil {
 		t.Fatal(err)
 	}
 	up, _ := h["uplink"].(map[string]any)
-	if h["gateway"] != "gw-1" || up["last_error"] == nil || up["last_error_time"] == nil || up["backoff"] == nil {
-		t.Errorf("healthz:\n%s", body)
+	if h["gateway"] != "gw-1" || up["last_error"] == nil || up["last_error_time"] == nil || up["backoff"] == nil ||
+		(code == http.StatusServiceUnavailable) != (h["status"] == "failing") {
+		t.Errorf("healthz (HTTP %d):\n%s", code, body)
 	}
-	metrics := get(t, "http://"+a.HTTPAddr()+"/metrics")
-	if !strings.Contains(metrics, `tributary_build_info{goversion="go`) || !strings.Contains(metrics, `version="v0.0.1-test"} 1`) {
+	_, metrics := fetch(t, "http://"+a.HTTPAddr()+"/metrics")
+	if !bytes.Contains(metrics, []byte(`tributary_build_info{goversion="go`)) || !bytes.Contains(metrics, []byte(`version="v0.0.1-test"} 1`)) {
 		t.Errorf("no tributary_build_info in /metrics:\n%s", metrics)
 	}
 }
 
-func get(t *testing.T, url string) string {
+// fetch GETs url and returns the status code and the body.
+func fetch(t *testing.T, url string) (int, []byte) {
 	t.Helper()
 	resp, err := http.Get(url)
 	if err != nil {
@@ -79,5 +81,5 @@ func get(t *testing.T, url string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return string(b)
+	return resp.StatusCode, b
 }
