@@ -40,6 +40,44 @@ func parseUnit(t *testing.T, file string) map[string][]string {
 	return kv
 }
 
+// checkUnit checks that each key of want is set once in the unit, to its
+// value.
+func checkUnit(t *testing.T, kv map[string][]string, want map[string]string) {
+	t.Helper()
+	for k, v := range want {
+		if got := kv[k]; len(got) != 1 || got[0] != v {
+			t.Errorf("%s = %q, want %q", k, got, v)
+		}
+	}
+}
+
+// TestAgentUnit checks deploy/systemd/tributary-agent.service: what the
+// agent relies on (the binary and config path, restart policy, the state
+// directory matching the example config's data:), least privilege and
+// bus access.
+func TestAgentUnit(t *testing.T) {
+	kv := parseUnit(t, "systemd/tributary-agent.service")
+	want := map[string]string{
+		"[Service]ExecStart":             "/usr/local/bin/tributary-agent -config /etc/tributary/agent.yaml",
+		"[Service]Restart":               "always",
+		"[Service]User":                  "tributary",
+		"[Service]StateDirectory":        "tributary",
+		"[Service]NoNewPrivileges":       "yes",
+		"[Service]ProtectSystem":         "strict",
+		"[Service]CapabilityBoundingSet": "",
+		"[Service]SupplementaryGroups":   "i2c spi gpio",
+		"[Service]KillSignal":            "SIGTERM",
+		"[Install]WantedBy":              "multi-user.target",
+	}
+	checkUnit(t, kv, want)
+	if len(kv["[Service]DeviceAllow"]) < 3 {
+		t.Errorf("DeviceAllow = %q: the agent needs i2c, spi and gpiochip devices", kv["[Service]DeviceAllow"])
+	}
+	if !strings.Contains(readText(t, "deploy/agent.example.yaml"), "data: /var/lib/tributary") {
+		t.Errorf("agent.example.yaml should keep data in /var/lib/tributary (the unit's StateDirectory)")
+	}
+}
+
 // TestCloudUnit checks deploy/systemd/tributary-cloud.service: what the
 // cloud relies on (binary and config path, state directory matching the
 // example config's data:, a stop timeout above its drain_timeout), the
@@ -59,11 +97,7 @@ func TestCloudUnit(t *testing.T) {
 		"[Service]KillSignal":            "SIGTERM",
 		"[Install]WantedBy":              "multi-user.target",
 	}
-	for k, v := range want {
-		if got := kv[k]; len(got) != 1 || got[0] != v {
-			t.Errorf("%s = %q, want %q", k, got, v)
-		}
-	}
+	checkUnit(t, kv, want)
 	if got := kv["[Service]LimitNOFILE"]; len(got) != 1 || got[0] == "" {
 		t.Errorf("LimitNOFILE = %q: set it (a connection per gateway)", got)
 	}

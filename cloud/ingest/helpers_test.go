@@ -141,7 +141,7 @@ func (e *env) start() {
 	if e.opts != nil {
 		e.opts(&o)
 	}
-	in, err := ingest.New(o)
+	in, err := ingest.New(e.t.Context(), o)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -101,8 +101,10 @@ type Ingest struct {
 
 var _ http.Handler = (*Ingest)(nil)
 
-// New opens the ack log and builds the handler. Call Close when done.
-func New(opts Options) (*Ingest, error) {
+// New opens the ack log and builds the handler. Call Close when done. The
+// recovery after a crash reads the stream back under ctx (see
+// recoverPending): when ctx ends, New returns an error wrapping ctx.Err().
+func New(ctx context.Context, opts Options) (*Ingest, error) {
 	switch {
 	case opts.Backend == nil:
 		return nil, errors.New("ingest: no backend")
@@ -163,7 +165,7 @@ func New(opts Options) (*Ingest, error) {
 		zdec:  zdec,
 	}
 	in.m = newMetrics(in)
-	if err := in.recoverPending(); err != nil {
+	if err := in.recoverPending(ctx); err != nil {
 		in.Close()
 		return nil, err
 	}
@@ -185,7 +187,7 @@ const maxRecovered = 500_000
 // tail written before the crash) and remembers the natural keys of the
 // readings of the gateways concerned: when such a gateway resends those
 // seqs, the readings found are acknowledged without being written again.
-func (in *Ingest) recoverPending() error {
+func (in *Ingest) recoverPending(ctx context.Context) error {
 	var total uint64
 	from := int64(0)
 	gateways := map[string]bool{}
@@ -218,10 +220,10 @@ func (in *Ingest) recoverPending() error {
 	in.recovered = map[string]map[protocol.Key]struct{}{}
 	n, records := 0, 0
 	start, to := time.UnixMilli(from).Add(-time.Second), in.opts.Now().Add(time.Second)
-	ctx, cancel := context.WithTimeout(context.Background(), in.opts.PutTimeout)
+	sctx, cancel := context.WithTimeout(ctx, in.opts.PutTimeout)
 	defer cancel()
 	errFull := errors.New("full")
-	err = sc.Scan(ctx, in.opts.Stream, start, to, func(data []byte) error {
+	err = sc.Scan(sctx, in.opts.Stream, start, to, func(data []byte) error {
 		records++
 		rec, err := protocol.DecodeRecord(data)
 		if err != nil || !gateways[rec.Gateway] {
@@ -242,6 +244,8 @@ func (in *Ingest) recoverPending() error {
 		return nil
 	})
 	switch {
+	case ctx.Err() != nil:
+		return fmt.Errorf("ingest: reading the stream's tail back: %w", ctx.Err())
 	case errors.Is(err, errFull):
 		in.log.Warn("too many readings in the stream's tail to remember; the rest of the pending readings will be written again if resent", "kept", n)
 	case err != nil:

@@ -531,7 +531,7 @@ func TestMaxSpans(t *testing.T) {
 // A second process cannot open the same ack log.
 func TestAckLogLocked(t *testing.T) {
 	e := newEnv(t, nil)
-	_, err := ingest.New(ingest.Options{Backend: e.be, Tokens: e.tokens, Path: e.dir + "/ingest.db"})
+	_, err := ingest.New(t.Context(), ingest.Options{Backend: e.be, Tokens: e.tokens, Path: e.dir + "/ingest.db"})
 	if err == nil || !strings.Contains(err.Error(), "in use by another process") {
 		t.Errorf("second open: %v", err)
 	}

@@ -55,23 +55,7 @@ func TestStoreBackend(t *testing.T) {
 	}
 	// Past the shards' capacity: ErrThrottled per entry, the rest written.
 	res, err = be.Put(ctx, "telemetry", entries(60))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ok, throttled int
-	for _, r := range res {
-		switch {
-		case r.Err == nil:
-			ok++
-		case errors.Is(r.Err, ingest.ErrThrottled):
-			throttled++
-		default:
-			t.Errorf("unexpected %v", r.Err)
-		}
-	}
-	if ok == 0 || throttled == 0 {
-		t.Errorf("%d written, %d throttled", ok, throttled)
-	}
+	checkThrottled(t, res, err)
 	// A refused call wrote nothing: not throttled, not unknown.
 	res, err = be.Put(ctx, "nope", entries(2))
 	if err != nil || len(res) != 2 || res[0].Err == nil || errors.Is(res[0].Err, ingest.ErrOutcomeUnknown) || errors.Is(res[0].Err, ingest.ErrThrottled) {
@@ -90,7 +74,7 @@ func TestIngestOverStore(t *testing.T) {
 	st := openStore(t, shardstore.Options{})
 	rs := readings(500, 5, t0)
 	b := &protocol.Batch{Gateway: "gw-1", Epoch: 1, FirstSeq: 1, Readings: rs}
-	in, err := ingest.New(ingest.Options{Backend: server.StoreBackend{Store: st}, Tokens: verifier{}, Path: filepath.Join(t.TempDir(), "ingest.db")})
+	in, err := ingest.New(context.Background(), ingest.Options{Backend: server.StoreBackend{Store: st}, Tokens: verifier{}, Path: filepath.Join(t.TempDir(), "ingest.db")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,6 +140,13 @@ func TestKinesisBackend(t *testing.T) {
 		}
 	}
 	res, err = be.Put(context.Background(), "telemetry", entries(200))
+	checkThrottled(t, res, err)
+}
+
+// checkThrottled checks the results of a Put past the shards' capacity:
+// some entries written, the others throttled (ingest.ErrThrottled).
+func checkThrottled(t *testing.T, res []ingest.Result, err error) {
+	t.Helper()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,7 +30,7 @@ import (
 //	go test -run '^$' -bench Ingest -benchtime 200x ./cloud/server
 func BenchmarkIngest(b *testing.B) {
 	const gateways, perBatch, devices = 4, 5000, 100
-	s, err := server.New(server.Config{Data: b.TempDir(), Listen: "127.0.0.1:0", KinesisListen: "off"},
+	s, err := server.New(b.Context(), server.Config{Data: b.TempDir(), Listen: "127.0.0.1:0", KinesisListen: "off"},
 		server.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 			StoreOptions: shardstore.Options{Throughput: shardstore.Throughput{Unlimited: true}}})
 	if err != nil {

@@ -17,7 +17,6 @@ import (
 	"github.com/tributary-iot/tributary/cloud/dashboard"
 	"github.com/tributary-iot/tributary/cloud/kinesisapi"
 	"github.com/tributary-iot/tributary/cloud/monitor"
-	"github.com/tributary-iot/tributary/cloud/shardstore"
 	"github.com/tributary-iot/tributary/protocol"
 )
 
@@ -41,7 +40,7 @@ type pipeline struct {
 // sweepEvery is how often silent series are checked for missing data.
 const sweepEvery = 10 * time.Second
 
-func (s *Server) openPipeline(api *kinesisapi.Server) error {
+func (s *Server) openPipeline(ctx context.Context, api *kinesisapi.Server) error {
 	cfg := s.cfg
 	if !cfg.MonitorOn() {
 		return nil
@@ -83,8 +82,10 @@ func (s *Server) openPipeline(api *kinesisapi.Server) error {
 		ac := alerts.Config{WebhookURL: cfg.Anomaly.Webhook}
 		if cfg.Anomaly.AlertsStream != "off" {
 			ac.Stream = cfg.Anomaly.AlertsStream
-			if err := s.ensureAlertsStream(ac.Stream); err != nil {
-				return err
+			if s.store != nil { // with Kinesis, it is provisioned outside (deploy/aws)
+				if err := s.createStream(ctx, ac.Stream, 1); err != nil {
+					return err
+				}
 			}
 		}
 		if p.alerts, err = alerts.New(ac, alerts.Options{Backend: s.backend, Logger: s.log, Registerer: s.reg}); err != nil {
@@ -100,24 +101,6 @@ func (s *Server) openPipeline(api *kinesisapi.Server) error {
 		return err
 	}
 	s.mux.Handle("/", dashboard.Handler(p.monitor.APIHandler()))
-	return nil
-}
-
-// ensureAlertsStream creates the alerts stream in the embedded store (one
-// shard); with Kinesis it must be provisioned (deploy/aws).
-func (s *Server) ensureAlertsStream(name string) error {
-	if s.store == nil {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	switch err := s.store.CreateStream(ctx, name, 1); {
-	case err == nil:
-		s.log.Info("stream created", "stream", name, "shards", 1)
-	case errors.Is(err, shardstore.ErrStreamExists):
-	default:
-		return fmt.Errorf("cloud: creating the alerts stream %s: %w", name, err)
-	}
 	return nil
 }
 
@@ -172,7 +155,7 @@ func (p *pipeline) run(ctx context.Context) error {
 				case <-ctx.Done():
 					return
 				case now := <-t.C:
-					for _, a := range groupMissing(p.detect.Sweep(now)) {
+					for _, a := range anomaly.GroupMissing(p.detect.Sweep(now)) {
 						p.alert(a)
 					}
 				}
@@ -210,39 +193,4 @@ func (s *Server) shardsForMonitor(ctx context.Context) ([]monitor.Shard, error) 
 		}
 	}
 	return out, nil
-}
-
-// groupMissing turns the missing-data alerts of several metrics of one
-// device into one device-wide alert (Metric ""): a device that went silent
-// is one event, not one per metric.
-func groupMissing(as []anomaly.Alert) []anomaly.Alert {
-	if len(as) < 2 {
-		return as
-	}
-	n := map[string]int{}
-	for _, a := range as {
-		n[a.Device]++
-	}
-	out := as[:0:0]
-	merged := map[string]int{} // device → index in out
-	for _, a := range as {
-		if n[a.Device] == 1 {
-			out = append(out, a)
-			continue
-		}
-		i, ok := merged[a.Device]
-		if !ok {
-			a.Metric, a.Value = "", 0
-			merged[a.Device] = len(out)
-			out = append(out, a)
-			continue
-		}
-		if a.Score > out[i].Score {
-			out[i].Score = a.Score
-		}
-		if a.Time.After(out[i].Time) {
-			out[i].Time = a.Time
-		}
-	}
-	return out
 }

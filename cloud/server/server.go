@@ -8,11 +8,15 @@
 // (http.Server.Shutdown), so every batch being written is acknowledged or
 // refused, never left half-done by the shutdown; then the ingest's ack log
 // and the stream store close.
+//
+// /healthz answers the Health document (JSON, every key snake_case), with
+// HTTP status 503 while failing; /metrics has tributary_build_info (1,
+// labels version, goversion and revision) among the others.
 package server
 
 import (
+	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,8 +27,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	kinesistypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tributary-iot/tributary/cloud/auth"
@@ -33,6 +39,9 @@ import (
 	"github.com/tributary-iot/tributary/cloud/kinesisbackend"
 	"github.com/tributary-iot/tributary/cloud/monitor"
 	"github.com/tributary-iot/tributary/cloud/shardstore"
+	"github.com/tributary-iot/tributary/internal/buildinfo"
+	"github.com/tributary-iot/tributary/internal/healthz"
+	"github.com/tributary-iot/tributary/internal/metrics"
 )
 
 // Options are the server's non-config dependencies.
@@ -71,19 +80,18 @@ type Server struct {
 }
 
 // New validates cfg (with defaults applied), opens the data folder's
-// files, creates the stream if missing (embedded backend) and binds both
-// listeners, so that a busy port or a locked data folder is reported now.
-func New(cfg Config, opts Options) (*Server, error) {
+// files, creates the stream if missing (embedded backend) or checks that
+// it exists (kinesis backend), and binds both listeners, so that a busy
+// port or a locked data folder is reported now. The start's I/O runs
+// under ctx: when ctx ends, New stops and returns an error wrapping
+// ctx.Err().
+func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	log := opts.Logger
-	if log == nil {
-		log = slog.Default()
-	}
-	s := &Server{cfg: cfg, log: log, version: opts.Version, started: time.Now(), reg: prometheus.NewRegistry()}
-	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	log := cmp.Or(opts.Logger, slog.Default())
+	s := &Server{cfg: cfg, log: log, version: opts.Version, started: time.Now(), reg: metrics.NewRegistry(buildinfo.Read(opts.Version))}
 	fail := func(err error) (*Server, error) { s.Close(); return nil, err }
 
 	if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
@@ -93,10 +101,10 @@ func New(cfg Config, opts Options) (*Server, error) {
 	if s.tokens, err = auth.Open(filepath.Join(cfg.Data, TokensFile), auth.Options{Logger: log.With("component", "auth")}); err != nil {
 		return fail(err)
 	}
-	if err := s.openBackend(opts); err != nil {
+	if err := s.openBackend(ctx, opts); err != nil {
 		return fail(err)
 	}
-	s.ingest, err = ingest.New(ingest.Options{
+	s.ingest, err = ingest.New(ctx, ingest.Options{
 		Backend: s.backend, Tokens: s.tokens, Path: filepath.Join(cfg.Data, AckLogFile),
 		Stream: cfg.Stream.Name, Logger: log, Registerer: s.reg,
 		MaxBytes: int(cfg.Ingest.MaxBytes), MaxInFlight: cfg.Ingest.MaxInFlight,
@@ -115,7 +123,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 	s.mux = mux
 	mux.Handle(ingest.Path, s.ingest)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
-	mux.HandleFunc("GET /healthz", s.serveHealth)
+	mux.Handle("GET /healthz", healthz.Handler(s.Health, func(h Health) bool { return h.Status != "ok" }))
 	s.httpSrv = &http.Server{Handler: mux, TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelWarn)}
 	if s.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
@@ -143,13 +151,13 @@ func New(cfg Config, opts Options) (*Server, error) {
 			return fail(fmt.Errorf("cloud: listen %s (Kinesis API): %w", cfg.KinesisListen, err))
 		}
 	}
-	if err := s.openPipeline(api); err != nil {
+	if err := s.openPipeline(ctx, api); err != nil {
 		return fail(err)
 	}
 	return s, nil
 }
 
-func (s *Server) openBackend(opts Options) error {
+func (s *Server) openBackend(ctx context.Context, opts Options) error {
 	cfg := s.cfg
 	switch cfg.Stream.Backend {
 	case BackendEmbedded:
@@ -163,22 +171,14 @@ func (s *Server) openBackend(opts Options) error {
 		}
 		s.store = st
 		s.backend = StoreBackend{Store: st}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		switch err := st.CreateStream(ctx, cfg.Stream.Name, cfg.Stream.Shards); {
-		case err == nil:
-			s.log.Info("stream created", "stream", cfg.Stream.Name, "shards", cfg.Stream.Shards)
-		case errors.Is(err, shardstore.ErrStreamExists):
-		default:
-			return fmt.Errorf("cloud: creating stream %s: %w", cfg.Stream.Name, err)
-		}
+		return s.createStream(ctx, cfg.Stream.Name, cfg.Stream.Shards)
 	case BackendKinesis:
 		k := cfg.Stream.Kinesis
 		wait := cfg.Ingest.ThrottleWait
 		if wait == 0 {
 			wait = ingest.DefaultThrottleWait
 		}
-		kb, err := kinesisbackend.New(context.Background(), kinesisbackend.Config{
+		kb, err := kinesisbackend.New(ctx, kinesisbackend.Config{
 			Stream: cfg.Stream.Name, Region: k.Region, Endpoint: k.Endpoint,
 			AccessKeyID: k.AccessKeyID, SecretAccessKey: k.SecretAccessKey,
 			Registerer: s.reg, Logger: s.log.With("component", "kinesis"),
@@ -188,9 +188,48 @@ func (s *Server) openBackend(opts Options) error {
 		}
 		s.kinesis = kb
 		s.backend = KinesisBackend{Backend: kb, Timeout: wait}
-		// The stream is provisioned outside (infrastructure as code): a
-		// missing one shows as 503s with ResourceNotFoundException.
+		return s.checkKinesisStream(ctx, cfg.Stream.Name)
 	}
+	return nil
+}
+
+// startTimeout bounds each step of the start that waits on a stream
+// backend.
+const startTimeout = 30 * time.Second
+
+// createStream creates a stream in the embedded store if it is missing.
+func (s *Server) createStream(ctx context.Context, name string, shards int) error {
+	ctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	switch err := s.store.CreateStream(ctx, name, shards); {
+	case err == nil:
+		s.log.Info("stream created", "stream", name, "shards", shards)
+	case errors.Is(err, shardstore.ErrStreamExists):
+	default:
+		return fmt.Errorf("cloud: creating stream %s: %w", name, err)
+	}
+	return nil
+}
+
+// checkKinesisStream looks the stream up on Kinesis, where it is
+// provisioned outside (infrastructure as code). A missing stream stops the
+// start; an unreachable Kinesis does not (the ingest answers 503 until it
+// is back), it is logged.
+func (s *Server) checkKinesisStream(ctx context.Context, name string) error {
+	cctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	// ListShards: a call the deployed IAM policy allows (deploy/aws).
+	_, err := s.kinesis.Client().ListShards(cctx, &kinesis.ListShardsInput{StreamName: aws.String(name), MaxResults: aws.Int32(1)})
+	var notFound *kinesistypes.ResourceNotFoundException
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return fmt.Errorf("cloud: checking Kinesis stream %s: %w", name, ctx.Err())
+	case errors.As(err, &notFound):
+		return fmt.Errorf("cloud: Kinesis stream %s does not exist: provision it first (deploy/aws): %w", name, err)
+	}
+	s.log.Warn("cannot reach Kinesis to check the stream; starting anyway (uploads get 503 until it answers)", "stream", name, "err", err)
 	return nil
 }
 
@@ -354,16 +393,17 @@ func (s *Server) Close() error {
 	return s.closeErr
 }
 
-// Health is the /healthz document.
+// Health is the /healthz document. Every key is snake_case; keys marked
+// "omitted when ..." are left out then.
 type Health struct {
-	Status   string `json:"status"` // ok or failing
-	Reason   string `json:"reason,omitempty"`
+	Status   string `json:"status"`           // ok or failing (HTTP 503)
+	Reason   string `json:"reason,omitempty"` // why failing; omitted when ok
 	Version  string `json:"version,omitempty"`
-	Uptime   string `json:"uptime"`
-	Stream   string `json:"stream"`
-	Backend  string `json:"backend"`
-	Shards   int    `json:"shards,omitempty"` // open shards (embedded)
-	Gateways int    `json:"gateways"`         // with an active token
+	Uptime   string `json:"uptime"`           // a Go duration, rounded to the second
+	Stream   string `json:"stream"`           // the telemetry stream's name
+	Backend  string `json:"backend"`          // embedded or kinesis
+	Shards   int    `json:"shards,omitempty"` // open shards (embedded); omitted with kinesis
+	Gateways int    `json:"gateways"`         // gateways with an active token
 }
 
 // Health reports the server's state.
@@ -379,15 +419,4 @@ func (s *Server) Health() Health {
 		}
 	}
 	return h
-}
-
-func (s *Server) serveHealth(w http.ResponseWriter, _ *http.Request) {
-	h := s.Health()
-	w.Header().Set("Content-Type", "application/json")
-	if h.Status != "ok" {
-		w.WriteHeader(http.StatusServiceUnavailable)
-	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(h)
 }

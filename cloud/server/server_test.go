@@ -31,6 +31,7 @@ import (
 	"github.com/tributary-iot/tributary/cloud/server"
 	"github.com/tributary-iot/tributary/cloud/shardstore"
 	"github.com/tributary-iot/tributary/edge/uplink"
+	"github.com/tributary-iot/tributary/internal/jsonkeys"
 	"github.com/tributary-iot/tributary/internal/tlsfiles"
 	"github.com/tributary-iot/tributary/protocol"
 )
@@ -53,7 +54,7 @@ func start(t *testing.T, cfg server.Config, so shardstore.Options) *running {
 	}
 	cfg.Tokens.ReloadEvery = 10 * time.Millisecond
 	cfg.Ingest.ThrottleWait = 50 * time.Millisecond
-	s, err := server.New(cfg, server.Options{Logger: slog.New(slog.DiscardHandler), Version: "test", StoreOptions: so})
+	s, err := server.New(t.Context(), cfg, server.Options{Logger: slog.New(slog.DiscardHandler), Version: "test", StoreOptions: so})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,12 +77,16 @@ type src struct {
 	rs     []protocol.Reading
 	left   map[uint64]bool
 	notify chan struct{}
+	empty  chan struct{} // closed when every reading is acknowledged
 }
 
 func newSrc(rs []protocol.Reading) *src {
-	s := &src{rs: rs, left: map[uint64]bool{}, notify: make(chan struct{}, 1)}
+	s := &src{rs: rs, left: map[uint64]bool{}, notify: make(chan struct{}, 1), empty: make(chan struct{})}
 	for i := range rs {
 		s.left[uint64(i)+1] = true
+	}
+	if len(rs) == 0 {
+		close(s.empty)
 	}
 	s.notify <- struct{}{}
 	return s
@@ -120,8 +125,12 @@ func (s *src) Read(from uint64, maxR, maxB int, dst []protocol.Reading) (uint64,
 func (s *src) Ack(_ context.Context, first, last uint64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	n := len(s.left)
 	for seq := first; seq <= last; seq++ {
 		delete(s.left, seq)
+	}
+	if n > 0 && len(s.left) == 0 {
+		close(s.empty)
 	}
 	return nil
 }
@@ -157,9 +166,9 @@ func ship(t *testing.T, s *src, cfg uplink.Config, opts ...uplink.Option) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- up.Run(ctx) }()
-	deadline := time.Now().Add(20 * time.Second)
-	for s.remaining() > 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
+	select {
+	case <-s.empty:
+	case <-time.After(20 * time.Second):
 	}
 	cancel()
 	if err := <-done; err != nil {
@@ -255,11 +264,15 @@ func TestEndToEnd(t *testing.T) {
 	if h.Status != "ok" || h.Shards != 4 || h.Stream != "telemetry" || h.Gateways != 1 {
 		t.Errorf("healthz %+v", h)
 	}
+	if err := jsonkeys.CheckSnakeCase([]byte(get(t, url+"/healthz"))); err != nil {
+		t.Error(err)
+	}
 
 	rs := readings(2000, 9, t0)
 	ship(t, newSrc(rs), uplink.Config{URL: url, Token: tok})
 	body := get(t, url+"/metrics")
-	for _, m := range []string{`tributary_ingest_requests_total{code="200"}`, "tributary_ingest_readings_total 2000", "go_goroutines"} {
+	for _, m := range []string{`tributary_ingest_requests_total{code="200"}`, "tributary_ingest_readings_total 2000", "go_goroutines",
+		`tributary_build_info{goversion="go`, `version="test"} 1`} {
 		if !strings.Contains(body, m) {
 			t.Errorf("/metrics lacks %s", m)
 		}
@@ -363,7 +376,7 @@ func TestBusyPort(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	_, err = server.New(server.Config{Data: t.TempDir(), Listen: ln.Addr().String(), KinesisListen: "off"}, server.Options{Logger: slog.New(slog.DiscardHandler)})
+	_, err = server.New(t.Context(), server.Config{Data: t.TempDir(), Listen: ln.Addr().String(), KinesisListen: "off"}, server.Options{Logger: slog.New(slog.DiscardHandler)})
 	if err == nil || !strings.Contains(err.Error(), "listen") {
 		t.Errorf("busy port: %v", err)
 	}

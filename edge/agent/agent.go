@@ -8,11 +8,20 @@
 // (partial batches too) and finishes requests in progress within
 // DrainTimeout; the queue closes last. Readings not yet uploaded stay in the
 // queue for the next start.
+//
+// The HTTP listener (Config.Listen) serves /metrics (Prometheus; among
+// them tributary_build_info, 1 with the labels version, goversion and
+// revision) and /healthz: a JSON document whose keys are all snake_case,
+// described field by field by the Health type (status, reasons, queue,
+// uplink, clock, intake, local), with HTTP status 503 while failing.
+//
+// Each component adds its own attributes (such as "component") to the
+// logger it is given, so New passes the agent's logger on unchanged.
 package agent
 
 import (
+	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,7 +33,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tributary-iot/tributary/edge/clock"
@@ -33,6 +41,9 @@ import (
 	"github.com/tributary-iot/tributary/edge/queue"
 	"github.com/tributary-iot/tributary/edge/uplink"
 	"github.com/tributary-iot/tributary/firmware/sensor"
+	"github.com/tributary-iot/tributary/internal/buildinfo"
+	"github.com/tributary-iot/tributary/internal/healthz"
+	"github.com/tributary-iot/tributary/internal/metrics"
 	"github.com/tributary-iot/tributary/internal/tlsfiles"
 	"github.com/tributary-iot/tributary/protocol"
 )
@@ -89,24 +100,20 @@ func New(cfg Config, opts Options) (*Agent, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	log := opts.Logger
-	if log == nil {
-		log = slog.Default()
-	}
-	a := &Agent{cfg: cfg, log: log, version: opts.Version, reg: prometheus.NewRegistry(), started: time.Now()}
-	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	log := cmp.Or(opts.Logger, slog.Default())
+	a := &Agent{cfg: cfg, log: log, version: opts.Version, reg: metrics.NewRegistry(buildinfo.Read(opts.Version)), started: time.Now()}
 	fail := func(err error) (*Agent, error) { a.Close(); return nil, err }
 
 	if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
 		return nil, fmt.Errorf("agent: data folder: %w", err)
 	}
-	a.clk = clock.New(clock.Options{RequireNTP: cfg.Clock.RequireNTP, Logger: log.With("component", "clock")})
+	a.clk = clock.New(clock.Options{RequireNTP: cfg.Clock.RequireNTP, Logger: log})
 	q, err := queue.Open(filepath.Join(cfg.Data, QueueFile), queue.Options{
 		MaxBytes:       int64(cfg.Queue.MaxBytes),
 		Policy:         queue.Policy(cfg.Queue.Policy),
 		DedupeWindow:   cfg.Queue.DedupeWindow,
 		CommitInterval: *cfg.Queue.CommitInterval,
-		Logger:         log.With("component", "queue"),
+		Logger:         log,
 	})
 	if err != nil {
 		return nil, err
@@ -128,12 +135,12 @@ func New(cfg Config, opts Options) (*Agent, error) {
 	if cfg.Cloud.BacklogShare != nil {
 		ucfg.BacklogShare = *cfg.Cloud.BacklogShare
 	}
-	if a.up, err = uplink.New(q, ucfg, uplink.WithLogger(log.With("component", "uplink")), uplink.WithRegisterer(a.reg)); err != nil {
+	if a.up, err = uplink.New(q, ucfg, uplink.WithLogger(log), uplink.WithRegisterer(a.reg)); err != nil {
 		return fail(err)
 	}
 
 	store := storeAdapter{q}
-	iopts := intake.Options{Clock: a.clk, Logger: log.With("component", "intake"), Registerer: a.reg}
+	iopts := intake.Options{Clock: a.clk, Logger: log, Registerer: a.reg}
 	if cfg.MQTT.Broker != "" {
 		a.ext, err = intake.NewExternal(intake.ExternalConfig{
 			Broker: cfg.MQTT.Broker, Gateway: cfg.Gateway, ClientID: cfg.MQTT.ClientID,
@@ -164,7 +171,7 @@ func New(cfg Config, opts Options) (*Agent, error) {
 		if a.buses == nil {
 			a.buses = &sensor.HostBuses{}
 		}
-		a.loc, err = local.New(cfg.Local.Sensors, a.buses, cfg.Local.Device, store, a.clk, log.With("component", "local"), local.WithRegisterer(a.reg))
+		a.loc, err = local.New(cfg.Local.Sensors, a.buses, cfg.Local.Device, store, a.clk, log, local.WithRegisterer(a.reg))
 		if err != nil {
 			return fail(err)
 		}
@@ -196,7 +203,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer a.Close()
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg}))
-	mux.HandleFunc("GET /healthz", a.serveHealth)
+	mux.Handle("GET /healthz", healthz.Handler(a.Health, func(h Health) bool { return h.Status == "failing" }))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(a.httpLn)
 	defer srv.Close()
@@ -315,55 +322,21 @@ func (a *Agent) registerQueueMetrics() {
 	counter("commits_total", "Queue transactions committed (group commits).", func(s queue.Stats) float64 { return float64(s.Commits) })
 }
 
-// Health is the /healthz document.
-type Health struct {
-	Status  string       `json:"status"` // ok, degraded, failing
-	Reasons []string     `json:"reasons,omitempty"`
-	Gateway string       `json:"gateway"`
-	Version string       `json:"version,omitempty"`
-	Uptime  string       `json:"uptime"`
-	Queue   HealthQueue  `json:"queue"`
-	Uplink  HealthUplink `json:"uplink"`
-	Clock   clock.Status `json:"clock"`
-	Intake  intake.Stats `json:"intake"`
-	Local   *local.Stats `json:"local,omitempty"`
-	MQTT    string       `json:"mqtt"`
-}
-
-// HealthQueue summarises the queue.
-type HealthQueue struct {
-	Depth            int64   `json:"depth"`
-	FileBytes        int64   `json:"file_bytes"`
-	QuotaBytes       int64   `json:"quota_bytes"`
-	OldestUnsentSecs float64 `json:"oldest_unsent_seconds"`
-	Dropped          uint64  `json:"dropped"`
-	Duplicates       uint64  `json:"duplicates"`
-	DeadLetters      int     `json:"dead_letters"`
-	Blocked          bool    `json:"blocked"`
-	Policy           string  `json:"policy"`
-}
-
-// HealthUplink summarises the uplink.
-type HealthUplink struct {
-	Error string `json:"error,omitempty"`
-	uplink.Stats
-}
-
 // Health reports the agent's state.
 func (a *Agent) Health() Health {
 	st := a.q.Stats()
 	h := Health{Status: "ok", Gateway: a.cfg.Gateway, Version: a.version, Uptime: time.Since(a.started).Round(time.Second).String(),
-		Clock: a.clk.Status(), MQTT: a.mqttDescription()}
+		Clock: healthClock(a.clk.Status()), MQTT: a.mqttDescription()}
 	h.Queue = HealthQueue{Depth: st.Depth, FileBytes: st.FileBytes, QuotaBytes: int64(a.cfg.Queue.MaxBytes),
 		Dropped: st.Dropped, Duplicates: st.Duplicates, DeadLetters: st.DeadLetters, Blocked: st.Blocked, Policy: a.cfg.Queue.Policy}
 	if st.OldestReceived != 0 {
 		h.Queue.OldestUnsentSecs = time.Since(time.UnixMicro(st.OldestReceived)).Seconds()
 	}
-	h.Uplink.Stats = a.up.Stats()
-	if err := a.up.Health(); err != nil {
-		h.Uplink.Error = err.Error()
+	uerr := a.up.Health()
+	h.Uplink = healthUplink(a.up.Stats(), uerr)
+	if uerr != nil {
 		h.Status = "failing"
-		h.Reasons = append(h.Reasons, "uplink: "+err.Error())
+		h.Reasons = append(h.Reasons, "uplink: "+uerr.Error())
 	}
 	if st.Blocked {
 		h.Status = "failing"
@@ -374,26 +347,14 @@ func (a *Agent) Health() Health {
 		h.Reasons = append(h.Reasons, "clock: "+h.Clock.Reason)
 	}
 	if a.ext != nil {
-		h.Intake = a.ext.Stats()
+		h.Intake = healthIntake(a.ext.Stats())
 	} else {
-		h.Intake = a.emb.Stats()
+		h.Intake = healthIntake(a.emb.Stats())
 	}
 	if a.loc != nil {
-		ls := a.loc.Stats()
-		h.Local = &ls
+		h.Local = healthLocal(a.loc.Stats())
 	}
 	return h
-}
-
-func (a *Agent) serveHealth(w http.ResponseWriter, _ *http.Request) {
-	h := a.Health()
-	w.Header().Set("Content-Type", "application/json")
-	if h.Status == "failing" {
-		w.WriteHeader(http.StatusServiceUnavailable)
-	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(h)
 }
 
 // reportHealth appends the agent's own health as readings of the device

@@ -1,76 +1,20 @@
 package agent_test
 
 import (
-	"bufio"
+	"context"
 	"debug/elf"
 	"encoding/json"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/tributary-iot/tributary/internal/logging/logtest"
 	"github.com/tributary-iot/tributary/protocol/mosquittotest"
 )
-
-// TestSystemdUnit loads deploy/systemd/tributary-agent.service and checks
-// what the agent relies on: the binary and config path, restart policy,
-// the state directory, least privilege and bus access.
-func TestSystemdUnit(t *testing.T) {
-	f, err := os.Open("../../deploy/systemd/tributary-agent.service")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	kv := map[string][]string{}
-	section := ""
-	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		switch {
-		case line == "" || strings.HasPrefix(line, "#"):
-		case strings.HasPrefix(line, "[") && strings.HasSuffix(line, "]"):
-			section = line
-		default:
-			k, v, ok := strings.Cut(line, "=")
-			if !ok || section == "" {
-				t.Fatalf("line %d: %q is not key=value in a section", n, line)
-			}
-			kv[section+k] = append(kv[section+k], v)
-		}
-	}
-	want := map[string]string{
-		"[Service]ExecStart":             "/usr/local/bin/tributary-agent -config /etc/tributary/agent.yaml",
-		"[Service]Restart":               "always",
-		"[Service]User":                  "tributary",
-		"[Service]StateDirectory":        "tributary",
-		"[Service]NoNewPrivileges":       "yes",
-		"[Service]ProtectSystem":         "strict",
-		"[Service]CapabilityBoundingSet": "",
-		"[Service]SupplementaryGroups":   "i2c spi gpio",
-		"[Service]KillSignal":            "SIGTERM",
-		"[Install]WantedBy":              "multi-user.target",
-	}
-	for k, v := range want {
-		if got := kv[k]; len(got) != 1 || got[0] != v {
-			t.Errorf("%s = %q, want %q", k, got, v)
-		}
-	}
-	if len(kv["[Service]DeviceAllow"]) < 3 {
-		t.Errorf("DeviceAllow = %q: the agent needs i2c, spi and gpiochip devices", kv["[Service]DeviceAllow"])
-	}
-	// The example config keeps its queue where the unit grants write access.
-	b, err := os.ReadFile("../../deploy/agent.example.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(string(b), "data: /var/lib/tributary") {
-		t.Errorf("agent.example.yaml should keep data in /var/lib/tributary (the unit's StateDirectory)")
-	}
-}
 
 // TestARM64UnderQEMU cross-builds the agent for linux/arm64 (static, as
 // make release does) and runs it under qemu-user: it must start and answer
@@ -107,9 +51,9 @@ func TestARM64UnderQEMU(t *testing.T) {
 
 	health := freeAddr(t)
 	cmd := exec.Command(qemu, bin, "-data", filepath.Join(dir, "data"), "-gateway", "gw-arm64",
-		"-cloud", "http://127.0.0.1:9", "-token", "t", "-listen", health, "-mqtt-listen", freeAddr(t))
-	logf, _ := os.Create(filepath.Join(dir, "agent.log"))
-	cmd.Stdout, cmd.Stderr = logf, logf
+		"-cloud", "http://127.0.0.1:9", "-token", "t", "-listen", health, "-mqtt-listen", freeAddr(t), "-log-format", "json")
+	var logs logtest.Writer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -128,26 +72,22 @@ func TestARM64UnderQEMU(t *testing.T) {
 			t.Errorf("agent under qemu did not stop within 30s of SIGTERM")
 		}
 	}()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get("http://" + health + "/healthz")
-		if err == nil {
-			var h struct {
-				Gateway string `json:"gateway"`
-				Status  string `json:"status"`
-			}
-			err = json.NewDecoder(resp.Body).Decode(&h)
-			resp.Body.Close()
-			if err != nil || h.Gateway != "gw-arm64" {
-				t.Fatalf("healthz: %+v, %v", h, err)
-			}
-			t.Logf("arm64 agent under qemu answers /healthz: status %s (HTTP %d)", h.Status, resp.StatusCode)
-			return
-		}
-		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(logf.Name())
-			t.Fatalf("no /healthz within 60s: %v\n%s", err, b)
-		}
-		time.Sleep(200 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	if _, err := logs.Wait(ctx, "agent started"); err != nil {
+		t.Fatalf("%v\n%s", err, logs.String())
 	}
+	resp, err := http.Get("http://" + health + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var h struct {
+		Gateway string `json:"gateway"`
+		Status  string `json:"status"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil || h.Gateway != "gw-arm64" {
+		t.Fatalf("healthz: %+v, %v", h, err)
+	}
+	t.Logf("arm64 agent under qemu answers /healthz: status %s (HTTP %d)", h.Status, resp.StatusCode)
 }

@@ -137,17 +137,20 @@ func (a *agentProc) stop() {
 // observer subscribes to every device's telemetry on a broker and records
 // the natural keys it sees: the ground truth of what was published.
 type observer struct {
-	mu   sync.Mutex
-	keys map[protocol.Key]bool
-	bad  int
+	mu      sync.Mutex
+	keys    map[protocol.Key]bool
+	bad     int
+	changed chan struct{} // a value after each message
 }
 
 func observe(t *testing.T, brokerURL string) *observer {
-	o := &observer{keys: map[protocol.Key]bool{}}
+	o := &observer{keys: map[protocol.Key]bool{}, changed: make(chan struct{}, 1)}
+	subscribed := make(chan struct{})
+	var once sync.Once
 	opts := mqtt.NewClientOptions().AddBroker(brokerURL).SetClientID("observer").SetCleanSession(true).
 		SetAutoReconnect(true).SetOrderMatters(false)
 	opts.SetOnConnectHandler(func(c mqtt.Client) {
-		c.Subscribe(protocol.TelemetryFilter, 1, func(_ mqtt.Client, m mqtt.Message) {
+		tok := c.Subscribe(protocol.TelemetryFilter, 1, func(_ mqtt.Client, m mqtt.Message) {
 			tp, err := protocol.ParseTopic(m.Topic())
 			if err != nil {
 				return
@@ -155,6 +158,12 @@ func observe(t *testing.T, brokerURL string) *observer {
 			rs, err := protocol.DecodeSenML(m.Payload(), protocol.DecodeOptions{Device: tp.Device})
 			o.mu.Lock()
 			defer o.mu.Unlock()
+			defer func() {
+				select {
+				case o.changed <- struct{}{}:
+				default:
+				}
+			}()
 			if err != nil {
 				o.bad++
 				return
@@ -163,14 +172,41 @@ func observe(t *testing.T, brokerURL string) *observer {
 				o.keys[rs[i].Key()] = true
 			}
 		})
+		go func() {
+			if tok.Wait() && tok.Error() == nil {
+				once.Do(func() { close(subscribed) })
+			}
+		}()
 	})
 	c := mqtt.NewClient(opts)
 	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("observer connect: %v", tok.Error())
 	}
 	t.Cleanup(func() { c.Disconnect(100) })
-	time.Sleep(200 * time.Millisecond) // let the subscription settle
+	select {
+	case <-subscribed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("observer: no SUBACK within 10s")
+	}
 	return o
+}
+
+// waitKeys waits until the observer has seen n distinct keys, or timeout.
+func (o *observer) waitKeys(n int, timeout time.Duration) {
+	deadline := time.After(timeout)
+	for {
+		o.mu.Lock()
+		have := len(o.keys)
+		o.mu.Unlock()
+		if have >= n {
+			return
+		}
+		select {
+		case <-o.changed:
+		case <-deadline:
+			return // the checks that follow say what is missing
+		}
+	}
 }
 
 func (o *observer) snapshot() []protocol.Key {
@@ -331,29 +367,28 @@ func newCloud(t *testing.T) *uplinktest.Cloud {
 	return uplinktest.NewServer(t, uplinktest.Options{Tokens: map[string]string{gateway: token}, RetryAfter: time.Second})
 }
 
-func TestInteropExternalMosquitto(t *testing.T) {
-	if testing.Short() {
-		t.Skip("interop: slow")
-	}
+// runScenario runs the agent (its MQTT flags in mqttArgs) on the broker at
+// brokerAddr, mosquitto_pub every 250 ms and a 42 s run of 20 simulated
+// devices (simArgs added) through the chaos schedule (5 agent kills), and
+// returns the keys mosquitto_pub got acknowledged, the simulator's summary
+// and the agent's log file.
+func runScenario(t *testing.T, cloud *uplinktest.Cloud, brokerAddr string, mqttArgs []string, simArgs ...string) ([]protocol.Key, simSummary, string) {
+	t.Helper()
 	agentBin, simBin := binaries(t)
-	broker := mosquittotest.Start(t, &mosquittotest.Options{Extra: []string{"max_inflight_messages 1000"}})
-	cloud := newCloud(t)
 	dir := t.TempDir()
-	obs := observe(t, broker.URL)
-
 	logf, _ := os.Create(filepath.Join(dir, "agent.log"))
 	a := &agentProc{t: t, bin: agentBin, health: freeAddr(t), log: logf}
-	a.args = []string{"-data", filepath.Join(dir, "data"), "-gateway", gateway, "-cloud", cloud.URL(), "-token", token,
-		"-listen", a.health, "-broker", broker.URL, "-log-level", "warn"}
+	a.args = append([]string{"-data", filepath.Join(dir, "data"), "-gateway", gateway, "-cloud", cloud.URL(), "-token", token,
+		"-listen", a.health, "-log-level", "warn"}, mqttArgs...)
 	a.start()
 	t.Cleanup(a.stop)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	host, port, _ := net.SplitHostPort(broker.Addr)
+	host, port, _ := net.SplitHostPort(brokerAddr)
 	pubs := pubLoop(ctx, t, host, port, "pub-json-1", 250*time.Millisecond)
-	sim, summaryPath := runSim(t, simBin, broker.URL, dir, "-devices", "20", "-rate", "2", "-duration", "42s",
-		"-prefix", "cbor-", "-storm-every", "15s", "-storm-fraction", "0.3", "-anomaly-rate", "20")
+	sim, summaryPath := runSim(t, simBin, "tcp://"+brokerAddr, dir, append([]string{"-devices", "20", "-rate", "2", "-duration", "42s",
+		"-prefix", "cbor-", "-anomaly-rate", "20"}, simArgs...)...)
 	chaosDone := chaos(ctx, t, a, cloud)
 
 	if err := sim.Wait(); err != nil {
@@ -369,7 +404,19 @@ func TestInteropExternalMosquitto(t *testing.T) {
 	if sum.Unsent != 0 || sum.Dropped != 0 {
 		t.Fatalf("simulator did not publish everything: %+v", sum)
 	}
-	time.Sleep(time.Second) // last messages reach the observer
+	return pubKeys, sum, logf.Name()
+}
+
+func TestInteropExternalMosquitto(t *testing.T) {
+	if testing.Short() {
+		t.Skip("interop: slow")
+	}
+	broker := mosquittotest.Start(t, &mosquittotest.Options{Extra: []string{"max_inflight_messages 1000"}})
+	cloud := newCloud(t)
+	obs := observe(t, broker.URL)
+	pubKeys, sum, agentLog := runScenario(t, cloud, broker.Addr, []string{"-broker", broker.URL},
+		"-storm-every", "15s", "-storm-fraction", "0.3")
+	obs.waitKeys(int(sum.ReadingsPublished)+len(pubKeys), 10*time.Second) // the last messages reach the observer
 	want := obs.snapshot()
 	if obs.bad > 0 {
 		t.Errorf("observer saw %d undecodable messages", obs.bad)
@@ -390,10 +437,10 @@ func TestInteropExternalMosquitto(t *testing.T) {
 	}
 	waitDelivered(t, cloud, want, 90*time.Second)
 	checkExactlyOnce(t, cloud, want)
-	t.Logf("%d simulator readings (%d connections severed), %d mosquitto_pub readings, %d agent kills, agent log %s",
-		sum.ReadingsPublished, sum.Severed, len(pubKeys), a.kills, logf.Name())
+	t.Logf("%d simulator readings (%d connections severed), %d mosquitto_pub readings, 5 agent kills, agent log %s",
+		sum.ReadingsPublished, sum.Severed, len(pubKeys), agentLog)
 	if t.Failed() {
-		tail(t, logf.Name())
+		tail(t, agentLog)
 	}
 }
 
@@ -401,40 +448,9 @@ func TestInteropEmbeddedBroker(t *testing.T) {
 	if testing.Short() {
 		t.Skip("interop: slow")
 	}
-	agentBin, simBin := binaries(t)
 	cloud := newCloud(t)
-	dir := t.TempDir()
 	mqttAddr := freeAddr(t)
-	brokerURL := "tcp://" + mqttAddr
-
-	logf, _ := os.Create(filepath.Join(dir, "agent.log"))
-	a := &agentProc{t: t, bin: agentBin, health: freeAddr(t), log: logf}
-	a.args = []string{"-data", filepath.Join(dir, "data"), "-gateway", gateway, "-cloud", cloud.URL(), "-token", token,
-		"-listen", a.health, "-mqtt-listen", mqttAddr, "-log-level", "warn"}
-	a.start()
-	t.Cleanup(a.stop)
-
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	host, port, _ := net.SplitHostPort(mqttAddr)
-	pubs := pubLoop(ctx, t, host, port, "pub-json-1", 250*time.Millisecond)
-	sim, summaryPath := runSim(t, simBin, brokerURL, dir, "-devices", "20", "-rate", "2", "-duration", "42s",
-		"-prefix", "cbor-", "-anomaly-rate", "20")
-	chaosDone := chaos(ctx, t, a, cloud)
-
-	if err := sim.Wait(); err != nil {
-		t.Fatalf("tributary-sim: %v (log %s/sim.log)", err, dir)
-	}
-	cancel()
-	pubKeys := <-pubs
-	<-chaosDone
-	sum := readSummary(t, summaryPath)
-	if a.kills != 5 {
-		t.Fatalf("agent killed %d times, want 5", a.kills)
-	}
-	if sum.Unsent != 0 || sum.Dropped != 0 {
-		t.Fatalf("simulator did not publish everything: %+v", sum)
-	}
+	pubKeys, sum, agentLog := runScenario(t, cloud, mqttAddr, []string{"-mqtt-listen", mqttAddr})
 	// The embedded broker acknowledges a message only after its readings
 	// are committed, so every reading the simulator counts as acknowledged
 	// and every successful mosquitto_pub must reach the cloud, once.
@@ -464,9 +480,9 @@ func TestInteropEmbeddedBroker(t *testing.T) {
 	}
 	waitDelivered(t, cloud, pubKeys, 30*time.Second)
 	checkExactlyOnce(t, cloud, want)
-	t.Logf("%d simulator readings, %d mosquitto_pub readings, %d agent kills", sum.ReadingsPublished, len(pubKeys), a.kills)
+	t.Logf("%d simulator readings, %d mosquitto_pub readings, 5 agent kills", sum.ReadingsPublished, len(pubKeys))
 	if t.Failed() {
-		tail(t, logf.Name())
+		tail(t, agentLog)
 	}
 }
 

@@ -13,7 +13,7 @@
 // (and nothing else there, so scripts can capture it); a running server
 // picks token changes up within tokens.reload_every (2s). SIGINT or
 // SIGTERM stops taking requests and lets those in progress finish within
-// drain_timeout.
+// drain_timeout; a second signal kills the server at once.
 package main
 
 import (
@@ -22,28 +22,21 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/tributary-iot/tributary/cloud/anomaly"
 	"github.com/tributary-iot/tributary/cloud/auth"
 	"github.com/tributary-iot/tributary/cloud/server"
+	"github.com/tributary-iot/tributary/internal/cmdline"
 )
 
 // version is set by the linker (-X main.version=...).
 var version = "dev"
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
-}
+func main() { cmdline.Main(run) }
 
 const usage = `usage: tributary-cloud -data DIR [-listen ADDR] [-kinesis-listen ADDR] [flags]
        tributary-cloud -config FILE [flags]
@@ -58,96 +51,53 @@ const usage = `usage: tributary-cloud -data DIR [-listen ADDR] [-kinesis-listen 
 `
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("tributary-cloud", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	configPath := fs.String("config", "", "YAML config `file` (optional; see deploy/cloud.example.yaml)")
-	data := fs.String("data", "", "data `folder`: tokens, the ack log and the stream store")
-	listen := fs.String("listen", "", "`address` of the ingest API, /metrics and /healthz (default :8080)")
-	kinesisListen := fs.String("kinesis-listen", "", "`address` of the Kinesis API (default :4567; off to disable)")
-	logFormat := fs.String("log-format", "", "log format: text or json")
-	logLevel := fs.String("log-level", "", "log level: debug, info, warn or error")
-	showVersion := fs.Bool("version", false, "print the version and exit")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, usage)
-		fs.PrintDefaults()
+	var cfg server.Config
+	c := cmdline.New("tributary-cloud", version, usage, "YAML config `file` (optional; see deploy/cloud.example.yaml)", stdout, stderr)
+	c.String("data", "data `folder`: tokens, the ack log and the stream store", func(v string) { cfg.Data = v })
+	c.String("listen", "`address` of the ingest API, /metrics and /healthz (default :8080)", func(v string) { cfg.Listen = v })
+	c.String("kinesis-listen", "`address` of the Kinesis API (default :4567; off to disable)", func(v string) { cfg.KinesisListen = v })
+	c.LogFlags(&cfg.LogFormat, &cfg.LogLevel)
+	if code, done := c.Parse(args, true); done {
+		return code
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if *showVersion {
-		fmt.Fprintln(stdout, "tributary-cloud", version)
-		return 0
-	}
-	cmd := fs.Args()
-	if len(cmd) > 0 && cmd[0] == "anomaly" {
+	cmd := c.Flags.Args()
+	switch {
+	case len(cmd) > 0 && cmd[0] == "anomaly":
 		return anomalyCommand(cmd[1:], os.Stdin, stdout, stderr)
-	}
-	if len(cmd) > 0 && cmd[0] == "token" {
+	case len(cmd) > 0 && cmd[0] == "token":
 		// Flags may also follow the command: token issue gw-1 -data DIR.
 		n := 2
 		if len(cmd) > 1 && cmd[1] != "list" {
 			n = 3
 		}
 		if len(cmd) > n {
-			if err := fs.Parse(cmd[n:]); err != nil {
-				return 2
-			}
-			if fs.NArg() > 0 {
-				fmt.Fprintf(stderr, "tributary-cloud: unexpected argument %q\n", fs.Arg(0))
-				return 2
+			if code, done := c.Parse(cmd[n:], false); done {
+				return max(code, cmdline.ExitUsage)
 			}
 			cmd = cmd[:n]
 		}
-	} else if len(cmd) > 0 {
-		fmt.Fprintf(stderr, "tributary-cloud: unknown command %q (see -h)\n", cmd[0])
-		return 2
+	case len(cmd) > 0:
+		return c.Failf(cmdline.ExitUsage, "unknown command %q (see -h)", cmd[0])
 	}
-
-	var cfg server.Config
-	if *configPath != "" {
-		var err error
-		if cfg, err = server.LoadConfig(*configPath); err != nil {
-			fmt.Fprintf(stderr, "tributary-cloud: %v\n", err)
-			return 1
-		}
+	if code, ok := cmdline.LoadConfig(c, &cfg, server.LoadConfig); !ok {
+		return code
 	}
-	fs.Visit(func(f *flag.Flag) {
-		switch f.Name {
-		case "data":
-			cfg.Data = *data
-		case "listen":
-			cfg.Listen = *listen
-		case "kinesis-listen":
-			cfg.KinesisListen = *kinesisListen
-		case "log-format":
-			cfg.LogFormat = *logFormat
-		case "log-level":
-			cfg.LogLevel = *logLevel
-		}
-	})
 	if len(cmd) > 0 {
 		return tokenCommand(cfg.Data, cmd[1:], stdout, stderr)
 	}
-	cfg = cfg.WithDefaults()
-	if err := cfg.Validate(); err != nil {
-		fmt.Fprintf(stderr, "tributary-cloud: invalid configuration:\n%v\n", err)
-		return 1
+	log, code, ok := cmdline.Start(c, &cfg)
+	if !ok {
+		return code
 	}
-	log := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
-	slog.SetDefault(log)
-	s, err := server.New(cfg, server.Options{Logger: log, Version: version})
+	s, err := server.New(ctx, cfg, server.Options{Logger: log, Version: version})
 	if err != nil {
-		fmt.Fprintf(stderr, "tributary-cloud: %v\n", err)
-		return 1
+		return c.Failf(cmdline.ExitFail, "%v", err)
 	}
 	if err := s.Run(ctx); err != nil {
 		log.Error("tributary-cloud failed", "err", err)
-		return 1
+		return cmdline.ExitFail
 	}
-	return 0
+	return cmdline.ExitOK
 }
 
 // tokenCommand runs `token issue|rotate|revoke GATEWAY` and `token list`.
@@ -200,16 +150,6 @@ func tokenCommand(data string, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	return 0
-}
-
-func newLogger(w io.Writer, format, level string) *slog.Logger {
-	var lv slog.Level
-	_ = lv.UnmarshalText([]byte(level))
-	opts := &slog.HandlerOptions{Level: lv}
-	if format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 // anomalyCommand runs `anomaly score`: the live consumer's detector over a

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/tributary-iot/tributary/cloud/auth"
+	"github.com/tributary-iot/tributary/internal/logging/logtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -87,49 +89,55 @@ func TestInvalidConfig(t *testing.T) {
 	}
 }
 
-// The server runs with flags over the example config, answers /healthz,
-// and stops cleanly when its context ends (SIGTERM in main).
+// The server runs from flags, answers /healthz, and stops cleanly when its
+// context ends (SIGTERM in main). Its JSON log lines have no duplicate key
+// and log durations as Go duration strings.
 func TestServe(t *testing.T) {
 	data := t.TempDir()
 	listen, kin := freeAddr(t), freeAddr(t)
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan int, 1)
-	var out, errOut bytes.Buffer
+	var logs logtest.Writer
 	go func() {
-		// The example's TLS files do not exist here: flags cannot unset
-		// them, so start from no file at all.
-		done <- run(ctx, []string{"-data", data, "-listen", listen, "-kinesis-listen", kin, "-log-format", "json"}, &out, &errOut)
+		done <- run(runCtx, []string{"-data", data, "-listen", listen, "-kinesis-listen", kin, "-log-format", "json", "-log-level", "debug"}, io.Discard, &logs)
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get("http://" + listen + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode != 200 {
-				t.Fatalf("healthz %d", resp.StatusCode)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no /healthz: %v\n%s", err, errOut.String())
-		}
-		time.Sleep(10 * time.Millisecond)
+	if _, err := logs.Wait(ctx, "tributary-cloud started"); err != nil {
+		stop()
+		t.Fatalf("%v (exit %d)\n%s", err, <-done, logs.String())
+	}
+	resp, err := http.Get("http://" + listen + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("healthz %d", resp.StatusCode)
 	}
 	// While it runs, the token command works on the same folder.
 	if code, tok, e := cli(t, "-data", data, "token", "issue", "gw-1"); code != 0 || tok == "" {
 		t.Errorf("token issue while serving: %d %q", code, e)
 	}
-	cancel()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Errorf("exit %d\n%s", code, errOut.String())
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("did not stop")
+	// A refused upload is logged too.
+	resp, err = http.Post("http://"+listen+"/v1/ingest", "application/cbor", strings.NewReader("junk"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if !strings.Contains(errOut.String(), `"msg":"tributary-cloud stopped"`) {
-		t.Errorf("log: %s", errOut.String())
+	resp.Body.Close()
+	stop()
+	if code := <-done; code != 0 {
+		t.Errorf("exit %d\n%s", code, logs.String())
+	}
+	if !strings.Contains(logs.String(), `"msg":"tributary-cloud stopped"`) {
+		t.Errorf("log: %s", logs.String())
+	}
+	sum, err := logtest.Check(logs.Bytes())
+	if err != nil {
+		t.Error(err)
+	}
+	if sum.Lines < 3 || sum.Durations < 1 { // drain_timeout at least
+		t.Errorf("%+v:\n%s", sum, logs.String())
 	}
 }
 

@@ -1,7 +1,7 @@
 package main
 
 import (
-	"bytes"
+	"context"
 	"net/http"
 	"os"
 	"os/exec"
@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tributary-iot/tributary/internal/logging/logtest"
 )
 
 // The binary: token issue on stdout, serve, SIGTERM drains and exits 0.
@@ -28,26 +30,24 @@ func TestBinarySIGTERM(t *testing.T) {
 		t.Fatalf("token issue: %q %v", tok, err)
 	}
 	listen := freeAddr(t)
-	cmd := exec.Command(bin, "-data", data, "-listen", listen, "-kinesis-listen", freeAddr(t))
-	var logs bytes.Buffer
+	cmd := exec.Command(bin, "-data", data, "-listen", listen, "-kinesis-listen", freeAddr(t), "-log-format", "json")
+	var logs logtest.Writer
 	cmd.Stderr = &logs
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get("http://" + listen + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			cmd.Wait()
-			t.Fatalf("no /healthz: %v\n%s", err, logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if _, err := logs.Wait(ctx, "tributary-cloud started"); err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("%v\n%s", err, logs.String())
+	}
+	if resp, err := http.Get("http://" + listen + "/healthz"); err != nil {
+		t.Error(err) // SIGTERM still stops the child
+	} else {
+		resp.Body.Close()
 	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan error, 1)

@@ -174,7 +174,7 @@ func runFleet(seed int64, o options) (*verify.AlertReport, error) {
 			}
 		}
 		if !t.Before(nextSweep) {
-			alerts = append(alerts, perDevice(reg.Sweep(t))...)
+			alerts = append(alerts, anomaly.GroupMissing(reg.Sweep(t))...)
 			nextSweep = nextSweep.Add(sweepEvery)
 		}
 	}
@@ -190,30 +190,6 @@ func runFleet(seed int64, o options) (*verify.AlertReport, error) {
 		sc.AddAlert(verify.Alert{Device: a.Device, Metric: a.Metric, Time: a.Time, Score: a.Score, Kind: a.Kind.String(), Value: a.Value})
 	}
 	return sc.Report(fmt.Sprintf("seed %d", seed)), nil
-}
-
-// perDevice keeps one of a sweep's missing-data alerts per device, with
-// no metric when several of its metrics went silent, as tributary-cloud
-// groups them (one silent device is one event); the score only reads an
-// alert's device, metric and time.
-func perDevice(as []anomaly.Alert) []anomaly.Alert {
-	n := map[string]int{}
-	for _, a := range as {
-		n[a.Device]++
-	}
-	out := as[:0]
-	for _, a := range as {
-		switch n[a.Device] {
-		case 0:
-			continue // kept already
-		case 1:
-		default:
-			a.Metric = ""
-		}
-		n[a.Device] = 0
-		out = append(out, a)
-	}
-	return out
 }
 
 // plan draws the anomalies of a run as tributary-sim does: anomalyRate

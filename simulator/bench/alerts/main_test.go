@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tributary-iot/tributary/cloud/anomaly"
 	"github.com/tributary-iot/tributary/simulator/fleet"
 	"github.com/tributary-iot/tributary/simulator/verify"
 )
@@ -42,13 +41,5 @@ func TestRunFleet(t *testing.T) {
 	var b strings.Builder
 	if err := writeTable(&b, o, []*verify.AlertReport{r}); err != nil || strings.Count(b.String(), "\n| ") != 3 {
 		t.Errorf("table %q, %v: want a header and two rows", b.String(), err)
-	}
-}
-
-func TestPerDevice(t *testing.T) {
-	in := []anomaly.Alert{{Device: "a", Metric: "x"}, {Device: "b", Metric: "x"}, {Device: "a", Metric: "y"}, {Device: "c", Metric: "z"}, {Device: "a", Metric: "z"}}
-	want := []anomaly.Alert{{Device: "a"}, {Device: "b", Metric: "x"}, {Device: "c", Metric: "z"}}
-	if got := perDevice(in); !reflect.DeepEqual(got, want) {
-		t.Errorf("perDevice: %+v, want %+v", got, want)
 	}
 }

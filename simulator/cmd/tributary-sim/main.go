@@ -14,7 +14,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -23,36 +22,36 @@ import (
 	"net/http"
 	_ "net/http/pprof"
 	"os"
-	"os/signal"
 	"runtime/pprof"
 	"strings"
 	"syscall"
 
+	"github.com/tributary-iot/tributary/internal/cmdline"
+	"github.com/tributary-iot/tributary/internal/logging"
 	"github.com/tributary-iot/tributary/simulator/fleet"
 )
 
 // version is set by the linker (-X main.version=...).
 var version = "dev"
 
-func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
-}
+func main() { cmdline.Main(run) }
+
+const usage = `usage: tributary-sim -broker tcp://HOST:PORT -devices N -rate R -duration D [-truth FILE] [flags]
+       tributary-sim verify -truth FILE [-endpoint URL] [flags]   (see tributary-sim verify -h)
+
+`
 
 // options are the flags that are not fleet configuration.
 type options struct {
-	config     string
 	cpuProfile string
 	memProfile string
 	pprofAddr  string
-	version    bool
 }
 
 func bind(fs *flag.FlagSet, c *fleet.Config, o *options) {
-	fs.StringVar(&o.config, "config", "", "YAML config `file` (flags win over it)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile to `file`")
 	fs.StringVar(&o.memProfile, "memprofile", "", "write a heap profile to `file` at the end")
 	fs.StringVar(&o.pprofAddr, "pprof", "", "serve net/http/pprof on `addr` (e.g. 127.0.0.1:6060)")
-	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 
 	fs.StringVar(&c.Broker, "broker", c.Broker, "MQTT broker `URL` (tcp://HOST:PORT)")
 	fs.IntVar(&c.Devices, "devices", c.Devices, "number of simulated devices")
@@ -92,76 +91,55 @@ func (l *listFlag) Set(s string) error {
 	return nil
 }
 
-// errUsage means the flags were wrong; parse already said why.
-var errUsage = errors.New("usage")
-
 // parse reads the flags and, with -config, the YAML file under them (flags
-// win over the file), and validates the result.
-func parse(args []string, stderr io.Writer) (fleet.Config, options, error) {
-	cfg := fleet.DefaultConfig()
-	var opts options
-	fs := flag.NewFlagSet("tributary-sim", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: tributary-sim -broker tcp://HOST:PORT -devices N -rate R -duration D [-truth FILE] [flags]\n")
-		fmt.Fprintf(stderr, "       tributary-sim verify -truth FILE [-endpoint URL] [flags]   (see tributary-sim verify -h)\n\n")
-		fs.PrintDefaults()
+// win over the file), and validates the result. When done, the command is
+// over with the exit code (help, version, or bad flags, said on stderr).
+func parse(args []string, stdout, stderr io.Writer) (cfg fleet.Config, opts options, code int, done bool) {
+	c := cmdline.New("tributary-sim", version, usage, "YAML config `file` (flags win over it)", stdout, stderr)
+	flags := fleet.DefaultConfig()
+	bind(c.Flags, &flags, &opts)
+	if code, done := c.Parse(args, false); done {
+		return cfg, opts, code, true
 	}
-	bind(fs, &cfg, &opts)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return cfg, opts, err
-		}
-		return cfg, opts, errUsage
-	}
-	if fs.NArg() > 0 {
-		return cfg, opts, fmt.Errorf("unexpected argument %q (flags only; see -h)", fs.Arg(0))
-	}
-	if opts.version {
-		return cfg, opts, nil
-	}
-	if opts.config != "" {
-		// Parse the flags again over the file's values: flags win.
-		file, err := fleet.LoadConfig(opts.config, fleet.DefaultConfig())
-		if err != nil {
-			return cfg, opts, err
-		}
-		cfg = file
-		fs2 := flag.NewFlagSet("tributary-sim", flag.ContinueOnError)
-		fs2.SetOutput(io.Discard)
-		bind(fs2, &cfg, &options{})
-		if err := fs2.Parse(args); err != nil {
-			return cfg, opts, err
+	cfg = flags
+	var err error
+	if c.Config != "" {
+		// Set the flags given again over the file's values: flags win.
+		if cfg, err = fleet.LoadConfig(c.Config, fleet.DefaultConfig()); err == nil {
+			file := flag.NewFlagSet(c.Name, flag.ContinueOnError)
+			bind(file, &cfg, &options{})
+			c.Flags.Visit(func(f *flag.Flag) {
+				if g := file.Lookup(f.Name); g != nil && err == nil {
+					err = g.Value.Set(f.Value.String())
+				}
+			})
 		}
 	}
-	return cfg, opts, cfg.Validate()
+	if err == nil {
+		err = cfg.Validate()
+	}
+	if err != nil {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			c.Failf(cmdline.ExitUsage, "%s", line)
+		}
+		return cfg, opts, cmdline.ExitUsage, true
+	}
+	return cfg, opts, cmdline.ExitOK, false
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "verify" {
-		return runVerify(args[1:], stdout, stderr)
+		return runVerify(ctx, args[1:], stdout, stderr)
 	}
-	cfg, opts, err := parse(args, stderr)
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.Is(err, errUsage):
-		return 2
-	case err != nil:
-		for _, line := range strings.Split(err.Error(), "\n") {
-			fmt.Fprintf(stderr, "tributary-sim: %s\n", line)
-		}
-		return 2
-	case opts.version:
-		fmt.Fprintln(stdout, "tributary-sim", version)
-		return 0
+	cfg, opts, code, done := parse(args, stdout, stderr)
+	if done {
+		return code
 	}
-
-	var h slog.Handler = slog.NewTextHandler(stderr, nil)
-	if cfg.LogFormat == "json" {
-		h = slog.NewJSONHandler(stderr, nil)
+	log, err := logging.New(stderr, cfg.LogFormat, "")
+	if err != nil {
+		fmt.Fprintf(stderr, "tributary-sim: %v\n", err)
+		return cmdline.ExitUsage
 	}
-	log := slog.New(h)
 	slog.SetDefault(log)
 
 	if lim, err := raiseNoFile(); err != nil {
@@ -195,12 +173,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		go http.Serve(ln, nil) // net/http/pprof registers on the default mux
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	go func() {
-		<-ctx.Done()
-		stop() // a second signal kills at once
-	}()
 	sum, err := fleet.Run(ctx, cfg, log)
 	if opts.memProfile != "" {
 		if f, ferr := os.Create(opts.memProfile); ferr == nil {
@@ -208,14 +180,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 			f.Close()
 		}
 	}
-	if sum != nil {
+	switch {
+	case sum == nil:
+	case cfg.LogFormat == logging.FormatJSON: // every line on stderr is JSON
+		log.Info("fleet finished", "summary", sum.String())
+	default:
 		fmt.Fprintln(stderr, sum.String())
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "tributary-sim: %v\n", err)
-		return 1
+		log.Error("fleet failed", "err", err)
+		return cmdline.ExitFail
 	}
-	return 0
+	return cmdline.ExitOK
 }
 
 // raiseNoFile raises the soft open-file limit to the hard one (each device

@@ -7,9 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/tributary-iot/tributary/simulator/verify"
@@ -26,7 +23,7 @@ check could not be done), 2 on bad flags.
 `
 
 // runVerify is `tributary-sim verify`.
-func runVerify(args []string, stdout, stderr io.Writer) int {
+func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("tributary-sim verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
@@ -98,8 +95,6 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tributary-sim verify: %v\n", err)
 		return 1
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	client, err := verify.NewClient(ctx, cc)
 	if err != nil {
 		fmt.Fprintf(stderr, "tributary-sim verify: %v\n", err)

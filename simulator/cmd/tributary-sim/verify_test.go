@@ -36,12 +36,12 @@ func TestVerifyUsage(t *testing.T) {
 		{[]string{"verify", "-nosuchflag"}, "flag provided but not defined"},
 	} {
 		var stdout, stderr bytes.Buffer
-		if code := run(tc.args, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), tc.want) {
+		if code := run(t.Context(), tc.args, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), tc.want) {
 			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", tc.args, code, stderr.String(), tc.want)
 		}
 	}
 	var stdout, stderr bytes.Buffer
-	if code := run([]string{"verify", "-truth", filepath.Join(t.TempDir(), "none.jsonl")}, &stdout, &stderr); code != 1 {
+	if code := run(t.Context(), []string{"verify", "-truth", filepath.Join(t.TempDir(), "none.jsonl")}, &stdout, &stderr); code != 1 {
 		t.Errorf("missing truth file: exit %d, want 1 (%s)", code, stderr.String())
 	}
 }
@@ -260,7 +260,7 @@ func TestVerifyAgainstCloud(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	args := []string{"verify", "-endpoint", endpoint, "-truth", writeTruth(t, faulty.truth), "-alerts-stream", alertsStream,
 		"-settle", "1s", "-timeout", "60s", "-poll", "50ms", "-json"}
-	code := run(args, &stdout, &stderr)
+	code := run(t.Context(), args, &stdout, &stderr)
 	if code != 1 {
 		t.Errorf("exit %d, want 1 (a reading lost and one duplicated)\nstderr: %s", code, stderr.String())
 	}
@@ -296,7 +296,7 @@ func TestVerifyAgainstCloud(t *testing.T) {
 	// The text report says the same.
 	stdout.Reset()
 	stderr.Reset()
-	code = run(args[:len(args)-1], &stdout, &stderr)
+	code = run(t.Context(), args[:len(args)-1], &stdout, &stderr)
 	text := stdout.String()
 	t.Logf("text report:\n%s", text)
 	for _, w := range []string{"FAIL: 1 lost, 1 duplicated", "dev-1", "dev-3", "precision   50.0%", "recall      100.0%"} {
@@ -317,7 +317,7 @@ func TestVerifyAgainstCloud(t *testing.T) {
 	putAll(t, client, "clean", clean.rounds)
 	stdout.Reset()
 	stderr.Reset()
-	if code := run([]string{"verify", "-endpoint", endpoint, "-stream", "clean", "-truth", writeTruth(t, clean.truth),
+	if code := run(t.Context(), []string{"verify", "-endpoint", endpoint, "-stream", "clean", "-truth", writeTruth(t, clean.truth),
 		"-settle", "1s", "-poll", "50ms"}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "OK: nothing lost") {
 		t.Errorf("clean stream: exit %d, want 0\nstdout: %s\nstderr: %s", code, stdout.String(), stderr.String())
 	}
