@@ -32,6 +32,7 @@ import (
 	"github.com/tributary-iot/tributary/cloud/anomaly"
 	"github.com/tributary-iot/tributary/cloud/ingest"
 	"github.com/tributary-iot/tributary/internal/backoff"
+	"github.com/tributary-iot/tributary/internal/defaults"
 )
 
 // Defaults of Config.
@@ -71,15 +72,9 @@ func (c Config) Validate() error {
 }
 
 func (c Config) withDefaults() Config {
-	if c.WebhookTimeout == 0 {
-		c.WebhookTimeout = DefaultWebhookTimeout
-	}
-	if c.WebhookRetries == 0 {
-		c.WebhookRetries = DefaultWebhookRetries
-	}
-	if c.QueueSize == 0 {
-		c.QueueSize = DefaultQueueSize
-	}
+	defaults.Set(&c.WebhookTimeout, DefaultWebhookTimeout)
+	defaults.Set(&c.WebhookRetries, DefaultWebhookRetries)
+	defaults.Set(&c.QueueSize, DefaultQueueSize)
 	return c
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tributary-iot/tributary/cloud/shardstore"
+	"github.com/tributary-iot/tributary/internal/defaults"
 )
 
 // Defaults of Options.
@@ -77,18 +78,10 @@ var _ http.Handler = (*Server)(nil)
 
 // New returns a Server over store.
 func New(store *shardstore.Store, opts Options) (*Server, error) {
-	if opts.Region == "" {
-		opts.Region = DefaultRegion
-	}
-	if opts.Account == "" {
-		opts.Account = DefaultAccount
-	}
-	if opts.IteratorTTL == 0 {
-		opts.IteratorTTL = DefaultIteratorTTL
-	}
-	if opts.MaxBodyBytes == 0 {
-		opts.MaxBodyBytes = DefaultMaxBodyBytes
-	}
+	defaults.Set(&opts.Region, DefaultRegion)
+	defaults.Set(&opts.Account, DefaultAccount)
+	defaults.Set(&opts.IteratorTTL, DefaultIteratorTTL)
+	defaults.Set(&opts.MaxBodyBytes, DefaultMaxBodyBytes)
 	if opts.IteratorTTL < 0 || opts.MaxBodyBytes < 0 {
 		return nil, errors.New("kinesisapi: IteratorTTL and MaxBodyBytes must not be negative")
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tributary-iot/tributary/internal/bytesize"
+	"github.com/tributary-iot/tributary/internal/defaults"
 	"github.com/tributary-iot/tributary/internal/strictyaml"
 	"github.com/tributary-iot/tributary/internal/tlsfiles"
 	"github.com/tributary-iot/tributary/protocol"
@@ -193,29 +194,29 @@ func ParseConfig(b []byte) (Config, error) { return strictyaml.Bytes[Config](b) 
 
 // WithDefaults returns c with every zero field set to its default.
 func (c Config) WithDefaults() Config {
-	strictyaml.Default(&c.Listen, DefaultListen)
-	strictyaml.Default(&c.KinesisListen, DefaultKinesisListen)
-	strictyaml.Default(&c.LogFormat, "text")
-	strictyaml.Default(&c.LogLevel, "info")
-	strictyaml.Default(&c.Stream.Name, protocol.DefaultStream)
-	strictyaml.Default(&c.Stream.Backend, DefaultBackend)
-	strictyaml.Default(&c.Stream.Shards, DefaultShards)
-	strictyaml.Default(&c.Ingest.MaxBytes, protocol.MaxBatchBytes)
-	strictyaml.Default(&c.Tokens.ReloadEvery, DefaultTokenReload)
-	strictyaml.Default(&c.DrainTimeout, DefaultDrainTimeout)
-	strictyaml.Default(&c.Monitor.Application, DefaultMonitorApplication)
-	strictyaml.Default(&c.Monitor.StartAt, "TRIM_HORIZON")
+	defaults.Set(&c.Listen, DefaultListen)
+	defaults.Set(&c.KinesisListen, DefaultKinesisListen)
+	defaults.Set(&c.LogFormat, "text")
+	defaults.Set(&c.LogLevel, "info")
+	defaults.Set(&c.Stream.Name, protocol.DefaultStream)
+	defaults.Set(&c.Stream.Backend, DefaultBackend)
+	defaults.Set(&c.Stream.Shards, DefaultShards)
+	defaults.Set(&c.Ingest.MaxBytes, protocol.MaxBatchBytes)
+	defaults.Set(&c.Tokens.ReloadEvery, DefaultTokenReload)
+	defaults.Set(&c.DrainTimeout, DefaultDrainTimeout)
+	defaults.Set(&c.Monitor.Application, DefaultMonitorApplication)
+	defaults.Set(&c.Monitor.StartAt, "TRIM_HORIZON")
 	if c.Monitor.PollInterval == 0 {
 		c.Monitor.PollInterval = DefaultMonitorPoll
 		if c.Stream.Backend == BackendKinesis {
 			c.Monitor.PollInterval = DefaultMonitorPollKinesis
 		}
 	}
-	strictyaml.Default(&c.Stream.ReadsPerSec, DefaultReadsPerSec)
-	strictyaml.Default(&c.Monitor.OfflineAfter, DefaultOfflineAfter)
-	strictyaml.Default(&c.Anomaly.Threshold, DefaultAlertThreshold)
-	strictyaml.Default(&c.Anomaly.MaxSeries, DefaultMaxSeries)
-	strictyaml.Default(&c.Anomaly.AlertsStream, DefaultAlertsStream)
+	defaults.Set(&c.Stream.ReadsPerSec, DefaultReadsPerSec)
+	defaults.Set(&c.Monitor.OfflineAfter, DefaultOfflineAfter)
+	defaults.Set(&c.Anomaly.Threshold, DefaultAlertThreshold)
+	defaults.Set(&c.Anomaly.MaxSeries, DefaultMaxSeries)
+	defaults.Set(&c.Anomaly.AlertsStream, DefaultAlertsStream)
 	return c
 }
 

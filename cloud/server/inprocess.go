@@ -9,6 +9,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+
+	"github.com/tributary-iot/tributary/internal/defaults"
 )
 
 // inProcess is an http.RoundTripper that serves requests with a handler
@@ -28,9 +30,7 @@ func (t inProcess) RoundTrip(r *http.Request) (*http.Response, error) {
 		r.Body = http.NoBody
 	}
 	t.h.ServeHTTP(w, r)
-	if w.code == 0 {
-		w.code = http.StatusOK
-	}
+	defaults.Set(&w.code, http.StatusOK)
 	return &http.Response{
 		Status: strconv.Itoa(w.code) + " " + http.StatusText(w.code), StatusCode: w.code,
 		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
@@ -47,14 +47,10 @@ type memResponse struct {
 
 func (w *memResponse) Header() http.Header { return w.header }
 func (w *memResponse) WriteHeader(code int) {
-	if w.code == 0 {
-		w.code = code
-	}
+	defaults.Set(&w.code, code)
 }
 func (w *memResponse) Write(b []byte) (int, error) {
-	if w.code == 0 {
-		w.code = http.StatusOK
-	}
+	defaults.Set(&w.code, http.StatusOK)
 	return w.body.Write(b)
 }
 

@@ -40,6 +40,7 @@ import (
 	"github.com/tributary-iot/tributary/cloud/monitor"
 	"github.com/tributary-iot/tributary/cloud/shardstore"
 	"github.com/tributary-iot/tributary/internal/buildinfo"
+	"github.com/tributary-iot/tributary/internal/defaults"
 	"github.com/tributary-iot/tributary/internal/healthz"
 	"github.com/tributary-iot/tributary/internal/metrics"
 )
@@ -237,9 +238,7 @@ func (s *Server) checkKinesisStream(ctx context.Context, name string) error {
 // with stream.reads_per_sec unless the options set a read limit.
 func (s *Server) storeOptions(opts Options) shardstore.Options {
 	so := opts.StoreOptions
-	if so.Throughput.ReadsPerSec == 0 {
-		so.Throughput.ReadsPerSec = s.cfg.Stream.ReadsPerSec
-	}
+	defaults.Set(&so.Throughput.ReadsPerSec, s.cfg.Stream.ReadsPerSec)
 	return so
 }
 

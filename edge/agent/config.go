@@ -12,6 +12,7 @@ import (
 	"github.com/tributary-iot/tributary/firmware/sensor"
 	"github.com/tributary-iot/tributary/internal/brokerurl"
 	"github.com/tributary-iot/tributary/internal/bytesize"
+	"github.com/tributary-iot/tributary/internal/defaults"
 	"github.com/tributary-iot/tributary/internal/strictyaml"
 	"github.com/tributary-iot/tributary/internal/tlsfiles"
 	"github.com/tributary-iot/tributary/protocol"
@@ -147,24 +148,24 @@ func ParseConfig(b []byte) (Config, error) { return strictyaml.Bytes[Config](b) 
 
 // WithDefaults returns c with every zero field set to its default.
 func (c Config) WithDefaults() Config {
-	strictyaml.Default(&c.Listen, DefaultListen)
-	strictyaml.Default(&c.LogFormat, "text")
-	strictyaml.Default(&c.LogLevel, "info")
+	defaults.Set(&c.Listen, DefaultListen)
+	defaults.Set(&c.LogFormat, "text")
+	defaults.Set(&c.LogLevel, "info")
 	if c.MQTT.Broker == "" && c.MQTT.Listen == "" {
 		c.MQTT.Listen = DefaultMQTTListen
 	}
-	strictyaml.Default(&c.MQTT.ClientID, "tributary-agent-"+c.Gateway)
-	strictyaml.Default(&c.MQTT.MaxInFlight, 1024)
+	defaults.Set(&c.MQTT.ClientID, "tributary-agent-"+c.Gateway)
+	defaults.Set(&c.MQTT.MaxInFlight, 1024)
 	if c.MQTT.Anonymous == nil {
 		anon := len(c.MQTT.Users) == 0 && c.MQTT.ClientCAFile == ""
 		c.MQTT.Anonymous = &anon
 	}
-	strictyaml.Default(&c.Queue.MaxBytes, DefaultQueueMaxBytes)
-	strictyaml.Default(&c.Queue.Policy, DefaultPolicy)
-	strictyaml.Default(&c.Cloud.Compression, DefaultCompression)
-	strictyaml.Default(&c.Local.Device, c.Gateway)
-	strictyaml.Default(&c.Health.Every, DefaultHealthEvery)
-	strictyaml.Default(&c.DrainTimeout, DefaultDrainTimeout)
+	defaults.Set(&c.Queue.MaxBytes, DefaultQueueMaxBytes)
+	defaults.Set(&c.Queue.Policy, DefaultPolicy)
+	defaults.Set(&c.Cloud.Compression, DefaultCompression)
+	defaults.Set(&c.Local.Device, c.Gateway)
+	defaults.Set(&c.Health.Every, DefaultHealthEvery)
+	defaults.Set(&c.DrainTimeout, DefaultDrainTimeout)
 	if c.MemoryLimit == nil {
 		m := bytesize.Size(DefaultMemoryLimit)
 		c.MemoryLimit = &m

@@ -18,7 +18,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 
-	"github.com/tributary-iot/tributary/internal/strictyaml"
+	"github.com/tributary-iot/tributary/internal/defaults"
 	"github.com/tributary-iot/tributary/internal/tlsfiles"
 	"github.com/tributary-iot/tributary/protocol"
 )
@@ -74,17 +74,17 @@ type User struct {
 }
 
 func (c *EmbeddedConfig) defaults() {
-	strictyaml.Default(&c.Listen, ":1883")
+	defaults.Set(&c.Listen, ":1883")
 	if c.AllowAnonymous == nil {
 		allow := len(c.Users) == 0 && c.TLS.ClientCAFile == ""
 		c.AllowAnonymous = &allow
 	}
-	strictyaml.Default(&c.MaxClients, 10_000)
-	strictyaml.Default(&c.MaxInFlight, DefaultMaxInFlight)
-	strictyaml.Default(&c.MaxPacketBytes, 1<<20)
-	strictyaml.Default(&c.ClientQueue, 256)
-	strictyaml.Default(&c.ClientInflight, 256)
-	strictyaml.Default(&c.SessionExpiry, 24*time.Hour)
+	defaults.Set(&c.MaxClients, 10_000)
+	defaults.Set(&c.MaxInFlight, DefaultMaxInFlight)
+	defaults.Set(&c.MaxPacketBytes, 1<<20)
+	defaults.Set(&c.ClientQueue, 256)
+	defaults.Set(&c.ClientInflight, 256)
+	defaults.Set(&c.SessionExpiry, 24*time.Hour)
 }
 
 // Validate checks the configuration, with defaults applied to zero

@@ -16,7 +16,7 @@ import (
 
 	"github.com/tributary-iot/tributary/internal/backoff"
 	"github.com/tributary-iot/tributary/internal/brokerurl"
-	"github.com/tributary-iot/tributary/internal/strictyaml"
+	"github.com/tributary-iot/tributary/internal/defaults"
 	"github.com/tributary-iot/tributary/internal/tlsfiles"
 	"github.com/tributary-iot/tributary/protocol"
 )
@@ -100,15 +100,15 @@ func (c ExternalConfig) Validate() error {
 }
 
 func (c *ExternalConfig) defaults() {
-	strictyaml.Default(&c.KeepAlive, 30*time.Second)
-	strictyaml.Default(&c.ConnectTimeout, 10*time.Second)
-	strictyaml.Default(&c.ReconnectBackoff, time.Second)
-	strictyaml.Default(&c.MaxReconnectBackoff, time.Minute)
+	defaults.Set(&c.KeepAlive, 30*time.Second)
+	defaults.Set(&c.ConnectTimeout, 10*time.Second)
+	defaults.Set(&c.ReconnectBackoff, time.Second)
+	defaults.Set(&c.MaxReconnectBackoff, time.Minute)
 	if c.ClientID == "" && c.Gateway != "" {
 		c.ClientID = "tributary-agent-" + c.Gateway
 	}
-	strictyaml.Default(&c.MaxInFlight, DefaultMaxInFlight)
-	strictyaml.Default(&c.MaxQueued, c.MaxInFlight)
+	defaults.Set(&c.MaxInFlight, DefaultMaxInFlight)
+	defaults.Set(&c.MaxQueued, c.MaxInFlight)
 }
 
 // External subscribes to an outside MQTT broker and appends telemetry to a

@@ -32,6 +32,7 @@ import (
 	"github.com/tributary-iot/tributary/edge/clock"
 	"github.com/tributary-iot/tributary/firmware/sensor"
 	"github.com/tributary-iot/tributary/internal/backoff"
+	"github.com/tributary-iot/tributary/internal/defaults"
 	"github.com/tributary-iot/tributary/internal/loglimit"
 	"github.com/tributary-iot/tributary/protocol"
 )
@@ -160,9 +161,7 @@ func New(specs []sensor.Spec, buses sensor.Buses, device string, store Store, cl
 	}
 	s := &Sampler{buses: buses, device: device, store: store, clock: clk, log: log, o: o}
 	for i, sp := range specs {
-		if sp.Interval == 0 {
-			sp.Interval = DefaultInterval
-		}
+		defaults.Set(&sp.Interval, DefaultInterval)
 		if sp.Interval < MinInterval || sp.Interval > MaxInterval {
 			errs = append(errs, &sensor.SpecError{Index: i + 1, Kind: sp.Kind, Name: sp.Name,
 				Err: fmt.Errorf("interval %s is outside %s..%s", sp.Interval, MinInterval, MaxInterval)})

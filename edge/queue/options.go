@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/tributary-iot/tributary/internal/defaults"
 )
 
 // Policy says what a full queue does with new readings.
@@ -92,21 +94,15 @@ func (o Options) withDefaults() (Options, limits, error) {
 	default:
 		return o, l, fmt.Errorf("queue: unknown policy %q (want %q or %q)", o.Policy, Block, DropOldest)
 	}
-	if o.MaxBatch == 0 {
-		o.MaxBatch = DefaultMaxBatch
-	}
+	defaults.Set(&o.MaxBatch, DefaultMaxBatch)
 	if o.MaxBatch < 0 {
 		return o, l, fmt.Errorf("queue: MaxBatch %d is negative", o.MaxBatch)
 	}
-	if o.DedupeWindow == 0 {
-		o.DedupeWindow = DefaultDedupeWindow
-	}
+	defaults.Set(&o.DedupeWindow, DefaultDedupeWindow)
 	if o.DedupeWindow < -1 {
 		return o, l, fmt.Errorf("queue: DedupeWindow %d is invalid (want -1 to disable, 0 for the default, or a positive count)", o.DedupeWindow)
 	}
-	if o.DeadLetterMax == 0 {
-		o.DeadLetterMax = DefaultDeadLetterMax
-	}
+	defaults.Set(&o.DeadLetterMax, DefaultDeadLetterMax)
 	if o.DeadLetterMax < 0 {
 		return o, l, fmt.Errorf("queue: DeadLetterMax %d is negative", o.DeadLetterMax)
 	}

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tributary-iot/tributary/internal/strictyaml"
+	"github.com/tributary-iot/tributary/internal/defaults"
 	"github.com/tributary-iot/tributary/internal/tlsfiles"
 
 	"github.com/tributary-iot/tributary/protocol"
@@ -98,17 +98,17 @@ type Backoff struct {
 
 // withDefaults returns c with zero fields set to their defaults.
 func (c Config) withDefaults() Config {
-	strictyaml.Default(&c.Compression, CompressionZstd)
-	strictyaml.Default(&c.MaxReadings, DefaultMaxReadings)
-	strictyaml.Default(&c.MaxBytes, DefaultMaxBytes)
-	strictyaml.Default(&c.MaxInFlight, DefaultMaxInFlight)
-	strictyaml.Default(&c.MaxAge, DefaultMaxAge)
-	strictyaml.Default(&c.RequestTimeout, DefaultRequestTimeout)
-	strictyaml.Default(&c.Backoff.Initial, DefaultBackoffInitial)
-	strictyaml.Default(&c.Backoff.Max, DefaultBackoffMax)
-	strictyaml.Default(&c.DrainTimeout, DefaultDrainTimeout)
-	strictyaml.Default(&c.Backoff.Multiplier, DefaultBackoffFactor)
-	strictyaml.Default(&c.BacklogShare, DefaultBacklogShare)
+	defaults.Set(&c.Compression, CompressionZstd)
+	defaults.Set(&c.MaxReadings, DefaultMaxReadings)
+	defaults.Set(&c.MaxBytes, DefaultMaxBytes)
+	defaults.Set(&c.MaxInFlight, DefaultMaxInFlight)
+	defaults.Set(&c.MaxAge, DefaultMaxAge)
+	defaults.Set(&c.RequestTimeout, DefaultRequestTimeout)
+	defaults.Set(&c.Backoff.Initial, DefaultBackoffInitial)
+	defaults.Set(&c.Backoff.Max, DefaultBackoffMax)
+	defaults.Set(&c.DrainTimeout, DefaultDrainTimeout)
+	defaults.Set(&c.Backoff.Multiplier, DefaultBackoffFactor)
+	defaults.Set(&c.BacklogShare, DefaultBacklogShare)
 	return c
 }
 

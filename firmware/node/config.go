@@ -7,6 +7,7 @@ import (
 
 	"github.com/tributary-iot/tributary/firmware/sensor"
 	"github.com/tributary-iot/tributary/internal/brokerurl"
+	"github.com/tributary-iot/tributary/internal/defaults"
 	"github.com/tributary-iot/tributary/internal/strictyaml"
 	"github.com/tributary-iot/tributary/internal/tlsfiles"
 	"github.com/tributary-iot/tributary/protocol"
@@ -107,26 +108,26 @@ func ParseConfig(b []byte) (Config, error) { return strictyaml.Bytes[Config](b) 
 
 // withDefaults returns c with every zero field set to its default.
 func (c Config) withDefaults() Config {
-	strictyaml.Default(&c.ClientID, c.Device)
-	strictyaml.Default(&c.KeepAlive, DefaultKeepAlive)
-	strictyaml.Default(&c.ConnectTimeout, DefaultConnectTimeout)
+	defaults.Set(&c.ClientID, c.Device)
+	defaults.Set(&c.KeepAlive, DefaultKeepAlive)
+	defaults.Set(&c.ConnectTimeout, DefaultConnectTimeout)
 	if c.QoS == nil {
 		q := DefaultQoS
 		c.QoS = &q
 	}
-	strictyaml.Default(&c.Interval, DefaultInterval)
-	strictyaml.Default(&c.BufferReadings, DefaultBufferReadings)
-	strictyaml.Default(&c.MaxInflight, DefaultMaxInflight)
-	strictyaml.Default(&c.BatchSamples, DefaultBatchSamples)
+	defaults.Set(&c.Interval, DefaultInterval)
+	defaults.Set(&c.BufferReadings, DefaultBufferReadings)
+	defaults.Set(&c.MaxInflight, DefaultMaxInflight)
+	defaults.Set(&c.BatchSamples, DefaultBatchSamples)
 	if c.BatchSamples > 0 && c.Interval > 0 {
-		strictyaml.Default(&c.BatchDelay, time.Duration(c.BatchSamples)*c.Interval)
+		defaults.Set(&c.BatchDelay, time.Duration(c.BatchSamples)*c.Interval)
 	}
-	strictyaml.Default(&c.ReconnectBackoff, DefaultReconnectBackoff)
-	strictyaml.Default(&c.MaxReconnectBackoff, DefaultMaxReconnectBackoff)
-	strictyaml.Default(&c.DrainTimeout, DefaultDrainTimeout)
+	defaults.Set(&c.ReconnectBackoff, DefaultReconnectBackoff)
+	defaults.Set(&c.MaxReconnectBackoff, DefaultMaxReconnectBackoff)
+	defaults.Set(&c.DrainTimeout, DefaultDrainTimeout)
 	c.Sensors = append([]sensor.Spec(nil), c.Sensors...)
 	for i := range c.Sensors {
-		strictyaml.Default(&c.Sensors[i].Interval, c.Interval)
+		defaults.Set(&c.Sensors[i].Interval, c.Interval)
 	}
 	return c
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/tributary-iot/tributary/firmware/sensor"
 	"github.com/tributary-iot/tributary/internal/brokerurl"
+	"github.com/tributary-iot/tributary/internal/defaults"
 	"github.com/tributary-iot/tributary/internal/loglimit"
 	"github.com/tributary-iot/tributary/protocol"
 )
@@ -159,9 +160,7 @@ func New(cfg Config, opts Options) (*Node, error) {
 	if n.clock == nil {
 		n.clock = time.Now
 	}
-	if n.firmware == "" {
-		n.firmware = "dev"
-	}
+	defaults.Set(&n.firmware, "dev")
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
@@ -198,13 +197,9 @@ func (n *Node) openSensors(cfg Config, opts Options) ([]*source, error) {
 		if spec != nil {
 			d = spec.Interval // withDefaults filled it
 			src.id = spec.Name
-			if src.id == "" {
-				src.id = spec.Kind
-			}
+			defaults.Set(&src.id, spec.Kind)
 		}
-		if src.id == "" {
-			src.id = fmt.Sprintf("sensor%d", i+1)
-		}
+		defaults.Set(&src.id, fmt.Sprintf("sensor%d", i+1))
 		for _, o := range sources {
 			if o.id == src.id {
 				src.id = fmt.Sprintf("%s#%d", src.id, i+1)
@@ -332,9 +327,7 @@ func openConn(ctx context.Context, dial func(context.Context, string, string) (n
 		return conn, nil
 	}
 	tc := o.TLSConfig.Clone()
-	if tc.ServerName == "" {
-		tc.ServerName = uri.Hostname()
-	}
+	defaults.Set(&tc.ServerName, uri.Hostname())
 	c := tls.Client(conn, tc)
 	if err := c.HandshakeContext(ctx); err != nil {
 		conn.Close()

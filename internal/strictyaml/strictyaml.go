@@ -73,12 +73,3 @@ func Bytes[T any](b []byte) (T, error) {
 	}
 	return v, nil
 }
-
-// Default sets *p to def when *p is its type's zero value: "a zero field
-// means its default", the rule of every Tributary config.
-func Default[T comparable](p *T, def T) {
-	var zero T
-	if *p == zero {
-		*p = def
-	}
-}

@@ -102,10 +102,4 @@ func TestGenericsAndDefault(t *testing.T) {
 	if c, err := strictyaml.File[config](p); err != nil || c.Count != 4 {
 		t.Fatalf("File: %+v %v", c, err)
 	}
-	n, s := 0, "set"
-	strictyaml.Default(&n, 7)
-	strictyaml.Default(&s, "default")
-	if n != 7 || s != "set" {
-		t.Errorf("Default: %d %q", n, s)
-	}
 }

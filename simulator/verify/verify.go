@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/tributary-iot/tributary/internal/defaults"
 )
 
 // Config is one verification.
@@ -35,18 +37,10 @@ const (
 )
 
 func (c Config) withDefaults() Config {
-	if c.Stream == "" {
-		c.Stream = DefaultStream
-	}
-	if c.AlertTolerance == 0 {
-		c.AlertTolerance = DefaultAlertTolerance
-	}
-	if c.Settle == 0 {
-		c.Settle = DefaultSettle
-	}
-	if c.Timeout == 0 {
-		c.Timeout = DefaultTimeout
-	}
+	defaults.Set(&c.Stream, DefaultStream)
+	defaults.Set(&c.AlertTolerance, DefaultAlertTolerance)
+	defaults.Set(&c.Settle, DefaultSettle)
+	defaults.Set(&c.Timeout, DefaultTimeout)
 	if c.Stamp == nil {
 		c.Stamp = ArrivalStamp{}
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tributary-iot/tributary/cloud/kinesisapi"
 	"github.com/tributary-iot/tributary/cloud/shardstore"
+	"github.com/tributary-iot/tributary/internal/defaults"
 )
 
 // Test credentials: any signature passes unless the server is given
@@ -36,9 +37,7 @@ type Server struct {
 // so.TrimInterval asks for it) and serves the API over it.
 func Start(t testing.TB, so shardstore.Options, ao kinesisapi.Options) *Server {
 	t.Helper()
-	if so.TrimInterval == 0 {
-		so.TrimInterval = -1
-	}
+	defaults.Set(&so.TrimInterval, -1)
 	st, err := shardstore.Open(filepath.Join(t.TempDir(), "streams.db"), so)
 	if err != nil {
 		t.Fatal(err)
