@@ -320,19 +320,19 @@ func TestSense(t *testing.T) {
 		wantWait time.Duration // minimum time Sense must take
 	}{
 		{
-			name: "datasheet example",
+			name:     "datasheet example",
 			ops:      []i2ctest.IO{hum(0x01), start(0x25), status(0x00), read(example)},
 			want:     bme280.Env{Temperature: wantT, Pressure: wantP, Humidity: wantH},
 			wantWait: 9300 * time.Microsecond,
 		},
 		{
-			name: "still measuring twice",
+			name:     "still measuring twice",
 			ops:      []i2ctest.IO{hum(0x01), start(0x25), status(0x08), status(0x09), status(0x01), read(example)},
 			want:     bme280.Env{Temperature: wantT, Pressure: wantP, Humidity: wantH},
 			wantWait: 9300*time.Microsecond + 2*time.Millisecond,
 		},
 		{
-			name: "16x everything waits longer",
+			name:     "16x everything waits longer",
 			opts:     &bme280.Opts{Temperature: bme280.O16x, Pressure: bme280.O16x, Humidity: bme280.O16x},
 			init:     [2]byte{0x05, 0xB4},
 			ops:      []i2ctest.IO{hum(0x05), start(0xB5), status(0x00), read(example)},
@@ -347,7 +347,7 @@ func TestSense(t *testing.T) {
 			want: bme280.Env{Temperature: wantT, Pressure: nan, Humidity: nan},
 		},
 		{
-			name: "never finishes",
+			name:    "never finishes",
 			ops:     append([]i2ctest.IO{hum(0x01), start(0x25)}, busy...),
 			wantErr: bme280.ErrTimeout,
 		},
