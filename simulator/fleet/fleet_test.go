@@ -176,12 +176,7 @@ func TestRunMalformed(t *testing.T) {
 	if fromFile.ReadingsPublished != sum.ReadingsPublished || fromFile.MalformedSent != sum.MalformedSent {
 		t.Errorf("summary file %+v differs from the returned %+v", fromFile.Totals, sum.Totals)
 	}
-	f, err := os.Open(c.Truth)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	truth, err := model.ReadTruth(f)
+	truth, err := model.ReadTruthFile(c.Truth)
 	if err != nil {
 		t.Fatal(err)
 	}
