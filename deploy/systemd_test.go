@@ -1,7 +1,6 @@
 package deploy_test
 
 import (
-	"bufio"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,35 +9,9 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
-)
 
-// parseUnit reads a systemd unit into "[Section]Key" → values.
-func parseUnit(t *testing.T, file string) map[string][]string {
-	t.Helper()
-	f, err := os.Open(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	kv := map[string][]string{}
-	section := ""
-	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		switch {
-		case line == "" || strings.HasPrefix(line, "#"):
-		case strings.HasPrefix(line, "[") && strings.HasSuffix(line, "]"):
-			section = line
-		default:
-			k, v, ok := strings.Cut(line, "=")
-			if !ok || section == "" {
-				t.Fatalf("%s:%d: %q is not key=value in a section", file, n, line)
-			}
-			kv[section+k] = append(kv[section+k], v)
-		}
-	}
-	return kv
-}
+	"github.com/tributary-iot/tributary/deploy"
+)
 
 // TestCloudUnit checks deploy/systemd/tributary-cloud.service: what the
 // cloud relies on (binary and config path, state directory matching the
@@ -46,7 +19,10 @@ func parseUnit(t *testing.T, file string) map[string][]string {
 // hardening, and that systemd-analyze accepts it.
 func TestCloudUnit(t *testing.T) {
 	const file = "systemd/tributary-cloud.service"
-	kv := parseUnit(t, file)
+	kv, err := deploy.ReadUnit(file)
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := map[string]string{
 		"[Service]ExecStart":             "/usr/local/bin/tributary-cloud -config /etc/tributary/cloud.yaml",
 		"[Service]Restart":               "on-failure",
@@ -59,10 +35,8 @@ func TestCloudUnit(t *testing.T) {
 		"[Service]KillSignal":            "SIGTERM",
 		"[Install]WantedBy":              "multi-user.target",
 	}
-	for k, v := range want {
-		if got := kv[k]; len(got) != 1 || got[0] != v {
-			t.Errorf("%s = %q, want %q", k, got, v)
-		}
+	for _, m := range kv.Mismatches(want) {
+		t.Error(m)
 	}
 	if got := kv["[Service]LimitNOFILE"]; len(got) != 1 || got[0] == "" {
 		t.Errorf("LimitNOFILE = %q: set it (a connection per gateway)", got)

@@ -1,7 +1,6 @@
 package agent_test
 
 import (
-	"bufio"
 	"debug/elf"
 	"encoding/json"
 	"net/http"
@@ -13,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tributary-iot/tributary/deploy"
 	"github.com/tributary-iot/tributary/protocol/mosquittotest"
 )
 
@@ -20,27 +20,9 @@ import (
 // what the agent relies on: the binary and config path, restart policy,
 // the state directory, least privilege and bus access.
 func TestSystemdUnit(t *testing.T) {
-	f, err := os.Open("../../deploy/systemd/tributary-agent.service")
+	kv, err := deploy.ReadUnit("../../deploy/systemd/tributary-agent.service")
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer f.Close()
-	kv := map[string][]string{}
-	section := ""
-	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		switch {
-		case line == "" || strings.HasPrefix(line, "#"):
-		case strings.HasPrefix(line, "[") && strings.HasSuffix(line, "]"):
-			section = line
-		default:
-			k, v, ok := strings.Cut(line, "=")
-			if !ok || section == "" {
-				t.Fatalf("line %d: %q is not key=value in a section", n, line)
-			}
-			kv[section+k] = append(kv[section+k], v)
-		}
 	}
 	want := map[string]string{
 		"[Service]ExecStart":             "/usr/local/bin/tributary-agent -config /etc/tributary/agent.yaml",
@@ -54,10 +36,8 @@ func TestSystemdUnit(t *testing.T) {
 		"[Service]KillSignal":            "SIGTERM",
 		"[Install]WantedBy":              "multi-user.target",
 	}
-	for k, v := range want {
-		if got := kv[k]; len(got) != 1 || got[0] != v {
-			t.Errorf("%s = %q, want %q", k, got, v)
-		}
+	for _, m := range kv.Mismatches(want) {
+		t.Error(m)
 	}
 	if len(kv["[Service]DeviceAllow"]) < 3 {
 		t.Errorf("DeviceAllow = %q: the agent needs i2c, spi and gpiochip devices", kv["[Service]DeviceAllow"])
