@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"maps"
@@ -16,12 +17,11 @@ type Unit map[string][]string
 
 // ReadUnit reads the systemd unit file at path.
 func ReadUnit(path string) (Unit, error) {
-	f, err := os.Open(path)
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("deploy: %w", err)
 	}
-	defer f.Close()
-	u, err := ParseUnit(f)
+	u, err := ParseUnit(bytes.NewReader(b))
 	if err != nil {
 		return nil, fmt.Errorf("deploy: %s: %w", path, err)
 	}
