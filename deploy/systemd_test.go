@@ -15,8 +15,8 @@ import (
 
 // TestCloudUnit checks deploy/systemd/tributary-cloud.service: what the
 // cloud relies on (binary and config path, state directory matching the
-// example config's data:, a stop timeout above its drain_timeout), the
-// hardening, and that systemd-analyze accepts it.
+// example config's data:, a stop timeout above its drain_timeout) and the
+// hardening. TestUnitsVerify has systemd-analyze check it.
 func TestCloudUnit(t *testing.T) {
 	const file = "systemd/tributary-cloud.service"
 	kv, err := deploy.ReadUnit(file)
@@ -64,18 +64,34 @@ func TestCloudUnit(t *testing.T) {
 	if stop <= cfg.DrainTimeout || stop > 3*cfg.DrainTimeout {
 		t.Errorf("TimeoutStopSec %s against drain_timeout %s: want a little more than the drain (systemd kills at the timeout)", stop, cfg.DrainTimeout)
 	}
+}
 
-	// systemd's own check, with the binary replaced by one that exists.
+// TestUnitsVerify runs systemd's own check on every unit in
+// deploy/systemd, with the binary replaced by one that exists.
+func TestUnitsVerify(t *testing.T) {
 	analyze, err := exec.LookPath("systemd-analyze")
 	if err != nil {
 		t.Skip("systemd-analyze not installed")
 	}
-	unit := filepath.Join(t.TempDir(), "tributary-cloud.service")
-	b := strings.ReplaceAll(readText(t, "deploy/"+file), "/usr/local/bin/tributary-cloud -config", "/bin/true -config")
-	if err := os.WriteFile(unit, []byte(b), 0o644); err != nil {
-		t.Fatal(err)
+	units, err := filepath.Glob("systemd/*.service")
+	if err != nil || len(units) < 2 {
+		t.Fatalf("units %q, %v: want the agent's and the cloud's", units, err)
 	}
-	if out, err := exec.Command(analyze, "verify", unit).CombinedOutput(); err != nil || len(strings.TrimSpace(string(out))) > 0 {
-		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+	for _, file := range units {
+		name := filepath.Base(file)
+		t.Run(name, func(t *testing.T) {
+			bin := "/usr/local/bin/" + strings.TrimSuffix(name, ".service") + " -config"
+			text := readText(t, "deploy/"+file)
+			if !strings.Contains(text, "ExecStart="+bin) {
+				t.Fatalf("%s does not start %s", file, bin)
+			}
+			unit := filepath.Join(t.TempDir(), name)
+			if err := os.WriteFile(unit, []byte(strings.ReplaceAll(text, bin, "/bin/true -config")), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if out, err := exec.Command(analyze, "verify", unit).CombinedOutput(); err != nil || len(strings.TrimSpace(string(out))) > 0 {
+				t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+			}
+		})
 	}
 }
