@@ -1,4 +1,5 @@
-// Package deploy holds no code: it is the deployment files of this folder
-// (systemd units, example configs, container files, the AWS template), and
-// its tests check them against the code they deploy.
+// Package deploy is the deployment files of this folder (systemd units,
+// example configs, container files, the AWS template); its tests check them
+// against the code they deploy. Its only code reads systemd unit files, for
+// those tests and for the tests of the binaries the units run.
 package deploy

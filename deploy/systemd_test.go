@@ -1,7 +1,6 @@
 package deploy_test
 
 import (
-	"bufio"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,53 +9,19 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/tributary-iot/tributary/deploy"
 )
-
-// parseUnit reads a systemd unit into "[Section]Key" → values.
-func parseUnit(t *testing.T, file string) map[string][]string {
-	t.Helper()
-	f, err := os.Open(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	kv := map[string][]string{}
-	section := ""
-	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		switch {
-		case line == "" || strings.HasPrefix(line, "#"):
-		case strings.HasPrefix(line, "[") && strings.HasSuffix(line, "]"):
-			section = line
-		default:
-			k, v, ok := strings.Cut(line, "=")
-			if !ok || section == "" {
-				t.Fatalf("%s:%d: %q is not key=value in a section", file, n, line)
-			}
-			kv[section+k] = append(kv[section+k], v)
-		}
-	}
-	return kv
-}
-
-// checkUnit checks that each key of want is set once in the unit, to its
-// value.
-func checkUnit(t *testing.T, kv map[string][]string, want map[string]string) {
-	t.Helper()
-	for k, v := range want {
-		if got := kv[k]; len(got) != 1 || got[0] != v {
-			t.Errorf("%s = %q, want %q", k, got, v)
-		}
-	}
-}
 
 // TestAgentUnit checks deploy/systemd/tributary-agent.service: what the
 // agent relies on (the binary and config path, restart policy, the state
 // directory matching the example config's data:), least privilege and
 // bus access.
 func TestAgentUnit(t *testing.T) {
-	kv := parseUnit(t, "systemd/tributary-agent.service")
+	kv, err := deploy.ReadUnit("systemd/tributary-agent.service")
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := map[string]string{
 		"[Service]ExecStart":             "/usr/local/bin/tributary-agent -config /etc/tributary/agent.yaml",
 		"[Service]Restart":               "always",
@@ -69,7 +34,9 @@ func TestAgentUnit(t *testing.T) {
 		"[Service]KillSignal":            "SIGTERM",
 		"[Install]WantedBy":              "multi-user.target",
 	}
-	checkUnit(t, kv, want)
+	for _, m := range kv.Mismatches(want) {
+		t.Error(m)
+	}
 	if len(kv["[Service]DeviceAllow"]) < 3 {
 		t.Errorf("DeviceAllow = %q: the agent needs i2c, spi and gpiochip devices", kv["[Service]DeviceAllow"])
 	}
@@ -80,11 +47,14 @@ func TestAgentUnit(t *testing.T) {
 
 // TestCloudUnit checks deploy/systemd/tributary-cloud.service: what the
 // cloud relies on (binary and config path, state directory matching the
-// example config's data:, a stop timeout above its drain_timeout), the
-// hardening, and that systemd-analyze accepts it.
+// example config's data:, a stop timeout above its drain_timeout) and the
+// hardening. TestUnitsVerify has systemd-analyze check it.
 func TestCloudUnit(t *testing.T) {
 	const file = "systemd/tributary-cloud.service"
-	kv := parseUnit(t, file)
+	kv, err := deploy.ReadUnit(file)
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := map[string]string{
 		"[Service]ExecStart":             "/usr/local/bin/tributary-cloud -config /etc/tributary/cloud.yaml",
 		"[Service]Restart":               "on-failure",
@@ -97,7 +67,9 @@ func TestCloudUnit(t *testing.T) {
 		"[Service]KillSignal":            "SIGTERM",
 		"[Install]WantedBy":              "multi-user.target",
 	}
-	checkUnit(t, kv, want)
+	for _, m := range kv.Mismatches(want) {
+		t.Error(m)
+	}
 	if got := kv["[Service]LimitNOFILE"]; len(got) != 1 || got[0] == "" {
 		t.Errorf("LimitNOFILE = %q: set it (a connection per gateway)", got)
 	}
@@ -124,18 +96,34 @@ func TestCloudUnit(t *testing.T) {
 	if stop <= cfg.DrainTimeout || stop > 3*cfg.DrainTimeout {
 		t.Errorf("TimeoutStopSec %s against drain_timeout %s: want a little more than the drain (systemd kills at the timeout)", stop, cfg.DrainTimeout)
 	}
+}
 
-	// systemd's own check, with the binary replaced by one that exists.
+// TestUnitsVerify runs systemd's own check on every unit in
+// deploy/systemd, with the binary replaced by one that exists.
+func TestUnitsVerify(t *testing.T) {
 	analyze, err := exec.LookPath("systemd-analyze")
 	if err != nil {
 		t.Skip("systemd-analyze not installed")
 	}
-	unit := filepath.Join(t.TempDir(), "tributary-cloud.service")
-	b := strings.ReplaceAll(readText(t, "deploy/"+file), "/usr/local/bin/tributary-cloud -config", "/bin/true -config")
-	if err := os.WriteFile(unit, []byte(b), 0o644); err != nil {
-		t.Fatal(err)
+	units, err := filepath.Glob("systemd/*.service")
+	if err != nil || len(units) < 2 {
+		t.Fatalf("units %q, %v: want the agent's and the cloud's", units, err)
 	}
-	if out, err := exec.Command(analyze, "verify", unit).CombinedOutput(); err != nil || len(strings.TrimSpace(string(out))) > 0 {
-		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+	for _, file := range units {
+		name := filepath.Base(file)
+		t.Run(name, func(t *testing.T) {
+			bin := "/usr/local/bin/" + strings.TrimSuffix(name, ".service") + " -config"
+			text := readText(t, "deploy/"+file)
+			if !strings.Contains(text, "ExecStart="+bin) {
+				t.Fatalf("%s does not start %s", file, bin)
+			}
+			unit := filepath.Join(t.TempDir(), name)
+			if err := os.WriteFile(unit, []byte(strings.ReplaceAll(text, bin, "/bin/true -config")), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if out, err := exec.Command(analyze, "verify", unit).CombinedOutput(); err != nil || len(strings.TrimSpace(string(out))) > 0 {
+				t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+			}
+		})
 	}
 }

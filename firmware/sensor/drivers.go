@@ -24,101 +24,91 @@ const (
 	perSecondFmt = "%s/s"
 )
 
-// openI2C opens the spec's I2C bus and returns it with the spec's address,
-// or def when the spec leaves it out.
-func openI2C(b Buses, s Spec, def uint16) (i2c.Bus, uint16, error) {
+// openI2C opens the spec's I2C bus and the chip at the spec's address, or
+// at def when the spec leaves it out, with the driver's New and its
+// default options.
+func openI2C[D any, O any](b Buses, s Spec, def uint16, newDev func(i2c.Bus, uint16, *O) (D, error)) (D, error) {
 	bus, err := b.I2C(s.Bus)
 	if err != nil {
-		return nil, 0, fmt.Errorf("open I2C bus %s: %w", busName(s.Bus), err)
+		var none D
+		return none, fmt.Errorf("open I2C bus %s: %w", busName(s.Bus), err)
 	}
-	if s.Addr == 0 {
-		return bus, def, nil
+	addr := s.Addr
+	if addr == 0 {
+		addr = def
 	}
-	return bus, s.Addr, nil
+	return newDev(bus, addr, nil)
 }
 
-// ---- bme280
-
-type bme280Sensor struct {
-	dev   *bme280.Dev
-	desc  string
-	names []string // temperature, humidity, pressure
-	once  sync.Once
-	err   error
+// envDev is a driver of a chip that measures several quantities at once
+// into an E (the BME280, the SHT3x).
+type envDev[E any] interface {
+	Sense(*E) error
+	Halt() error
+	fmt.Stringer
 }
 
-func openBME280(b Buses, s Spec) (Sensor, error) {
-	bus, addr, err := openI2C(b, s, bme280.DefaultAddr)
-	if err != nil {
-		return nil, err
-	}
-	dev, err := bme280.New(bus, addr, nil)
-	if err != nil {
-		return nil, err
-	}
-	return &bme280Sensor{dev: dev, desc: describe(s, dev), names: s.MetricNames()}, nil
+// envSensor is a Sensor on an envDev: values lists a measurement's
+// quantities in the order of units, and names[i] is the metric of units[i].
+type envSensor[E any] struct {
+	dev    envDev[E]
+	desc   string
+	names  []string
+	units  []string
+	values func(*E) []float64
+	once   sync.Once
+	err    error
 }
 
-func (x *bme280Sensor) Sense(ctx context.Context) ([]Measurement, error) {
+func newEnvSensor[E any](s Spec, dev envDev[E], units []string, values func(*E) []float64) *envSensor[E] {
+	return &envSensor[E]{dev: dev, desc: describe(s, dev), names: s.MetricNames(), units: units, values: values}
+}
+
+func (x *envSensor[E]) Sense(ctx context.Context) ([]Measurement, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	var e bme280.Env
+	var e E
 	if err := x.dev.Sense(&e); err != nil {
 		return nil, err
 	}
-	return []Measurement{
-		{Name: x.names[0], Unit: unitCelsius, Value: e.Temperature},
-		{Name: x.names[1], Unit: unitRH, Value: e.Humidity},
-		{Name: x.names[2], Unit: unitPascal, Value: e.Pressure},
-	}, nil
+	vs := x.values(&e)
+	ms := make([]Measurement, len(vs))
+	for i, v := range vs {
+		ms[i] = Measurement{Name: x.names[i], Unit: x.units[i], Value: v}
+	}
+	return ms, nil
 }
 
-func (x *bme280Sensor) String() string { return x.desc }
+func (x *envSensor[E]) String() string { return x.desc }
 
-func (x *bme280Sensor) Close() error {
+// Close halts the chip once; later calls return the first call's error.
+func (x *envSensor[E]) Close() error {
 	x.once.Do(func() { x.err = x.dev.Halt() })
 	return x.err
 }
 
-// ---- sht3x
-
-type sht3xSensor struct {
-	dev   *sht3x.Dev
-	desc  string
-	names []string // temperature, humidity
+func openBME280(b Buses, s Spec) (Sensor, error) {
+	dev, err := openI2C(b, s, bme280.DefaultAddr, bme280.New)
+	if err != nil {
+		return nil, err
+	}
+	return newEnvSensor(s, dev, []string{unitCelsius, unitRH, unitPascal}, func(e *bme280.Env) []float64 {
+		return []float64{e.Temperature, e.Humidity, e.Pressure}
+	}), nil
 }
 
+// openSHT3x opens an SHT3x in single-shot mode, where it sleeps by itself
+// between measurements.
 func openSHT3x(b Buses, s Spec) (Sensor, error) {
-	bus, addr, err := openI2C(b, s, sht3x.DefaultAddr)
+	dev, err := openI2C(b, s, sht3x.DefaultAddr, sht3x.New)
 	if err != nil {
 		return nil, err
 	}
-	dev, err := sht3x.New(bus, addr, nil)
-	if err != nil {
-		return nil, err
-	}
-	return &sht3xSensor{dev: dev, desc: describe(s, dev), names: s.MetricNames()}, nil
+	return newEnvSensor(s, dev, []string{unitCelsius, unitRH}, func(e *sht3x.Env) []float64 {
+		return []float64{e.Temperature, e.Humidity}
+	}), nil
 }
-
-func (x *sht3xSensor) Sense(ctx context.Context) ([]Measurement, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	var e sht3x.Env
-	if err := x.dev.Sense(&e); err != nil {
-		return nil, err
-	}
-	return []Measurement{
-		{Name: x.names[0], Unit: unitCelsius, Value: e.Temperature},
-		{Name: x.names[1], Unit: unitRH, Value: e.Humidity},
-	}, nil
-}
-
-func (x *sht3xSensor) String() string { return x.desc }
-
-// Close has nothing to stop: in single-shot mode the SHT3x sleeps by itself.
-func (x *sht3xSensor) Close() error { return nil }
 
 // ---- mcp3008
 

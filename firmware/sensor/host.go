@@ -3,6 +3,7 @@ package sensor
 import (
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 
 	"periph.io/x/conn/v3/gpio"
@@ -44,46 +45,37 @@ func (h *HostBuses) init() error {
 // I2C opens the I²C bus called name: "" for the first one, "1" for
 // /dev/i2c-1, or any name or alias periph knows.
 func (h *HostBuses) I2C(name string) (i2c.Bus, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if err := h.init(); err != nil {
-		return nil, err
-	}
-	if b, ok := h.i2c[name]; ok {
-		return b, nil
-	}
-	b, err := i2creg.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	if h.i2c == nil {
-		h.i2c = map[string]i2c.BusCloser{}
-	}
-	h.i2c[name] = b
-	return b, nil
+	return openShared(h, &h.i2c, name, i2creg.Open)
 }
 
 // SPI opens the SPI port called name: "" for the first one, or a name such
 // as "/dev/spidev0.0" or "SPI0.0". A port can be connected once, so two
 // sensors cannot share one.
 func (h *HostBuses) SPI(name string) (spi.Port, error) {
+	return openShared(h, &h.spi, name, spireg.Open)
+}
+
+// openShared returns the bus called name from opened, opening it with open
+// the first time.
+func openShared[T any](h *HostBuses, opened *map[string]T, name string, open func(string) (T, error)) (T, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	var none T
 	if err := h.init(); err != nil {
-		return nil, err
+		return none, err
 	}
-	if p, ok := h.spi[name]; ok {
-		return p, nil
+	if b, ok := (*opened)[name]; ok {
+		return b, nil
 	}
-	p, err := spireg.Open(name)
+	b, err := open(name)
 	if err != nil {
-		return nil, err
+		return none, err
 	}
-	if h.spi == nil {
-		h.spi = map[string]spi.PortCloser{}
+	if *opened == nil {
+		*opened = map[string]T{}
 	}
-	h.spi[name] = p
-	return p, nil
+	(*opened)[name] = b
+	return b, nil
 }
 
 // GPIO returns the pin called name, such as "GPIO17" or a board pin name.
@@ -109,17 +101,18 @@ func (h *HostBuses) Close() error {
 		return nil
 	}
 	h.closed = true
-	var errs []error
-	for name, b := range h.i2c {
-		if err := b.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("sensor: close I2C bus %s: %w", busName(name), err))
-		}
-	}
-	for name, p := range h.spi {
-		if err := p.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("sensor: close SPI port %s: %w", busName(name), err))
-		}
-	}
+	errs := closeAll(nil, "I2C bus", h.i2c)
+	errs = closeAll(errs, "SPI port", h.spi)
 	h.i2c, h.spi = nil, nil
 	return errors.Join(errs...)
+}
+
+// closeAll closes every bus in opened and appends the errors to errs.
+func closeAll[T io.Closer](errs []error, what string, opened map[string]T) []error {
+	for name, b := range opened {
+		if err := b.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("sensor: close %s %s: %w", what, busName(name), err))
+		}
+	}
+	return errs
 }

@@ -21,6 +21,9 @@ func TestHostBusesUnknownPin(t *testing.T) {
 	if _, err := h.I2C(""); !errors.Is(err, sensor.ErrClosed) {
 		t.Errorf("I2C after Close = %v, want ErrClosed", err)
 	}
+	if p, err := h.SPI(""); !errors.Is(err, sensor.ErrClosed) || p != nil {
+		t.Errorf("SPI after Close = %v, %v; want nil, ErrClosed", p, err)
+	}
 }
 
 // TestHostBusesHardware opens real buses; it runs only when

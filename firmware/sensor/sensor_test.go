@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"strings"
 	"testing"
@@ -34,25 +35,16 @@ var _ sensor.Buses = (*fakeBuses)(nil)
 
 var errNoBus = errors.New("no such bus")
 
-func (f *fakeBuses) I2C(name string) (i2c.Bus, error) {
-	if b, ok := f.i2c[name]; ok {
-		return b, nil
-	}
-	return nil, errNoBus
-}
+func (f *fakeBuses) I2C(name string) (i2c.Bus, error)     { return lookup(f.i2c, name) }
+func (f *fakeBuses) SPI(name string) (spi.Port, error)    { return lookup(f.spi, name) }
+func (f *fakeBuses) GPIO(name string) (gpio.PinIO, error) { return lookup(f.gpio, name) }
 
-func (f *fakeBuses) SPI(name string) (spi.Port, error) {
-	if p, ok := f.spi[name]; ok {
-		return p, nil
+func lookup[T any](m map[string]T, name string) (T, error) {
+	v, ok := m[name]
+	if !ok {
+		return v, errNoBus
 	}
-	return nil, errNoBus
-}
-
-func (f *fakeBuses) GPIO(name string) (gpio.PinIO, error) {
-	if p, ok := f.gpio[name]; ok {
-		return p, nil
-	}
-	return nil, errNoBus
+	return v, nil
 }
 
 type want struct {
@@ -61,8 +53,13 @@ type want struct {
 	sum        bool
 }
 
-func check(t *testing.T, got []sensor.Measurement, wants []want) {
+// senseCheck senses once and checks the measurements against wants.
+func senseCheck(t *testing.T, s sensor.Sensor, wants ...want) {
 	t.Helper()
+	got, err := s.Sense(t.Context())
+	if err != nil {
+		t.Fatalf("Sense: %v", err)
+	}
 	if len(got) != len(wants) {
 		t.Fatalf("got %d measurements %+v, want %d", len(got), got, len(wants))
 	}
@@ -76,6 +73,16 @@ func check(t *testing.T, got []sensor.Measurement, wants []want) {
 			t.Errorf("measurement %s: Sum = %v, want the total %v", g.Name, g.Sum, g.Value)
 		case !w.sum && g.Sum != nil:
 			t.Errorf("measurement %s: Sum = %v, want nil", g.Name, *g.Sum)
+		}
+	}
+}
+
+// closeAll closes each of cs in order, failing the test on an error.
+func closeAll(t *testing.T, cs ...io.Closer) {
+	t.Helper()
+	for i, c := range cs {
+		if err := c.Close(); err != nil {
+			t.Errorf("Close %d (%T): %v", i, c, err)
 		}
 	}
 }
@@ -124,27 +131,16 @@ func TestOpenBME280(t *testing.T) {
 				if !strings.Contains(s.String(), "bme280") || !strings.Contains(s.String(), "BME280{") {
 					t.Errorf("String() = %q", s.String())
 				}
-				got, err := s.Sense(t.Context())
-				if err != nil {
-					t.Fatal(err)
-				}
 				tFine, degC := cal.CompensateT(519888)
-				check(t, got, []want{
-					{tc.prefix + "temperature", "Cel", degC, false},
-					{tc.prefix + "humidity", "%RH", cal.CompensateH(30000, tFine), false},
-					{tc.prefix + "pressure", "Pa", cal.CompensateP(415148, tFine), false},
-				})
+				senseCheck(t, s,
+					want{tc.prefix + "temperature", "Cel", degC, false},
+					want{tc.prefix + "humidity", "%RH", cal.CompensateH(30000, tFine), false},
+					want{tc.prefix + "pressure", "Pa", cal.CompensateP(415148, tFine), false},
+				)
 				if degC != 25.08 {
 					t.Errorf("temperature %v, want 25.08", degC)
 				}
-				for range 2 { // idempotent: one sleep-mode write
-					if err := s.Close(); err != nil {
-						t.Error(err)
-					}
-				}
-				if err := bus.Close(); err != nil {
-					t.Error(err)
-				}
+				closeAll(t, s, s, bus) // idempotent: one sleep-mode write
 			})
 		})
 	}
@@ -165,24 +161,15 @@ func TestOpenSHT3x(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		senseCheck(t, s,
+			want{"attic.temperature", "Cel", 25, false},
+			want{"attic.humidity", "%RH", 100 * 32768.0 / 65535, false},
+		)
 		got, err := s.Sense(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
-		check(t, got, []want{
-			{"attic.temperature", "Cel", 25, false},
-			{"attic.humidity", "%RH", 100 * 32768.0 / 65535, false},
-		})
-		got, err = s.Sense(t.Context())
 		if !errors.Is(err, sht3x.ErrCRC) || got != nil {
 			t.Errorf("Sense with a bad CRC = %v, %v; want no measurements and ErrCRC", got, err)
 		}
-		if err := s.Close(); err != nil {
-			t.Error(err)
-		}
-		if err := bus.Close(); err != nil {
-			t.Error(err)
-		}
+		closeAll(t, s, bus)
 	})
 }
 
@@ -204,21 +191,12 @@ func TestOpenMCP3008(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.Sense(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	check(t, got, []want{
-		{"adc.battery", "V", 5, false},
-		{"adc.soil", "%RH", 40, false},
-		{"adc.bridge", "Pa", 625, false},
-	})
-	if err := s.Close(); err != nil {
-		t.Error(err)
-	}
-	if err := port.Close(); err != nil {
-		t.Error(err)
-	}
+	senseCheck(t, s,
+		want{"adc.battery", "V", 5, false},
+		want{"adc.soil", "%RH", 40, false},
+		want{"adc.bridge", "Pa", 625, false},
+	)
+	closeAll(t, s, port)
 }
 
 func TestOpenPulse(t *testing.T) {
@@ -263,24 +241,11 @@ func TestOpenPulse(t *testing.T) {
 					synctest.Wait()
 				}
 				edges(900, 10*time.Millisecond)
-				got, err := s.Sense(t.Context())
-				if err != nil {
-					t.Fatal(err)
-				}
-				check(t, got, []want{{tc.totalName, tc.unit, tc.total1, true}, {tc.totalName + ".rate", tc.rUn, tc.rate1, false}})
+				senseCheck(t, s, want{tc.totalName, tc.unit, tc.total1, true}, want{tc.totalName + ".rate", tc.rUn, tc.rate1, false})
 				edges(450, 2*time.Millisecond)
 				time.Sleep(100 * time.Millisecond)
-				got, err = s.Sense(t.Context())
-				if err != nil {
-					t.Fatal(err)
-				}
-				check(t, got, []want{{tc.totalName, tc.unit, tc.total2, true}, {tc.totalName + ".rate", tc.rUn, tc.rate2, false}})
-				if err := s.Close(); err != nil {
-					t.Error(err)
-				}
-				if err := s.Close(); err != nil {
-					t.Error(err)
-				}
+				senseCheck(t, s, want{tc.totalName, tc.unit, tc.total2, true}, want{tc.totalName + ".rate", tc.rUn, tc.rate2, false})
+				closeAll(t, s, s)
 			})
 		})
 	}

@@ -98,6 +98,8 @@ func (c *BME280Calibration) tFine(adcT int32) int32 {
 func centiC(tFine int32) int32 { return (tFine*5 + 128) >> 8 }
 
 // pressureQ8 is the datasheet's BME280_compensate_P_int64: Pa in Q24.8.
+// Like tFine and humidityQ10 it repeats the driver's formula on purpose:
+// an independent copy is what lets the simulator catch driver bugs.
 func (c *BME280Calibration) pressureQ8(adcP, tFine int32) uint32 {
 	var1 := int64(tFine) - 128000
 	var2 := var1 * var1 * int64(c.P6)

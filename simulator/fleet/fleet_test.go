@@ -131,6 +131,7 @@ func TestRunMalformed(t *testing.T) {
 	var mu sync.Mutex
 	var good, bad int
 	readings := map[protocol.Key]bool{}
+	arrived := make(chan struct{}, 1) // nudged after every message
 	sub := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker.URL).SetClientID("sub").SetAutoReconnect(false))
 	if tok := sub.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
@@ -139,14 +140,18 @@ func TestRunMalformed(t *testing.T) {
 		topic, _ := protocol.ParseTopic(m.Topic())
 		rs, err := protocol.DecodeSenML(m.Payload(), protocol.DecodeOptions{Device: topic.Device})
 		mu.Lock()
-		defer mu.Unlock()
 		if err != nil {
 			bad++
-			return
+		} else {
+			good++
+			for _, r := range rs {
+				readings[r.Key()] = true
+			}
 		}
-		good++
-		for _, r := range rs {
-			readings[r.Key()] = true
+		mu.Unlock()
+		select {
+		case arrived <- struct{}{}:
+		default:
 		}
 	})
 	if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
@@ -163,6 +168,23 @@ func TestRunMalformed(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Run: %v\n%s", err, logs.String())
 	}
+	// Every message the fleet published reaches the subscriber after Run
+	// returns or a little later: wait for the count, not for a while.
+	sent := sum.PacksPublished + sum.MalformedSent
+	timeout := time.After(10 * time.Second)
+	for {
+		mu.Lock()
+		n := uint64(good + bad)
+		mu.Unlock()
+		if n >= sent {
+			break
+		}
+		select {
+		case <-arrived:
+		case <-timeout:
+			t.Fatalf("subscriber saw %d of the %d messages sent", n, sent)
+		}
+	}
 	sub.Disconnect(100)
 
 	var fromFile fleet.Summary
@@ -176,12 +198,7 @@ func TestRunMalformed(t *testing.T) {
 	if fromFile.ReadingsPublished != sum.ReadingsPublished || fromFile.MalformedSent != sum.MalformedSent {
 		t.Errorf("summary file %+v differs from the returned %+v", fromFile.Totals, sum.Totals)
 	}
-	f, err := os.Open(c.Truth)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	truth, err := model.ReadTruth(f)
+	truth, err := model.ReadTruthFile(c.Truth)
 	if err != nil {
 		t.Fatal(err)
 	}

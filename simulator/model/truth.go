@@ -113,6 +113,21 @@ func (tw *TruthWriter) Close() error {
 	return err
 }
 
+// ReadTruthFile reads the truth file at path, as CreateTruth wrote it, with
+// ReadTruth; an error names the file.
+func ReadTruthFile(path string) ([]Event, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("model: open truth file: %w", err)
+	}
+	defer f.Close()
+	events, err := ReadTruth(f)
+	if err != nil {
+		return events, fmt.Errorf("%w (in %s)", err, path)
+	}
+	return events, nil
+}
+
 // ReadTruth reads the JSON lines a TruthWriter wrote. Blank lines are
 // skipped; a line that is not a valid event is an error naming its number.
 func ReadTruth(r io.Reader) ([]Event, error) {

@@ -3,6 +3,7 @@ package model_test
 import (
 	"bytes"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -74,12 +75,7 @@ func TestTruthRoundTrip(t *testing.T) {
 	if err := tw.Write(events[0]); !errors.Is(err, model.ErrClosed) {
 		t.Errorf("Write after Close: %v, want ErrClosed", err)
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	got, err := model.ReadTruth(f)
+	got, err := model.ReadTruthFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,6 +151,20 @@ func TestReadTruthErrors(t *testing.T) {
 		if name == "line 3 bad" && !strings.Contains(err.Error(), "line 3") {
 			t.Errorf("%s: error %q does not name line 3", name, err)
 		}
+	}
+}
+
+func TestReadTruthFileErrors(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "missing.jsonl")
+	if _, err := model.ReadTruthFile(missing); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("ReadTruthFile(missing) = %v, want fs.ErrNotExist", err)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.jsonl")
+	if err := os.WriteFile(bad, []byte("\nnope\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := model.ReadTruthFile(bad); err == nil || !strings.Contains(err.Error(), "line 2") || !strings.Contains(err.Error(), bad) {
+		t.Errorf("ReadTruthFile(bad) = %v, want an error naming line 2 of %s", err, bad)
 	}
 }
 

@@ -1,7 +1,6 @@
 package bme280_test
 
 import (
-	"errors"
 	"math"
 	"strings"
 	"testing"
@@ -11,6 +10,7 @@ import (
 	"periph.io/x/conn/v3/i2c/i2ctest"
 
 	"github.com/tributary-iot/tributary/firmware/drivers/bme280"
+	"github.com/tributary-iot/tributary/firmware/drivers/drivertest"
 )
 
 // datasheetCal is the worked example of the BMP280 datasheet (section 3.12),
@@ -223,24 +223,7 @@ func data(adcP, adcT, adcH int32) []byte {
 	}
 }
 
-// faultyBus plays back Ops but fails its FailAt-th transaction (0-based)
-// with Err, as a NACK or a broken wire would.
-type faultyBus struct {
-	i2ctest.Playback
-	FailAt int
-	Err    error
-	n      int
-}
-
-func (b *faultyBus) Tx(a uint16, w, r []byte) error {
-	b.n++
-	if b.n-1 == b.FailAt {
-		return b.Err
-	}
-	return b.Playback.Tx(a, w, r)
-}
-
-var errNACK = errors.New("i2c: no ACK")
+var errNACK = drivertest.ErrNACK
 
 func TestNew(t *testing.T) {
 	ok := initOps(datasheetCal, 0x01, 0x24, 0x00)
@@ -249,24 +232,24 @@ func TestNew(t *testing.T) {
 		addr    uint16
 		opts    *bme280.Opts
 		ops     []i2ctest.IO
-		failAt  int // -1: no failure
+		fail    []int // transaction numbers that fail
 		wantErr error
 		wantMsg []string
 	}{
-		{name: "default opts", addr: addr, ops: ok, failAt: -1},
-		{name: "zero opts mean 1x", addr: addr, opts: &bme280.Opts{}, ops: ok, failAt: -1},
+		{name: "default opts", addr: addr, ops: ok},
+		{name: "zero opts mean 1x", addr: addr, opts: &bme280.Opts{}, ops: ok},
 		{
-			name: "16x filter 16", addr: addr, failAt: -1,
+			name: "16x filter 16", addr: addr,
 			opts: &bme280.Opts{Temperature: bme280.O2x, Pressure: bme280.O16x, Humidity: bme280.O4x, Filter: bme280.F16},
 			ops:  initOps(datasheetCal, 0x03, 2<<5|5<<2, 4<<2),
 		},
 		{
-			name: "humidity and pressure off", addr: addr, failAt: -1,
+			name: "humidity and pressure off", addr: addr,
 			opts: &bme280.Opts{Pressure: bme280.Off, Humidity: bme280.Off},
 			ops:  initOps(datasheetCal, 0x00, 0x20, 0x00),
 		},
 		{
-			name: "alternative address", addr: 0x77, failAt: -1,
+			name: "alternative address", addr: 0x77,
 			ops: func() []i2ctest.IO {
 				ops := initOps(datasheetCal, 0x01, 0x24, 0x00)
 				for i := range ops {
@@ -276,48 +259,32 @@ func TestNew(t *testing.T) {
 			}(),
 		},
 		{
-			name: "BMP280 chip id", addr: addr, failAt: -1,
+			name: "BMP280 chip id", addr: addr,
 			ops:     []i2ctest.IO{{Addr: addr, W: []byte{0xD0}, R: []byte{0x58}}},
 			wantErr: bme280.ErrChipID, wantMsg: []string{"found 0x58", "BMP280"},
 		},
 		{
-			name: "unknown chip id", addr: addr, failAt: -1,
+			name: "unknown chip id", addr: addr,
 			ops:     []i2ctest.IO{{Addr: addr, W: []byte{0xD0}, R: []byte{0xFF}}},
 			wantErr: bme280.ErrChipID, wantMsg: []string{"found 0xff", "want 0x60"},
 		},
-		{name: "NACK on chip id", addr: addr, failAt: 0, wantErr: errNACK, wantMsg: []string{"chip id"}},
-		{name: "NACK on calibration", addr: addr, ops: ok[:1], failAt: 1, wantErr: errNACK, wantMsg: []string{"calibration"}},
-		{name: "NACK on config write", addr: addr, ops: ok[:5], failAt: 5, wantErr: errNACK, wantMsg: []string{"0xf5"}},
-		{name: "bad address", addr: 0x40, failAt: -1, wantMsg: []string{"0x40 is not a BME280 address"}},
-		{name: "temperature off", addr: addr, failAt: -1, opts: &bme280.Opts{Temperature: bme280.Off}, wantMsg: []string{"temperature oversampling cannot be Off"}},
-		{name: "bad oversampling", addr: addr, failAt: -1, opts: &bme280.Opts{Humidity: 6}, wantMsg: []string{"invalid oversampling"}},
-		{name: "bad filter", addr: addr, failAt: -1, opts: &bme280.Opts{Filter: 5}, wantMsg: []string{"invalid filter"}},
+		{name: "NACK on chip id", addr: addr, fail: []int{0}, wantErr: errNACK, wantMsg: []string{"chip id"}},
+		{name: "NACK on calibration", addr: addr, ops: ok[:1], fail: []int{1}, wantErr: errNACK, wantMsg: []string{"calibration"}},
+		{name: "NACK on config write", addr: addr, ops: ok[:5], fail: []int{5}, wantErr: errNACK, wantMsg: []string{"0xf5"}},
+		{name: "bad address", addr: 0x40, wantMsg: []string{"0x40 is not a BME280 address"}},
+		{name: "temperature off", addr: addr, opts: &bme280.Opts{Temperature: bme280.Off}, wantMsg: []string{"temperature oversampling cannot be Off"}},
+		{name: "bad oversampling", addr: addr, opts: &bme280.Opts{Humidity: 6}, wantMsg: []string{"invalid oversampling"}},
+		{name: "bad filter", addr: addr, opts: &bme280.Opts{Filter: 5}, wantMsg: []string{"invalid filter"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			bus := &faultyBus{Playback: i2ctest.Playback{Ops: tc.ops, DontPanic: true}, FailAt: tc.failAt, Err: errNACK}
+			bus := drivertest.NewFaultyI2C(tc.ops, errNACK, tc.fail...)
 			d, err := bme280.New(bus, tc.addr, tc.opts)
-			wantFail := tc.wantErr != nil || tc.wantMsg != nil
-			switch {
-			case wantFail && err == nil:
-				t.Fatalf("New succeeded, want error")
-			case !wantFail && err != nil:
-				t.Fatalf("New: %v", err)
-			case wantFail:
-				if tc.wantErr != nil && !errors.Is(err, tc.wantErr) {
-					t.Errorf("New error %q does not wrap %q", err, tc.wantErr)
-				}
-				for _, m := range tc.wantMsg {
-					if !strings.Contains(err.Error(), m) {
-						t.Errorf("New error %q does not say %q", err, m)
-					}
-				}
+			if drivertest.CheckErr(t, "New", err, tc.wantErr, tc.wantMsg...) {
 				if d != nil {
 					t.Errorf("New returned a Dev with an error")
 				}
-			default:
-				if got := d.Calibration(); got != datasheetCal {
-					t.Errorf("Calibration() = %+v, want %+v", got, datasheetCal)
-				}
+			} else if got := d.Calibration(); got != datasheetCal {
+				t.Errorf("Calibration() = %+v, want %+v", got, datasheetCal)
 			}
 			if err := bus.Close(); err != nil {
 				t.Error(err)
@@ -347,25 +314,25 @@ func TestSense(t *testing.T) {
 		opts     *bme280.Opts
 		init     [2]byte      // ctrl_hum and ctrl_meas written by New; zero for 1x
 		ops      []i2ctest.IO // after New
-		failAt   int          // index in ops, -1 for none
+		fail     []int        // transaction numbers after New that fail
 		want     bme280.Env
 		wantErr  error
 		wantWait time.Duration // minimum time Sense must take
 	}{
 		{
-			name: "datasheet example", failAt: -1,
+			name:     "datasheet example",
 			ops:      []i2ctest.IO{hum(0x01), start(0x25), status(0x00), read(example)},
 			want:     bme280.Env{Temperature: wantT, Pressure: wantP, Humidity: wantH},
 			wantWait: 9300 * time.Microsecond,
 		},
 		{
-			name: "still measuring twice", failAt: -1,
+			name:     "still measuring twice",
 			ops:      []i2ctest.IO{hum(0x01), start(0x25), status(0x08), status(0x09), status(0x01), read(example)},
 			want:     bme280.Env{Temperature: wantT, Pressure: wantP, Humidity: wantH},
 			wantWait: 9300*time.Microsecond + 2*time.Millisecond,
 		},
 		{
-			name: "16x everything waits longer", failAt: -1,
+			name:     "16x everything waits longer",
 			opts:     &bme280.Opts{Temperature: bme280.O16x, Pressure: bme280.O16x, Humidity: bme280.O16x},
 			init:     [2]byte{0x05, 0xB4},
 			ops:      []i2ctest.IO{hum(0x05), start(0xB5), status(0x00), read(example)},
@@ -373,20 +340,20 @@ func TestSense(t *testing.T) {
 			wantWait: 112800 * time.Microsecond,
 		},
 		{
-			name: "pressure and humidity off", failAt: -1,
+			name: "pressure and humidity off",
 			opts: &bme280.Opts{Pressure: bme280.Off, Humidity: bme280.Off},
 			init: [2]byte{0x00, 0x20},
 			ops:  []i2ctest.IO{hum(0x00), start(0x21), status(0x00), read(data(0x80000, exampleAdcT, 0x8000))},
 			want: bme280.Env{Temperature: wantT, Pressure: nan, Humidity: nan},
 		},
 		{
-			name: "never finishes", failAt: -1,
+			name:    "never finishes",
 			ops:     append([]i2ctest.IO{hum(0x01), start(0x25)}, busy...),
 			wantErr: bme280.ErrTimeout,
 		},
-		{name: "NACK on start", failAt: 0, wantErr: errNACK},
-		{name: "NACK on status", ops: []i2ctest.IO{hum(0x01), start(0x25)}, failAt: 2, wantErr: errNACK},
-		{name: "NACK on data", ops: []i2ctest.IO{hum(0x01), start(0x25), status(0x00)}, failAt: 3, wantErr: errNACK},
+		{name: "NACK on start", fail: []int{0}, wantErr: errNACK},
+		{name: "NACK on status", ops: []i2ctest.IO{hum(0x01), start(0x25)}, fail: []int{2}, wantErr: errNACK},
+		{name: "NACK on data", ops: []i2ctest.IO{hum(0x01), start(0x25), status(0x00)}, fail: []int{3}, wantErr: errNACK},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
@@ -394,12 +361,12 @@ func TestSense(t *testing.T) {
 				if tc.init != [2]byte{} {
 					hum, meas = tc.init[0], tc.init[1]
 				}
-				ops := append(initOps(c, hum, meas, 0), tc.ops...)
-				failAt := tc.failAt
-				if failAt >= 0 {
-					failAt += 6
+				init := initOps(c, hum, meas, 0)
+				fail := make([]int, len(tc.fail))
+				for i, n := range tc.fail {
+					fail[i] = n + len(init)
 				}
-				bus := &faultyBus{Playback: i2ctest.Playback{Ops: ops, DontPanic: true}, FailAt: failAt, Err: errNACK}
+				bus := drivertest.NewFaultyI2C(append(init, tc.ops...), errNACK, fail...)
 				d, err := bme280.New(bus, addr, tc.opts)
 				if err != nil {
 					t.Fatal(err)
@@ -409,20 +376,12 @@ func TestSense(t *testing.T) {
 				t0 := time.Now()
 				err = d.Sense(&e)
 				took := time.Since(t0)
-				if tc.wantErr != nil {
-					if !errors.Is(err, tc.wantErr) {
-						t.Errorf("Sense error = %v, want %v", err, tc.wantErr)
-					}
+				if drivertest.CheckErr(t, "Sense", err, tc.wantErr) {
 					if e != sentinel {
 						t.Errorf("Sense filled %+v despite the error", e)
 					}
-				} else {
-					if err != nil {
-						t.Fatalf("Sense: %v", err)
-					}
-					if !same(e.Temperature, tc.want.Temperature) || !same(e.Pressure, tc.want.Pressure) || !same(e.Humidity, tc.want.Humidity) {
-						t.Errorf("Sense = %+v, want %+v", e, tc.want)
-					}
+				} else if !same(e.Temperature, tc.want.Temperature) || !same(e.Pressure, tc.want.Pressure) || !same(e.Humidity, tc.want.Humidity) {
+					t.Errorf("Sense = %+v, want %+v", e, tc.want)
 				}
 				if took < tc.wantWait {
 					t.Errorf("Sense took %s, want at least the datasheet maximum %s", took, tc.wantWait)

@@ -108,7 +108,8 @@ func (c *Calibration) CompensateP(adcP, tFine int32) float64 {
 }
 
 // compensateP is the int64 formula before its final conversion to uint32,
-// which wraps for readings far outside the physical range.
+// which wraps for readings far outside the physical range. simulator/chips
+// keeps its own copy of the datasheet formulas on purpose, to test these.
 func (c *Calibration) compensateP(adcP, tFine int32) int64 {
 	var1 := int64(tFine) - 128000
 	var2 := var1 * var1 * int64(c.P6)

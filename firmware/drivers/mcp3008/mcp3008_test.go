@@ -11,6 +11,7 @@ import (
 	"periph.io/x/conn/v3/spi"
 	"periph.io/x/conn/v3/spi/spitest"
 
+	"github.com/tributary-iot/tributary/firmware/drivers/drivertest"
 	"github.com/tributary-iot/tributary/firmware/drivers/mcp3008"
 )
 
@@ -67,14 +68,8 @@ func TestNew(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newPort()
 			d, err := mcp3008.New(p, tc.opts)
-			if tc.wantMsg != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantMsg) {
-					t.Fatalf("New error = %v, want one saying %q", err, tc.wantMsg)
-				}
+			if drivertest.CheckErr(t, "New", err, nil, tc.wantMsg) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if p.freq != tc.wantFreq || p.mode != spi.Mode0 || p.bits != 8 {
 				t.Errorf("Connect(%s, %v, %d), want (%s, Mode0, 8)", p.freq, p.mode, p.bits, tc.wantFreq)

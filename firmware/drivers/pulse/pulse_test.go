@@ -11,6 +11,7 @@ import (
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpiotest"
 
+	"github.com/tributary-iot/tributary/firmware/drivers/drivertest"
 	"github.com/tributary-iot/tributary/firmware/drivers/pulse"
 )
 
@@ -55,14 +56,8 @@ func TestNew(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			pin := newPin()
 			d, err := pulse.New(pin, tc.opts)
-			if tc.wantMsg != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantMsg) {
-					t.Fatalf("New error = %v, want one saying %q", err, tc.wantMsg)
-				}
+			if drivertest.CheckErr(t, "New", err, nil, tc.wantMsg) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if pin.pull != tc.wantPull || pin.edge != tc.wantEdge {
 				t.Errorf("In(%s, %s), want In(%s, %s)", pin.pull, pin.edge, tc.wantPull, tc.wantEdge)

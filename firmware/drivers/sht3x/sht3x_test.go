@@ -1,8 +1,8 @@
 package sht3x_test
 
 import (
-	"errors"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -10,6 +10,7 @@ import (
 
 	"periph.io/x/conn/v3/i2c/i2ctest"
 
+	"github.com/tributary-iot/tributary/firmware/drivers/drivertest"
 	"github.com/tributary-iot/tributary/firmware/drivers/sht3x"
 )
 
@@ -39,24 +40,7 @@ var statusOps = []i2ctest.IO{
 	{Addr: addr, R: []byte{0x80, 0x10, 0xE1}},
 }
 
-// faultyBus plays back Ops but fails the transactions whose 0-based numbers
-// are in Fail with Err, as a NACK would.
-type faultyBus struct {
-	i2ctest.Playback
-	Fail map[int]bool
-	Err  error
-	n    int
-}
-
-func (b *faultyBus) Tx(a uint16, w, r []byte) error {
-	b.n++
-	if b.Fail[b.n-1] {
-		return b.Err
-	}
-	return b.Playback.Tx(a, w, r)
-}
-
-var errNACK = errors.New("i2c: no ACK")
+var errNACK = drivertest.ErrNACK
 
 func TestNew(t *testing.T) {
 	for _, tc := range []struct {
@@ -64,7 +48,7 @@ func TestNew(t *testing.T) {
 		addr    uint16
 		opts    *sht3x.Opts
 		ops     []i2ctest.IO
-		fail    map[int]bool
+		fail    []int // transaction numbers that fail
 		wantErr error
 		wantMsg string
 	}{
@@ -77,31 +61,16 @@ func TestNew(t *testing.T) {
 			{Addr: addr, W: []byte{0xF3, 0x2D}},
 			{Addr: addr, R: []byte{0x80, 0x10, 0xE2}},
 		}, wantErr: sht3x.ErrCRC, wantMsg: "status word 0x8010"},
-		{name: "absent", addr: addr, fail: map[int]bool{0: true}, wantErr: errNACK, wantMsg: "status command at 0x44"},
-		{name: "NACK on status read", addr: addr, ops: statusOps[:1], fail: map[int]bool{1: true}, wantErr: errNACK},
+		{name: "absent", addr: addr, fail: []int{0}, wantErr: errNACK, wantMsg: "status command at 0x44"},
+		{name: "NACK on status read", addr: addr, ops: statusOps[:1], fail: []int{1}, wantErr: errNACK},
 		{name: "bad address", addr: 0x40, wantMsg: "0x40 is not an SHT3x address"},
 		{name: "bad repeatability", addr: addr, opts: &sht3x.Opts{Repeatability: 3}, wantMsg: "invalid repeatability"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			bus := &faultyBus{Playback: i2ctest.Playback{Ops: tc.ops, DontPanic: true}, Fail: tc.fail, Err: errNACK}
+			bus := drivertest.NewFaultyI2C(tc.ops, errNACK, tc.fail...)
 			d, err := sht3x.New(bus, tc.addr, tc.opts)
-			if tc.wantErr == nil && tc.wantMsg == "" {
-				if err != nil {
-					t.Fatalf("New: %v", err)
-				}
-			} else {
-				if err == nil {
-					t.Fatal("New succeeded, want error")
-				}
-				if tc.wantErr != nil && !errors.Is(err, tc.wantErr) {
-					t.Errorf("New error %q does not wrap %q", err, tc.wantErr)
-				}
-				if !strings.Contains(err.Error(), tc.wantMsg) {
-					t.Errorf("New error %q does not say %q", err, tc.wantMsg)
-				}
-				if d != nil {
-					t.Error("New returned a Dev with an error")
-				}
+			if drivertest.CheckErr(t, "New", err, tc.wantErr, tc.wantMsg) && d != nil {
+				t.Error("New returned a Dev with an error")
 			}
 			if err := bus.Close(); err != nil {
 				t.Error(err)
@@ -118,7 +87,7 @@ func TestSense(t *testing.T) {
 		name     string
 		rep      sht3x.Repeatability
 		ops      []i2ctest.IO // after New
-		fail     map[int]bool // transaction numbers after New
+		fail     []int        // transaction numbers after New that fail
 		want     sht3x.Env
 		wantErr  error
 		wantMsg  string
@@ -145,19 +114,19 @@ func TestSense(t *testing.T) {
 		{
 			name: "not ready twice", rep: sht3x.High,
 			ops:      []i2ctest.IO{cmd(0x24, 0x00), good},
-			fail:     map[int]bool{1: true, 2: true},
+			fail:     []int{1, 2},
 			want:     sht3x.Env{Temperature: 25, Humidity: 100 * 32768.0 / 65535},
 			wantWait: 17 * time.Millisecond,
 		},
 		{
 			name: "never ready", rep: sht3x.High,
 			ops:     []i2ctest.IO{cmd(0x24, 0x00)},
-			fail:    map[int]bool{1: true, 2: true, 3: true, 4: true, 5: true},
+			fail:    []int{1, 2, 3, 4, 5},
 			wantErr: sht3x.ErrNotReady,
 		},
 		{
 			name: "NACK on command", rep: sht3x.High,
-			fail:    map[int]bool{0: true},
+			fail:    []int{0},
 			wantErr: errNACK, wantMsg: "measurement command",
 		},
 		{
@@ -178,14 +147,11 @@ func TestSense(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				fail := map[int]bool{}
-				for n := range tc.fail {
-					fail[n+len(statusOps)] = true
+				fail := make([]int, len(tc.fail))
+				for i, n := range tc.fail {
+					fail[i] = n + len(statusOps)
 				}
-				bus := &faultyBus{
-					Playback: i2ctest.Playback{Ops: append(append([]i2ctest.IO{}, statusOps...), tc.ops...), DontPanic: true},
-					Fail:     fail, Err: errNACK,
-				}
+				bus := drivertest.NewFaultyI2C(append(slices.Clone(statusOps), tc.ops...), errNACK, fail...)
 				d, err := sht3x.New(bus, addr, &sht3x.Opts{Repeatability: tc.rep})
 				if err != nil {
 					t.Fatal(err)
@@ -195,23 +161,12 @@ func TestSense(t *testing.T) {
 				t0 := time.Now()
 				err = d.Sense(&e)
 				took := time.Since(t0)
-				if tc.wantErr != nil {
-					if !errors.Is(err, tc.wantErr) {
-						t.Errorf("Sense error = %v, want %v", err, tc.wantErr)
-					}
-					if err != nil && !strings.Contains(err.Error(), tc.wantMsg) {
-						t.Errorf("Sense error %q does not say %q", err, tc.wantMsg)
-					}
+				if drivertest.CheckErr(t, "Sense", err, tc.wantErr, tc.wantMsg) {
 					if e != sentinel {
 						t.Errorf("Sense filled %+v despite the error", e)
 					}
-				} else {
-					if err != nil {
-						t.Fatalf("Sense: %v", err)
-					}
-					if math.Abs(e.Temperature-tc.want.Temperature) > 1e-9 || math.Abs(e.Humidity-tc.want.Humidity) > 1e-9 {
-						t.Errorf("Sense = %+v, want %+v", e, tc.want)
-					}
+				} else if math.Abs(e.Temperature-tc.want.Temperature) > 1e-9 || math.Abs(e.Humidity-tc.want.Humidity) > 1e-9 {
+					t.Errorf("Sense = %+v, want %+v", e, tc.want)
 				}
 				if took < tc.wantWait {
 					t.Errorf("Sense took %s, want at least %s (datasheet maximum)", took, tc.wantWait)
