@@ -132,10 +132,17 @@ func TestSplitThenReadParentToEndThenChildren(t *testing.T) {
 			}
 		}
 	}
+	inChildren := 0
 	for _, r := range after {
-		if r.ShardID == parent.ShardID {
+		switch r.ShardID {
+		case parent.ShardID:
 			t.Fatal("record stored in the closed parent")
+		case c1.ShardID, c2.ShardID:
+			inChildren++
 		}
+	}
+	if n != inChildren || inChildren == 0 {
+		t.Fatalf("read %d records from the children, want the %d put into them after the split", n, inChildren)
 	}
 	// Errors: closed shard, bad key, unknown shard.
 	if err := s.SplitShard(bg, "t", parent.ShardID, mid); !errors.Is(err, shardstore.ErrInvalidArgument) {
@@ -147,7 +154,6 @@ func TestSplitThenReadParentToEndThenChildren(t *testing.T) {
 	if err := s.SplitShard(bg, "t", "shardId-000000000099", mid); !errors.Is(err, shardstore.ErrShardNotFound) {
 		t.Errorf("split unknown: %v", err)
 	}
-	_ = n
 }
 
 func TestMerge(t *testing.T) {
