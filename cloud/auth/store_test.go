@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/tributary-iot/tributary/cloud/auth"
+	"github.com/tributary-iot/tributary/internal/boltfile/bolttest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -218,12 +220,44 @@ func TestConcurrentVerify(t *testing.T) {
 	wg.Wait()
 }
 
-func TestCorruptFile(t *testing.T) {
+// A damaged token file is an error that names it and says what to do,
+// never a crash: at Open, and at a reload, which keeps the tokens in
+// force.
+func TestDamagedFile(t *testing.T) {
+	good := filepath.Join(t.TempDir(), "good.db")
+	s := open(t, good)
+	for i := range 100 {
+		if _, err := s.Issue(fmt.Sprintf("gw-%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	path := filepath.Join(t.TempDir(), "tokens.db")
-	if err := os.WriteFile(path, []byte("not a database"), 0o600); err != nil {
+	bolttest.Each(t, good, path, func(t *testing.T) {
+		_, err := auth.Open(path, auth.Options{LockTimeout: time.Second})
+		bolttest.CheckOpenError(t, err, path, "issue every gateway a new token")
+	})
+
+	// Damaged under a running store.
+	data, err := os.ReadFile(good)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := auth.Open(path, auth.Options{}); err == nil {
-		t.Error("Open accepted a corrupt file")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	live := open(t, path)
+	tok, err := live.Issue("gw-live")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if data, err = os.ReadFile(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, bolttest.Damages(data)[1].Data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bolttest.CheckOpenError(t, live.Reload(), path, "issue every gateway a new token")
+	if gw, ok := live.Verify(tok); !ok || gw != "gw-live" {
+		t.Fatalf("after a failed reload: Verify = %q, %v; want the last good tokens in force", gw, ok)
 	}
 }

@@ -8,6 +8,9 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/tributary-iot/tributary/internal/boltfile"
 )
 
 // Checkpoint is how far an application has processed one shard.
@@ -36,11 +39,13 @@ var bucketCheckpoints = []byte("checkpoints")
 // OpenCheckpoints opens (creating if needed) the checkpoint file at path.
 // It fails after a second if another process holds the file.
 func OpenCheckpoints(path string) (*Checkpoints, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
-	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
-			return nil, fmt.Errorf("consumer: checkpoint file %s is in use by another process", path)
-		}
+	db, err := boltfile.Open(path, bolt.Options{Timeout: time.Second})
+	switch {
+	case errors.Is(err, berrors.ErrTimeout):
+		return nil, fmt.Errorf("consumer: checkpoint file %s is in use by another process", path)
+	case errors.Is(err, boltfile.ErrCorrupt):
+		return nil, fmt.Errorf("consumer: the checkpoint file is damaged: %w (move it aside: shards are then read again from start_at)", err)
+	case err != nil:
 		return nil, fmt.Errorf("consumer: open checkpoints: %w", err)
 	}
 	if err := db.Update(func(tx *bolt.Tx) error {

@@ -9,6 +9,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/tributary-iot/tributary/internal/boltfile"
 )
 
 // ackKey names one numbering of one gateway's queue.
@@ -145,11 +147,13 @@ type ackLog struct {
 }
 
 func openAckLog(path string) (*ackLog, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
-	if errors.Is(err, berrors.ErrTimeout) {
+	db, err := boltfile.Open(path, bolt.Options{Timeout: time.Second})
+	switch {
+	case errors.Is(err, berrors.ErrTimeout):
 		return nil, fmt.Errorf("ingest: the ack log %s is in use by another process (is tributary-cloud already running with this data folder?)", path)
-	}
-	if err != nil {
+	case errors.Is(err, boltfile.ErrCorrupt):
+		return nil, fmt.Errorf("ingest: the ack log is damaged: %w (move the file aside and restart: no reading is lost, but batches the gateways resend are then stored again)", err)
+	case err != nil:
 		return nil, fmt.Errorf("ingest: opening the ack log: %w", err)
 	}
 	// Saves from many gateways share commits (one fsync): a short delay

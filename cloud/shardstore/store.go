@@ -14,6 +14,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/tributary-iot/tributary/internal/boltfile"
 )
 
 // Store is an embedded stream store with the Kinesis data model in one
@@ -63,16 +65,18 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
+	db, err := boltfile.Open(path, bolt.Options{
 		Timeout:         250 * time.Millisecond,
 		NoFreelistSync:  true,
 		FreelistType:    bolt.FreelistMapType,
 		InitialMmapSize: 64 << 20,
 	})
-	if err != nil {
-		if errors.Is(err, berrors.ErrTimeout) {
-			return nil, fmt.Errorf("%w: %s", ErrLocked, path)
-		}
+	switch {
+	case errors.Is(err, berrors.ErrTimeout):
+		return nil, fmt.Errorf("%w: %s", ErrLocked, path)
+	case errors.Is(err, boltfile.ErrCorrupt):
+		return nil, fmt.Errorf("%w: %w (move the file aside, or restore a backup, to start again; the records in it are lost)", ErrCorrupt, err)
+	case err != nil:
 		return nil, fmt.Errorf("shardstore: open %s: %w", path, err)
 	}
 	s := &Store{
