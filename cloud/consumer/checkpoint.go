@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -78,7 +79,9 @@ func (c *Checkpoints) Get(app, stream, shard string) (Checkpoint, bool, error) {
 			return nil
 		}
 		ok = true
-		return json.Unmarshal(v, &cp)
+		var err error
+		cp, err = decodeCheckpoint(v)
+		return err
 	})
 	if err != nil {
 		return Checkpoint{}, false, fmt.Errorf("consumer: read checkpoint %s/%s/%s: %w", app, stream, shard, err)
@@ -95,8 +98,8 @@ func (c *Checkpoints) All(app, stream string) (map[string]Checkpoint, error) {
 			return nil
 		}
 		return b.ForEach(func(k, v []byte) error {
-			var cp Checkpoint
-			if err := json.Unmarshal(v, &cp); err != nil {
+			cp, err := decodeCheckpoint(v)
+			if err != nil {
 				return fmt.Errorf("shard %s: %w", k, err)
 			}
 			out[string(k)] = cp
@@ -130,6 +133,23 @@ func (c *Checkpoints) Set(app, stream, shard string, cp Checkpoint) error {
 		return fmt.Errorf("consumer: write checkpoint %s/%s/%s: %w", app, stream, shard, err)
 	}
 	return nil
+}
+
+// maxSeqDigits is the longest sequence number Kinesis issues.
+const maxSeqDigits = 128
+
+// decodeCheckpoint decodes a stored checkpoint (JSON), refusing one whose
+// sequence number is not a decimal number.
+func decodeCheckpoint(v []byte) (Checkpoint, error) {
+	var cp Checkpoint
+	if err := json.Unmarshal(v, &cp); err != nil {
+		return Checkpoint{}, fmt.Errorf("consumer: checkpoint: %w", err)
+	}
+	seq := cp.SequenceNumber
+	if len(seq) > maxSeqDigits || strings.Trim(seq, "0123456789") != "" {
+		return Checkpoint{}, fmt.Errorf("consumer: checkpoint: sequence number %.40q is not a decimal number of at most %d digits", seq, maxSeqDigits)
+	}
+	return cp, nil
 }
 
 func streamBucket(tx *bolt.Tx, app, stream string) *bolt.Bucket {

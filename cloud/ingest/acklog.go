@@ -11,6 +11,7 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/tributary-iot/tributary/internal/boltfile"
+	"github.com/tributary-iot/tributary/protocol"
 )
 
 // ackKey names one numbering of one gateway's queue.
@@ -30,7 +31,11 @@ func parseAckKey(b []byte) (ackKey, bool) {
 	if len(b) < 10 || b[len(b)-9] != 0 {
 		return ackKey{}, false
 	}
-	return ackKey{string(b[:len(b)-9]), binary.BigEndian.Uint64(b[len(b)-8:])}, true
+	gw := string(b[:len(b)-9])
+	if protocol.CheckDeviceID(gw) != nil {
+		return ackKey{}, false
+	}
+	return ackKey{gw, binary.BigEndian.Uint64(b[len(b)-8:])}, true
 }
 
 // ackState is what the ack log keeps per (gateway, epoch).

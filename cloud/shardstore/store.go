@@ -133,8 +133,11 @@ func (s *Store) load() error {
 		}
 		err = streams.ForEach(func(k, v []byte) error {
 			m, err := decodeStream(v)
-			if err != nil || m.Name != string(k) || len(m.open) == 0 {
-				return fmt.Errorf("%w: %s: stream %q: bad metadata (%v)", ErrCorrupt, s.path, k, err)
+			if err == nil && m.Name != string(k) {
+				err = fmt.Errorf("stream %q stored under the name %q", m.Name, k)
+			}
+			if err != nil {
+				return fmt.Errorf("%w: %s: stream %q: bad metadata: %w", ErrCorrupt, s.path, k, err)
 			}
 			sb := records.Bucket(u64key(m.ID))
 			if sb == nil {

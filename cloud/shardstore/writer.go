@@ -200,8 +200,7 @@ func (s *Store) commitPuts(batch []*putReq) {
 				w.bkts[k] = b
 			}
 			v := r.vals[i]
-			binary.BigEndian.PutUint64(v[4:12], uint64(ts))
-			binary.BigEndian.PutUint32(v[0:4], crc32.Checksum(v[4:], castagnoli))
+			sealRecord(v, ts)
 			start := len(w.keys)
 			w.keys = binary.BigEndian.AppendUint64(w.keys, next)
 			if err := b.Put(w.keys[start:start+8:start+8], v); err != nil {
