@@ -148,7 +148,8 @@ var ackBucket = []byte("acks")
 
 // ackLog is the durable ack state, one bbolt file.
 type ackLog struct {
-	db *bolt.DB
+	path string
+	db   *bolt.DB
 }
 
 func openAckLog(path string) (*ackLog, error) {
@@ -171,7 +172,7 @@ func openAckLog(path string) (*ackLog, error) {
 		db.Close()
 		return nil, fmt.Errorf("ingest: ack log: %w", err)
 	}
-	return &ackLog{db: db}, nil
+	return &ackLog{path: path, db: db}, nil
 }
 
 func (l *ackLog) close() error { return l.db.Close() }
@@ -197,9 +198,13 @@ func (l *ackLog) load(k ackKey) (ackState, error) {
 // a commit.
 func (l *ackLog) save(k ackKey, st *ackState) error {
 	key, val := k.bytes(), st.encode()
-	if err := l.db.Batch(func(tx *bolt.Tx) error {
+	err := l.db.Batch(func(tx *bolt.Tx) error {
 		return tx.Bucket(ackBucket).Put(key, val)
-	}); err != nil {
+	})
+	switch {
+	case boltfile.NoSpace(err):
+		return fmt.Errorf("ingest: no space to grow the ack log %s (%w): free disk space; the gateways resend meanwhile", l.path, err)
+	case err != nil:
 		return fmt.Errorf("ingest: ack log: saving gateway %s epoch %d: %w", k.gateway, k.epoch, err)
 	}
 	return nil

@@ -218,7 +218,7 @@ func (op *storeOp) save() *httpError {
 	st.updated = in.opts.Now().Unix()
 	if err := in.acks.save(op.k, st); err != nil {
 		op.log.Error("cannot write the ack log", "err", err)
-		return &httpError{status: http.StatusServiceUnavailable, retryAfter: true, msg: fmt.Sprintf("ack log: %v", err)}
+		return &httpError{status: http.StatusServiceUnavailable, retryAfter: true, msg: err.Error()}
 	}
 	now := st.pending.count()
 	in.uncertain.Add(int64(now) - int64(op.before))
