@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -122,50 +123,63 @@ func TestIssueVerifyRevoke(t *testing.T) {
 }
 
 // Another process (the token command) changes the file while the server's
-// Store is open: Watch picks the change up.
+// Store is open: Watch picks the change up within one interval.
 func TestWatchSeesOtherProcess(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "tokens.db")
-	server := open(t, path)
-	cli := open(t, path)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() { server.Watch(ctx, 5*time.Millisecond) })
-	defer func() { cancel(); wg.Wait() }()
-
-	tok, err := cli.Issue("gw-1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the issued token to verify", func() bool { _, ok := server.Verify(tok); return ok })
-	if err := cli.Revoke("gw-1"); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the revoked token to fail", func() bool { _, ok := server.Verify(tok); return !ok })
-
-	// Many quick changes in a row, within one tick of the file's clock:
-	// the last state always wins.
-	var last string
-	for i := range 20 {
-		if i == 0 {
-			last, err = cli.Issue("gw-2")
-		} else {
-			last, err = cli.Rotate("gw-2")
+	synctest.Test(t, func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "tokens.db")
+		server := open(t, path)
+		cli := open(t, path)
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() {
+			server.Watch(ctx, time.Second)
+			close(done)
+		}()
+		defer func() { cancel(); <-done }()
+		afterTick := func() {
+			time.Sleep(time.Second)
+			synctest.Wait() // the reload is done
 		}
+
+		tok, err := cli.Issue("gw-1")
 		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	waitFor(t, "the last rotated token to verify", func() bool { _, ok := server.Verify(last); return ok })
+		if _, ok := server.Verify(tok); ok {
+			t.Fatal("the token verifies before Watch ran")
+		}
+		afterTick()
+		if _, ok := server.Verify(tok); !ok {
+			t.Fatal("the issued token does not verify after one interval")
+		}
+		if err := cli.Revoke("gw-1"); err != nil {
+			t.Fatal(err)
+		}
+		afterTick()
+		if _, ok := server.Verify(tok); ok {
+			t.Fatal("the revoked token still verifies after one interval")
+		}
+	})
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+// Many quick changes in a row, within one tick of the file's clock (same
+// size, same modification time): each reload sees the last one.
+func TestReloadSeesQuickChanges(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tokens.db")
+	server := open(t, path)
+	cli := open(t, path)
+	last, err := cli.Issue("gw-2")
+	for i := range 20 {
+		if err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(time.Millisecond)
+		if err := server.Reload(); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := server.Verify(last); !ok {
+			t.Fatalf("change %d: the last token does not verify after a reload", i)
+		}
+		last, err = cli.Rotate("gw-2")
 	}
 }
 

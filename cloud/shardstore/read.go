@@ -3,6 +3,7 @@ package shardstore
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -327,7 +328,7 @@ func (s *Store) Read(ctx context.Context, pos Position, limit int) (ReadResult, 
 		return nil
 	})
 	if err != nil {
-		if _, ok := err.(*Error); !ok {
+		if _, ok := errors.AsType[*Error](err); !ok {
 			err = fmt.Errorf("shardstore: read: %w", err)
 		}
 		return ReadResult{}, err

@@ -342,7 +342,7 @@ func TestTrimInChunks(t *testing.T) {
 
 func TestTrimmerRunsByItself(t *testing.T) {
 	clk := newClock()
-	logs := &syncBuffer{}
+	logs := &logWatch{want: "trimmed expired data", seen: make(chan struct{})}
 	o := unlimited()
 	o.Now = clk.Now
 	o.TrimInterval = 5 * time.Millisecond
@@ -351,31 +351,37 @@ func TestTrimmerRunsByItself(t *testing.T) {
 	mustCreate(t, s, "t", 1)
 	mustPut(t, s, "t", entries("x", 10, 1))
 	clk.Advance(25 * time.Hour)
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(logs.String(), "trimmed expired data") {
-		if time.Now().After(deadline) {
-			t.Fatalf("trimmer did not run; log:\n%s", logs.String())
-		}
-		time.Sleep(5 * time.Millisecond)
+	select {
+	case <-logs.seen:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("trimmer did not run; log:\n%s", logs.String())
 	}
 	if !strings.Contains(logs.String(), "records=10") {
 		t.Fatalf("log: %s", logs.String())
 	}
 }
 
-type syncBuffer struct {
+// logWatch collects log lines and closes seen at the first one that
+// holds want.
+type logWatch struct {
+	want string
+	seen chan struct{}
+
 	mu sync.Mutex
 	b  strings.Builder
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
+func (l *logWatch) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if strings.Contains(string(p), l.want) && !strings.Contains(l.b.String(), l.want) {
+		close(l.seen)
+	}
+	return l.b.Write(p)
 }
 
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
+func (l *logWatch) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
