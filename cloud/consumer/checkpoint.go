@@ -2,14 +2,12 @@ package consumer
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/tributary-iot/tributary/internal/boltfile"
 )
@@ -40,14 +38,9 @@ var bucketCheckpoints = []byte("checkpoints")
 // OpenCheckpoints opens (creating if needed) the checkpoint file at path.
 // It fails after a second if another process holds the file.
 func OpenCheckpoints(path string) (*Checkpoints, error) {
-	db, err := boltfile.Open(path, bolt.Options{Timeout: time.Second})
-	switch {
-	case errors.Is(err, berrors.ErrTimeout):
-		return nil, fmt.Errorf("consumer: checkpoint file %s is in use by another process", path)
-	case errors.Is(err, boltfile.ErrCorrupt):
-		return nil, fmt.Errorf("consumer: the checkpoint file is damaged: %w (move it aside: shards are then read again from start_at)", err)
-	case err != nil:
-		return nil, fmt.Errorf("consumer: open checkpoints: %w", err)
+	db, err := boltfile.Open(path, bolt.Options{Timeout: time.Second}, "move it aside: shards are then read again from start_at")
+	if err != nil {
+		return nil, fmt.Errorf("consumer: checkpoints: %w", err)
 	}
 	if err := db.Update(func(tx *bolt.Tx) error {
 		_, err := tx.CreateBucketIfNotExists(bucketCheckpoints)

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/tributary-iot/tributary/internal/boltfile"
 	"github.com/tributary-iot/tributary/protocol"
@@ -153,14 +152,10 @@ type ackLog struct {
 }
 
 func openAckLog(path string) (*ackLog, error) {
-	db, err := boltfile.Open(path, bolt.Options{Timeout: time.Second})
-	switch {
-	case errors.Is(err, berrors.ErrTimeout):
-		return nil, fmt.Errorf("ingest: the ack log %s is in use by another process (is tributary-cloud already running with this data folder?)", path)
-	case errors.Is(err, boltfile.ErrCorrupt):
-		return nil, fmt.Errorf("ingest: the ack log is damaged: %w (move the file aside and restart: no reading is lost, but batches the gateways resend are then stored again)", err)
-	case err != nil:
-		return nil, fmt.Errorf("ingest: opening the ack log: %w", err)
+	db, err := boltfile.Open(path, bolt.Options{Timeout: time.Second},
+		"move the file aside and restart: no reading is lost, but batches the gateways resend are then stored again")
+	if err != nil {
+		return nil, fmt.Errorf("ingest: ack log: %w", err)
 	}
 	// Saves from many gateways share commits (one fsync): a short delay
 	// keeps a lone request fast.

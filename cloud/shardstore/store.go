@@ -13,7 +13,6 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/tributary-iot/tributary/internal/boltfile"
 )
@@ -70,14 +69,14 @@ func Open(path string, opts Options) (*Store, error) {
 		NoFreelistSync:  true,
 		FreelistType:    bolt.FreelistMapType,
 		InitialMmapSize: 64 << 20,
-	})
+	}, "move the file aside, or restore a backup, to start again; the records in it are lost")
 	switch {
-	case errors.Is(err, berrors.ErrTimeout):
+	case errors.Is(err, boltfile.ErrInUse):
 		return nil, fmt.Errorf("%w: %s", ErrLocked, path)
 	case errors.Is(err, boltfile.ErrCorrupt):
-		return nil, fmt.Errorf("%w: %w (move the file aside, or restore a backup, to start again; the records in it are lost)", ErrCorrupt, err)
+		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	case err != nil:
-		return nil, fmt.Errorf("shardstore: open %s: %w", path, err)
+		return nil, fmt.Errorf("shardstore: %w", err)
 	}
 	s := &Store{
 		path:       path,

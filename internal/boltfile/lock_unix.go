@@ -12,7 +12,7 @@ import (
 )
 
 // lockFile takes f's flock (exclusive or shared) as bbolt does, waiting
-// up to timeout (0: forever).
+// up to timeout (0: forever; then it returns bbolt's ErrTimeout).
 func lockFile(f *os.File, exclusive bool, timeout time.Duration) error {
 	how := syscall.LOCK_SH | syscall.LOCK_NB
 	if exclusive {

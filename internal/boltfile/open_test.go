@@ -10,11 +10,12 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/tributary-iot/tributary/internal/boltfile"
 	"github.com/tributary-iot/tributary/internal/boltfile/bolttest"
 )
+
+const advice = "move it aside"
 
 // sample is a file of several levels: nested buckets over many pages,
 // with and without a persisted freelist.
@@ -62,7 +63,7 @@ func open(t *testing.T, data []byte, noFreelistSync bool) (string, error) {
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	db, err := boltfile.Open(path, bolt.Options{Timeout: time.Second, NoFreelistSync: noFreelistSync})
+	db, err := boltfile.Open(path, bolt.Options{Timeout: time.Second, NoFreelistSync: noFreelistSync}, advice)
 	if err != nil {
 		return path, err
 	}
@@ -82,9 +83,7 @@ func TestOpenDamaged(t *testing.T) {
 		for _, d := range bolttest.Damages(sample(t, nofl)) {
 			t.Run(fmt.Sprintf("%s/nofreelistsync=%v", d.Name, nofl), func(t *testing.T) {
 				path, err := open(t, d.Data, nofl)
-				if !errors.Is(err, boltfile.ErrCorrupt) || !strings.Contains(err.Error(), path) {
-					t.Fatalf("err = %v, want ErrCorrupt naming %s", err, path)
-				}
+				bolttest.CheckOpenError(t, err, path, advice)
 			})
 		}
 	}
@@ -96,7 +95,7 @@ func TestOpenIntact(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	db, err := boltfile.Open(filepath.Join(t.TempDir(), "new.db"), bolt.Options{})
+	db, err := boltfile.Open(filepath.Join(t.TempDir(), "new.db"), bolt.Options{}, advice)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,14 +104,15 @@ func TestOpenIntact(t *testing.T) {
 
 func TestOpenLocked(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "x.db")
-	db, err := boltfile.Open(path, bolt.Options{})
+	db, err := boltfile.Open(path, bolt.Options{}, advice)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
 	for _, ro := range []bool{false, true} {
-		if _, err := boltfile.Open(path, bolt.Options{Timeout: 100 * time.Millisecond, ReadOnly: ro}); !errors.Is(err, berrors.ErrTimeout) {
-			t.Errorf("read-only %v: err = %v, want ErrTimeout", ro, err)
+		_, err := boltfile.Open(path, bolt.Options{Timeout: 100 * time.Millisecond, ReadOnly: ro}, advice)
+		if !errors.Is(err, boltfile.ErrInUse) || !strings.Contains(err.Error(), path) {
+			t.Errorf("read-only %v: err = %v, want ErrInUse naming the file", ro, err)
 		}
 	}
 }
