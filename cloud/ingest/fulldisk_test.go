@@ -10,14 +10,13 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/tributary-iot/tributary/cloud/ingest"
+	"github.com/tributary-iot/tributary/internal/boltfile/bolttest"
 	"github.com/tributary-iot/tributary/protocol"
 )
 
@@ -73,8 +72,7 @@ func postEpoch(url string, epoch uint64) (status int, retryAfter string, body ma
 func fullDiskChild(path string) {
 	from, _ := strconv.ParseUint(os.Getenv(fullDiskFromEnv), 10, 64)
 	if limit, _ := strconv.ParseUint(os.Getenv(fullDiskLimitEnv), 10, 64); limit > 0 {
-		signal.Ignore(syscall.SIGXFSZ)
-		if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &syscall.Rlimit{Cur: limit, Max: limit}); err != nil {
+		if err := bolttest.LimitFileSize(limit); err != nil {
 			fmt.Println("setrlimit:", err)
 			os.Exit(2)
 		}

@@ -9,16 +9,15 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/tributary-iot/tributary/cloud/shardstore"
+	"github.com/tributary-iot/tributary/internal/boltfile/bolttest"
 )
 
 // The full-disk test: a child process (this test binary, re-executed with
@@ -58,8 +57,7 @@ func fullDiskEntries(call int) []shardstore.PutEntry {
 func fullDiskChild(path string) {
 	from, _ := strconv.Atoi(os.Getenv(fullDiskFromEnv))
 	if limit, _ := strconv.ParseUint(os.Getenv(fullDiskLimitEnv), 10, 64); limit > 0 {
-		signal.Ignore(syscall.SIGXFSZ)
-		if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &syscall.Rlimit{Cur: limit, Max: limit}); err != nil {
+		if err := bolttest.LimitFileSize(limit); err != nil {
 			fmt.Println("E setrlimit:", err)
 			os.Exit(2)
 		}
