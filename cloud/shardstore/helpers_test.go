@@ -60,6 +60,18 @@ func openAt(t testing.TB, path string, o shardstore.Options) *shardstore.Store {
 	return s
 }
 
+// openClocked opens an unlimited store on a fake clock with a stream of
+// the given shards.
+func openClocked(t testing.TB, stream string, shards int) (*shardstore.Store, *fakeClock) {
+	t.Helper()
+	clk := newClock()
+	o := unlimited()
+	o.Now = clk.Now
+	s := open(t, o)
+	mustCreate(t, s, stream, shards)
+	return s, clk
+}
+
 func unlimited() shardstore.Options {
 	return shardstore.Options{Throughput: shardstore.Throughput{Unlimited: true}}
 }

@@ -58,11 +58,7 @@ func addOne(h shardstore.HashKey) shardstore.HashKey {
 }
 
 func TestSplitThenReadParentToEndThenChildren(t *testing.T) {
-	clk := newClock()
-	o := unlimited()
-	o.Now = clk.Now
-	s := open(t, o)
-	mustCreate(t, s, "t", 2)
+	s, clk := openClocked(t, "t", 2)
 	before := mustPut(t, s, "t", entries("before", 200, 30))
 	in, _ := s.DescribeStream("t")
 	parent := in.Shards[0]
@@ -252,11 +248,7 @@ func TestUpdateShardCount(t *testing.T) {
 }
 
 func TestRetentionAndTrim(t *testing.T) {
-	clk := newClock()
-	o := unlimited()
-	o.Now = clk.Now
-	s := open(t, o)
-	mustCreate(t, s, "t", 1)
+	s, clk := openClocked(t, "t", 1)
 	old := mustPut(t, s, "t", entries("old", 300, 10))
 	clk.Advance(23 * time.Hour)
 	young := mustPut(t, s, "t", entries("young", 100, 10))
@@ -325,11 +317,7 @@ func TestRetentionAndTrim(t *testing.T) {
 }
 
 func TestTrimInChunks(t *testing.T) {
-	clk := newClock()
-	o := unlimited()
-	o.Now = clk.Now
-	s := open(t, o)
-	mustCreate(t, s, "t", 2)
+	s, clk := openClocked(t, "t", 2)
 	for range 130 {
 		mustPut(t, s, "t", entries("x", 500, 1))
 	}
