@@ -20,6 +20,7 @@ import (
 	"github.com/tributary-iot/tributary/cloud/consumer"
 	"github.com/tributary-iot/tributary/cloud/kinesisapi"
 	"github.com/tributary-iot/tributary/cloud/shardstore"
+	"github.com/tributary-iot/tributary/cloud/shardstore/shardstoretest"
 	"github.com/tributary-iot/tributary/protocol"
 )
 
@@ -40,10 +41,7 @@ type env struct {
 func start(t *testing.T, so shardstore.Options, ao kinesisapi.Options, shards int, clientOpts ...func(*kinesis.Options)) *env {
 	t.Helper()
 	so.TrimInterval = -1
-	st, err := shardstore.Open(filepath.Join(t.TempDir(), "streams.db"), so)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := shardstoretest.Open(t, so)
 	srv, err := kinesisapi.New(st, ao)
 	if err != nil {
 		t.Fatal(err)
@@ -55,10 +53,7 @@ func start(t *testing.T, so shardstore.Options, ao kinesisapi.Options, shards in
 			e.iterators.Add(1)
 		}
 	}))
-	t.Cleanup(func() {
-		hs.Close()
-		st.Close()
-	})
+	t.Cleanup(hs.Close)
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	hc := &http.Client{Transport: tr}
 	t.Cleanup(hc.CloseIdleConnections)
