@@ -34,8 +34,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
 
+	"github.com/tributary-iot/tributary/internal/boltfile"
 	"github.com/tributary-iot/tributary/protocol"
 )
 
@@ -255,12 +255,13 @@ func (s *Store) writeLocked(fn func(*bolt.Bucket) error) error {
 }
 
 func (s *Store) open(readOnly bool) (*bolt.DB, error) {
-	db, err := bolt.Open(s.path, 0o600, &bolt.Options{Timeout: s.opts.LockTimeout, ReadOnly: readOnly})
-	if errors.Is(err, berrors.ErrTimeout) {
+	db, err := boltfile.Open(s.path, bolt.Options{Timeout: s.opts.LockTimeout, ReadOnly: readOnly},
+		"move it aside, then issue every gateway a new token")
+	switch {
+	case errors.Is(err, boltfile.ErrInUse):
 		return nil, fmt.Errorf("%w: %s (waited %v)", ErrLocked, s.path, s.opts.LockTimeout)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("auth: opening %s: %w", s.path, err)
+	case err != nil:
+		return nil, fmt.Errorf("auth: %w", err)
 	}
 	return db, nil
 }

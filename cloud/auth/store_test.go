@@ -4,17 +4,20 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 	"go.uber.org/goleak"
 
 	"github.com/tributary-iot/tributary/cloud/auth"
+	"github.com/tributary-iot/tributary/internal/boltfile/bolttest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -120,50 +123,63 @@ func TestIssueVerifyRevoke(t *testing.T) {
 }
 
 // Another process (the token command) changes the file while the server's
-// Store is open: Watch picks the change up.
+// Store is open: Watch picks the change up within one interval.
 func TestWatchSeesOtherProcess(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "tokens.db")
-	server := open(t, path)
-	cli := open(t, path)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() { server.Watch(ctx, 5*time.Millisecond) })
-	defer func() { cancel(); wg.Wait() }()
-
-	tok, err := cli.Issue("gw-1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the issued token to verify", func() bool { _, ok := server.Verify(tok); return ok })
-	if err := cli.Revoke("gw-1"); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the revoked token to fail", func() bool { _, ok := server.Verify(tok); return !ok })
-
-	// Many quick changes in a row, within one tick of the file's clock:
-	// the last state always wins.
-	var last string
-	for i := range 20 {
-		if i == 0 {
-			last, err = cli.Issue("gw-2")
-		} else {
-			last, err = cli.Rotate("gw-2")
+	synctest.Test(t, func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "tokens.db")
+		server := open(t, path)
+		cli := open(t, path)
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() {
+			server.Watch(ctx, time.Second)
+			close(done)
+		}()
+		defer func() { cancel(); <-done }()
+		afterTick := func() {
+			time.Sleep(time.Second)
+			synctest.Wait() // the reload is done
 		}
+
+		tok, err := cli.Issue("gw-1")
 		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	waitFor(t, "the last rotated token to verify", func() bool { _, ok := server.Verify(last); return ok })
+		if _, ok := server.Verify(tok); ok {
+			t.Fatal("the token verifies before Watch ran")
+		}
+		afterTick()
+		if _, ok := server.Verify(tok); !ok {
+			t.Fatal("the issued token does not verify after one interval")
+		}
+		if err := cli.Revoke("gw-1"); err != nil {
+			t.Fatal(err)
+		}
+		afterTick()
+		if _, ok := server.Verify(tok); ok {
+			t.Fatal("the revoked token still verifies after one interval")
+		}
+	})
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+// Many quick changes in a row, within one tick of the file's clock (same
+// size, same modification time): each reload sees the last one.
+func TestReloadSeesQuickChanges(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tokens.db")
+	server := open(t, path)
+	cli := open(t, path)
+	last, err := cli.Issue("gw-2")
+	for i := range 20 {
+		if err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(time.Millisecond)
+		if err := server.Reload(); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := server.Verify(last); !ok {
+			t.Fatalf("change %d: the last token does not verify after a reload", i)
+		}
+		last, err = cli.Rotate("gw-2")
 	}
 }
 
@@ -218,12 +234,44 @@ func TestConcurrentVerify(t *testing.T) {
 	wg.Wait()
 }
 
-func TestCorruptFile(t *testing.T) {
+// A damaged token file is an error that names it and says what to do,
+// never a crash: at Open, and at a reload, which keeps the tokens in
+// force.
+func TestDamagedFile(t *testing.T) {
+	good := filepath.Join(t.TempDir(), "good.db")
+	s := open(t, good)
+	for i := range 100 {
+		if _, err := s.Issue(fmt.Sprintf("gw-%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	path := filepath.Join(t.TempDir(), "tokens.db")
-	if err := os.WriteFile(path, []byte("not a database"), 0o600); err != nil {
+	bolttest.Each(t, good, path, func(t *testing.T) {
+		_, err := auth.Open(path, auth.Options{LockTimeout: time.Second})
+		bolttest.CheckOpenError(t, err, path, "issue every gateway a new token")
+	})
+
+	// Damaged under a running store.
+	data, err := os.ReadFile(good)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := auth.Open(path, auth.Options{}); err == nil {
-		t.Error("Open accepted a corrupt file")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	live := open(t, path)
+	tok, err := live.Issue("gw-live")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if data, err = os.ReadFile(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, bolttest.Damages(data)[1].Data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bolttest.CheckOpenError(t, live.Reload(), path, "issue every gateway a new token")
+	if gw, ok := live.Verify(tok); !ok || gw != "gw-live" {
+		t.Fatalf("after a failed reload: Verify = %q, %v; want the last good tokens in force", gw, ok)
 	}
 }

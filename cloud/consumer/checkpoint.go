@@ -2,12 +2,14 @@ package consumer
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/tributary-iot/tributary/internal/boltfile"
 )
 
 // Checkpoint is how far an application has processed one shard.
@@ -36,12 +38,9 @@ var bucketCheckpoints = []byte("checkpoints")
 // OpenCheckpoints opens (creating if needed) the checkpoint file at path.
 // It fails after a second if another process holds the file.
 func OpenCheckpoints(path string) (*Checkpoints, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	db, err := boltfile.Open(path, bolt.Options{Timeout: time.Second}, "move it aside: shards are then read again from start_at")
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
-			return nil, fmt.Errorf("consumer: checkpoint file %s is in use by another process", path)
-		}
-		return nil, fmt.Errorf("consumer: open checkpoints: %w", err)
+		return nil, fmt.Errorf("consumer: checkpoints: %w", err)
 	}
 	if err := db.Update(func(tx *bolt.Tx) error {
 		_, err := tx.CreateBucketIfNotExists(bucketCheckpoints)
@@ -73,7 +72,9 @@ func (c *Checkpoints) Get(app, stream, shard string) (Checkpoint, bool, error) {
 			return nil
 		}
 		ok = true
-		return json.Unmarshal(v, &cp)
+		var err error
+		cp, err = decodeCheckpoint(v)
+		return err
 	})
 	if err != nil {
 		return Checkpoint{}, false, fmt.Errorf("consumer: read checkpoint %s/%s/%s: %w", app, stream, shard, err)
@@ -90,8 +91,8 @@ func (c *Checkpoints) All(app, stream string) (map[string]Checkpoint, error) {
 			return nil
 		}
 		return b.ForEach(func(k, v []byte) error {
-			var cp Checkpoint
-			if err := json.Unmarshal(v, &cp); err != nil {
+			cp, err := decodeCheckpoint(v)
+			if err != nil {
 				return fmt.Errorf("shard %s: %w", k, err)
 			}
 			out[string(k)] = cp
@@ -125,6 +126,23 @@ func (c *Checkpoints) Set(app, stream, shard string, cp Checkpoint) error {
 		return fmt.Errorf("consumer: write checkpoint %s/%s/%s: %w", app, stream, shard, err)
 	}
 	return nil
+}
+
+// maxSeqDigits is the longest sequence number Kinesis issues.
+const maxSeqDigits = 128
+
+// decodeCheckpoint decodes a stored checkpoint (JSON), refusing one whose
+// sequence number is not a decimal number.
+func decodeCheckpoint(v []byte) (Checkpoint, error) {
+	var cp Checkpoint
+	if err := json.Unmarshal(v, &cp); err != nil {
+		return Checkpoint{}, fmt.Errorf("consumer: checkpoint: %w", err)
+	}
+	seq := cp.SequenceNumber
+	if len(seq) > maxSeqDigits || strings.Trim(seq, "0123456789") != "" {
+		return Checkpoint{}, fmt.Errorf("consumer: checkpoint: sequence number %.40q is not a decimal number of at most %d digits", seq, maxSeqDigits)
+	}
+	return cp, nil
 }
 
 func streamBucket(tx *bolt.Tx, app, stream string) *bolt.Bucket {

@@ -62,7 +62,7 @@ func TestConsumesEverythingOnce(t *testing.T) {
 		}
 	}
 	eventually(t, "every record committed", 20*time.Second, func() bool { return r.c.Stats().Records == uint64(len(want)) })
-	time.Sleep(50 * time.Millisecond) // nothing more should come
+	waitCommitted(t, e, r) // nothing more can come
 	st := r.c.Stats()
 	r.stop(t)
 
@@ -164,7 +164,7 @@ func TestRestartResumesFromCheckpoints(t *testing.T) {
 		return true
 	}
 	eventually(t, "every record over both runs", 20*time.Second, seenAll)
-	time.Sleep(50 * time.Millisecond)
+	waitCommitted(t, e, r2)
 	r2.stop(t)
 
 	again := 0
@@ -244,7 +244,7 @@ func TestReshardKeepsDeviceOrder(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	eventually(t, "every record", 30*time.Second, func() bool { return col.count() == total*len(devs) })
-	time.Sleep(50 * time.Millisecond)
+	waitCommitted(t, e, r)
 	st := r.c.Stats()
 	r.stop(t)
 	checkInOrder(t, col, devs, total)
@@ -432,8 +432,7 @@ func TestStartAtLatest(t *testing.T) {
 	cfg := config(t, "")
 	cfg.StartAt = consumer.Latest
 	r := run(t, e.client, cfg, col.handle, consumer.Options{})
-	eventually(t, "both shards read", 10*time.Second, func() bool { return len(r.c.Stats().Shards) == 2 })
-	time.Sleep(50 * time.Millisecond) // iterators acquired
+	eventually(t, "both shards' iterators acquired", 10*time.Second, func() bool { return e.iterators.Load() >= 2 })
 	for n := 1; n < 5; n++ {
 		e.put(t, devs, n)
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/tributary-iot/tributary/cloud/consumer"
 	"github.com/tributary-iot/tributary/cloud/kinesisapi"
 	"github.com/tributary-iot/tributary/cloud/shardstore"
+	"github.com/tributary-iot/tributary/cloud/shardstore/shardstoretest"
 	"github.com/tributary-iot/tributary/protocol"
 )
 
@@ -27,9 +29,10 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 const stream = "telemetry"
 
 type env struct {
-	store  *shardstore.Store
-	client *kinesis.Client
-	url    string // the Kinesis API's base URL
+	store     *shardstore.Store
+	client    *kinesis.Client
+	url       string       // the Kinesis API's base URL
+	iterators atomic.Int64 // GetShardIterator calls answered
 }
 
 // start runs a shardstore in t.TempDir() behind the Kinesis API on an
@@ -38,19 +41,19 @@ type env struct {
 func start(t *testing.T, so shardstore.Options, ao kinesisapi.Options, shards int, clientOpts ...func(*kinesis.Options)) *env {
 	t.Helper()
 	so.TrimInterval = -1
-	st, err := shardstore.Open(filepath.Join(t.TempDir(), "streams.db"), so)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := shardstoretest.Open(t, so)
 	srv, err := kinesisapi.New(st, ao)
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(srv)
-	t.Cleanup(func() {
-		hs.Close()
-		st.Close()
-	})
+	e := &env{store: st}
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		srv.ServeHTTP(w, r)
+		if r.Header.Get("X-Amz-Target") == "Kinesis_20131202.GetShardIterator" {
+			e.iterators.Add(1)
+		}
+	}))
+	t.Cleanup(hs.Close)
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	hc := &http.Client{Transport: tr}
 	t.Cleanup(hc.CloseIdleConnections)
@@ -60,7 +63,7 @@ func start(t *testing.T, so shardstore.Options, ao kinesisapi.Options, shards in
 		HTTPClient:  hc,
 	}
 	opts := append([]func(*kinesis.Options){func(o *kinesis.Options) { o.BaseEndpoint = aws.String(hs.URL) }}, clientOpts...)
-	e := &env{store: st, client: kinesis.NewFromConfig(cfg, opts...), url: hs.URL}
+	e.client, e.url = kinesis.NewFromConfig(cfg, opts...), hs.URL
 	if err := st.CreateStream(context.Background(), stream, shards); err != nil {
 		t.Fatal(err)
 	}
@@ -231,6 +234,48 @@ func eventually(t testing.TB, what string, timeout time.Duration, cond func() bo
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// waitCommitted waits until the consumer has checkpointed every open
+// shard at its last record: everything is delivered, so whatever was
+// delivered twice has been by then.
+func waitCommitted(t testing.TB, e *env, r *running) {
+	t.Helper()
+	info, err := e.store.DescribeStream(stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := map[string]string{}
+	for _, sh := range info.Shards {
+		if !sh.Open() {
+			continue
+		}
+		pos, err := e.store.Seek(stream, sh.ShardID, shardstore.Start{Type: shardstore.TrimHorizon})
+		for err == nil {
+			var res shardstore.ReadResult
+			if res, err = e.store.Read(context.Background(), pos, shardstore.MaxReadRecords); err == nil {
+				if len(res.Records) == 0 {
+					break
+				}
+				last[sh.ShardID], pos = res.Records[len(res.Records)-1].SequenceNumber, res.Next
+			}
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "every open shard checkpointed at its last record", 10*time.Second, func() bool {
+		got := map[string]string{}
+		for _, s := range r.c.Stats().Shards {
+			got[s.Shard] = s.Checkpoint
+		}
+		for sh, seq := range last {
+			if got[sh] != seq {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // midpoint is the hash key halfway through a shard's range.

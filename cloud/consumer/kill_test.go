@@ -131,9 +131,10 @@ func TestKill9ResumesWithoutGaps(t *testing.T) {
 	for i := range kills {
 		cmd := startChild()
 		before := handled()
-		// Let it handle something, then kill it at a random moment.
-		eventually(t, fmt.Sprintf("run %d to handle records", i+1), 30*time.Second, func() bool { return handled() > before })
-		time.Sleep(time.Duration(rand.IntN(150)) * time.Millisecond)
+		// Kill it after it handled a random number of records (a moment
+		// chosen by progress, not by the clock).
+		target := before + 1 + rand.IntN(60)
+		eventually(t, fmt.Sprintf("run %d to handle records", i+1), 30*time.Second, func() bool { return handled() >= target })
 		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}

@@ -8,7 +8,9 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/tributary-iot/tributary/internal/boltfile"
+	"github.com/tributary-iot/tributary/protocol"
 )
 
 // ackKey names one numbering of one gateway's queue.
@@ -28,7 +30,11 @@ func parseAckKey(b []byte) (ackKey, bool) {
 	if len(b) < 10 || b[len(b)-9] != 0 {
 		return ackKey{}, false
 	}
-	return ackKey{string(b[:len(b)-9]), binary.BigEndian.Uint64(b[len(b)-8:])}, true
+	gw := string(b[:len(b)-9])
+	if protocol.CheckDeviceID(gw) != nil {
+		return ackKey{}, false
+	}
+	return ackKey{gw, binary.BigEndian.Uint64(b[len(b)-8:])}, true
 }
 
 // ackState is what the ack log keeps per (gateway, epoch).
@@ -141,16 +147,15 @@ var ackBucket = []byte("acks")
 
 // ackLog is the durable ack state, one bbolt file.
 type ackLog struct {
-	db *bolt.DB
+	path string
+	db   *bolt.DB
 }
 
 func openAckLog(path string) (*ackLog, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
-	if errors.Is(err, berrors.ErrTimeout) {
-		return nil, fmt.Errorf("ingest: the ack log %s is in use by another process (is tributary-cloud already running with this data folder?)", path)
-	}
+	db, err := boltfile.Open(path, bolt.Options{Timeout: time.Second},
+		"move the file aside and restart: no reading is lost, but batches the gateways resend are then stored again")
 	if err != nil {
-		return nil, fmt.Errorf("ingest: opening the ack log: %w", err)
+		return nil, fmt.Errorf("ingest: ack log: %w", err)
 	}
 	// Saves from many gateways share commits (one fsync): a short delay
 	// keeps a lone request fast.
@@ -162,7 +167,7 @@ func openAckLog(path string) (*ackLog, error) {
 		db.Close()
 		return nil, fmt.Errorf("ingest: ack log: %w", err)
 	}
-	return &ackLog{db: db}, nil
+	return &ackLog{path: path, db: db}, nil
 }
 
 func (l *ackLog) close() error { return l.db.Close() }
@@ -188,9 +193,13 @@ func (l *ackLog) load(k ackKey) (ackState, error) {
 // a commit.
 func (l *ackLog) save(k ackKey, st *ackState) error {
 	key, val := k.bytes(), st.encode()
-	if err := l.db.Batch(func(tx *bolt.Tx) error {
+	err := l.db.Batch(func(tx *bolt.Tx) error {
 		return tx.Bucket(ackBucket).Put(key, val)
-	}); err != nil {
+	})
+	switch {
+	case boltfile.NoSpace(err):
+		return fmt.Errorf("ingest: no space to grow the ack log %s (%w): free disk space; the gateways resend meanwhile", l.path, err)
+	case err != nil:
 		return fmt.Errorf("ingest: ack log: saving gateway %s epoch %d: %w", k.gateway, k.epoch, err)
 	}
 	return nil

@@ -29,7 +29,8 @@
 // after the other, keeping each device's records in order. Entries the
 // backend throttles are retried with a short jittered backoff until
 // Options.ThrottleWait (1s) after the writes began; then the answer is
-// 429. A backend error is 503.
+// 429. A backend error is 503, and so is an ack log that cannot be
+// written (a full disk: the message says so).
 //
 // # Deduplication
 //

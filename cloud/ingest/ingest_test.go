@@ -371,15 +371,11 @@ func TestBackendFailure(t *testing.T) {
 	// acknowledged, only the unknown ones are written again.
 	more := readings(40, 8, t0.Add(time.Hour))
 	hot := e.be.shardOf("dev-1")
-	e.be.mu.Lock()
-	e.be.unknown = func(sh int) bool { return sh == hot }
-	e.be.mu.Unlock()
+	e.be.with(func(m *memBackend) { m.unknown = func(sh int) bool { return sh == hot } })
 	if r := e.send("gw-1", 1, 21, more, "zstd"); r.Status != 503 {
 		t.Fatalf("%+v", r)
 	}
-	e.be.mu.Lock()
-	e.be.unknown = nil
-	e.be.mu.Unlock()
+	e.be.with(func(m *memBackend) { m.unknown = nil })
 	uncertain := e.metric("tributary_ingest_uncertain_readings")
 	if uncertain == 0 || uncertain == 40 {
 		t.Fatalf("uncertain = %v: want the hot shard's readings only", uncertain)
@@ -401,20 +397,18 @@ func TestCrashBetweenWriteAndAck(t *testing.T) {
 	e := newEnv(t, nil)
 	rs := readings(20, 2, t0)
 	var once sync.Once
-	e.be.mu.Lock()
-	e.be.afterWrite = func() {
-		once.Do(func() {
-			e.h.Store(nil)
-			e.in.Close() // the process dies: the ack is never recorded
-		})
-	}
-	e.be.mu.Unlock()
+	e.be.with(func(m *memBackend) {
+		m.afterWrite = func() {
+			once.Do(func() {
+				e.h.Store(nil)
+				e.in.Close() // the process dies: the ack is never recorded
+			})
+		}
+	})
 	if r := e.send("gw-1", 1, 1, rs, "zstd"); r.Status != 503 {
 		t.Fatalf("%+v", r)
 	}
-	e.be.mu.Lock()
-	e.be.afterWrite = nil
-	e.be.mu.Unlock()
+	e.be.with(func(m *memBackend) { m.afterWrite = nil })
 	e.start()
 	if got := e.metric("tributary_ingest_uncertain_readings"); got != 20 {
 		t.Errorf("uncertain after the crash = %v, want 20", got)
@@ -438,9 +432,8 @@ func TestChunks(t *testing.T) {
 	if r := e.send("gw-1", 1, 1, rs, "zstd"); r.Status != 200 || r.num("stored") != 1200 {
 		t.Fatalf("%+v", r)
 	}
-	e.be.mu.Lock()
-	calls := append([]int(nil), e.be.putEntries...)
-	e.be.mu.Unlock()
+	var calls []int
+	e.be.with(func(m *memBackend) { calls = slices.Clone(m.putEntries) })
 	slices.Sort(calls) // one record per device: the chunks go concurrently
 	if !slices.Equal(calls, []int{200, 500, 500}) {
 		t.Errorf("put calls %v, want 500, 500 and 200", calls)
@@ -464,9 +457,8 @@ func TestChunksKeepDeviceOrder(t *testing.T) {
 	if r := e.send("gw-1", 1, 1, rs, "zstd"); r.Status != 200 || r.num("stored") != len(rs) {
 		t.Fatalf("%+v", r)
 	}
-	e.be.mu.Lock()
-	calls := append([]int(nil), e.be.putEntries...)
-	e.be.mu.Unlock()
+	var calls []int
+	e.be.with(func(m *memBackend) { calls = slices.Clone(m.putEntries) })
 	if len(calls) < 2 || calls[0] != 500 {
 		t.Fatalf("put calls %v: want a first chunk of 500 ending inside zz-big's records", calls)
 	}

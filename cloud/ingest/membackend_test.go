@@ -112,6 +112,13 @@ func (m *memBackend) Put(ctx context.Context, stream string, entries []ingest.En
 	return res, nil
 }
 
+// with runs f with the backend locked, to change or read its settings.
+func (m *memBackend) with(f func(*memBackend)) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f(m)
+}
+
 func (m *memBackend) setThrottle(f func(shard int) bool) {
 	m.mu.Lock()
 	m.throttle = f

@@ -1,9 +1,12 @@
 package ingest
 
 import (
+	"bytes"
 	"encoding/binary"
 	"slices"
 	"testing"
+
+	"github.com/tributary-iot/tributary/protocol"
 )
 
 // model is a set of seqs as a map, the reference for spans.
@@ -111,7 +114,8 @@ func TestSpansEdges(t *testing.T) {
 // FuzzDecodeAckState: no panics; what decodes is a valid set and survives
 // an encode and decode unchanged.
 func FuzzDecodeAckState(f *testing.F) {
-	f.Add((&ackState{updated: 5, acked: spans{{1, 100}, {200, 300}}, pending: spans{{301, 400}}}).encode())
+	f.Add((&ackState{updated: 5, acked: spans{{1, 100}, {200, 300}}, pending: spans{{301, 400}}, pendingFrom: 1_700_000_000_000}).encode())
+	f.Add([]byte{1, 5, 1, 0, 9, 0}) // version 1: no pendingFrom
 	f.Add((&ackState{}).encode())
 	f.Add(binary.AppendUvarint([]byte{1, 0, 2, 0, 0}, 1<<63))
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -122,8 +126,30 @@ func FuzzDecodeAckState(f *testing.F) {
 		checkInvariant(t, st.acked)
 		checkInvariant(t, st.pending)
 		again, err := decodeAckState(st.encode())
-		if err != nil || again.updated != st.updated || !slices.Equal(again.acked, st.acked) || !slices.Equal(again.pending, st.pending) {
+		if err != nil || again.updated != st.updated || again.pendingFrom != st.pendingFrom || !slices.Equal(again.acked, st.acked) || !slices.Equal(again.pending, st.pending) {
 			t.Fatalf("%x decodes as %+v, which round-trips as %+v, %v", b, st, again, err)
+		}
+	})
+}
+
+// FuzzParseAckKey: a key of the ack log parses to not ok on garbage,
+// never a panic, and what parses is a valid gateway id and encodes back to
+// the same bytes.
+func FuzzParseAckKey(f *testing.F) {
+	f.Add(ackKey{"gw-1", 7}.bytes())
+	f.Add(ackKey{"a", 1<<64 - 1}.bytes())
+	f.Add(append([]byte("bad id!\x00"), make([]byte, 8)...))
+	f.Add([]byte("\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		k, ok := parseAckKey(b)
+		if !ok {
+			return
+		}
+		if err := protocol.CheckDeviceID(k.gateway); err != nil {
+			t.Fatalf("%x parsed with gateway %q: %v", b, k.gateway, err)
+		}
+		if got := k.bytes(); !bytes.Equal(got, b) {
+			t.Fatalf("%x parses to %+v, which encodes as %x", b, k, got)
 		}
 	})
 }

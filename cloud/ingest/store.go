@@ -3,151 +3,161 @@ package ingest
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
-	"time"
 
-	"github.com/tributary-iot/tributary/internal/backoff"
 	"github.com/tributary-iot/tributary/protocol"
 )
 
-// keyLocks serialises the requests of one (gateway, epoch): two requests
-// with overlapping seqs can never both write them. Entries live only
-// while held or awaited, so the map is bounded by the requests in flight.
-type keyLocks struct {
-	mu sync.Mutex
-	m  map[ackKey]*keyLock
-}
-
-type keyLock struct {
-	ch   chan struct{} // holds a token while locked
-	refs int
-}
-
-func (l *keyLocks) ref(k ackKey) *keyLock {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	kl := l.m[k]
-	if kl == nil {
-		kl = &keyLock{ch: make(chan struct{}, 1)}
-		l.m[k] = kl
-	}
-	kl.refs++
-	return kl
-}
-
-func (l *keyLocks) unref(k ackKey, kl *keyLock) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if kl.refs--; kl.refs == 0 {
-		delete(l.m, k)
-	}
-}
-
-// acquire waits for k's lock until ctx is done.
-func (l *keyLocks) acquire(ctx context.Context, k ackKey) (release func(), err error) {
-	kl := l.ref(k)
-	select {
-	case kl.ch <- struct{}{}:
-		return func() { <-kl.ch; l.unref(k, kl) }, nil
-	case <-ctx.Done():
-		l.unref(k, kl)
-		return nil, ctx.Err()
-	}
-}
-
-// tryAcquire takes k's lock if it is free.
-func (l *keyLocks) tryAcquire(k ackKey) (release func(), ok bool) {
-	kl := l.ref(k)
-	select {
-	case kl.ch <- struct{}{}:
-		return func() { <-kl.ch; l.unref(k, kl) }, true
-	default:
-		l.unref(k, kl)
-		return nil, false
-	}
-}
-
 // store writes the batch's readings not acknowledged before and
-// acknowledges the batch. See the package documentation for the order of
-// events and what a crash at each point leaves behind.
+// acknowledges the batch, in the steps the package documentation
+// describes (see there what a crash at each point leaves behind): under
+// the (gateway, epoch) lock, it loads the ack state and finds the fresh
+// seqs, marks them pending (durable), writes their records and records
+// the outcome (durable).
 func (in *Ingest) store(ctx context.Context, b *protocol.Batch, log *slog.Logger) (*response, *httpError) {
-	k := ackKey{b.Gateway, b.Epoch}
-	first, last := b.FirstSeq, b.LastSeq()
-	resp := &response{Gateway: b.Gateway, Epoch: b.Epoch, First: first, Last: last}
-	release, err := in.locks.acquire(ctx, k)
+	op := &storeOp{in: in, b: b, log: log, k: ackKey{b.Gateway, b.Epoch}}
+	op.resp = &response{Gateway: b.Gateway, Epoch: b.Epoch, First: b.FirstSeq, Last: b.LastSeq()}
+	release, err := in.locks.acquire(ctx, op.k)
 	if err != nil {
 		return nil, fail(http.StatusServiceUnavailable, "request cancelled while waiting for an earlier batch of this gateway")
 	}
 	defer release()
 
-	st, err := in.acks.load(k)
-	if err != nil {
-		log.Error("cannot read the ack log", "err", err)
-		return nil, fail(http.StatusInternalServerError, "ack log: %v", err)
+	if herr := op.load(); herr != nil {
+		return nil, herr
 	}
-	fresh := st.acked.missing(first, last)
-	// Readings an interrupted earlier write did store: acknowledge them
-	// now rather than write them twice.
-	fresh, settled := in.settleRecovered(b, &st, fresh)
-	if settled > 0 {
-		in.m.recovered.Add(float64(settled))
-		log.Info("readings left pending by the last run were found in the stream: acknowledged, not written again",
-			"epoch", b.Epoch, "readings", settled)
+	if op.fresh.count() == 0 {
+		return op.acknowledgeKnown()
 	}
-	nFresh := int(fresh.count())
-	resp.Duplicates = len(b.Readings) - nFresh
-	if resp.Duplicates > 0 {
-		in.m.duplicates.Add(float64(resp.Duplicates))
-		in.m.duplicateBatches.Inc()
-	}
-	if nFresh == 0 {
-		if settled > 0 {
-			st.acked = st.acked.add(first, last)
-			if herr := in.save(k, &st, st.pending.count()+uint64(settled), log); herr != nil {
-				return nil, herr
-			}
-		}
-		log.Debug("batch acknowledged before: not stored again", "epoch", b.Epoch, "first", first, "last", last)
-		return resp, nil
-	}
-
-	entries, seqs, err := buildEntries(b, fresh)
+	entries, seqs, err := buildEntries(b, op.fresh)
 	if err != nil {
 		return nil, fail(http.StatusBadRequest, "%v", err)
 	}
-
-	// Seqs left pending by an earlier request (or run) whose write had an
-	// unknown outcome: if written now, they may be in the stream twice.
-	again := intersectAll(st.pending, fresh)
-
-	// 1. Mark the fresh seqs pending (durable) before writing anything.
-	before := st.pending.count() + uint64(settled)
-	if before == 0 || st.pendingFrom == 0 {
-		st.pendingFrom = in.opts.Now().UnixMilli()
-	}
-	for _, s := range fresh {
-		st.pending = st.pending.add(s.lo, s.hi)
-	}
-	st.pending, _ = st.pending.trim(in.opts.MaxSpans)
-	if herr := in.save(k, &st, before, log); herr != nil {
+	if herr := op.markPending(); herr != nil {
 		return nil, herr
 	}
-	before = st.pending.count()
-
-	// 2. Write the records; throttled entries are retried for a while.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), in.opts.PutTimeout)
 	outcome, werr := in.write(wctx, entries, log)
 	cancel()
+	stored, herr := op.recordOutcome(outcome, seqs, werr)
+	if herr != nil {
+		return nil, herr
+	}
+	op.resp.Stored = stored
+	log.Debug("batch stored", "epoch", b.Epoch, "first", op.resp.First, "last", op.resp.Last, "stored", stored,
+		"duplicates", op.resp.Duplicates, "records", len(entries))
+	return op.resp, nil
+}
 
-	// 3. Record the outcome: acknowledge what is written, keep pending
-	// what may be (unknown outcome), clear what surely is not.
-	var written, notWritten []uint64
+// storeOp is one batch on its way through store.
+type storeOp struct {
+	in   *Ingest
+	b    *protocol.Batch
+	log  *slog.Logger
+	k    ackKey
+	resp *response
+
+	st      ackState
+	fresh   spans  // seqs to write
+	again   spans  // fresh seqs an earlier write left pending: they may be in the stream already
+	settled int    // pending seqs found in the stream by recoverPending, acknowledged without writing
+	before  uint64 // pending seqs counted in Ingest.uncertain for this key
+}
+
+// load reads the ack state and finds the fresh seqs: those neither
+// acknowledged before nor found in the stream after a crash.
+func (op *storeOp) load() *httpError {
+	in, b := op.in, op.b
+	st, err := in.acks.load(op.k)
+	if err != nil {
+		op.log.Error("cannot read the ack log", "err", err)
+		return fail(http.StatusInternalServerError, "ack log: %v", err)
+	}
+	op.st = st
+	op.before = st.pending.count()
+	fresh := st.acked.missing(op.resp.First, op.resp.Last)
+	op.fresh, op.settled = in.settleRecovered(b, &op.st, fresh)
+	if op.settled > 0 {
+		in.m.recovered.Add(float64(op.settled))
+		op.log.Info("readings left pending by the last run were found in the stream: acknowledged, not written again",
+			"epoch", b.Epoch, "readings", op.settled)
+	}
+	op.again = intersectAll(op.st.pending, op.fresh)
+	op.resp.Duplicates = len(b.Readings) - int(op.fresh.count())
+	if op.resp.Duplicates > 0 {
+		in.m.duplicates.Add(float64(op.resp.Duplicates))
+		in.m.duplicateBatches.Inc()
+	}
+	return nil
+}
+
+// acknowledgeKnown answers a batch with nothing to write: acknowledged
+// before, or found in the stream (then that is recorded).
+func (op *storeOp) acknowledgeKnown() (*response, *httpError) {
+	if op.settled > 0 {
+		op.st.acked = op.st.acked.add(op.resp.First, op.resp.Last)
+		if herr := op.save(); herr != nil {
+			return nil, herr
+		}
+	}
+	op.log.Debug("batch acknowledged before: not stored again", "epoch", op.b.Epoch, "first", op.resp.First, "last", op.resp.Last)
+	return op.resp, nil
+}
+
+// markPending records the fresh seqs as pending (durable) before any of
+// their records is written.
+func (op *storeOp) markPending() *httpError {
+	st := &op.st
+	if st.pending.count() == 0 || st.pendingFrom == 0 {
+		st.pendingFrom = op.in.opts.Now().UnixMilli()
+	}
+	for _, s := range op.fresh {
+		st.pending = st.pending.add(s.lo, s.hi)
+	}
+	st.pending, _ = st.pending.trim(op.in.opts.MaxSpans)
+	return op.save()
+}
+
+// recordOutcome acknowledges what is written, keeps pending what may be
+// (unknown outcome), clears what surely is not, and saves that (durable).
+// It returns how many readings were stored, and werr if set.
+func (op *storeOp) recordOutcome(outcome []entryOutcome, seqs [][]uint64, werr *httpError) (int, *httpError) {
+	in, st := op.in, &op.st
+	written, notWritten := sortOutcome(outcome, seqs)
+	op.countRewritten(written)
+	if werr == nil {
+		st.acked = st.acked.add(op.resp.First, op.resp.Last)
+		st.pending = st.pending.remove(op.resp.First, op.resp.Last)
+	} else {
+		op.acknowledgePart(written, notWritten)
+	}
+	var forgotten spans
+	st.acked, forgotten = st.acked.trim(in.opts.MaxSpans)
+	if len(forgotten) > 0 {
+		in.m.forgottenSpans.Add(float64(len(forgotten)))
+		op.log.Warn("too many separate acknowledged ranges for one epoch: forgetting the oldest (a resend of them would be stored again)",
+			"epoch", op.b.Epoch, "forgotten", fmtSpans(forgotten, 4), "limit", in.opts.MaxSpans)
+	}
+	if st.pending.count() == 0 {
+		st.pendingFrom = 0
+	}
+	if herr := op.save(); herr != nil {
+		return 0, herr
+	}
+	in.m.readings.Add(float64(len(written)))
+	if werr != nil {
+		return 0, werr
+	}
+	return len(written), nil
+}
+
+// sortOutcome returns the seqs of the entries written and of those surely
+// not written, each ascending (seqs of different devices interleave).
+func sortOutcome(outcome []entryOutcome, seqs [][]uint64) (written, notWritten []uint64) {
 	for i, o := range outcome {
 		switch o {
 		case entryWritten:
@@ -156,77 +166,63 @@ func (in *Ingest) store(ctx context.Context, b *protocol.Batch, log *slog.Logger
 			notWritten = append(notWritten, seqs[i]...)
 		}
 	}
-	// Seqs of different devices interleave; each device's are ascending.
 	slices.Sort(written)
 	slices.Sort(notWritten)
-	stored := len(written)
-	if len(again) > 0 {
-		var n uint64
-		for _, seq := range written {
-			if i := again.search(seq); i < len(again) && again[i].lo <= seq {
-				n++
-			}
-		}
-		if n > 0 {
-			in.m.rewritten.Add(float64(n))
-			log.Warn("readings whose earlier write had an unknown outcome were written again: they may appear twice in the stream",
-				"epoch", b.Epoch, "readings", n, "seqs", fmtSpans(again, 8))
+	return written, notWritten
+}
+
+// countRewritten counts (and logs) the written seqs that an earlier write
+// with an unknown outcome may have stored already.
+func (op *storeOp) countRewritten(written []uint64) {
+	if len(op.again) == 0 {
+		return
+	}
+	var n uint64
+	for _, seq := range written {
+		if i := op.again.search(seq); i < len(op.again) && op.again[i].lo <= seq {
+			n++
 		}
 	}
-	if werr == nil {
-		st.acked = st.acked.add(first, last)
-		st.pending = st.pending.remove(first, last)
-	} else {
-		// Acknowledge the part written, so a resend writes only the rest,
-		// unless that would fragment the set past its bound; then those
-		// seqs stay pending and count as possible duplicates if resent.
-		ws := fromSeqs(written)
-		acked := st.acked.clone()
+	if n > 0 {
+		op.in.m.rewritten.Add(float64(n))
+		op.log.Warn("readings whose earlier write had an unknown outcome were written again: they may appear twice in the stream",
+			"epoch", op.b.Epoch, "readings", n, "seqs", fmtSpans(op.again, 8))
+	}
+}
+
+// acknowledgePart acknowledges the part of a failed write that was
+// written, so a resend writes only the rest, unless that would fragment
+// the set past its bound; then those seqs stay pending and count as
+// possible duplicates if resent. Seqs surely not written leave pending.
+func (op *storeOp) acknowledgePart(written, notWritten []uint64) {
+	st := &op.st
+	ws := fromSeqs(written)
+	acked := st.acked.clone()
+	for _, s := range ws {
+		acked = acked.add(s.lo, s.hi)
+	}
+	if len(acked) <= op.in.opts.MaxSpans {
+		st.acked = acked
 		for _, s := range ws {
-			acked = acked.add(s.lo, s.hi)
-		}
-		if len(acked) <= in.opts.MaxSpans {
-			st.acked = acked
-			for _, s := range ws {
-				st.pending = st.pending.remove(s.lo, s.hi)
-			}
-		}
-		for _, s := range fromSeqs(notWritten) {
 			st.pending = st.pending.remove(s.lo, s.hi)
 		}
 	}
-	var forgotten spans
-	st.acked, forgotten = st.acked.trim(in.opts.MaxSpans)
-	if len(forgotten) > 0 {
-		in.m.forgottenSpans.Add(float64(len(forgotten)))
-		log.Warn("too many separate acknowledged ranges for one epoch: forgetting the oldest (a resend of them would be stored again)",
-			"epoch", b.Epoch, "forgotten", fmtSpans(forgotten, 4), "limit", in.opts.MaxSpans)
+	for _, s := range fromSeqs(notWritten) {
+		st.pending = st.pending.remove(s.lo, s.hi)
 	}
-	if st.pending.count() == 0 {
-		st.pendingFrom = 0
-	}
-	if herr := in.save(k, &st, before, log); herr != nil {
-		return nil, herr
-	}
-	in.m.readings.Add(float64(stored))
-
-	if werr != nil {
-		return nil, werr
-	}
-	resp.Stored = stored
-	log.Debug("batch stored", "epoch", b.Epoch, "first", first, "last", last, "stored", stored,
-		"duplicates", resp.Duplicates, "records", len(entries))
-	return resp, nil
 }
 
-// save persists st, keeping the count of uncertain seqs current.
-func (in *Ingest) save(k ackKey, st *ackState, pendingBefore uint64, log *slog.Logger) *httpError {
+// save persists the state, keeping the count of uncertain seqs current.
+func (op *storeOp) save() *httpError {
+	in, st := op.in, &op.st
 	st.updated = in.opts.Now().Unix()
-	if err := in.acks.save(k, st); err != nil {
-		log.Error("cannot write the ack log", "err", err)
-		return &httpError{status: http.StatusServiceUnavailable, retryAfter: true, msg: fmt.Sprintf("ack log: %v", err)}
+	if err := in.acks.save(op.k, st); err != nil {
+		op.log.Error("cannot write the ack log", "err", err)
+		return &httpError{status: http.StatusServiceUnavailable, retryAfter: true, msg: err.Error()}
 	}
-	in.uncertain.Add(int64(st.pending.count()) - int64(pendingBefore))
+	now := st.pending.count()
+	in.uncertain.Add(int64(now) - int64(op.before))
+	op.before = now
 	return nil
 }
 
@@ -280,168 +276,6 @@ func buildEntries(b *protocol.Batch, fresh spans) (entries []Entry, seqs [][]uin
 		}
 	}
 	return entries, seqs, nil
-}
-
-// entryOutcome is what became of one entry.
-type entryOutcome uint8
-
-const (
-	entryNotWritten entryOutcome = iota // never sent, refused or throttled: surely not in the stream
-	entryWritten                        // durable in the stream
-	entryUnknown                        // the backend failed without saying
-)
-
-// write puts entries in chunks of at most MaxPutEntries and MaxPutBytes.
-// When no device has records in two chunks (the usual case: one record
-// per device per batch), the chunks are written concurrently, so a store
-// with group commit makes them durable together (one fsync instead of one
-// per chunk) and per-device order cannot change. Otherwise they are
-// written one after the other, and writing stops at the first chunk it
-// cannot finish: throttled past ThrottleWait (a 429), or failed (a 503).
-func (in *Ingest) write(ctx context.Context, entries []Entry, log *slog.Logger) ([]entryOutcome, *httpError) {
-	out := make([]entryOutcome, len(entries))
-	var bounds [][2]int
-	for start := 0; start < len(entries); {
-		end, size := start, 0
-		for end < len(entries) && end-start < MaxPutEntries {
-			n := len(entries[end].Data) + len(entries[end].PartitionKey)
-			if end > start && size+n > MaxPutBytes {
-				break
-			}
-			size += n
-			end++
-		}
-		bounds = append(bounds, [2]int{start, end})
-		start = end
-	}
-	if len(bounds) > 1 && !keySpansChunks(entries, bounds) {
-		errs := make([]*httpError, len(bounds))
-		var wg sync.WaitGroup
-		for i, b := range bounds {
-			wg.Go(func() {
-				t := newThrottleBudget(in.opts.ThrottleWait)
-				errs[i] = in.putChunk(ctx, entries[b[0]:b[1]], out[b[0]:b[1]], &t, log)
-			})
-		}
-		wg.Wait()
-		// A 503 (outcome unknown or failed) says more than a 429.
-		var first *httpError
-		for _, e := range errs {
-			if e != nil && (first == nil || first.status == http.StatusTooManyRequests && e.status != http.StatusTooManyRequests) {
-				first = e
-			}
-		}
-		return out, first
-	}
-	t := newThrottleBudget(in.opts.ThrottleWait)
-	for _, b := range bounds {
-		if herr := in.putChunk(ctx, entries[b[0]:b[1]], out[b[0]:b[1]], &t, log); herr != nil {
-			return out, herr
-		}
-	}
-	return out, nil
-}
-
-// keySpansChunks reports whether a partition key has entries in two
-// chunks. Entries are grouped by key, so only chunk edges need a look.
-func keySpansChunks(entries []Entry, bounds [][2]int) bool {
-	for _, b := range bounds[1:] {
-		if entries[b[0]].PartitionKey == entries[b[0]-1].PartitionKey {
-			return true
-		}
-	}
-	return false
-}
-
-// throttleBudget is how long one request keeps retrying throttled
-// entries, counted from the start of its writes.
-type throttleBudget struct {
-	deadline time.Time
-	delay    backoff.Backoff
-}
-
-func newThrottleBudget(wait time.Duration) throttleBudget {
-	return throttleBudget{deadline: time.Now().Add(wait), delay: backoff.Backoff{Initial: 5 * time.Millisecond, Max: 200 * time.Millisecond}}
-}
-
-// next returns how long to wait before retrying, or false when the budget
-// is spent.
-func (t *throttleBudget) next() (time.Duration, bool) {
-	d := t.delay.Next()
-	if time.Now().Add(d).After(t.deadline) {
-		return 0, false
-	}
-	return d, true
-}
-
-func (in *Ingest) putChunk(ctx context.Context, entries []Entry, out []entryOutcome, t *throttleBudget, log *slog.Logger) *httpError {
-	todo := make([]int, len(entries))
-	for i := range todo {
-		todo[i] = i
-	}
-	batch := make([]Entry, 0, len(entries))
-	for {
-		batch = batch[:0]
-		for _, i := range todo {
-			batch = append(batch, entries[i])
-		}
-		t0 := time.Now()
-		res, err := in.opts.Backend.Put(ctx, in.opts.Stream, batch)
-		in.m.putSeconds.Observe(time.Since(t0).Seconds())
-		throttled := todo[:0:0]
-		switch {
-		case err != nil && len(res) != len(batch) && errors.Is(err, ErrThrottled):
-			throttled = todo
-		case err != nil && len(res) != len(batch):
-			for _, i := range todo {
-				out[i] = entryUnknown
-			}
-			return in.unavailable(log, "the stream backend failed: %v", err)
-		case len(res) != len(batch):
-			for _, i := range todo {
-				out[i] = entryUnknown
-			}
-			return in.unavailable(log, "the stream backend answered %d results for %d records", len(res), len(batch))
-		default:
-			var failed error
-			for j, i := range todo {
-				switch e := res[j].Err; {
-				case e == nil:
-					out[i] = entryWritten
-				case errors.Is(e, ErrOutcomeUnknown):
-					out[i] = entryUnknown
-					failed = e
-				case errors.Is(e, ErrThrottled):
-					throttled = append(throttled, i)
-				default:
-					failed = e
-				}
-			}
-			if failed != nil {
-				return in.unavailable(log, "the stream backend did not write every record: %v", failed)
-			}
-		}
-		if len(throttled) == 0 {
-			return nil
-		}
-		in.m.throttledEntries.Add(float64(len(throttled)))
-		d, ok := t.next()
-		if !ok {
-			if in.limitLog.allow("throttled") {
-				log.Warn("stream shards at capacity: answering 429", "records_throttled", len(throttled), "retried_for", in.opts.ThrottleWait)
-			}
-			return &httpError{status: http.StatusTooManyRequests, retryAfter: true,
-				msg: fmt.Sprintf("stream %s is at capacity (%d records throttled for %v): retry later", in.opts.Stream, len(throttled), in.opts.ThrottleWait)}
-		}
-		timer := time.NewTimer(d)
-		select {
-		case <-timer.C:
-		case <-ctx.Done():
-			timer.Stop()
-			return in.unavailable(log, "writing to the stream timed out: %v", ctx.Err())
-		}
-		todo = throttled
-	}
 }
 
 func (in *Ingest) unavailable(log *slog.Logger, format string, args ...any) *httpError {

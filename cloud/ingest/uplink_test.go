@@ -24,13 +24,14 @@ type memSource struct {
 	stored  []bool
 	acked   []int
 	notify  chan struct{}
+	acks    chan struct{} // signalled after every Ack
 	storedN int
 }
 
 var _ uplink.Source = (*memSource)(nil)
 
 func newMemSource(epoch uint64) *memSource {
-	return &memSource{epoch: epoch, notify: make(chan struct{}, 1)}
+	return &memSource{epoch: epoch, notify: make(chan struct{}, 1), acks: make(chan struct{}, 1)}
 }
 
 func (s *memSource) Append(rs ...protocol.Reading) {
@@ -103,7 +104,21 @@ func (s *memSource) Ack(ctx context.Context, first, last uint64) error {
 		}
 		s.acked[seq-1]++
 	}
+	select {
+	case s.acks <- struct{}{}:
+	default:
+	}
 	return nil
+}
+
+// waitAck waits for the next Ack (or one since the last wait).
+func (s *memSource) waitAck(t *testing.T, up *uplink.Uplink) {
+	t.Helper()
+	select {
+	case <-s.acks:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("%d readings not acknowledged; stats %+v", s.left(), up.Stats())
+	}
 }
 
 func (s *memSource) left() int {
@@ -154,14 +169,10 @@ func TestUplink(t *testing.T) {
 					e.be.setThrottle(func(sh int) bool { return sh == hot })
 					time.AfterFunc(150*time.Millisecond, func() { e.be.setThrottle(nil) })
 				}
-				time.Sleep(10 * time.Millisecond)
+				src.waitAck(t, up) // the uplink makes progress between rounds
 			}
-			deadline := time.Now().Add(20 * time.Second)
 			for src.left() > 0 {
-				if time.Now().After(deadline) {
-					t.Fatalf("%d readings not acknowledged; stats %+v", src.left(), up.Stats())
-				}
-				time.Sleep(5 * time.Millisecond)
+				src.waitAck(t, up)
 			}
 		})
 	}

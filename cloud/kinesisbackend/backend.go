@@ -1,6 +1,7 @@
 package kinesisbackend
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -208,27 +209,13 @@ func (c Config) withDefaults() Config {
 	} else if c.MaxRetries < 0 {
 		c.MaxRetries = 0
 	}
-	if c.RequestTimeout == 0 {
-		c.RequestTimeout = DefaultRequestTimeout
-	}
-	if c.PutTimeout == 0 {
-		c.PutTimeout = DefaultPutTimeout
-	}
-	if c.RetryBase == 0 {
-		c.RetryBase = DefaultRetryBase
-	}
-	if c.RetryMax == 0 {
-		c.RetryMax = max(DefaultRetryMax, c.RetryBase)
-	}
-	if c.Concurrency == 0 {
-		c.Concurrency = DefaultConcurrency
-	}
-	if c.ShardRecordsPerSec == 0 {
-		c.ShardRecordsPerSec = ShardRecordsPerSec
-	}
-	if c.ShardBytesPerSec == 0 {
-		c.ShardBytesPerSec = ShardBytesPerSec
-	}
+	c.RequestTimeout = cmp.Or(c.RequestTimeout, DefaultRequestTimeout)
+	c.PutTimeout = cmp.Or(c.PutTimeout, DefaultPutTimeout)
+	c.RetryBase = cmp.Or(c.RetryBase, DefaultRetryBase)
+	c.RetryMax = cmp.Or(c.RetryMax, max(DefaultRetryMax, c.RetryBase))
+	c.Concurrency = cmp.Or(c.Concurrency, DefaultConcurrency)
+	c.ShardRecordsPerSec = cmp.Or(c.ShardRecordsPerSec, ShardRecordsPerSec)
+	c.ShardBytesPerSec = cmp.Or(c.ShardBytesPerSec, ShardBytesPerSec)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}

@@ -3,33 +3,25 @@ package kinesisbackend_test
 import (
 	"context"
 	"net/http/httptest"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/tributary-iot/tributary/cloud/kinesisapi"
 	"github.com/tributary-iot/tributary/cloud/kinesisbackend"
 	"github.com/tributary-iot/tributary/cloud/shardstore"
+	"github.com/tributary-iot/tributary/cloud/shardstore/shardstoretest"
 )
 
 // startKinesisAPI serves our own Kinesis API (cloud/kinesisapi over a
 // cloud/shardstore in a temp dir) on 127.0.0.1:0.
 func startKinesisAPI(t *testing.T, so shardstore.Options) string {
 	t.Helper()
-	so.TrimInterval = -1
-	st, err := shardstore.Open(filepath.Join(t.TempDir(), "streams.db"), so)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := kinesisapi.New(st, kinesisapi.Options{})
+	srv, err := kinesisapi.New(shardstoretest.Open(t, so), kinesisapi.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	hs := httptest.NewServer(srv)
-	t.Cleanup(func() {
-		hs.Close()
-		st.Close()
-	})
+	t.Cleanup(hs.Close)
 	return hs.URL
 }
 

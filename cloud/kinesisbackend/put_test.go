@@ -109,6 +109,18 @@ func TestRateLimitAvoidsThrottling(t *testing.T) {
 	}
 }
 
+// timedPut puts es, fails t if the call fails as a whole, and returns the
+// results and how long the call took (on the bubble's clock).
+func timedPut(ctx context.Context, t *testing.T, b *kinesisbackend.Backend, stream string, es []kinesisbackend.Entry) ([]kinesisbackend.Result, time.Duration) {
+	t.Helper()
+	start := time.Now()
+	res, err := b.Put(ctx, stream, es)
+	if err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	return res, time.Since(start)
+}
+
 func TestThrottledShardBacksOffAlone(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFakeKinesis("s", 4)
@@ -119,11 +131,7 @@ func TestThrottledShardBacksOffAlone(t *testing.T) {
 		ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
 		defer cancel()
 		start := time.Now()
-		res, err := b.Put(ctx, "", es)
-		elapsed := time.Since(start)
-		if err != nil {
-			t.Fatalf("Put: %v", err)
-		}
+		res, elapsed := timedPut(ctx, t, b, "", es)
 		if elapsed < 3*time.Second || elapsed > 3*time.Second+10*time.Millisecond {
 			t.Errorf("Put took %v, want its 3s deadline", elapsed)
 		}
@@ -170,12 +178,8 @@ func TestPermanentEntryErrorStopsItsKeyOnly(t *testing.T) {
 		}
 		b := newFakeBackend(t, f, nil)
 		es := makeEntries("dev", 10, 3, 20)
-		start := time.Now()
-		res, err := b.Put(t.Context(), "", es)
-		if err != nil {
-			t.Fatalf("Put: %v", err)
-		}
-		if d := time.Since(start); d != 0 {
+		res, d := timedPut(t.Context(), t, b, "", es)
+		if d != 0 {
 			t.Errorf("Put took %v: a permanent error must not wait for the deadline", d)
 		}
 		first := true
@@ -212,12 +216,8 @@ func TestWholeCallErrors(t *testing.T) {
 			f := newFakeKinesis("s", 2)
 			b := newFakeBackend(t, f, nil)
 			es := makeEntries("dev", 5, 2, 10)
-			start := time.Now()
-			res, err := b.Put(t.Context(), "missing", es)
-			if err != nil {
-				t.Fatalf("Put: %v", err)
-			}
-			if d := time.Since(start); d != 0 {
+			res, d := timedPut(t.Context(), t, b, "missing", es)
+			if d != 0 {
 				t.Errorf("took %v, want no retries", d)
 			}
 			for i, r := range res {
@@ -288,41 +288,45 @@ func TestUnknownOutcome(t *testing.T) {
 	})
 }
 
+// A call in flight at the deadline is let finish (its outcome is then
+// known); a cancel aborts it (its outcome is not).
 func TestCallInFlightAtDeadline(t *testing.T) {
-	t.Run("deadline lets it finish", func(t *testing.T) {
-		synctest.Test(t, func(t *testing.T) {
-			f := newFakeKinesis("s", 4)
-			f.delay = 2 * time.Second
-			b := newFakeBackend(t, f, nil)
-			es := makeEntries("dev", 8, 1, 10)
-			ctx, cancel := context.WithTimeout(t.Context(), time.Second)
-			defer cancel()
-			start := time.Now()
-			res, err := b.Put(ctx, "", es)
-			checkAllWritten(t, res, err, len(es))
-			if d := time.Since(start); d != 2*time.Second {
-				t.Errorf("took %v, want the call's 2s", d)
-			}
-		})
-	})
-	t.Run("cancel aborts it", func(t *testing.T) {
-		synctest.Test(t, func(t *testing.T) {
-			f := newFakeKinesis("s", 4)
-			f.delay = 2 * time.Second
-			b := newFakeBackend(t, f, nil)
-			es := makeEntries("dev", 8, 1, 10)
-			ctx, cancel := context.WithCancel(t.Context())
+	for _, c := range []struct {
+		name    string
+		ctx     func(context.Context) (context.Context, context.CancelFunc)
+		wantErr error // nil: every entry written
+		took    time.Duration
+	}{
+		{"deadline lets it finish", func(ctx context.Context) (context.Context, context.CancelFunc) {
+			return context.WithTimeout(ctx, time.Second)
+		}, nil, 2 * time.Second},
+		{"cancel aborts it", func(ctx context.Context) (context.Context, context.CancelFunc) {
+			ctx, cancel := context.WithCancel(ctx)
 			time.AfterFunc(500*time.Millisecond, cancel)
-			start := time.Now()
-			_, err := b.Put(ctx, "", es)
-			if !errors.Is(err, kinesisbackend.ErrOutcomeUnknown) {
-				t.Errorf("Put: %v, want ErrOutcomeUnknown", err)
-			}
-			if d := time.Since(start); d != 500*time.Millisecond {
-				t.Errorf("took %v, want 500ms", d)
-			}
+			return ctx, cancel
+		}, kinesisbackend.ErrOutcomeUnknown, 500 * time.Millisecond},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				f := newFakeKinesis("s", 4)
+				f.delay = 2 * time.Second
+				b := newFakeBackend(t, f, nil)
+				es := makeEntries("dev", 8, 1, 10)
+				ctx, cancel := c.ctx(t.Context())
+				defer cancel()
+				start := time.Now()
+				res, err := b.Put(ctx, "", es)
+				if c.wantErr == nil {
+					checkAllWritten(t, res, err, len(es))
+				} else if !errors.Is(err, c.wantErr) {
+					t.Errorf("Put: %v, want %v", err, c.wantErr)
+				}
+				if d := time.Since(start); d != c.took {
+					t.Errorf("took %v, want %v", d, c.took)
+				}
+			})
 		})
-	})
+	}
 }
 
 func TestStaleShardMapIsRefreshed(t *testing.T) {

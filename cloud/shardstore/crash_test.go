@@ -62,6 +62,7 @@ func crashHelper() {
 		os.Stdout.WriteString(line) // unbuffered: one write per line
 	}
 	say("READY\n")
+	reshard := make(chan struct{}, 1)
 	for g := range crashWriters {
 		go func() {
 			for c := 0; ; c++ {
@@ -81,12 +82,17 @@ func crashHelper() {
 				}
 				b.WriteByte('\n')
 				say(b.String())
+				if g == 0 && c%3 == 2 {
+					select {
+					case reshard <- struct{}{}:
+					default:
+					}
+				}
 			}
 		}()
 	}
-	go func() { // reshard now and then: 4 → 8 → 4 ...
-		for n := 0; ; n++ {
-			time.Sleep(30 * time.Millisecond)
+	go func() { // reshard every third put of writer 0: 4 → 8 → 4 ...
+		for range reshard {
 			in, err := s.DescribeStream("crash")
 			if err != nil {
 				continue
@@ -153,7 +159,19 @@ func TestKill9KeepsAcknowledgedRecords(t *testing.T) {
 			_ = cmd.Wait()
 			t.Fatalf("iteration %d: helper did not start: %s", iter, stderr.String())
 		}
-		time.Sleep(time.Duration(100+rand.IntN(400)) * time.Millisecond)
+		// Kill it after a random number of acknowledged puts (a moment
+		// chosen by progress, not by the clock), while it keeps writing.
+		var seen []string
+		for want := 20 + rand.IntN(200); len(seen) < want; {
+			select {
+			case l := <-lines:
+				seen = append(seen, l)
+			case <-readDone:
+				t.Fatalf("iteration %d: helper stopped: %s", iter, stderr.String())
+			case <-time.After(30 * time.Second):
+				t.Fatalf("iteration %d: %d of %d puts acknowledged in 30s: %s", iter, len(seen), want, stderr.String())
+			}
+		}
 		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
@@ -163,8 +181,11 @@ func TestKill9KeepsAcknowledgedRecords(t *testing.T) {
 			t.Fatalf("iteration %d: %s", iter, stderr.String())
 		}
 		close(lines)
-		n := 0
 		for l := range lines {
+			seen = append(seen, l)
+		}
+		n := 0
+		for _, l := range seen {
 			f := strings.Fields(l)
 			if len(f) != 4+crashPer || f[0] != "A" {
 				continue

@@ -10,6 +10,13 @@
 //     at its sequence number, intact (each record carries a CRC-32C). The
 //     crash test re-executes the test binary as a writer, kills it with
 //     SIGKILL mid-stream and checks every acknowledged record.
+//   - Damage and full disks: Open checks the file's structure before bbolt
+//     maps it (internal/boltfile), so a damaged file is ErrCorrupt naming
+//     the file, never a crash. A commit that cannot grow the file (disk or
+//     quota full) fails the calls in it with ErrNoSpace, storing nothing of
+//     them; what was acknowledged before stays, and the store works again
+//     when space returns. Both are tested on real files (a child process
+//     under RLIMIT_FSIZE for the full disk).
 //   - Group commit: one writer goroutine owns every write transaction and
 //     takes all pending Put calls (up to Options.MaxBatch records, a call
 //     is never split) into one transaction, so many concurrent callers

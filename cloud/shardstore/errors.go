@@ -30,6 +30,9 @@ var (
 	ErrLimitExceeded = errors.New("shardstore: limit exceeded")
 	// ErrCorrupt: the database file or a stored record is damaged.
 	ErrCorrupt = errors.New("shardstore: corrupt database")
+	// ErrNoSpace: the database file cannot grow (the disk or the quota is
+	// full, or a file size limit): nothing of the failed call was stored.
+	ErrNoSpace = errors.New("shardstore: no space left for the database file")
 	// ErrLocked: another process has the database file open.
 	ErrLocked = errors.New("shardstore: database file is in use by another process")
 )

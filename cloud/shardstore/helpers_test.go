@@ -4,14 +4,13 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/tributary-iot/tributary/cloud/shardstore"
+	"github.com/tributary-iot/tributary/cloud/shardstore/shardstoretest"
 )
 
 func TestMain(m *testing.M) {
@@ -21,43 +20,23 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// fakeClock is an injectable clock.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *fakeClock { return &fakeClock{t: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
+func newClock() *shardstoretest.Clock {
+	return shardstoretest.NewClock(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC))
 }
 
 // open opens a store in t.TempDir() that closes at cleanup.
-func open(t testing.TB, o shardstore.Options) *shardstore.Store {
-	t.Helper()
-	return openAt(t, filepath.Join(t.TempDir(), "streams.db"), o)
-}
+var open, openAt = shardstoretest.Open, shardstoretest.OpenAt
 
-func openAt(t testing.TB, path string, o shardstore.Options) *shardstore.Store {
+// openClocked opens an unlimited store on a fake clock with a stream of
+// the given shards.
+func openClocked(t testing.TB, stream string, shards int) (*shardstore.Store, *shardstoretest.Clock) {
 	t.Helper()
-	if o.TrimInterval == 0 {
-		o.TrimInterval = -1
-	}
-	s, err := shardstore.Open(path, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
+	clk := newClock()
+	o := unlimited()
+	o.Now = clk.Now
+	s := open(t, o)
+	mustCreate(t, s, stream, shards)
+	return s, clk
 }
 
 func unlimited() shardstore.Options {

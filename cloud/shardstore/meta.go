@@ -3,6 +3,7 @@ package shardstore
 import (
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"sort"
 	"time"
 )
@@ -65,7 +66,52 @@ func decodeStream(b []byte) (*streamMeta, error) {
 		return nil, err
 	}
 	m.derive()
+	if err := m.check(); err != nil {
+		return nil, err
+	}
 	return &m, nil
+}
+
+// check reports what makes decoded metadata unusable: a bad name or
+// retention, shards out of index order, a shard index the next new shard
+// would reuse, an inverted hash key range, a parent that is not an
+// earlier shard, a closed shard that ends before it starts, or open
+// shards that do not partition the hash key space.
+func (m *streamMeta) check() error {
+	if !ValidStreamName(m.Name) {
+		return fmt.Errorf("stream name %q", m.Name)
+	}
+	if m.RetentionHours < MinRetentionHours || m.RetentionHours > MaxRetentionHours {
+		return fmt.Errorf("retention %d hours", m.RetentionHours)
+	}
+	for i := range m.Shards {
+		sh := &m.Shards[i]
+		switch {
+		case i > 0 && sh.Index <= m.Shards[i-1].Index:
+			return fmt.Errorf("shard %d listed after shard %d", sh.Index, m.Shards[i-1].Index)
+		case sh.Index >= m.NextShard:
+			return fmt.Errorf("shard %d at or above the next shard index %d", sh.Index, m.NextShard)
+		case sh.Start.Cmp(sh.End) > 0:
+			return fmt.Errorf("shard %d: hash key range %s..%s", sh.Index, sh.Start, sh.End)
+		case sh.Parent < -1 || sh.Parent >= int64(sh.Index) || sh.Adjacent < -1 || sh.Adjacent >= int64(sh.Index):
+			return fmt.Errorf("shard %d: parents %d and %d", sh.Index, sh.Parent, sh.Adjacent)
+		case sh.Closed && sh.Last < sh.First:
+			return fmt.Errorf("shard %d: ends at %d before it starts at %d", sh.Index, sh.Last, sh.First)
+		}
+	}
+	if len(m.open) == 0 {
+		return fmt.Errorf("no open shard")
+	}
+	for j, i := range m.open {
+		sh := &m.Shards[i]
+		if j == 0 && sh.Start != (HashKey{}) || j > 0 && !adjacent(&m.Shards[m.open[j-1]], sh) {
+			return fmt.Errorf("the open shards do not partition the hash key space (at shard %d)", sh.Index)
+		}
+	}
+	if m.Shards[m.open[len(m.open)-1]].End != MaxHashKey {
+		return fmt.Errorf("the open shards do not reach the end of the hash key space")
+	}
+	return nil
 }
 
 // shard returns the shard with index idx, or nil.

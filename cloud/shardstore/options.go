@@ -1,6 +1,7 @@
 package shardstore
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"time"
@@ -97,15 +98,9 @@ type Options struct {
 
 func (o Options) withDefaults() (Options, error) {
 	o.Throughput = o.Throughput.resolve()
-	if o.MaxShards == 0 {
-		o.MaxShards = DefaultMaxShards
-	}
-	if o.MaxStreams == 0 {
-		o.MaxStreams = DefaultMaxStreams
-	}
-	if o.MaxBatch == 0 {
-		o.MaxBatch = DefaultMaxBatch
-	}
+	o.MaxShards = cmp.Or(o.MaxShards, DefaultMaxShards)
+	o.MaxStreams = cmp.Or(o.MaxStreams, DefaultMaxStreams)
+	o.MaxBatch = cmp.Or(o.MaxBatch, DefaultMaxBatch)
 	if o.MaxShards < 0 || o.MaxStreams < 0 || o.MaxBatch < 0 {
 		return o, fmt.Errorf("shardstore: MaxShards, MaxStreams and MaxBatch must not be negative (0 means the default)")
 	}

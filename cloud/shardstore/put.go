@@ -3,6 +3,7 @@ package shardstore
 import (
 	"context"
 	"encoding/binary"
+	"hash/crc32"
 	"unicode/utf8"
 )
 
@@ -27,6 +28,35 @@ type PutResult struct {
 // record value layout: CRC-32C of the rest (4), arrival ms (8),
 // uvarint partition key length, partition key, data.
 const recordHeader = 12
+
+// appendRecord appends a record value without its arrival time and CRC
+// (sealRecord sets them when the record is committed).
+func appendRecord(b []byte, partitionKey string, data []byte) []byte {
+	b = append(b, make([]byte, recordHeader)...)
+	b = binary.AppendUvarint(b, uint64(len(partitionKey)))
+	b = append(b, partitionKey...)
+	return append(b, data...)
+}
+
+// sealRecord stamps a record value with its arrival time and CRC.
+func sealRecord(v []byte, ts int64) {
+	binary.BigEndian.PutUint64(v[4:12], uint64(ts))
+	binary.BigEndian.PutUint32(v[0:4], crc32.Checksum(v[4:], castagnoli))
+}
+
+// decodeRecord checks a stored record value's CRC and layout and splits
+// it into its arrival time, partition key and data (pointing into v).
+func decodeRecord(v []byte) (ts int64, pk, data []byte, ok bool) {
+	if len(v) < recordHeader || crc32.Checksum(v[4:], castagnoli) != binary.BigEndian.Uint32(v) {
+		return 0, nil, nil, false
+	}
+	pkLen, w := binary.Uvarint(v[recordHeader:])
+	if w <= 0 || pkLen > uint64(len(v)-recordHeader-w) {
+		return 0, nil, nil, false
+	}
+	body := v[recordHeader+w:]
+	return recordTime(v), body[:pkLen], body[pkLen:], true
+}
 
 // Put stores entries in stream, each in the open shard whose hash key
 // range covers MD5(PartitionKey) (or ExplicitHashKey), and returns when the
@@ -90,10 +120,7 @@ func (s *Store) Put(ctx context.Context, stream string, entries []PutEntry) ([]P
 	for i := range entries {
 		e := &entries[i]
 		start := len(arena)
-		arena = append(arena, make([]byte, recordHeader)...)
-		arena = binary.AppendUvarint(arena, uint64(len(e.PartitionKey)))
-		arena = append(arena, e.PartitionKey...)
-		arena = append(arena, e.Data...)
+		arena = appendRecord(arena, e.PartitionKey, e.Data)
 		r.vals[i] = arena[start:len(arena):len(arena)]
 	}
 

@@ -3,8 +3,8 @@ package shardstore
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
-	"hash/crc32"
 	"strings"
 	"sync"
 	"time"
@@ -55,7 +55,7 @@ func (p Position) MarshalBinary() ([]byte, error) {
 
 // UnmarshalBinary decodes what MarshalBinary made.
 func (p *Position) UnmarshalBinary(b []byte) error {
-	if len(b) < 21 || len(b) > 20+MaxStreamNameLength {
+	if len(b) < 21 || len(b) > 20+MaxStreamNameLength || !ValidStreamName(string(b[20:])) {
 		return invalidf("bad position encoding")
 	}
 	p.StreamID = binary.BigEndian.Uint64(b)
@@ -213,6 +213,14 @@ func seekTime(c *bolt.Cursor, from uint64, t int64) (k, v []byte) {
 	return c.Seek(key[:])
 }
 
+// recordName is the sequence number of the record at key k, for errors.
+func recordName(k []byte, shard uint32) string {
+	if len(k) != 8 {
+		return fmt.Sprintf("at key %x", k)
+	}
+	return seqString(binary.BigEndian.Uint64(k), shard)
+}
+
 func recordTime(v []byte) int64 {
 	if len(v) < recordHeader {
 		return 0
@@ -271,23 +279,18 @@ func (s *Store) Read(ctx context.Context, pos Position, limit int) (ReadResult, 
 		}()
 		spans := (*sp)[:0]
 		for ; k != nil && n < limit; k, v = c.Next() {
-			if len(v) < recordHeader || crc32.Checksum(v[4:], castagnoli) != binary.BigEndian.Uint32(v) {
-				return errorf(ErrCorrupt, "record %s of shard %s in stream %s is damaged", seqString(binary.BigEndian.Uint64(k), sh.Index), ShardID(sh.Index), m.Name)
+			ts, pk, dt, ok := decodeRecord(v)
+			if !ok || len(k) != 8 {
+				return errorf(ErrCorrupt, "record %s of shard %s in stream %s is damaged", recordName(k, sh.Index), ShardID(sh.Index), m.Name)
 			}
-			pkLen, w := binary.Uvarint(v[recordHeader:])
-			body := v[recordHeader+w:]
-			if w <= 0 || pkLen > uint64(len(body)) {
-				return errorf(ErrCorrupt, "record %s of shard %s in stream %s is damaged", seqString(binary.BigEndian.Uint64(k), sh.Index), ShardID(sh.Index), m.Name)
-			}
-			size := len(body)
-			if n > 0 && dataBytes+pkBytes+size > MaxReadBytes {
+			if n > 0 && dataBytes+pkBytes+len(pk)+len(dt) > MaxReadBytes {
 				break
 			}
-			spans = append(spans, span{binary.BigEndian.Uint64(k), recordTime(v), body[:pkLen], body[pkLen:]})
+			spans = append(spans, span{binary.BigEndian.Uint64(k), ts, pk, dt})
 			*sp = spans
 			n++
-			pkBytes += int(pkLen)
-			dataBytes += size - int(pkLen)
+			pkBytes += len(pk)
+			dataBytes += len(dt)
 		}
 		// k, v is now the next unread record, if any.
 		if k != nil {
@@ -325,7 +328,7 @@ func (s *Store) Read(ctx context.Context, pos Position, limit int) (ReadResult, 
 		return nil
 	})
 	if err != nil {
-		if _, ok := err.(*Error); !ok {
+		if _, ok := errors.AsType[*Error](err); !ok {
 			err = fmt.Errorf("shardstore: read: %w", err)
 		}
 		return ReadResult{}, err

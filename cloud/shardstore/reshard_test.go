@@ -58,11 +58,7 @@ func addOne(h shardstore.HashKey) shardstore.HashKey {
 }
 
 func TestSplitThenReadParentToEndThenChildren(t *testing.T) {
-	clk := newClock()
-	o := unlimited()
-	o.Now = clk.Now
-	s := open(t, o)
-	mustCreate(t, s, "t", 2)
+	s, clk := openClocked(t, "t", 2)
 	before := mustPut(t, s, "t", entries("before", 200, 30))
 	in, _ := s.DescribeStream("t")
 	parent := in.Shards[0]
@@ -132,10 +128,17 @@ func TestSplitThenReadParentToEndThenChildren(t *testing.T) {
 			}
 		}
 	}
+	inChildren := 0
 	for _, r := range after {
-		if r.ShardID == parent.ShardID {
+		switch r.ShardID {
+		case parent.ShardID:
 			t.Fatal("record stored in the closed parent")
+		case c1.ShardID, c2.ShardID:
+			inChildren++
 		}
+	}
+	if n != inChildren || inChildren == 0 {
+		t.Fatalf("read %d records from the children, want the %d put into them after the split", n, inChildren)
 	}
 	// Errors: closed shard, bad key, unknown shard.
 	if err := s.SplitShard(bg, "t", parent.ShardID, mid); !errors.Is(err, shardstore.ErrInvalidArgument) {
@@ -147,7 +150,6 @@ func TestSplitThenReadParentToEndThenChildren(t *testing.T) {
 	if err := s.SplitShard(bg, "t", "shardId-000000000099", mid); !errors.Is(err, shardstore.ErrShardNotFound) {
 		t.Errorf("split unknown: %v", err)
 	}
-	_ = n
 }
 
 func TestMerge(t *testing.T) {
@@ -246,11 +248,7 @@ func TestUpdateShardCount(t *testing.T) {
 }
 
 func TestRetentionAndTrim(t *testing.T) {
-	clk := newClock()
-	o := unlimited()
-	o.Now = clk.Now
-	s := open(t, o)
-	mustCreate(t, s, "t", 1)
+	s, clk := openClocked(t, "t", 1)
 	old := mustPut(t, s, "t", entries("old", 300, 10))
 	clk.Advance(23 * time.Hour)
 	young := mustPut(t, s, "t", entries("young", 100, 10))
@@ -319,11 +317,7 @@ func TestRetentionAndTrim(t *testing.T) {
 }
 
 func TestTrimInChunks(t *testing.T) {
-	clk := newClock()
-	o := unlimited()
-	o.Now = clk.Now
-	s := open(t, o)
-	mustCreate(t, s, "t", 2)
+	s, clk := openClocked(t, "t", 2)
 	for range 130 {
 		mustPut(t, s, "t", entries("x", 500, 1))
 	}
@@ -336,7 +330,7 @@ func TestTrimInChunks(t *testing.T) {
 
 func TestTrimmerRunsByItself(t *testing.T) {
 	clk := newClock()
-	logs := &syncBuffer{}
+	logs := &logWatch{want: "trimmed expired data", seen: make(chan struct{})}
 	o := unlimited()
 	o.Now = clk.Now
 	o.TrimInterval = 5 * time.Millisecond
@@ -345,31 +339,37 @@ func TestTrimmerRunsByItself(t *testing.T) {
 	mustCreate(t, s, "t", 1)
 	mustPut(t, s, "t", entries("x", 10, 1))
 	clk.Advance(25 * time.Hour)
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(logs.String(), "trimmed expired data") {
-		if time.Now().After(deadline) {
-			t.Fatalf("trimmer did not run; log:\n%s", logs.String())
-		}
-		time.Sleep(5 * time.Millisecond)
+	select {
+	case <-logs.seen:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("trimmer did not run; log:\n%s", logs.String())
 	}
 	if !strings.Contains(logs.String(), "records=10") {
 		t.Fatalf("log: %s", logs.String())
 	}
 }
 
-type syncBuffer struct {
+// logWatch collects log lines and closes seen at the first one that
+// holds want.
+type logWatch struct {
+	want string
+	seen chan struct{}
+
 	mu sync.Mutex
 	b  strings.Builder
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
+func (l *logWatch) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if strings.Contains(string(p), l.want) && !strings.Contains(l.b.String(), l.want) {
+		close(l.seen)
+	}
+	return l.b.Write(p)
 }
 
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
+func (l *logWatch) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

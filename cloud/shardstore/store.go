@@ -13,7 +13,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/tributary-iot/tributary/internal/boltfile"
 )
 
 // Store is an embedded stream store with the Kinesis data model in one
@@ -63,17 +64,19 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
+	db, err := boltfile.Open(path, bolt.Options{
 		Timeout:         250 * time.Millisecond,
 		NoFreelistSync:  true,
 		FreelistType:    bolt.FreelistMapType,
 		InitialMmapSize: 64 << 20,
-	})
-	if err != nil {
-		if errors.Is(err, berrors.ErrTimeout) {
-			return nil, fmt.Errorf("%w: %s", ErrLocked, path)
-		}
-		return nil, fmt.Errorf("shardstore: open %s: %w", path, err)
+	}, "move the file aside, or restore a backup, to start again; the records in it are lost")
+	switch {
+	case errors.Is(err, boltfile.ErrInUse):
+		return nil, fmt.Errorf("%w: %s", ErrLocked, path)
+	case errors.Is(err, boltfile.ErrCorrupt):
+		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	case err != nil:
+		return nil, fmt.Errorf("shardstore: %w", err)
 	}
 	s := &Store{
 		path:       path,
@@ -129,8 +132,11 @@ func (s *Store) load() error {
 		}
 		err = streams.ForEach(func(k, v []byte) error {
 			m, err := decodeStream(v)
-			if err != nil || m.Name != string(k) || len(m.open) == 0 {
-				return fmt.Errorf("%w: %s: stream %q: bad metadata (%v)", ErrCorrupt, s.path, k, err)
+			if err == nil && m.Name != string(k) {
+				err = fmt.Errorf("stream %q stored under the name %q", m.Name, k)
+			}
+			if err != nil {
+				return fmt.Errorf("%w: %s: stream %q: bad metadata: %w", ErrCorrupt, s.path, k, err)
 			}
 			sb := records.Bucket(u64key(m.ID))
 			if sb == nil {

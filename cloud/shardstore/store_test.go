@@ -167,11 +167,7 @@ func TestPutValidation(t *testing.T) {
 }
 
 func TestSeekTypes(t *testing.T) {
-	clk := newClock()
-	o := unlimited()
-	o.Now = clk.Now
-	s := open(t, o)
-	mustCreate(t, s, "t", 2)
+	s, clk := openClocked(t, "t", 2)
 	put := func(prefix string, n int) []shardstore.PutResult {
 		es := make([]shardstore.PutEntry, n)
 		for i := range es {

@@ -2,6 +2,7 @@ package shardstore
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -133,7 +134,7 @@ func (s *Store) trimmer() {
 		case <-s.closing:
 			return
 		case <-t.C:
-			if _, err := s.Trim(context.Background()); err != nil && err != ErrClosed {
+			if _, err := s.Trim(context.Background()); err != nil && !errors.Is(err, ErrClosed) {
 				s.log.Error("shardstore: trim failed", "err", err)
 			}
 		}

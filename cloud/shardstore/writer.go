@@ -3,11 +3,14 @@ package shardstore
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"sync/atomic"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/tributary-iot/tributary/internal/boltfile"
 )
 
 // One writer goroutine owns every write transaction. Put calls queue a
@@ -116,9 +119,9 @@ func (s *Store) runCtrl(c *ctrlReq) {
 		publish()
 	}
 	if err != nil {
-		if _, ok := err.(*Error); !ok {
+		if _, ok := errors.AsType[*Error](err); !ok {
 			s.log.Error("shardstore: control transaction failed", "err", err)
-			err = fmt.Errorf("shardstore: commit: %w", err)
+			err = s.commitError(err)
 		}
 	}
 	c.err = err
@@ -200,8 +203,7 @@ func (s *Store) commitPuts(batch []*putReq) {
 				w.bkts[k] = b
 			}
 			v := r.vals[i]
-			binary.BigEndian.PutUint64(v[4:12], uint64(ts))
-			binary.BigEndian.PutUint32(v[0:4], crc32.Checksum(v[4:], castagnoli))
+			sealRecord(v, ts)
 			start := len(w.keys)
 			w.keys = binary.BigEndian.AppendUint64(w.keys, next)
 			if err := b.Put(w.keys[start:start+8:start+8], v); err != nil {
@@ -230,9 +232,10 @@ func (s *Store) commitPuts(batch []*putReq) {
 	}
 	if txErr != nil {
 		s.log.Error("shardstore: commit failed", "err", txErr)
+		err := s.commitError(txErr)
 		for _, r := range batch {
 			if r.state.Load() == stTaken {
-				r.err = fmt.Errorf("shardstore: commit: %w", txErr)
+				r.err = err
 			}
 		}
 	} else if stored > 0 {
@@ -245,6 +248,14 @@ func (s *Store) commitPuts(batch []*putReq) {
 			close(r.done)
 		}
 	}
+}
+
+// commitError describes a failed commit: nothing of it was stored.
+func (s *Store) commitError(err error) error {
+	if boltfile.NoSpace(err) {
+		return errorf(ErrNoSpace, "no space to grow %s (%v): nothing of this call was stored; free disk space and retry", s.path, err)
+	}
+	return fmt.Errorf("shardstore: commit: %w", err)
 }
 
 func (s *Store) failAll(batch []*putReq, err error) {

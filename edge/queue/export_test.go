@@ -3,6 +3,7 @@ package queue
 import (
 	"os"
 
+	"github.com/tributary-iot/tributary/internal/boltfile"
 	"github.com/tributary-iot/tributary/protocol"
 )
 
@@ -30,7 +31,7 @@ func VerifyFile(path string) error {
 	if err != nil {
 		return err
 	}
-	return verifyFile(f, fi.Size())
+	return boltfile.Verify(f, fi.Size())
 }
 
 // AppendLimit is the size appends may grow the file to (the quota less

@@ -14,6 +14,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/tributary-iot/tributary/internal/boltfile"
 	"github.com/tributary-iot/tributary/protocol"
 )
 
@@ -197,7 +198,7 @@ func (q *Queue) openDB() (*bolt.DB, error) {
 }
 
 // openVerifiedDB is openDB that first checks an existing file page by
-// page (verifyFile), before bbolt maps it.
+// page (boltfile.Verify), before bbolt maps it.
 func (q *Queue) openVerifiedDB() (*bolt.DB, error) {
 	f, err := q.lockedFile()
 	if err != nil {
@@ -233,7 +234,7 @@ func (q *Queue) verify(f *os.File) error {
 	if fi.Size() == 0 {
 		return nil
 	}
-	err = verifyFile(f, fi.Size())
+	err = boltfile.Verify(f, fi.Size())
 	if err == nil {
 		return nil
 	}

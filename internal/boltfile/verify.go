@@ -1,4 +1,4 @@
-package queue
+package boltfile
 
 import (
 	"bytes"
@@ -9,7 +9,7 @@ import (
 	"os"
 )
 
-// verifyFile checks the structure of an existing bbolt file before bbolt
+// Verify checks the structure of an existing bbolt file before bbolt
 // maps it. bbolt trusts its file: a damaged page id or element offset makes
 // it read outside the mapping (a fault that kills the process) or panic in
 // a goroutine of its own. This walker reads the file with ReadAt and checks
@@ -21,8 +21,8 @@ import (
 // so that this file is checked against the new release.
 //
 // It reads every reachable page once; bbolt reads them all again when it
-// rebuilds its freelist at Open (the queue does not persist the freelist).
-func verifyFile(f io.ReaderAt, size int64) error {
+// rebuilds its freelist at Open when the file does not persist it.
+func Verify(f io.ReaderAt, size int64) error {
 	v := &verifier{f: f, size: size}
 	return v.run()
 }
