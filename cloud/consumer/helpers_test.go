@@ -19,10 +19,14 @@ import (
 	"github.com/tributary-iot/tributary/cloud/consumer"
 	"github.com/tributary-iot/tributary/cloud/kinesisapi"
 	"github.com/tributary-iot/tributary/cloud/shardstore"
+	"github.com/tributary-iot/tributary/internal/testenv"
 	"github.com/tributary-iot/tributary/protocol"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	testenv.RunHelper(map[string]func(){consumerChildName: consumerChild}) // TestKill9ResumesWithoutGaps's child
+	goleak.VerifyTestMain(m)
+}
 
 const stream = "telemetry"
 
@@ -218,18 +222,6 @@ func config(t testing.TB, path string) consumer.Config {
 		MaxBackoff:     50 * time.Millisecond,
 		ListInterval:   100 * time.Millisecond,
 		CheckpointPath: path,
-	}
-}
-
-// eventually waits until cond holds.
-func eventually(t testing.TB, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 

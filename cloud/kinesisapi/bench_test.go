@@ -18,6 +18,7 @@ import (
 
 	"github.com/tributary-iot/tributary/cloud/kinesisapi"
 	"github.com/tributary-iot/tributary/cloud/shardstore"
+	"github.com/tributary-iot/tributary/internal/testenv"
 )
 
 const (
@@ -61,11 +62,11 @@ var (
 // load (40 calls, 20,000 records); 0 if it is not installed.
 func kinesaliteBaseline(b *testing.B) float64 {
 	baselineOnce.Do(func() {
-		if kinesaliteBin() == "" {
+		if testenv.KinesaliteBinary() == "" {
 			b.Log("kinesalite is not installed (make deps-kinesalite): no baseline")
 			return
 		}
-		url := startKinesalite(b)
+		url := testenv.StartKinesalite(b).Endpoint
 		c := sdkClient(b, url, "AKIDEXAMPLE", "dummy-secret")
 		if _, err := c.CreateStream(bg, &kinesis.CreateStreamInput{StreamName: aws.String("bench"), ShardCount: aws.Int32(4)}); err != nil {
 			b.Fatal(err)

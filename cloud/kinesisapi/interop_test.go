@@ -14,6 +14,7 @@ import (
 
 	"github.com/tributary-iot/tributary/cloud/kinesisapi"
 	"github.com/tributary-iot/tributary/cloud/shardstore"
+	"github.com/tributary-iot/tributary/internal/testenv"
 )
 
 // The interop test runs one scenario with the unmodified SDK against
@@ -305,7 +306,7 @@ func scenario(t *testing.T, c *kinesis.Client) *transcript {
 }
 
 func TestInteropWithKinesalite(t *testing.T) {
-	url := startKinesalite(t)
+	url := testenv.StartKinesalite(t).Endpoint
 	theirs := scenario(t, sdkClient(t, url, "AKIDEXAMPLE", "dummy-secret"))
 	e := start(t, shardstore.Options{Throughput: shardstore.Throughput{Unlimited: true}}, kinesisapi.Options{})
 	ours := scenario(t, e.client)

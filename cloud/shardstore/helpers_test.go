@@ -3,7 +3,6 @@ package shardstore_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -12,12 +11,11 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/tributary-iot/tributary/cloud/shardstore"
+	"github.com/tributary-iot/tributary/internal/testenv"
 )
 
 func TestMain(m *testing.M) {
-	if os.Getenv(crashHelperEnv) != "" {
-		crashHelper() // never returns
-	}
+	testenv.RunHelper(map[string]func(){crashHelperName: crashHelper}) // the kill -9 test's child
 	goleak.VerifyTestMain(m)
 }
 

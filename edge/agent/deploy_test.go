@@ -9,11 +9,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/tributary-iot/tributary/protocol/mosquittotest"
+	"github.com/tributary-iot/tributary/internal/testenv"
 )
 
 // TestSystemdUnit loads deploy/systemd/tributary-agent.service and checks
@@ -79,10 +78,7 @@ func TestARM64UnderQEMU(t *testing.T) {
 	if testing.Short() {
 		t.Skip("slow")
 	}
-	qemu, err := exec.LookPath("qemu-aarch64-static")
-	if err != nil {
-		mosquittotest.Skip(t, "qemu-aarch64-static (Debian package qemu-user-static)")
-	}
+	qemu := testenv.Need(t, "qemu-aarch64-static", "Debian package qemu-user-static")
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "tributary-agent-linux-arm64")
 	build := exec.Command("go", "build", "-trimpath", "-o", bin, "./edge/cmd/tributary-agent")
@@ -105,49 +101,36 @@ func TestARM64UnderQEMU(t *testing.T) {
 	}
 	ef.Close()
 
-	health := freeAddr(t)
+	health := testenv.FreeAddr(t)
 	cmd := exec.Command(qemu, bin, "-data", filepath.Join(dir, "data"), "-gateway", "gw-arm64",
-		"-cloud", "http://127.0.0.1:9", "-token", "t", "-listen", health, "-mqtt-listen", freeAddr(t))
+		"-cloud", "http://127.0.0.1:9", "-token", "t", "-listen", health, "-mqtt-listen", testenv.FreeAddr(t))
 	logf, _ := os.Create(filepath.Join(dir, "agent.log"))
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	p := testenv.Start(t, cmd)
 	defer func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("agent under qemu exited with %v after SIGTERM", err)
-			}
-		case <-time.After(30 * time.Second):
-			cmd.Process.Kill()
-			t.Errorf("agent under qemu did not stop within 30s of SIGTERM")
+		if err := p.Stop(30 * time.Second); err != nil {
+			t.Errorf("agent under qemu after SIGTERM: %v", err)
 		}
 	}()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get("http://" + health + "/healthz")
-		if err == nil {
-			var h struct {
-				Gateway string `json:"gateway"`
-				Status  string `json:"status"`
-			}
-			err = json.NewDecoder(resp.Body).Decode(&h)
-			resp.Body.Close()
-			if err != nil || h.Gateway != "gw-arm64" {
-				t.Fatalf("healthz: %+v, %v", h, err)
-			}
-			t.Logf("arm64 agent under qemu answers /healthz: status %s (HTTP %d)", h.Status, resp.StatusCode)
-			return
-		}
-		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(logf.Name())
-			t.Fatalf("no /healthz within 60s: %v\n%s", err, b)
-		}
-		time.Sleep(200 * time.Millisecond)
+	var h struct {
+		Gateway string `json:"gateway"`
+		Status  string `json:"status"`
 	}
+	code := 0
+	if !testenv.Poll(60*time.Second, func() bool {
+		resp, err := http.Get("http://" + health + "/healthz")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		code = resp.StatusCode
+		return json.NewDecoder(resp.Body).Decode(&h) == nil
+	}) {
+		b, _ := os.ReadFile(logf.Name())
+		t.Fatalf("no /healthz within 60s:\n%s", b)
+	}
+	if h.Gateway != "gw-arm64" {
+		t.Fatalf("healthz: %+v", h)
+	}
+	t.Logf("arm64 agent under qemu answers /healthz: status %s (HTTP %d)", h.Status, code)
 }

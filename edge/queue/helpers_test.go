@@ -9,14 +9,12 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/tributary-iot/tributary/edge/queue"
+	"github.com/tributary-iot/tributary/internal/testenv"
 	"github.com/tributary-iot/tributary/protocol"
 )
 
 func TestMain(m *testing.M) {
-	if os.Getenv(crashHelperEnv) != "" {
-		crashHelper() // the power-failure test's child process
-		return
-	}
+	testenv.RunHelper(map[string]func(){crashHelperName: crashHelper}) // the power-failure test's child
 	goleak.VerifyTestMain(m)
 }
 

@@ -3,7 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
-	"net"
+	"fmt"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -13,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/tributary-iot/tributary/cloud/auth"
+	"github.com/tributary-iot/tributary/internal/testenv"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -91,30 +92,47 @@ func TestInvalidConfig(t *testing.T) {
 // and stops cleanly when its context ends (SIGTERM in main).
 func TestServe(t *testing.T) {
 	data := t.TempDir()
-	listen, kin := freeAddr(t), freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	var out, errOut bytes.Buffer
-	go func() {
-		// The example's TLS files do not exist here: flags cannot unset
-		// them, so start from no file at all.
-		done <- run(ctx, []string{"-data", data, "-listen", listen, "-kinesis-listen", kin, "-log-format", "json"}, &out, &errOut)
-	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get("http://" + listen + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode != 200 {
-				t.Fatalf("healthz %d", resp.StatusCode)
+	defer cancel()
+	var done chan int
+	var errOut *testenv.Buffer
+	var listen string
+	testenv.RetryAddrInUse(t, func() error {
+		var kin string
+		listen, kin = testenv.FreeAddr(t), testenv.FreeAddr(t)
+		done, errOut = make(chan int, 1), &testenv.Buffer{}
+		var out bytes.Buffer
+		go func() {
+			// The example's TLS files do not exist here: flags cannot unset
+			// them, so start from no file at all.
+			done <- run(ctx, []string{"-data", data, "-listen", listen, "-kinesis-listen", kin, "-log-format", "json"}, &out, errOut)
+		}()
+		var resp *http.Response
+		exited := false
+		testenv.Poll(10*time.Second, func() bool {
+			select {
+			case code := <-done:
+				done <- code
+				exited = true
+				return true
+			default:
 			}
-			break
+			var err error
+			resp, err = http.Get("http://" + listen + "/healthz")
+			return err == nil
+		})
+		switch {
+		case exited:
+			return fmt.Errorf("run exited at start: %s", errOut.String()) // errOut says so when the port was taken
+		case resp == nil:
+			return fmt.Errorf("no /healthz within 10s:\n%s", errOut.String())
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no /healthz: %v\n%s", err, errOut.String())
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("healthz %d", resp.StatusCode)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 	// While it runs, the token command works on the same folder.
 	if code, tok, e := cli(t, "-data", data, "token", "issue", "gw-1"); code != 0 || tok == "" {
 		t.Errorf("token issue while serving: %d %q", code, e)
@@ -131,13 +149,4 @@ func TestServe(t *testing.T) {
 	if !strings.Contains(errOut.String(), `"msg":"tributary-cloud stopped"`) {
 		t.Errorf("log: %s", errOut.String())
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
