@@ -235,18 +235,11 @@ func TestDashboardInBrowser(t *testing.T) {
 	// wait polls a JavaScript predicate until it is truthy.
 	wait := func(what, expr string) {
 		t.Helper()
-		if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(10*time.Second),
-			chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
-			t.Fatalf("waiting for %s (%s): %v", what, expr, err)
-		}
+		chromium.Wait(t, ctx, what, expr, 10*time.Second)
 	}
 	eval := func(expr string) int {
 		t.Helper()
-		n, err := chromedp.Run(ctx, chromedp.Evaluate[int](expr))
-		if err != nil {
-			t.Fatalf("%s: %v", expr, err)
-		}
-		return n
+		return chromium.Eval[int](t, ctx, expr)
 	}
 	text := func(sel string) string {
 		t.Helper()

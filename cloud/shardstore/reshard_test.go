@@ -6,11 +6,11 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/tributary-iot/tributary/cloud/shardstore"
+	"github.com/tributary-iot/tributary/internal/testenv"
 )
 
 func shardByID(in shardstore.StreamInfo, id string) shardstore.ShardInfo {
@@ -336,7 +336,7 @@ func TestTrimInChunks(t *testing.T) {
 
 func TestTrimmerRunsByItself(t *testing.T) {
 	clk := newClock()
-	logs := &syncBuffer{}
+	logs := &testenv.Buffer{}
 	o := unlimited()
 	o.Now = clk.Now
 	o.TrimInterval = 5 * time.Millisecond
@@ -355,21 +355,4 @@ func TestTrimmerRunsByItself(t *testing.T) {
 	if !strings.Contains(logs.String(), "records=10") {
 		t.Fatalf("log: %s", logs.String())
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

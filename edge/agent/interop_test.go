@@ -270,6 +270,37 @@ func checkExactlyOnce(t *testing.T, cloud *uplinktest.Cloud, want []protocol.Key
 	}
 }
 
+// publishThroughChaos publishes through the broker at brokerAddr while
+// chaos runs: mosquitto_pub (SenML JSON, device pub-json-1) every 250 ms
+// and tributary-sim (20 devices, SenML CBOR, simArgs added) for 42 s. It
+// returns the keys mosquitto_pub got acknowledged and the simulator's
+// summary, once both and the chaos schedule are done.
+func publishThroughChaos(t *testing.T, a *testenv.Daemon, cloud *uplinktest.Cloud, simBin, brokerAddr, dir string, simArgs ...string) ([]protocol.Key, simSummary) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	host, port, _ := net.SplitHostPort(brokerAddr)
+	pubs := pubLoop(ctx, t, host, port, "pub-json-1", 250*time.Millisecond)
+	args := append([]string{"-devices", "20", "-rate", "2", "-duration", "42s", "-prefix", "cbor-", "-anomaly-rate", "20"}, simArgs...)
+	sim, summaryPath := runSim(t, simBin, "tcp://"+brokerAddr, dir, args...)
+	chaosDone := chaos(ctx, t, a, cloud)
+
+	if err := sim.Wait(); err != nil {
+		t.Fatalf("tributary-sim: %v (log %s/sim.log)", err, dir)
+	}
+	cancel()
+	pubKeys := <-pubs
+	<-chaosDone
+	sum := readSummary(t, summaryPath)
+	if n := a.Kills(); n != 5 {
+		t.Fatalf("agent killed %d times, want 5", n)
+	}
+	if sum.Unsent != 0 || sum.Dropped != 0 {
+		t.Fatalf("simulator did not publish everything: %+v", sum)
+	}
+	return pubKeys, sum
+}
+
 func newCloud(t *testing.T) *uplinktest.Cloud {
 	return uplinktest.NewServer(t, uplinktest.Options{Tokens: map[string]string{gateway: token}, RetryAfter: time.Second})
 }
@@ -288,27 +319,8 @@ func TestInteropExternalMosquitto(t *testing.T) {
 		"-cloud", cloud.URL(), "-token", token, "-broker", broker.URL, "-log-level", "warn")
 	a.Start()
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	host, port, _ := net.SplitHostPort(broker.Addr)
-	pubs := pubLoop(ctx, t, host, port, "pub-json-1", 250*time.Millisecond)
-	sim, summaryPath := runSim(t, simBin, broker.URL, dir, "-devices", "20", "-rate", "2", "-duration", "42s",
-		"-prefix", "cbor-", "-storm-every", "15s", "-storm-fraction", "0.3", "-anomaly-rate", "20")
-	chaosDone := chaos(ctx, t, a, cloud)
-
-	if err := sim.Wait(); err != nil {
-		t.Fatalf("tributary-sim: %v (log %s/sim.log)", err, dir)
-	}
-	cancel()
-	pubKeys := <-pubs
-	<-chaosDone
-	sum := readSummary(t, summaryPath)
-	if n := a.Kills(); n != 5 {
-		t.Fatalf("agent killed %d times, want 5", n)
-	}
-	if sum.Unsent != 0 || sum.Dropped != 0 {
-		t.Fatalf("simulator did not publish everything: %+v", sum)
-	}
+	pubKeys, sum := publishThroughChaos(t, a, cloud, simBin, broker.Addr, dir,
+		"-storm-every", "15s", "-storm-fraction", "0.3")
 	// The last messages reach the observer.
 	if !testenv.Poll(10*time.Second, func() bool { return obs.has(pubKeys, sum.ReadingsPublished) }) {
 		t.Errorf("the observer did not see every acknowledged message within 10s")
@@ -345,33 +357,12 @@ func TestInteropEmbeddedBroker(t *testing.T) {
 	cloud := newCloud(t)
 	dir := t.TempDir()
 	mqttAddr := testenv.FreeAddr(t)
-	brokerURL := "tcp://" + mqttAddr
 
 	a := newAgent(t, agentBin, dir, testenv.FreeAddr(t), "-data", filepath.Join(dir, "data"), "-gateway", gateway,
 		"-cloud", cloud.URL(), "-token", token, "-mqtt-listen", mqttAddr, "-log-level", "warn")
 	a.Start()
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	host, port, _ := net.SplitHostPort(mqttAddr)
-	pubs := pubLoop(ctx, t, host, port, "pub-json-1", 250*time.Millisecond)
-	sim, summaryPath := runSim(t, simBin, brokerURL, dir, "-devices", "20", "-rate", "2", "-duration", "42s",
-		"-prefix", "cbor-", "-anomaly-rate", "20")
-	chaosDone := chaos(ctx, t, a, cloud)
-
-	if err := sim.Wait(); err != nil {
-		t.Fatalf("tributary-sim: %v (log %s/sim.log)", err, dir)
-	}
-	cancel()
-	pubKeys := <-pubs
-	<-chaosDone
-	sum := readSummary(t, summaryPath)
-	if n := a.Kills(); n != 5 {
-		t.Fatalf("agent killed %d times, want 5", n)
-	}
-	if sum.Unsent != 0 || sum.Dropped != 0 {
-		t.Fatalf("simulator did not publish everything: %+v", sum)
-	}
+	pubKeys, sum := publishThroughChaos(t, a, cloud, simBin, mqttAddr, dir)
 	// The embedded broker acknowledges a message only after its readings
 	// are committed, so every reading the simulator counts as acknowledged
 	// and every successful mosquitto_pub must reach the cloud, once.

@@ -103,8 +103,8 @@ func (p *Proc) Stop(grace time.Duration) error {
 	}
 }
 
-// Buffer is an io.Writer for a child's output that tests read while the
-// child runs: safe for concurrent use, and it keeps the first MiB only.
+// Buffer is an io.Writer for output that a test reads while it is
+// written (a child's, a logger's): a bytes.Buffer safe for concurrent use.
 type Buffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
@@ -113,10 +113,7 @@ type Buffer struct {
 func (b *Buffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if room := 1<<20 - b.b.Len(); room > 0 {
-		b.b.Write(p[:min(len(p), room)])
-	}
-	return len(p), nil
+	return b.b.Write(p)
 }
 
 // String returns what was written.

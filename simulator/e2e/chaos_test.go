@@ -65,20 +65,11 @@ func TestChaos(t *testing.T) {
 		t.Skip("e2e: runs the whole system for about two minutes")
 	}
 	dir := t.TempDir()
-	cloudBin, agentBin, simBin := bin(t, "tributary-cloud"), bin(t, "tributary-agent"), bin(t, "tributary-sim")
+	agentBin, simBin := bin(t, "tributary-agent"), bin(t, "tributary-sim")
 
 	// The cloud.
-	cloudAddr, kinAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
-	cloudData := filepath.Join(dir, "cloud")
-	out, err := exec.Command(cloudBin, "-data", cloudData, "token", "issue", "gw-chaos").Output()
-	if err != nil {
-		t.Fatalf("token issue: %v", err)
-	}
-	token := strings.TrimSpace(string(out))
-	cloud := testenv.NewDaemon(t, dir, "cloud", cloudBin,
-		[]string{"-data", cloudData, "-listen", cloudAddr, "-kinesis-listen", kinAddr, "-log-level", "warn"},
-		func() bool { return httpOK("http://" + cloudAddr + "/healthz") })
-	cloud.Start()
+	cloud := startCloud(t, dir, "gw-chaos")
+	cloudAddr, kinAddr, token := cloud.addr, cloud.kinesisAddr, cloud.token
 	link := newProxy(t, cloudAddr)
 
 	// The agent, with its embedded broker, uploading through the proxy.
@@ -155,10 +146,10 @@ health:
 		return getJSON("http://"+cloudAddr+"/api/v1/overview", &ov) == nil && ov.Devices.Total == 40
 	})
 	kill(agent, 500*time.Millisecond)
-	kill(cloud, 500*time.Millisecond)
+	kill(cloud.Daemon, 500*time.Millisecond)
 	cut(func() bool { return false }, 5*time.Second, "uplink cut 5s")
 	kill(agent, 0)
-	kill(cloud, 2*time.Second)
+	kill(cloud.Daemon, 2*time.Second)
 	quotaFull := false
 	cut(func() bool {
 		if health().Queue.Blocked {
@@ -169,7 +160,7 @@ health:
 		return false
 	}, 60*time.Second, "uplink cut until the queue quota is full")
 	kill(agent, time.Second)
-	kill(cloud, 0)
+	kill(cloud.Daemon, 0)
 	if !quotaFull {
 		t.Error("the queue quota never filled during the long cut: the test did not exercise the block policy")
 	}

@@ -27,20 +27,12 @@ func TestDashboardLive(t *testing.T) {
 	}
 	allocCtx := chromium.Allocator(t)
 	dir := t.TempDir()
-	cloudBin, agentBin, simBin := bin(t, "tributary-cloud"), bin(t, "tributary-agent"), bin(t, "tributary-sim")
-	cloudAddr, kinAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
-	cloudData := filepath.Join(dir, "cloud")
-	out, err := exec.Command(cloudBin, "-data", cloudData, "token", "issue", "gw-live").Output()
-	if err != nil {
-		t.Fatalf("token issue: %v", err)
-	}
-	cloud := testenv.NewDaemon(t, dir, "cloud", cloudBin,
-		[]string{"-data", cloudData, "-listen", cloudAddr, "-kinesis-listen", kinAddr, "-log-level", "warn"},
-		func() bool { return httpOK("http://" + cloudAddr + "/healthz") })
-	cloud.Start()
+	agentBin, simBin := bin(t, "tributary-agent"), bin(t, "tributary-sim")
+	cloud := startCloud(t, dir, "gw-live")
+	cloudAddr := cloud.addr
 	agentHTTP, mqttAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
 	agent := testenv.NewDaemon(t, dir, "agent", agentBin, []string{"-data", filepath.Join(dir, "agent"), "-gateway", "gw-live",
-		"-cloud", "http://" + cloudAddr, "-token", strings.TrimSpace(string(out)),
+		"-cloud", "http://" + cloudAddr, "-token", cloud.token,
 		"-listen", agentHTTP, "-mqtt-listen", mqttAddr, "-log-level", "warn"},
 		func() bool { return httpOK("http://" + agentHTTP + "/healthz") })
 	agent.Start()
@@ -64,18 +56,7 @@ func TestDashboardLive(t *testing.T) {
 	url := "http://" + cloudAddr
 	wait := func(what, expr string, timeout time.Duration) {
 		t.Helper()
-		if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(timeout),
-			chromedp.WithPollingInterval(100*time.Millisecond))); err != nil {
-			t.Fatalf("waiting for %s (%s): %v", what, expr, err)
-		}
-	}
-	eval := func(expr string) int {
-		t.Helper()
-		n, err := chromedp.Run(ctx, chromedp.Evaluate[int](expr))
-		if err != nil {
-			t.Fatalf("%s: %v", expr, err)
-		}
-		return n
+		chromium.Wait(t, ctx, what, expr, timeout)
 	}
 	shot := func(name string) {
 		png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
@@ -103,7 +84,7 @@ func TestDashboardLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	wait("the temperature chart", `window.__tributary.chartLen('temperature') > 0`, 20*time.Second)
-	n := eval(`window.__tributary.chartLen('temperature')`)
+	n := chromium.Eval[int](t, ctx, `window.__tributary.chartLen('temperature')`)
 	wait("live points", fmt.Sprintf(`window.__tributary.chartLen('temperature') > %d`, n), 20*time.Second)
 	shot("live-device.png")
 

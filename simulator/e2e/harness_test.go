@@ -5,6 +5,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,6 +25,32 @@ func bin(t testing.TB, name string) string {
 		"tributary-sim":   "./simulator/cmd/tributary-sim",
 	}[name]
 	return testenv.Binary(t, pkg)
+}
+
+// cloudProc is a tributary-cloud with the embedded store, on free ports.
+type cloudProc struct {
+	*testenv.Daemon
+	addr, kinesisAddr string // the ingest API (and dashboard) and the Kinesis API
+	token             string // the bearer token of the test's gateway
+}
+
+// startCloud issues a token for gateway in a new data folder under dir and
+// starts tributary-cloud on it.
+func startCloud(t *testing.T, dir, gateway string) *cloudProc {
+	t.Helper()
+	cloudBin := bin(t, "tributary-cloud")
+	c := &cloudProc{addr: testenv.FreeAddr(t), kinesisAddr: testenv.FreeAddr(t)}
+	data := filepath.Join(dir, "cloud")
+	out, err := exec.Command(cloudBin, "-data", data, "token", "issue", gateway).Output()
+	if err != nil {
+		t.Fatalf("token issue: %v", err)
+	}
+	c.token = strings.TrimSpace(string(out))
+	c.Daemon = testenv.NewDaemon(t, dir, "cloud", cloudBin,
+		[]string{"-data", data, "-listen", c.addr, "-kinesis-listen", c.kinesisAddr, "-log-level", "warn"},
+		testenv.HTTPReady("http://"+c.addr+"/healthz"))
+	c.Start()
+	return c
 }
 
 // httpOK reports whether GET url answers 2xx.

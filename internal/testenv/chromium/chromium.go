@@ -7,6 +7,7 @@ import (
 	"context"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -42,4 +43,26 @@ func Allocator(t testing.TB, opts ...chromedp.ExecAllocatorOption) context.Conte
 	ctx, cancel := chromedp.NewExecAllocator(context.Background(), all...)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// Wait polls the JavaScript predicate expr in the page of ctx (a chromedp
+// context) every 50 ms until it is truthy, and fails the test, naming what
+// it waited for, after timeout.
+func Wait(t testing.TB, ctx context.Context, what, expr string, timeout time.Duration) {
+	t.Helper()
+	if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(timeout),
+		chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
+		t.Fatalf("waiting for %s (%s): %v", what, expr, err)
+	}
+}
+
+// Eval evaluates the JavaScript expression expr in the page of ctx and
+// returns its value; an error fails the test.
+func Eval[T any](t testing.TB, ctx context.Context, expr string) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		t.Fatalf("%s: %v", expr, err)
+	}
+	return v
 }
