@@ -132,6 +132,7 @@ func (g *guard) event(e event) {
 		}
 	case e.Test == "" && e.Action == "fail":
 		g.flushUnfinished(e.Package) // a panic or a timeout ended the test binary
+		g.failed = append(g.failed, result{pkg: e.Package, why: "(the package failed: see above)"})
 	case e.Test == "":
 	case e.Action == "output":
 		g.output[key] = append(g.output[key], e.Output)

@@ -28,6 +28,13 @@ const skipped = `{"Action":"run","Package":"m/b","Test":"TestNeedsTool"}
 {"Action":"skip","Package":"m/b","Test":"TestNeedsTool"}
 `
 
+const buildFailed = `{"ImportPath":"m/d [m/d.test]","Action":"build-output","Output":"d_test.go:3:2: undefined: x\n"}
+{"ImportPath":"m/d [m/d.test]","Action":"build-fail"}
+{"Action":"start","Package":"m/d"}
+{"Action":"output","Package":"m/d","Output":"FAIL\tm/d [build failed]\n"}
+{"Action":"fail","Package":"m/d","FailedBuild":"m/d [m/d.test]"}
+`
+
 const failed = `{"Action":"run","Package":"m/c","Test":"TestBad"}
 {"Action":"output","Package":"m/c","Test":"TestBad","Output":"    c_test.go:7: got 1, want 2\n"}
 {"Action":"fail","Package":"m/c","Test":"TestBad"}
@@ -79,6 +86,13 @@ func TestFailurePrintsOutput(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+func TestBuildFailureFails(t *testing.T) {
+	out, ok := check(t, buildFailed)
+	if ok || !strings.Contains(out, "undefined: x") || !strings.Contains(out, "FAIL\tm/d [build failed]") {
+		t.Errorf("ok %v:\n%s", ok, out)
 	}
 }
 
