@@ -15,7 +15,7 @@ CMDS    := $(wildcard */cmd/*)
 BINS    := $(notdir $(CMDS))
 FUZZTIME ?= 30s
 
-.PHONY: all build test check deps deps-mosquitto deps-qemu deps-kinesalite deps-chromium bench bench-nab bench-alerts bench-load bench-go bench-sim fuzz fuzz-smoke release demo clean
+.PHONY: all build test check deps deps-mosquitto deps-qemu deps-kinesalite deps-chromium deps-systemd bench bench-nab bench-alerts bench-load bench-go bench-sim fuzz fuzz-smoke release demo clean
 
 all: build
 
@@ -29,7 +29,7 @@ test:
 	$(GO) test -race -count=1 -short ./...
 
 # deps installs the outside programs the interop tests run, if missing.
-deps: deps-mosquitto deps-qemu deps-kinesalite deps-chromium
+deps: deps-mosquitto deps-qemu deps-kinesalite deps-chromium deps-systemd
 
 APT_UPDATED := .tools/.apt-updated
 $(APT_UPDATED):
@@ -50,6 +50,13 @@ deps-qemu:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user-static; \
 	fi
 
+# systemd-analyze checks the units in deploy/systemd (deploy's tests).
+deps-systemd:
+	@if ! command -v systemd-analyze >/dev/null; then \
+		$(MAKE) --no-print-directory $(APT_UPDATED) && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd; \
+	fi
+
 # Debian's Chromium for the dashboard's browser test (cloud/dashboard).
 deps-chromium:
 	@if ! test -x /usr/bin/chromium; then \
@@ -68,14 +75,18 @@ $(KINESALITE):
 	cd .tools/kinesalite && npm install --silent --no-audit --no-fund kinesalite@3.3.3
 
 # check runs every test, interop included; TRIBUTARY_INTEROP=1 turns a
-# missing outside program into a failure instead of a skip. TestNAB
-# (cloud/anomaly) scores the detector on NAB_DIR's NAB files.
+# missing outside program into a failure instead of a skip. skipguard
+# prints each package's result and the output of failed tests, and fails
+# on a test that skipped unless SKIP_ALLOWLIST lists it (hardware only).
+# TestNAB (cloud/anomaly) scores the detector on NAB_DIR's NAB files.
+SKIP_ALLOWLIST := internal/testenv/cmd/skipguard/allowed-skips.txt
 NAB_DIR ?= ../shared
 check: export TRIBUTARY_NAB_DIR = $(abspath $(NAB_DIR))
 check: deps
 	$(GO) vet ./...
 	GOARCH=arm GOARM=7 $(GO) vet ./...
-	TRIBUTARY_INTEROP=1 $(GO) test -race -count=1 -timeout 20m ./...
+	set -o pipefail; TRIBUTARY_INTEROP=1 $(GO) test -json -race -count=1 -timeout 20m ./... \
+		| $(GO) run ./internal/testenv/cmd/skipguard -allow $(SKIP_ALLOWLIST)
 
 bench: bench-go bench-sim
 

@@ -20,44 +20,11 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/tributary-iot/tributary/firmware/node"
+	"github.com/tributary-iot/tributary/internal/testenv"
 	"github.com/tributary-iot/tributary/protocol"
-	"github.com/tributary-iot/tributary/protocol/mosquittotest"
 	"github.com/tributary-iot/tributary/simulator/fleet"
 	"github.com/tributary-iot/tributary/simulator/model"
 )
-
-var (
-	binDir   string
-	buildBin = sync.OnceValues(func() (string, error) {
-		gobin, err := exec.LookPath("go") // go test puts its GOROOT/bin first in PATH
-		if err != nil {
-			return "", err
-		}
-		bin := filepath.Join(binDir, "tributary-sim")
-		args := []string{"build", "-o", bin}
-		if raceEnabled {
-			args = append(args, "-race") // the fleet under real load, raced
-		}
-		args = append(args, "github.com/tributary-iot/tributary/simulator/cmd/tributary-sim")
-		out, err := exec.Command(gobin, args...).CombinedOutput()
-		if err != nil {
-			return "", fmt.Errorf("go build: %v\n%s", err, out)
-		}
-		return bin, nil
-	})
-)
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "tributary-sim-interop")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binDir = dir
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
 
 // message is one MQTT message the subscriber got.
 type message struct {
@@ -131,35 +98,28 @@ type run struct {
 // with stopAfter, until it is sent SIGTERM then), and collects the output.
 func runSim(t *testing.T, stopAfter time.Duration, args ...string) *run {
 	t.Helper()
-	broker := mosquittotest.Start(t, nil)
-	bin, err := buildBin()
-	if err != nil {
-		t.Fatal(err)
-	}
+	broker := testenv.StartMosquitto(t)
+	bin := testenv.Binary(t, "./simulator/cmd/tributary-sim") // with -race under -race: the fleet under real load, raced
 	sub := subscribe(t, broker.URL, protocol.TelemetryFilter, protocol.StatusFilter)
 	dir := t.TempDir()
 	truthPath, sumPath := filepath.Join(dir, "truth.jsonl"), filepath.Join(dir, "summary.json")
 	args = append([]string{"-broker", broker.URL, "-truth", truthPath, "-summary", sumPath, "-stats-every", "1s"}, args...)
 	cmd := exec.Command(bin, args...)
-	var stderr bytes.Buffer
+	var stderr testenv.Buffer
 	cmd.Stderr = &stderr
 	t.Logf("tributary-sim %s", strings.Join(args, " "))
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	p := testenv.Start(t, cmd)
 	if stopAfter > 0 {
-		time.Sleep(stopAfter)
-		cmd.Process.Signal(syscall.SIGTERM)
+		time.Sleep(stopAfter) // deliberate: let it run, then stop it
+		p.Cmd.Process.Signal(syscall.SIGTERM)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
 	select {
-	case err := <-done:
-		if err != nil {
+	case <-p.Done():
+		if err := p.Wait(); err != nil {
 			t.Fatalf("tributary-sim: %v\n%s", err, stderr.String())
 		}
 	case <-time.After(60 * time.Second):
-		cmd.Process.Kill()
+		p.Kill9()
 		t.Fatalf("tributary-sim did not exit within 60s:\n%s", stderr.String())
 	}
 	if strings.Contains(stderr.String(), "DATA RACE") {

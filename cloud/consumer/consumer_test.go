@@ -16,6 +16,7 @@ import (
 	"github.com/tributary-iot/tributary/cloud/consumer"
 	"github.com/tributary-iot/tributary/cloud/kinesisapi"
 	"github.com/tributary-iot/tributary/cloud/shardstore"
+	"github.com/tributary-iot/tributary/internal/testenv"
 	"github.com/tributary-iot/tributary/protocol"
 )
 
@@ -61,7 +62,7 @@ func TestConsumesEverythingOnce(t *testing.T) {
 			want[k] = v
 		}
 	}
-	eventually(t, "every record committed", 20*time.Second, func() bool { return r.c.Stats().Records == uint64(len(want)) })
+	testenv.WaitFor(t, "every record committed", 20*time.Second, func() bool { return r.c.Stats().Records == uint64(len(want)) })
 	waitCommitted(t, e, r) // nothing more can come
 	st := r.c.Stats()
 	r.stop(t)
@@ -163,7 +164,7 @@ func TestRestartResumesFromCheckpoints(t *testing.T) {
 		}
 		return true
 	}
-	eventually(t, "every record over both runs", 20*time.Second, seenAll)
+	testenv.WaitFor(t, "every record over both runs", 20*time.Second, seenAll)
 	waitCommitted(t, e, r2)
 	r2.stop(t)
 
@@ -243,7 +244,7 @@ func TestReshardKeepsDeviceOrder(t *testing.T) {
 		e.put(t, devs, n)
 		time.Sleep(time.Millisecond)
 	}
-	eventually(t, "every record", 30*time.Second, func() bool { return col.count() == total*len(devs) })
+	testenv.WaitFor(t, "every record", 30*time.Second, func() bool { return col.count() == total*len(devs) })
 	waitCommitted(t, e, r)
 	st := r.c.Stats()
 	r.stop(t)
@@ -288,7 +289,7 @@ func TestReshardBeforeStartReadsParentsFirst(t *testing.T) {
 	cfg := config(t, "")
 	cfg.Limit = 7
 	r := run(t, e.client, cfg, col.handle, consumer.Options{})
-	eventually(t, "every record", 20*time.Second, func() bool { return col.count() == 60*len(devs) })
+	testenv.WaitFor(t, "every record", 20*time.Second, func() bool { return col.count() == 60*len(devs) })
 	r.stop(t)
 	checkInOrder(t, col, devs, 60)
 }
@@ -311,7 +312,7 @@ func TestThrottledReadsBackOff(t *testing.T) {
 	cfg.MaxBackoff = 300 * time.Millisecond
 	cfg.Limit = 10
 	r := run(t, e.client, cfg, col.handle, consumer.Options{})
-	eventually(t, "every record", 30*time.Second, func() bool { return r.c.Stats().Records == 300 })
+	testenv.WaitFor(t, "every record", 30*time.Second, func() bool { return r.c.Stats().Records == 300 })
 	st := r.c.Stats()
 	r.stop(t)
 	checkInOrder(t, col, devs, 30)
@@ -348,8 +349,8 @@ func TestCorruptRecordIsCountedAndSkipped(t *testing.T) {
 		}
 		bad = append(bad, rec.SequenceNumber)
 	}})
-	eventually(t, "good records", 10*time.Second, func() bool { return col.count() == 6 })
-	eventually(t, "checkpoint past the bad records", 10*time.Second, func() bool {
+	testenv.WaitFor(t, "good records", 10*time.Second, func() bool { return col.count() == 6 })
+	testenv.WaitFor(t, "checkpoint past the bad records", 10*time.Second, func() bool {
 		s := r.c.Stats()
 		return len(s.Shards) == 1 && s.Shards[0].Checkpoint != "" && s.Shards[0].Checkpoint >= res[1].SequenceNumber
 	})
@@ -393,7 +394,7 @@ func TestHandlerErrorRetriesSameBatch(t *testing.T) {
 	cfg := config(t, "")
 	cfg.Limit = 7
 	r := run(t, e.client, cfg, col.handle, consumer.Options{})
-	eventually(t, "every record", 10*time.Second, func() bool { return col.count() == 50 })
+	testenv.WaitFor(t, "every record", 10*time.Second, func() bool { return col.count() == 50 })
 	st := r.c.Stats()
 	r.stop(t)
 	checkInOrder(t, col, devs, 10)
@@ -415,7 +416,7 @@ func TestExpiredIteratorIsReacquired(t *testing.T) {
 	cfg := config(t, "")
 	cfg.Limit = 8
 	r := run(t, e.client, cfg, col.handle, consumer.Options{})
-	eventually(t, "every record", 20*time.Second, func() bool { return col.count() == 40 })
+	testenv.WaitFor(t, "every record", 20*time.Second, func() bool { return col.count() == 40 })
 	st := r.c.Stats()
 	r.stop(t)
 	checkInOrder(t, col, devs, 10)
@@ -432,11 +433,11 @@ func TestStartAtLatest(t *testing.T) {
 	cfg := config(t, "")
 	cfg.StartAt = consumer.Latest
 	r := run(t, e.client, cfg, col.handle, consumer.Options{})
-	eventually(t, "both shards' iterators acquired", 10*time.Second, func() bool { return e.iterators.Load() >= 2 })
+	testenv.WaitFor(t, "both shards' iterators acquired", 10*time.Second, func() bool { return e.iterators.Load() >= 2 })
 	for n := 1; n < 5; n++ {
 		e.put(t, devs, n)
 	}
-	eventually(t, "new records", 10*time.Second, func() bool { return col.count() == 4*len(devs) })
+	testenv.WaitFor(t, "new records", 10*time.Second, func() bool { return col.count() == 4*len(devs) })
 	r.stop(t)
 	col.mu.Lock()
 	defer col.mu.Unlock()

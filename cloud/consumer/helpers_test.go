@@ -21,10 +21,14 @@ import (
 	"github.com/tributary-iot/tributary/cloud/kinesisapi"
 	"github.com/tributary-iot/tributary/cloud/shardstore"
 	"github.com/tributary-iot/tributary/cloud/shardstore/shardstoretest"
+	"github.com/tributary-iot/tributary/internal/testenv"
 	"github.com/tributary-iot/tributary/protocol"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	testenv.RunHelper(map[string]func(){consumerChildName: consumerChild}) // TestKill9ResumesWithoutGaps's child
+	goleak.VerifyTestMain(m)
+}
 
 const stream = "telemetry"
 
@@ -224,18 +228,6 @@ func config(t testing.TB, path string) consumer.Config {
 	}
 }
 
-// eventually waits until cond holds.
-func eventually(t testing.TB, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // waitCommitted waits until the consumer has checkpointed every open
 // shard at its last record: everything is delivered, so whatever was
 // delivered twice has been by then.
@@ -264,7 +256,7 @@ func waitCommitted(t testing.TB, e *env, r *running) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, "every open shard checkpointed at its last record", 10*time.Second, func() bool {
+	testenv.WaitFor(t, "every open shard checkpointed at its last record", 10*time.Second, func() bool {
 		got := map[string]string{}
 		for _, s := range r.c.Stats().Shards {
 			got[s.Shard] = s.Checkpoint

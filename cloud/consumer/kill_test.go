@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -22,38 +21,43 @@ import (
 
 	"github.com/tributary-iot/tributary/cloud/consumer"
 	"github.com/tributary-iot/tributary/cloud/kinesisapi"
+	"github.com/tributary-iot/tributary/internal/testenv"
 )
 
 // Environment of the child process of TestKill9ResumesWithoutGaps.
 const (
-	envChild    = "TRIBUTARY_CONSUMER_CHILD"
-	envChildURL = "TRIBUTARY_CONSUMER_URL"
-	envChildCP  = "TRIBUTARY_CONSUMER_CHECKPOINTS"
-	envChildOut = "TRIBUTARY_CONSUMER_OUT"
+	consumerChildName = "consumer"
+	envChildURL       = "TRIBUTARY_CONSUMER_URL"
+	envChildCP        = "TRIBUTARY_CONSUMER_CHECKPOINTS"
+	envChildOut       = "TRIBUTARY_CONSUMER_OUT"
 )
 
-// TestConsumerChild is the consumer process that TestKill9ResumesWithoutGaps
-// starts and kills; it does nothing in a normal test run. Its handler
-// appends "device value shard" for every "seq" reading to a file and
-// fsyncs it before returning, so the file is exactly what was handled.
-func TestConsumerChild(t *testing.T) {
-	if os.Getenv(envChild) != "1" {
-		t.Skip("the child process of TestKill9ResumesWithoutGaps")
+// consumerChild is the consumer process that TestKill9ResumesWithoutGaps
+// starts and kills (a helper child, run by TestMain). Its handler appends
+// "device value shard" for every "seq" reading to a file and fsyncs it
+// before returning, so the file is exactly what was handled.
+func consumerChild() {
+	if err := runConsumerChild(); err != nil {
+		fmt.Fprintln(os.Stderr, "consumer child:", err)
+		os.Exit(2)
 	}
+}
+
+func runConsumerChild() error {
 	f, err := os.OpenFile(os.Getenv(envChildOut), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer f.Close()
 	hc := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
-	defer hc.CloseIdleConnections() // TestMain checks for leaked goroutines in this process too
+	defer hc.CloseIdleConnections()
 	client := kinesis.NewFromConfig(aws.Config{
 		Region:      "us-east-1",
 		Credentials: aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", "")),
 		HTTPClient:  hc,
 	}, func(o *kinesis.Options) { o.BaseEndpoint = aws.String(os.Getenv(envChildURL)) })
-	cfg := config(t, os.Getenv(envChildCP))
-	cfg.Limit = 7 // small batches: many checkpoints for the kills to fall between
+	cfg := config(nil, os.Getenv(envChildCP)) // a path given: no test needed
+	cfg.Limit = 7                             // small batches: many checkpoints for the kills to fall between
 	h := func(ctx context.Context, b consumer.Batch) error {
 		var sb strings.Builder
 		for _, r := range b.Readings {
@@ -69,15 +73,13 @@ func TestConsumerChild(t *testing.T) {
 	}
 	c, err := consumer.New(client, cfg, h, consumer.Options{})
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute) // never outlive a dead parent for long
 	defer cancel()
-	if err := c.Run(ctx); err != nil {
-		t.Fatal(err)
-	}
+	return c.Run(ctx)
 }
 
 // TestKill9ResumesWithoutGaps runs the consumer as a separate process,
@@ -95,18 +97,10 @@ func TestKill9ResumesWithoutGaps(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "handled.txt")
 	cp := filepath.Join(dir, "checkpoints.db")
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	startChild := func() *exec.Cmd {
-		cmd := exec.Command(exe, "-test.run=^TestConsumerChild$", "-test.count=1")
-		cmd.Env = append(os.Environ(), envChild+"=1", envChildURL+"="+e.url, envChildCP+"="+cp, envChildOut+"="+out)
+	startChild := func() *testenv.Proc {
+		cmd := testenv.Helper(t, consumerChildName, envChildURL+"="+e.url, envChildCP+"="+cp, envChildOut+"="+out)
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		return cmd
+		return testenv.Start(t, cmd)
 	}
 
 	devs := devices(12)
@@ -134,11 +128,8 @@ func TestKill9ResumesWithoutGaps(t *testing.T) {
 		// Kill it after it handled a random number of records (a moment
 		// chosen by progress, not by the clock).
 		target := before + 1 + rand.IntN(60)
-		eventually(t, fmt.Sprintf("run %d to handle records", i+1), 30*time.Second, func() bool { return handled() >= target })
-		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		cmd.Wait()
+		testenv.WaitFor(t, fmt.Sprintf("run %d to handle records", i+1), 30*time.Second, func() bool { return handled() >= target })
+		cmd.Kill9()
 		t.Logf("run %d killed after %d lines handled", i+1, handled())
 	}
 	<-written
@@ -146,15 +137,14 @@ func TestKill9ResumesWithoutGaps(t *testing.T) {
 	// The last run reads to the end and stops cleanly.
 	cmd := startChild()
 	want := total * len(devs)
-	eventually(t, "every value handled", 60*time.Second, func() bool {
+	testenv.WaitFor(t, "every value handled", 60*time.Second, func() bool {
 		seen := map[string]bool{}
 		for _, l := range readHandled(t, out) {
 			seen[l.dev+" "+strconv.Itoa(l.v)] = true
 		}
 		return len(seen) == want
 	})
-	cmd.Process.Signal(syscall.SIGTERM)
-	if err := cmd.Wait(); err != nil {
+	if err := cmd.Stop(30 * time.Second); err != nil {
 		t.Fatalf("last run: %v", err)
 	}
 

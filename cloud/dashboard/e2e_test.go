@@ -21,10 +21,9 @@ import (
 	"github.com/tributary-iot/tributary/cloud/consumer"
 	"github.com/tributary-iot/tributary/cloud/dashboard"
 	"github.com/tributary-iot/tributary/cloud/monitor"
+	"github.com/tributary-iot/tributary/internal/testenv/chromium"
 	"github.com/tributary-iot/tributary/protocol"
 )
-
-const chromium = "/usr/bin/chromium"
 
 // fleetSim feeds a Monitor like a consumer would: two gateways, five
 // devices, batches from two shards, the agents' health readings every
@@ -160,12 +159,7 @@ func (s *fleetSim) run(ctx context.Context, t *testing.T) {
 }
 
 func TestDashboardInBrowser(t *testing.T) {
-	if _, err := os.Stat(chromium); err != nil {
-		if os.Getenv("TRIBUTARY_INTEROP") == "1" {
-			t.Fatalf("%s: %v (TRIBUTARY_INTEROP=1 makes this test mandatory: apt-get install chromium)", chromium, err)
-		}
-		t.Skipf("%s not installed (set TRIBUTARY_INTEROP=1 to require it)", chromium)
-	}
+	allocCtx := chromium.Allocator(t, chromedp.Flag("hide-scrollbars", true))
 
 	m := monitor.New(monitor.Options{Shards: func(context.Context) ([]monitor.Shard, error) { return simShards, nil }})
 	sim := &fleetSim{m: m, backfilled: make(chan struct{})}
@@ -181,18 +175,6 @@ func TestDashboardInBrowser(t *testing.T) {
 	srv := httptest.NewServer(dashboard.Handler(m.APIHandler()))
 	defer srv.Close()
 
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromium),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("hide-scrollbars", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 800),
-	)
-	defer cancelAlloc()
 	var consoleMu sync.Mutex
 	var problems []string
 	browser, cancelBrowser := chromedp.NewContext(allocCtx, chromedp.WithListener(func(ev any) {
@@ -223,8 +205,8 @@ func TestDashboardInBrowser(t *testing.T) {
 	defer cancelBrowser()
 	// Start the browser without a deadline (a deadline on the first Run
 	// would bound the browser's life), then bound everything else.
-	if err := chromedp.Do(browser, chromedp.EmulateViewport(1280, 800)); err != nil {
-		t.Fatalf("start %s: %v", chromium, err)
+	if err := chromedp.Do(browser, chromedp.EmulateViewport(chromium.Width, chromium.Height)); err != nil {
+		t.Fatalf("start %s: %v", chromium.Path, err)
 	}
 	ctx, cancel := context.WithTimeout(browser, 30*time.Second)
 	defer cancel()
@@ -253,18 +235,11 @@ func TestDashboardInBrowser(t *testing.T) {
 	// wait polls a JavaScript predicate until it is truthy.
 	wait := func(what, expr string) {
 		t.Helper()
-		if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(10*time.Second),
-			chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
-			t.Fatalf("waiting for %s (%s): %v", what, expr, err)
-		}
+		chromium.Wait(t, ctx, what, expr, 10*time.Second)
 	}
 	eval := func(expr string) int {
 		t.Helper()
-		n, err := chromedp.Run(ctx, chromedp.Evaluate[int](expr))
-		if err != nil {
-			t.Fatalf("%s: %v", expr, err)
-		}
-		return n
+		return chromium.Eval[int](t, ctx, expr)
 	}
 	text := func(sel string) string {
 		t.Helper()

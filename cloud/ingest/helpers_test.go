@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/tributary-iot/tributary/cloud/auth"
 	"github.com/tributary-iot/tributary/cloud/ingest"
+	"github.com/tributary-iot/tributary/internal/testenv"
 	"github.com/tributary-iot/tributary/protocol"
 )
 
@@ -42,7 +42,7 @@ type env struct {
 	h        atomic.Pointer[ingest.Ingest] // nil while restarting
 	srv      *httptest.Server
 	reg      *prometheus.Registry
-	logs     *logBuffer
+	logs     *testenv.Buffer
 	loseNext atomic.Int32 // store, then answer 503: a lost acknowledgement
 
 	mu       sync.Mutex
@@ -132,7 +132,7 @@ func (e *env) serve(rw http.ResponseWriter, r *http.Request) {
 func (e *env) start() {
 	e.t.Helper()
 	e.reg = prometheus.NewRegistry()
-	e.logs = &logBuffer{}
+	e.logs = &testenv.Buffer{}
 	o := ingest.Options{
 		Backend: e.be, Tokens: e.tokens, Path: filepath.Join(e.dir, "ingest.db"),
 		Registerer: e.reg, Logger: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -341,22 +341,3 @@ func hasLabel(m *dto.Metric, name, value string) bool {
 	}
 	return false
 }
-
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func (l *logBuffer) contains(s string) bool { return strings.Contains(l.String(), s) }

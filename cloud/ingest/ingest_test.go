@@ -348,7 +348,7 @@ func TestBackendFailure(t *testing.T) {
 	if got := e.metric("tributary_ingest_uncertain_readings"); got != 20 {
 		t.Errorf("after restart: uncertain = %v, want 20", got)
 	}
-	if !e.logs.contains("may appear twice") {
+	if !strings.Contains(e.logs.String(), "may appear twice") {
 		t.Error("restart does not report the uncertain readings")
 	}
 	if r := e.send("gw-1", 1, 1, rs, "zstd"); r.Status != 200 || r.num("stored") != 20 {

@@ -17,7 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/tributary-iot/tributary/cloud/kinesisapi/kinesisapitest"
-	"github.com/tributary-iot/tributary/cloud/kinesisbackend/kinesalitetest"
+	"github.com/tributary-iot/tributary/internal/testenv"
 )
 
 const (
@@ -61,11 +61,11 @@ var (
 // load (40 calls, 20,000 records); 0 if it is not installed.
 func kinesaliteBaseline(b *testing.B) float64 {
 	baselineOnce.Do(func() {
-		if kinesalitetest.Binary() == "" {
+		if testenv.KinesaliteBinary() == "" {
 			b.Log("kinesalite is not installed (make deps-kinesalite): no baseline")
 			return
 		}
-		c := kinesisapitest.Client(b, kinesalitetest.Start(b).Endpoint, kinesisapitest.AccessKeyID, kinesisapitest.SecretAccessKey)
+		c := kinesisapitest.Client(b, testenv.StartKinesalite(b).Endpoint, kinesisapitest.AccessKeyID, kinesisapitest.SecretAccessKey)
 		if _, err := c.CreateStream(bg, &kinesis.CreateStreamInput{StreamName: aws.String("bench"), ShardCount: aws.Int32(4)}); err != nil {
 			b.Fatal(err)
 		}

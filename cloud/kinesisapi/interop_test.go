@@ -13,7 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/tributary-iot/tributary/cloud/kinesisapi/kinesisapitest"
-	"github.com/tributary-iot/tributary/cloud/kinesisbackend/kinesalitetest"
+	"github.com/tributary-iot/tributary/internal/testenv"
 )
 
 // The interop test runs one scenario with the unmodified SDK against
@@ -339,7 +339,7 @@ func (s *interop) errorTypes() {
 }
 
 func TestInteropWithKinesalite(t *testing.T) {
-	theirs := scenario(t, kinesisapitest.Client(t, kinesalitetest.Start(t).Endpoint, kinesisapitest.AccessKeyID, kinesisapitest.SecretAccessKey), wallClockBetween)
+	theirs := scenario(t, kinesisapitest.Client(t, testenv.StartKinesalite(t).Endpoint, kinesisapitest.AccessKeyID, kinesisapitest.SecretAccessKey), wallClockBetween)
 	clk := newClock()
 	ours := scenario(t, start(t, unlimited, clocked(clk)).client, func() time.Time {
 		clk.Advance(time.Millisecond)

@@ -13,7 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/tributary-iot/tributary/cloud/kinesisbackend"
-	"github.com/tributary-iot/tributary/cloud/kinesisbackend/kinesalitetest"
+	"github.com/tributary-iot/tributary/internal/testenv"
 )
 
 // The interop suite runs the real SDK through Backend against a real
@@ -21,7 +21,7 @@ import (
 // other endpoint the same way.
 
 func TestKinesalite(t *testing.T) {
-	k := kinesalitetest.Start(t)
+	k := testenv.StartKinesalite(t)
 	runInterop(t, k.Endpoint)
 }
 

@@ -1,28 +1,25 @@
 package shardstore_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/tributary-iot/tributary/cloud/shardstore"
+	"github.com/tributary-iot/tributary/internal/testenv"
 )
 
 // The kill -9 test: a child process (this test binary, re-executed with
-// crashHelperEnv set) puts records from several goroutines and reshards
+// as the helper child crashHelperName) puts records from several goroutines and reshards
 // now and then, printing each acknowledged sequence number only after Put
 // returned; the parent kills it with SIGKILL at a random moment, reopens
 // the file and checks that every acknowledged record is there, intact, at
@@ -30,10 +27,11 @@ import (
 // and that the file is consistent. Several rounds reuse the same file.
 
 const (
-	crashHelperEnv = "TRIBUTARY_SHARDSTORE_CRASH_HELPER"
-	crashIterEnv   = "TRIBUTARY_SHARDSTORE_CRASH_ITER"
-	crashWriters   = 6
-	crashPer       = 20
+	crashHelperName = "shardstore-crash"
+	crashPathEnv    = "TRIBUTARY_SHARDSTORE_CRASH_PATH"
+	crashIterEnv    = "TRIBUTARY_SHARDSTORE_CRASH_ITER"
+	crashWriters    = 6
+	crashPer        = 20
 )
 
 func crashData(iter, g, c, i int) []byte {
@@ -42,7 +40,7 @@ func crashData(iter, g, c, i int) []byte {
 }
 
 func crashHelper() {
-	path := os.Getenv(crashHelperEnv)
+	path := os.Getenv(crashPathEnv)
 	var iter int
 	fmt.Sscan(os.Getenv(crashIterEnv), &iter)
 	s, err := shardstore.Open(path, shardstore.Options{Throughput: shardstore.Throughput{Unlimited: true}, TrimInterval: -1})
@@ -61,7 +59,7 @@ func crashHelper() {
 		defer mu.Unlock()
 		os.Stdout.WriteString(line) // unbuffered: one write per line
 	}
-	say("READY\n")
+	say(testenv.ReadyLine + "\n")
 	reshard := make(chan struct{}, 1)
 	for g := range crashWriters {
 		go func() {
@@ -124,68 +122,13 @@ func TestKill9KeepsAcknowledgedRecords(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "crash.db")
 	var acks []crashAck
 	for iter := range iterations {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), crashHelperEnv+"="+path, fmt.Sprintf("%s=%d", crashIterEnv, iter))
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		lines := make(chan string, 1<<16)
-		readDone := make(chan struct{})
-		go func() {
-			defer close(readDone)
-			r := bufio.NewReaderSize(stdout, 1<<16)
-			for {
-				line, err := r.ReadString('\n')
-				if err != nil {
-					return // io.EOF after the kill; a fragment without '\n' was never completed
-				}
-				lines <- strings.TrimSuffix(line, "\n")
-			}
-		}()
-		select {
-		case l := <-lines:
-			if l != "READY" {
-				t.Fatalf("iteration %d: helper said %q", iter, l)
-			}
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			<-readDone
-			_ = cmd.Wait()
-			t.Fatalf("iteration %d: helper did not start: %s", iter, stderr.String())
-		}
-		// Kill it after a random number of acknowledged puts (a moment
-		// chosen by progress, not by the clock), while it keeps writing.
-		var seen []string
-		for want := 20 + rand.IntN(200); len(seen) < want; {
-			select {
-			case l := <-lines:
-				seen = append(seen, l)
-			case <-readDone:
-				t.Fatalf("iteration %d: helper stopped: %s", iter, stderr.String())
-			case <-time.After(30 * time.Second):
-				t.Fatalf("iteration %d: %d of %d puts acknowledged in 30s: %s", iter, len(seen), want, stderr.String())
-			}
-		}
-		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		<-readDone
-		_ = cmd.Wait()
-		if strings.Contains(stderr.String(), "helper") {
-			t.Fatalf("iteration %d: %s", iter, stderr.String())
-		}
-		close(lines)
-		for l := range lines {
-			seen = append(seen, l)
+		cmd := testenv.Helper(t, crashHelperName, crashPathEnv+"="+path, fmt.Sprintf("%s=%d", crashIterEnv, iter))
+		lines, stderr := testenv.KillWhileRunning(t, cmd, 100*time.Millisecond, 500*time.Millisecond)
+		if strings.Contains(stderr, "helper") {
+			t.Fatalf("iteration %d: %s", iter, stderr)
 		}
 		n := 0
-		for _, l := range seen {
+		for _, l := range lines {
 			f := strings.Fields(l)
 			if len(f) != 4+crashPer || f[0] != "A" {
 				continue
@@ -203,7 +146,7 @@ func TestKill9KeepsAcknowledgedRecords(t *testing.T) {
 		}
 		t.Logf("iteration %d: %d puts (%d records) acknowledged before SIGKILL", iter, n, n*crashPer)
 		if n == 0 {
-			t.Fatalf("iteration %d: nothing acknowledged: %s", iter, stderr.String())
+			t.Fatalf("iteration %d: nothing acknowledged: %s", iter, stderr)
 		}
 		checkAfterCrash(t, path, acks)
 	}

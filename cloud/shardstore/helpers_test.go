@@ -3,7 +3,6 @@ package shardstore_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
@@ -11,12 +10,11 @@ import (
 
 	"github.com/tributary-iot/tributary/cloud/shardstore"
 	"github.com/tributary-iot/tributary/cloud/shardstore/shardstoretest"
+	"github.com/tributary-iot/tributary/internal/testenv"
 )
 
 func TestMain(m *testing.M) {
-	if os.Getenv(crashHelperEnv) != "" {
-		crashHelper() // never returns
-	}
+	testenv.RunHelper(map[string]func(){crashHelperName: crashHelper}) // the kill -9 test's child
 	goleak.VerifyTestMain(m)
 }
 

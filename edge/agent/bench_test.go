@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,7 +15,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -23,6 +23,7 @@ import (
 
 	"github.com/tributary-iot/tributary/edge/agent"
 	"github.com/tributary-iot/tributary/edge/uplink/uplinktest"
+	"github.com/tributary-iot/tributary/internal/testenv"
 	"github.com/tributary-iot/tributary/protocol"
 )
 
@@ -166,16 +167,19 @@ func BenchmarkAgentFootprint(b *testing.B) {
 	agentBin, simBin := binaries(b)
 	cloud := uplinktest.NewServer(b, uplinktest.Options{})
 	dir := b.TempDir()
-	mqttAddr, health := freeAddrB(b), freeAddrB(b)
+	mqttAddr, health := testenv.FreeAddr(b), testenv.FreeAddr(b)
 	cmd := exec.Command(agentBin, "-data", filepath.Join(dir, "data"), "-gateway", "gw-bench", "-cloud", cloud.URL(),
 		"-token", "t", "-listen", health, "-mqtt-listen", mqttAddr, "-log-level", "error", "-pprof", os.Getenv("FOOTPRINT_PPROF"))
 	cmd.Stderr = os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
-	time.Sleep(time.Second)
+	agentProc := testenv.Start(b, cmd)
+	defer agentProc.Stop(30 * time.Second)
+	testenv.WaitFor(b, "the agent's /healthz", 30*time.Second, func() bool {
+		resp, err := http.Get("http://" + health + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil
+	})
 	const dur = 30 * time.Second
 	devices, rate := 1000, 3.34
 	if v, err := strconv.Atoi(os.Getenv("FOOTPRINT_DEVICES")); err == nil && v > 0 {
@@ -183,15 +187,11 @@ func BenchmarkAgentFootprint(b *testing.B) {
 	}
 	sim := exec.Command(simBin, "-broker", "tcp://"+mqttAddr, "-devices", strconv.Itoa(devices), "-rate", strconv.FormatFloat(rate, 'f', 3, 64),
 		"-duration", (dur + 10*time.Second).String(), "-stats-every", "0")
-	sim.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := sim.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer sim.Process.Kill()
-	time.Sleep(10 * time.Second) // ramp-up
+	testenv.Start(b, sim)        // killed when the benchmark ends
+	time.Sleep(10 * time.Second) // ramp-up: deliberate
 	c0, n0 := cpuSeconds(b, cmd.Process.Pid), cloud.Count()
 	t0 := time.Now()
-	time.Sleep(dur)
+	time.Sleep(dur) // the measurement: deliberate
 	cores := (cpuSeconds(b, cmd.Process.Pid) - c0) / time.Since(t0).Seconds()
 	got := float64(cloud.Count()-n0) / time.Since(t0).Seconds()
 	b.ReportMetric(got, "readings/s")
@@ -199,8 +199,6 @@ func BenchmarkAgentFootprint(b *testing.B) {
 	b.ReportMetric(float64(peakRSS(b, cmd.Process.Pid))/(1<<20), "agent-peak-RSS-MiB")
 	b.ReportMetric(0, "ns/op")
 }
-
-func freeAddrB(b *testing.B) string { return freeAddr(b) }
 
 // cpuSeconds reads utime+stime of a process from /proc/PID/stat.
 func cpuSeconds(tb testing.TB, pid int) float64 {

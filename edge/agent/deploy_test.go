@@ -8,12 +8,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/tributary-iot/tributary/internal/logging/logtest"
-	"github.com/tributary-iot/tributary/protocol/mosquittotest"
+	"github.com/tributary-iot/tributary/internal/testenv"
 )
 
 // TestARM64UnderQEMU cross-builds the agent for linux/arm64 (static, as
@@ -23,10 +22,7 @@ func TestARM64UnderQEMU(t *testing.T) {
 	if testing.Short() {
 		t.Skip("slow")
 	}
-	qemu, err := exec.LookPath("qemu-aarch64-static")
-	if err != nil {
-		mosquittotest.Skip(t, "qemu-aarch64-static (Debian package qemu-user-static)")
-	}
+	qemu := testenv.Need(t, "qemu-aarch64-static", "Debian package qemu-user-static")
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "tributary-agent-linux-arm64")
 	build := exec.Command("go", "build", "-trimpath", "-o", bin, "./edge/cmd/tributary-agent")
@@ -49,27 +45,15 @@ func TestARM64UnderQEMU(t *testing.T) {
 	}
 	ef.Close()
 
-	health := freeAddr(t)
+	health := testenv.FreeAddr(t)
 	cmd := exec.Command(qemu, bin, "-data", filepath.Join(dir, "data"), "-gateway", "gw-arm64",
-		"-cloud", "http://127.0.0.1:9", "-token", "t", "-listen", health, "-mqtt-listen", freeAddr(t), "-log-format", "json")
+		"-cloud", "http://127.0.0.1:9", "-token", "t", "-listen", health, "-mqtt-listen", testenv.FreeAddr(t), "-log-format", "json")
 	var logs logtest.Writer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	p := testenv.Start(t, cmd)
 	defer func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("agent under qemu exited with %v after SIGTERM", err)
-			}
-		case <-time.After(30 * time.Second):
-			cmd.Process.Kill()
-			t.Errorf("agent under qemu did not stop within 30s of SIGTERM")
+		if err := p.Stop(30 * time.Second); err != nil {
+			t.Errorf("agent under qemu after SIGTERM: %v", err)
 		}
 	}()
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)

@@ -7,7 +7,6 @@ package agent_test
 // reading must reach the cloud exactly once by natural key.
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -18,15 +17,14 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/tributary-iot/tributary/edge/uplink/uplinktest"
+	"github.com/tributary-iot/tributary/internal/testenv"
 	"github.com/tributary-iot/tributary/protocol"
-	"github.com/tributary-iot/tributary/protocol/mosquittotest"
 )
 
 const (
@@ -34,122 +32,39 @@ const (
 	token   = "s3cret-token"
 )
 
-var (
-	buildOnce sync.Once
-	binDir    string
-	buildErr  error
-)
-
-// binaries builds tributary-agent and tributary-sim once per test binary.
+// binaries builds tributary-agent and tributary-sim once per test binary
+// (with -race when the tests run with it).
 func binaries(t testing.TB) (agentBin, simBin string) {
 	t.Helper()
-	buildOnce.Do(func() {
-		binDir, buildErr = os.MkdirTemp("", "tributary-interop-bin")
-		if buildErr != nil {
-			return
-		}
-		cmd := exec.Command("go", "build", "-o", binDir+"/", "./edge/cmd/tributary-agent", "./simulator/cmd/tributary-sim")
-		cmd.Dir = "../.."
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return filepath.Join(binDir, "tributary-agent"), filepath.Join(binDir, "tributary-sim")
+	return testenv.Binary(t, "./edge/cmd/tributary-agent"), testenv.Binary(t, "./simulator/cmd/tributary-sim")
 }
 
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-// agentProc runs tributary-agent as a child process that the test can
-// kill -9 and restart with the same arguments.
-type agentProc struct {
-	t      *testing.T
-	bin    string
-	args   []string
-	health string
-	log    *os.File
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	kills  int
-}
-
-func (a *agentProc) start() {
-	a.t.Helper()
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	cmd := exec.Command(a.bin, a.args...)
-	cmd.Stdout, cmd.Stderr = a.log, a.log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		a.t.Fatalf("start agent: %v", err)
-	}
-	a.cmd = cmd
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get("http://" + a.health + "/healthz")
+// newAgent prepares tributary-agent as a child process that the test can
+// kill -9 and restart with the same arguments; ready when /healthz answers.
+func newAgent(t *testing.T, bin, dir, health string, args ...string) *testenv.Daemon {
+	return testenv.NewDaemon(t, dir, "agent", bin, append(args, "-listen", health), func() bool {
+		resp, err := http.Get("http://" + health + "/healthz")
 		if err == nil {
 			resp.Body.Close()
-			return
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	a.t.Fatalf("agent did not answer /healthz within 20s; log: %s", a.log.Name())
-}
-
-// kill9 sends SIGKILL and waits for the process to be gone.
-func (a *agentProc) kill9() {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.cmd.Process.Signal(syscall.SIGKILL)
-	a.cmd.Wait()
-	a.kills++
-}
-
-// stop sends SIGTERM (a clean stop) and waits.
-func (a *agentProc) stop() {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.cmd.ProcessState != nil {
-		return
-	}
-	a.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { a.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		a.cmd.Process.Kill()
-		<-done
-		a.t.Errorf("agent did not stop within 30s of SIGTERM")
-	}
+		return err == nil
+	})
 }
 
 // observer subscribes to every device's telemetry on a broker and records
 // the natural keys it sees: the ground truth of what was published.
 type observer struct {
-	mu      sync.Mutex
-	keys    map[protocol.Key]bool
-	bad     int
-	changed chan struct{} // a value after each message
+	mu   sync.Mutex
+	keys map[protocol.Key]bool
+	bad  int
 }
 
 func observe(t *testing.T, brokerURL string) *observer {
-	o := &observer{keys: map[protocol.Key]bool{}, changed: make(chan struct{}, 1)}
-	subscribed := make(chan struct{})
-	var once sync.Once
+	o := &observer{keys: map[protocol.Key]bool{}}
+	subscribed := make(chan error, 1)
 	opts := mqtt.NewClientOptions().AddBroker(brokerURL).SetClientID("observer").SetCleanSession(true).
 		SetAutoReconnect(true).SetOrderMatters(false)
-	opts.SetOnConnectHandler(func(c mqtt.Client) {
+	opts.SetOnConnectHandler(func(c mqtt.Client) { // paho calls it in a goroutine of its own
 		tok := c.Subscribe(protocol.TelemetryFilter, 1, func(_ mqtt.Client, m mqtt.Message) {
 			tp, err := protocol.ParseTopic(m.Topic())
 			if err != nil {
@@ -158,12 +73,6 @@ func observe(t *testing.T, brokerURL string) *observer {
 			rs, err := protocol.DecodeSenML(m.Payload(), protocol.DecodeOptions{Device: tp.Device})
 			o.mu.Lock()
 			defer o.mu.Unlock()
-			defer func() {
-				select {
-				case o.changed <- struct{}{}:
-				default:
-				}
-			}()
 			if err != nil {
 				o.bad++
 				return
@@ -172,11 +81,11 @@ func observe(t *testing.T, brokerURL string) *observer {
 				o.keys[rs[i].Key()] = true
 			}
 		})
-		go func() {
-			if tok.Wait() && tok.Error() == nil {
-				once.Do(func() { close(subscribed) })
-			}
-		}()
+		tok.Wait()
+		select {
+		case subscribed <- tok.Error():
+		default: // a reconnection
+		}
 	})
 	c := mqtt.NewClient(opts)
 	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
@@ -184,29 +93,27 @@ func observe(t *testing.T, brokerURL string) *observer {
 	}
 	t.Cleanup(func() { c.Disconnect(100) })
 	select {
-	case <-subscribed:
+	case err := <-subscribed:
+		if err != nil {
+			t.Fatalf("observer subscribe: %v", err)
+		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("observer: no SUBACK within 10s")
+		t.Fatal("observer: no subscription within 10s")
 	}
 	return o
 }
 
-// waitKeys waits until the observer has seen n distinct keys, or timeout.
-func (o *observer) waitKeys(n int, timeout time.Duration) {
-	deadline := time.After(timeout)
-	for {
-		o.mu.Lock()
-		have := len(o.keys)
-		o.mu.Unlock()
-		if have >= n {
-			return
-		}
-		select {
-		case <-o.changed:
-		case <-deadline:
-			return // the checks that follow say what is missing
+// has reports whether the observer saw every key of want and at least n
+// readings of other devices.
+func (o *observer) has(want []protocol.Key, n uint64) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, k := range want {
+		if !o.keys[k] {
+			return false
 		}
 	}
+	return uint64(len(o.keys)-len(want)) >= n
 }
 
 func (o *observer) snapshot() []protocol.Key {
@@ -225,10 +132,7 @@ func (o *observer) snapshot() []protocol.Key {
 // every acknowledged message.
 func pubLoop(ctx context.Context, t *testing.T, host, port, device string, every time.Duration) <-chan []protocol.Key {
 	out := make(chan []protocol.Key, 1)
-	bin, err := exec.LookPath("mosquitto_pub")
-	if err != nil {
-		mosquittotest.Skip(t, "mosquitto_pub")
-	}
+	bin := testenv.Need(t, "mosquitto_pub", "Debian package mosquitto-clients")
 	go func() {
 		var keys []protocol.Key
 		defer func() { out <- keys }()
@@ -248,7 +152,7 @@ func pubLoop(ctx context.Context, t *testing.T, host, port, device string, every
 					keys = append(keys, protocol.Key{Device: device, Name: "pub:counter", Time: us})
 					break
 				}
-				time.Sleep(200 * time.Millisecond)
+				time.Sleep(200 * time.Millisecond) // retry pause: the broker may restart
 			}
 		}
 	}()
@@ -262,17 +166,13 @@ type simSummary struct {
 	Severed           uint64 `json:"severed"`
 }
 
-func runSim(t *testing.T, bin, brokerURL, dir string, args ...string) (*exec.Cmd, string) {
+func runSim(t *testing.T, bin, brokerURL, dir string, args ...string) (*testenv.Proc, string) {
 	summary := filepath.Join(dir, "sim-summary.json")
 	log, _ := os.Create(filepath.Join(dir, "sim.log"))
 	all := append([]string{"-broker", brokerURL, "-summary", summary, "-truth", filepath.Join(dir, "truth.jsonl"), "-stats-every", "5s"}, args...)
 	cmd := exec.Command(bin, all...)
 	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	return cmd, summary
+	return testenv.Start(t, cmd), summary
 }
 
 func readSummary(t *testing.T, path string) simSummary {
@@ -289,7 +189,7 @@ func readSummary(t *testing.T, path string) simSummary {
 
 // chaos kills the agent (kill -9) five times and takes the cloud down for
 // 30 seconds, on a fixed schedule from now.
-func chaos(ctx context.Context, t *testing.T, a *agentProc, cloud *uplinktest.Cloud) <-chan struct{} {
+func chaos(ctx context.Context, t *testing.T, a *testenv.Daemon, cloud *uplinktest.Cloud) <-chan struct{} {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -302,16 +202,28 @@ func chaos(ctx context.Context, t *testing.T, a *agentProc, cloud *uplinktest.Cl
 				return true
 			}
 		}
+		restart := func() {
+			a.Kill9()
+			if _, err := a.TryStart(); err != nil {
+				t.Error(err)
+			}
+		}
 		events := []struct {
 			at time.Duration
 			do func()
 		}{
-			{4 * time.Second, func() { a.kill9(); a.start() }},
+			{4 * time.Second, restart},
 			{7 * time.Second, func() { cloud.SetDown(true); t.Logf("uplink down") }},
-			{11 * time.Second, func() { a.kill9(); a.start() }},
-			{17 * time.Second, func() { a.kill9(); time.Sleep(time.Second); a.start() }},
-			{24 * time.Second, func() { a.kill9(); a.start() }},
-			{31 * time.Second, func() { a.kill9(); a.start() }},
+			{11 * time.Second, restart},
+			{17 * time.Second, func() {
+				a.Kill9()
+				time.Sleep(time.Second) // down for a second: deliberate
+				if _, err := a.TryStart(); err != nil {
+					t.Error(err)
+				}
+			}},
+			{24 * time.Second, restart},
+			{31 * time.Second, restart},
 			{37 * time.Second, func() { cloud.SetDown(false); t.Logf("uplink up") }},
 		}
 		for _, e := range events {
@@ -326,26 +238,21 @@ func chaos(ctx context.Context, t *testing.T, a *agentProc, cloud *uplinktest.Cl
 
 // waitDelivered waits until the cloud holds every wanted key (or gives up).
 func waitDelivered(t *testing.T, cloud *uplinktest.Cloud, want []protocol.Key, timeout time.Duration) {
-	deadline := time.Now().Add(timeout)
-	for {
+	missing := 0
+	if !testenv.Poll(timeout, func() bool {
 		have := map[protocol.Key]bool{}
 		for _, r := range cloud.Readings() {
 			have[r.Key()] = true
 		}
-		missing := 0
+		missing = 0
 		for _, k := range want {
 			if !have[k] {
 				missing++
 			}
 		}
-		if missing == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Logf("still %d of %d readings missing after %s", missing, len(want), timeout)
-			return
-		}
-		time.Sleep(250 * time.Millisecond)
+		return missing == 0
+	}) {
+		t.Logf("still %d of %d readings missing after %s", missing, len(want), timeout)
 	}
 }
 
@@ -363,32 +270,19 @@ func checkExactlyOnce(t *testing.T, cloud *uplinktest.Cloud, want []protocol.Key
 	}
 }
 
-func newCloud(t *testing.T) *uplinktest.Cloud {
-	return uplinktest.NewServer(t, uplinktest.Options{Tokens: map[string]string{gateway: token}, RetryAfter: time.Second})
-}
-
-// runScenario runs the agent (its MQTT flags in mqttArgs) on the broker at
-// brokerAddr, mosquitto_pub every 250 ms and a 42 s run of 20 simulated
-// devices (simArgs added) through the chaos schedule (5 agent kills), and
-// returns the keys mosquitto_pub got acknowledged, the simulator's summary
-// and the agent's log file.
-func runScenario(t *testing.T, cloud *uplinktest.Cloud, brokerAddr string, mqttArgs []string, simArgs ...string) ([]protocol.Key, simSummary, string) {
+// publishThroughChaos publishes through the broker at brokerAddr while
+// chaos runs: mosquitto_pub (SenML JSON, device pub-json-1) every 250 ms
+// and tributary-sim (20 devices, SenML CBOR, simArgs added) for 42 s. It
+// returns the keys mosquitto_pub got acknowledged and the simulator's
+// summary, once both and the chaos schedule are done.
+func publishThroughChaos(t *testing.T, a *testenv.Daemon, cloud *uplinktest.Cloud, simBin, brokerAddr, dir string, simArgs ...string) ([]protocol.Key, simSummary) {
 	t.Helper()
-	agentBin, simBin := binaries(t)
-	dir := t.TempDir()
-	logf, _ := os.Create(filepath.Join(dir, "agent.log"))
-	a := &agentProc{t: t, bin: agentBin, health: freeAddr(t), log: logf}
-	a.args = append([]string{"-data", filepath.Join(dir, "data"), "-gateway", gateway, "-cloud", cloud.URL(), "-token", token,
-		"-listen", a.health, "-log-level", "warn"}, mqttArgs...)
-	a.start()
-	t.Cleanup(a.stop)
-
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	host, port, _ := net.SplitHostPort(brokerAddr)
 	pubs := pubLoop(ctx, t, host, port, "pub-json-1", 250*time.Millisecond)
-	sim, summaryPath := runSim(t, simBin, "tcp://"+brokerAddr, dir, append([]string{"-devices", "20", "-rate", "2", "-duration", "42s",
-		"-prefix", "cbor-", "-anomaly-rate", "20"}, simArgs...)...)
+	args := append([]string{"-devices", "20", "-rate", "2", "-duration", "42s", "-prefix", "cbor-", "-anomaly-rate", "20"}, simArgs...)
+	sim, summaryPath := runSim(t, simBin, "tcp://"+brokerAddr, dir, args...)
 	chaosDone := chaos(ctx, t, a, cloud)
 
 	if err := sim.Wait(); err != nil {
@@ -398,25 +292,39 @@ func runScenario(t *testing.T, cloud *uplinktest.Cloud, brokerAddr string, mqttA
 	pubKeys := <-pubs
 	<-chaosDone
 	sum := readSummary(t, summaryPath)
-	if a.kills != 5 {
-		t.Fatalf("agent killed %d times, want 5", a.kills)
+	if n := a.Kills(); n != 5 {
+		t.Fatalf("agent killed %d times, want 5", n)
 	}
 	if sum.Unsent != 0 || sum.Dropped != 0 {
 		t.Fatalf("simulator did not publish everything: %+v", sum)
 	}
-	return pubKeys, sum, logf.Name()
+	return pubKeys, sum
+}
+
+func newCloud(t *testing.T) *uplinktest.Cloud {
+	return uplinktest.NewServer(t, uplinktest.Options{Tokens: map[string]string{gateway: token}, RetryAfter: time.Second})
 }
 
 func TestInteropExternalMosquitto(t *testing.T) {
 	if testing.Short() {
 		t.Skip("interop: slow")
 	}
-	broker := mosquittotest.Start(t, &mosquittotest.Options{Extra: []string{"max_inflight_messages 1000"}})
+	agentBin, simBin := binaries(t)
+	broker := testenv.StartMosquitto(t, "max_inflight_messages 1000")
 	cloud := newCloud(t)
+	dir := t.TempDir()
 	obs := observe(t, broker.URL)
-	pubKeys, sum, agentLog := runScenario(t, cloud, broker.Addr, []string{"-broker", broker.URL},
+
+	a := newAgent(t, agentBin, dir, testenv.FreeAddr(t), "-data", filepath.Join(dir, "data"), "-gateway", gateway,
+		"-cloud", cloud.URL(), "-token", token, "-broker", broker.URL, "-log-level", "warn")
+	a.Start()
+
+	pubKeys, sum := publishThroughChaos(t, a, cloud, simBin, broker.Addr, dir,
 		"-storm-every", "15s", "-storm-fraction", "0.3")
-	obs.waitKeys(int(sum.ReadingsPublished)+len(pubKeys), 10*time.Second) // the last messages reach the observer
+	// The last messages reach the observer.
+	if !testenv.Poll(10*time.Second, func() bool { return obs.has(pubKeys, sum.ReadingsPublished) }) {
+		t.Errorf("the observer did not see every acknowledged message within 10s")
+	}
 	want := obs.snapshot()
 	if obs.bad > 0 {
 		t.Errorf("observer saw %d undecodable messages", obs.bad)
@@ -437,37 +345,39 @@ func TestInteropExternalMosquitto(t *testing.T) {
 	}
 	waitDelivered(t, cloud, want, 90*time.Second)
 	checkExactlyOnce(t, cloud, want)
-	t.Logf("%d simulator readings (%d connections severed), %d mosquitto_pub readings, 5 agent kills, agent log %s",
-		sum.ReadingsPublished, sum.Severed, len(pubKeys), agentLog)
-	if t.Failed() {
-		tail(t, agentLog)
-	}
+	t.Logf("%d simulator readings (%d connections severed), %d mosquitto_pub readings, %d agent kills, agent log %s",
+		sum.ReadingsPublished, sum.Severed, len(pubKeys), a.Kills(), a.Log)
 }
 
 func TestInteropEmbeddedBroker(t *testing.T) {
 	if testing.Short() {
 		t.Skip("interop: slow")
 	}
+	agentBin, simBin := binaries(t)
 	cloud := newCloud(t)
-	mqttAddr := freeAddr(t)
-	pubKeys, sum, agentLog := runScenario(t, cloud, mqttAddr, []string{"-mqtt-listen", mqttAddr})
+	dir := t.TempDir()
+	mqttAddr := testenv.FreeAddr(t)
+
+	a := newAgent(t, agentBin, dir, testenv.FreeAddr(t), "-data", filepath.Join(dir, "data"), "-gateway", gateway,
+		"-cloud", cloud.URL(), "-token", token, "-mqtt-listen", mqttAddr, "-log-level", "warn")
+	a.Start()
+
+	pubKeys, sum := publishThroughChaos(t, a, cloud, simBin, mqttAddr, dir)
 	// The embedded broker acknowledges a message only after its readings
 	// are committed, so every reading the simulator counts as acknowledged
 	// and every successful mosquitto_pub must reach the cloud, once.
 	waitFor := func() (simKeys int) {
-		deadline := time.Now().Add(90 * time.Second)
-		for {
+		testenv.Poll(90*time.Second, func() bool {
 			seen := map[protocol.Key]bool{}
 			for _, r := range cloud.Readings() {
 				if r.Device != gateway && r.Device != "pub-json-1" {
 					seen[r.Key()] = true
 				}
 			}
-			if uint64(len(seen)) >= sum.ReadingsPublished || time.Now().After(deadline) {
-				return len(seen)
-			}
-			time.Sleep(250 * time.Millisecond)
-		}
+			simKeys = len(seen)
+			return uint64(simKeys) >= sum.ReadingsPublished
+		})
+		return simKeys
 	}
 	if got := waitFor(); uint64(got) != sum.ReadingsPublished {
 		t.Errorf("cloud holds %d distinct simulator readings, simulator says %d were acknowledged", got, sum.ReadingsPublished)
@@ -480,27 +390,5 @@ func TestInteropEmbeddedBroker(t *testing.T) {
 	}
 	waitDelivered(t, cloud, pubKeys, 30*time.Second)
 	checkExactlyOnce(t, cloud, want)
-	t.Logf("%d simulator readings, %d mosquitto_pub readings, 5 agent kills", sum.ReadingsPublished, len(pubKeys))
-	if t.Failed() {
-		tail(t, agentLog)
-	}
-}
-
-func tail(t *testing.T, path string) {
-	f, err := os.Open(path)
-	if err != nil {
-		return
-	}
-	defer f.Close()
-	var lines []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-	}
-	if len(lines) > 40 {
-		lines = lines[len(lines)-40:]
-	}
-	for _, l := range lines {
-		t.Log(l)
-	}
+	t.Logf("%d simulator readings, %d mosquitto_pub readings, %d agent kills", sum.ReadingsPublished, len(pubKeys), a.Kills())
 }

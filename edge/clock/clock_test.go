@@ -1,7 +1,6 @@
 package clock_test
 
 import (
-	"bytes"
 	"errors"
 	"log/slog"
 	"runtime"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tributary-iot/tributary/edge/clock"
+	"github.com/tributary-iot/tributary/internal/testenv"
 	"github.com/tributary-iot/tributary/protocol"
 )
 
@@ -32,24 +32,7 @@ func (w *fakeWall) Now() time.Time {
 
 func (w *fakeWall) Step(d time.Duration) { w.offset.Add(int64(d)) }
 
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) count(s string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Count(l.b.String(), s)
-}
-
-func newLogger(b *logBuf) *slog.Logger { return slog.New(slog.NewTextHandler(b, nil)) }
+func newLogger(b *testenv.Buffer) *slog.Logger { return slog.New(slog.NewTextHandler(b, nil)) }
 
 var synced = func() (clock.KernelState, error) { return clock.KernelSynced, nil }
 
@@ -57,7 +40,7 @@ var t2026 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 func TestUnsetClockFlagged(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var logs logBuf
+		var logs testenv.Buffer
 		wall := newFakeWall(time.Date(1970, 1, 1, 0, 5, 0, 0, time.UTC)) // an RTC-less board after boot
 		c := clock.New(clock.Options{Wall: wall.Now, Kernel: synced, Logger: newLogger(&logs)})
 		us, flags := c.Now()
@@ -80,8 +63,8 @@ func TestUnsetClockFlagged(t *testing.T) {
 		if _, flags := c.Now(); flags != 0 {
 			t.Errorf("Now() after the grace period: flags %b, want 0 (%s)", flags, c.Status().Reason)
 		}
-		if n := logs.count("never set"); n != 1 {
-			t.Errorf("'never set' logged %d times, want once:\n%s", n, logs.b.String())
+		if n := strings.Count(logs.String(), "never set"); n != 1 {
+			t.Errorf("'never set' logged %d times, want once:\n%s", n, logs.String())
 		}
 	})
 }
@@ -113,7 +96,7 @@ func TestJump(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				var logs logBuf
+				var logs testenv.Buffer
 				wall := newFakeWall(t2026)
 				c := clock.New(clock.Options{Wall: wall.Now, Kernel: synced, Logger: newLogger(&logs)})
 				time.Sleep(10 * time.Second)
@@ -140,11 +123,11 @@ func TestJump(t *testing.T) {
 				if !strings.Contains(st.Reason, "jumped") {
 					t.Errorf("Reason %q does not mention the jump", st.Reason)
 				}
-				if n := logs.count("wall clock jumped"); n != 1 {
-					t.Errorf("jump logged %d times, want once:\n%s", n, logs.b.String())
+				if n := strings.Count(logs.String(), "wall clock jumped"); n != 1 {
+					t.Errorf("jump logged %d times, want once:\n%s", n, logs.String())
 				}
-				if !strings.Contains(logs.b.String(), "jump="+tc.step.String()) {
-					t.Errorf("log does not give the jump's size %s:\n%s", tc.step, logs.b.String())
+				if !strings.Contains(logs.String(), "jump="+tc.step.String()) {
+					t.Errorf("log does not give the jump's size %s:\n%s", tc.step, logs.String())
 				}
 				time.Sleep(clock.DefaultGrace - time.Second)
 				if _, flags := c.Now(); flags == 0 {
@@ -224,7 +207,7 @@ func TestKernelState(t *testing.T) {
 	// A kernel that cannot tell counts as unsynchronised when required.
 	synctest.Test(t, func(t *testing.T) {
 		wall := newFakeWall(t2026)
-		c := clock.New(clock.Options{Wall: wall.Now, RequireNTP: true, Logger: newLogger(&logBuf{}),
+		c := clock.New(clock.Options{Wall: wall.Now, RequireNTP: true, Logger: newLogger(&testenv.Buffer{}),
 			Kernel: func() (clock.KernelState, error) { return clock.KernelUnknown, errors.New("no adjtimex") }})
 		if _, flags := c.Now(); flags == 0 {
 			t.Error("RequireNTP with an unknown kernel state: not flagged")

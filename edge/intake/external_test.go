@@ -11,9 +11,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tributary-iot/tributary/edge/intake"
+	"github.com/tributary-iot/tributary/internal/testenv"
 	"github.com/tributary-iot/tributary/internal/tlsfiles"
 	"github.com/tributary-iot/tributary/protocol"
-	"github.com/tributary-iot/tributary/protocol/mosquittotest"
 )
 
 func newExternal(t *testing.T, url, clientID string, store intake.Store, tune ...func(*intake.ExternalConfig)) *intake.External {
@@ -42,7 +42,7 @@ func runExternal(t *testing.T, e *intake.External) (stop func()) {
 // exactly once, stamped by the clock; after a restart with the same client
 // id nothing comes again (every message was acknowledged).
 func TestExternalDelivers(t *testing.T) {
-	b := mosquittotest.Start(t, nil)
+	b := testenv.StartMosquitto(t)
 	store := &memStore{}
 	reg := prometheus.NewRegistry()
 	e, err := intake.NewExternal(intake.ExternalConfig{Broker: b.URL, Gateway: "gw-1"}, store,
@@ -142,7 +142,7 @@ func metric(t *testing.T, reg *prometheus.Registry, name string) (sum float64, s
 // new intake under the same client id gets every message again from the
 // broker's persistent session.
 func TestExternalNoAckBeforeDurable(t *testing.T) {
-	b := mosquittotest.Start(t, nil)
+	b := testenv.StartMosquitto(t)
 	store := &memStore{}
 	store.block()
 	e := newExternal(t, b.URL, "agent-a", store)
@@ -184,7 +184,7 @@ func TestExternalNoAckBeforeDurable(t *testing.T) {
 // TestExternalDeadLetters: bad payloads are dead-lettered with their
 // reason and acknowledged, so they are not redelivered after a restart.
 func TestExternalDeadLetters(t *testing.T) {
-	b := mosquittotest.Start(t, nil)
+	b := testenv.StartMosquitto(t)
 	store := &memStore{}
 	reg := prometheus.NewRegistry()
 	e, err := intake.NewExternal(intake.ExternalConfig{Broker: b.URL, ClientID: "agent-dl", Status: true}, store,
@@ -260,7 +260,7 @@ func TestExternalDeadLetters(t *testing.T) {
 // store blocked, later messages are left unacknowledged (shed); once the
 // store moves again the intake reconnects and the broker redelivers them.
 func TestExternalShedsAndRecovers(t *testing.T) {
-	b := mosquittotest.Start(t, nil)
+	b := testenv.StartMosquitto(t)
 	store := &memStore{}
 	store.block()
 	e := newExternal(t, b.URL, "agent-shed", store, func(c *intake.ExternalConfig) { c.MaxInFlight, c.MaxQueued = 2, 2 })
@@ -286,7 +286,7 @@ func TestExternalShedsAndRecovers(t *testing.T) {
 // TestExternalStoreFailure: a message whose Append failed is not
 // acknowledged; the intake reconnects and the broker redelivers it.
 func TestExternalStoreFailure(t *testing.T) {
-	b := mosquittotest.Start(t, nil)
+	b := testenv.StartMosquitto(t)
 	store := &memStore{failNext: 1}
 	e := newExternal(t, b.URL, "agent-fail", store)
 	runExternal(t, e)

@@ -1,25 +1,21 @@
 package queue_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
-	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/tributary-iot/tributary/edge/queue"
+	"github.com/tributary-iot/tributary/internal/testenv"
 )
 
 // The power-failure test: a child process (this test binary, re-executed
-// with crashHelperEnv set) appends, acknowledges and compacts in a loop,
+// as the helper child crashHelperName) appends, acknowledges and compacts in a loop,
 // printing each outcome to stdout only after the call returned; the parent
 // kills it with SIGKILL at a random moment, reopens the file and checks
 // that everything the child was told is true: acknowledged appends are
@@ -27,7 +23,8 @@ import (
 // nothing is duplicated, the file is consistent.
 
 const (
-	crashHelperEnv  = "TRIBUTARY_QUEUE_CRASH_HELPER"
+	crashHelperName = "queue-crash"
+	crashPathEnv    = "TRIBUTARY_QUEUE_CRASH_PATH"
 	crashIterEnv    = "TRIBUTARY_QUEUE_CRASH_ITER"
 	crashCompactEnv = "TRIBUTARY_QUEUE_CRASH_COMPACT"
 	crashProducers  = 8
@@ -37,7 +34,7 @@ const (
 func crashDevice(iter, g int) string { return fmt.Sprintf("it%d-g%d", iter, g) }
 
 func crashHelper() {
-	path := os.Getenv(crashHelperEnv)
+	path := os.Getenv(crashPathEnv)
 	var iter int
 	fmt.Sscan(os.Getenv(crashIterEnv), &iter)
 	q, err := queue.Open(path, queue.Options{MaxBytes: 64 << 20})
@@ -51,7 +48,7 @@ func crashHelper() {
 		defer mu.Unlock()
 		os.Stdout.WriteString(fmt.Sprintf(format, args...)) // unbuffered: one write per line
 	}
-	say("READY\n")
+	say(testenv.ReadyLine + "\n")
 	ctx := context.Background()
 	for g := range crashProducers {
 		go func() {
@@ -107,61 +104,16 @@ func TestPowerFailure(t *testing.T) {
 	var apps []appended
 	var maxSeq uint64
 	for iter := range iterations {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), crashHelperEnv+"="+path, fmt.Sprintf("%s=%d", crashIterEnv, iter))
+		env := []string{crashPathEnv + "=" + path, fmt.Sprintf("%s=%d", crashIterEnv, iter)}
 		if iter%2 == 1 {
-			cmd.Env = append(cmd.Env, crashCompactEnv+"=1")
+			env = append(env, crashCompactEnv+"=1")
 		}
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
+		lines, stderr := testenv.KillWhileRunning(t, testenv.Helper(t, crashHelperName, env...), 50*time.Millisecond, 550*time.Millisecond)
+		if strings.Contains(stderr, "helper") {
+			t.Fatalf("iteration %d: %s", iter, stderr)
 		}
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		lines := make(chan string, 1<<16)
-		readDone := make(chan struct{})
-		appending := make(chan struct{}) // closed at the first acknowledged append
-		go func() {
-			defer close(readDone)
-			r := bufio.NewReader(stdout)
-			first := true
-			for {
-				line, err := r.ReadString('\n')
-				if err == io.EOF || err != nil {
-					return // a fragment without '\n' was never completed
-				}
-				lines <- strings.TrimSuffix(line, "\n")
-				if first && strings.HasPrefix(line, "A ") {
-					first = false
-					close(appending)
-				}
-			}
-		}()
-		select {
-		case <-appending:
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			t.Fatalf("iteration %d: helper did not start appending: %s", iter, stderr.String())
-		}
-		if l := <-lines; l != "READY" {
-			t.Fatalf("iteration %d: helper said %q", iter, l)
-		}
-		// Mid-stream: kill it at a random moment from now on.
-		time.Sleep(time.Duration(rand.IntN(500)) * time.Millisecond)
-		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		<-readDone
-		_ = cmd.Wait()
-		if strings.Contains(stderr.String(), "helper") {
-			t.Fatalf("iteration %d: %s", iter, stderr.String())
-		}
-		close(lines)
 		n := 0
-		for l := range lines {
+		for _, l := range lines {
 			var a appended
 			var k [2]uint64
 			switch {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -13,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/tributary-iot/tributary/edge/queue"
+	"github.com/tributary-iot/tributary/internal/testenv"
 )
 
 // The full-disk test: a child process (this test binary, re-executed with
@@ -36,7 +36,9 @@ const (
 
 var fullDiskOptions = queue.Options{MaxBytes: 8 << 20} // the quota is not what stops it
 
-func init() { childHelpers[fullDiskEnv] = fullDiskHelper }
+const fullDiskHelperName = "queue-fulldisk"
+
+func init() { childHelpers[fullDiskHelperName] = fullDiskHelper }
 
 // fullDiskHelper is the child. Output lines: "A run batch first last" for
 // an acknowledged append, "K first last" for an acknowledged deletion,
@@ -103,8 +105,7 @@ type fullDiskAck struct {
 // fullDiskChild runs the child and parses what it said.
 func fullDiskChild(t *testing.T, path string, run int, limit int64) (acks []fullDiskAck, deleted [2]uint64, errs []string) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), fullDiskEnv+"="+path, fullDiskRunEnv+"="+strconv.Itoa(run))
+	cmd := testenv.Helper(t, fullDiskHelperName, fullDiskEnv+"="+path, fullDiskRunEnv+"="+strconv.Itoa(run))
 	if limit > 0 {
 		cmd.Env = append(cmd.Env, fullDiskLimitEnv+"="+strconv.FormatInt(limit, 10))
 	}

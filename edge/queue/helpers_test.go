@@ -9,22 +9,18 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/tributary-iot/tributary/edge/queue"
+	"github.com/tributary-iot/tributary/internal/testenv"
 	"github.com/tributary-iot/tributary/protocol"
 )
 
 // childHelpers are the child processes some tests re-execute this test
-// binary as: the environment variable that selects one → its main.
+// binary as (testenv.Helper): name → main.
 var childHelpers = map[string]func(){
-	crashHelperEnv: crashHelper, // the power-failure test
+	crashHelperName: crashHelper, // the power-failure test
 }
 
 func TestMain(m *testing.M) {
-	for env, helper := range childHelpers {
-		if os.Getenv(env) != "" {
-			helper()
-			return
-		}
-	}
+	testenv.RunHelper(childHelpers)
 	goleak.VerifyTestMain(m)
 }
 

@@ -1,11 +1,9 @@
 package uplink_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +11,7 @@ import (
 
 	"github.com/tributary-iot/tributary/edge/uplink"
 	"github.com/tributary-iot/tributary/edge/uplink/uplinktest"
+	"github.com/tributary-iot/tributary/internal/testenv"
 	"github.com/tributary-iot/tributary/protocol"
 )
 
@@ -58,14 +57,14 @@ type running struct {
 	u      *uplink.Uplink
 	cancel context.CancelFunc
 	done   chan error
-	logs   *logBuffer
+	logs   *testenv.Buffer
 }
 
 // start builds and runs an uplink; it is stopped when the test ends if
 // the test did not stop it.
 func start(t testing.TB, src uplink.Source, cfg uplink.Config, opts ...uplink.Option) *running {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &testenv.Buffer{}
 	opts = append([]uplink.Option{uplink.WithLogger(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))}, opts...)
 	u, err := uplink.New(src, cfg, opts...)
 	if err != nil {
@@ -138,28 +137,6 @@ func waitCount(t testing.TB, c *uplinktest.Cloud, n int, timeout time.Duration) 
 	if err := c.WaitCount(ctx, n); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// logBuffer collects log output safely.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func (l *logBuffer) count(substr string) int {
-	return bytes.Count([]byte(l.String()), []byte(substr))
 }
 
 func fmtStats(s uplink.Stats) string { return fmt.Sprintf("%+v", s) }

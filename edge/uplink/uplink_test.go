@@ -384,7 +384,7 @@ func TestUnauthorizedBacksOff(t *testing.T) {
 		if err := r.u.Health(); !errors.Is(err, uplink.ErrUnauthorized) {
 			t.Errorf("health: %v", err)
 		}
-		if c := r.logs.count("token rejected for gateway gw-1"); c == 0 || c > 12 {
+		if c := strings.Count(r.logs.String(), "token rejected for gateway gw-1"); c == 0 || c > 12 {
 			t.Errorf("%d log lines about the token, want a few (rate-limited):\n%s", c, r.logs)
 		}
 		if s := r.u.Stats(); s.Backoff != 60*time.Second || uint64(n) != s.Failures.Unauthorized {

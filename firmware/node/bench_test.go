@@ -11,7 +11,7 @@ import (
 
 	"github.com/tributary-iot/tributary/firmware/node"
 	"github.com/tributary-iot/tributary/firmware/sensor"
-	"github.com/tributary-iot/tributary/protocol/mosquittotest"
+	"github.com/tributary-iot/tributary/internal/testenv"
 )
 
 // BenchmarkFleet measures what one running node costs, for the simulator's
@@ -24,7 +24,7 @@ import (
 // It reports goroutines, live heap bytes and stack bytes per connected
 // node.
 func BenchmarkFleet(b *testing.B) {
-	broker := mosquittotest.Start(b, &mosquittotest.Options{Extra: []string{"max_connections -1"}})
+	broker := testenv.StartMosquitto(b, "max_connections -1")
 	goroutines0, heap0, stack0 := footprint()
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup

@@ -22,6 +22,7 @@ import (
 
 	"github.com/tributary-iot/tributary/firmware/node"
 	"github.com/tributary-iot/tributary/firmware/sensor"
+	"github.com/tributary-iot/tributary/internal/testenv"
 	"github.com/tributary-iot/tributary/internal/tlsfiles"
 )
 
@@ -92,7 +93,7 @@ func TestTLS(t *testing.T) {
 			if tc.dial {
 				opts.Dial = (&netSwitch{}).Dial
 			}
-			logs := &syncWriter{w: &strings.Builder{}}
+			logs := &testenv.Buffer{}
 			opts.Logger = slog.New(slog.NewTextHandler(logs, nil))
 			n, stop := start(t, cfg, opts)
 			if tc.ok {

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tributary-iot/tributary/internal/testenv"
 )
 
 // agentHealth is the part of the agent's /healthz the test reads.
@@ -63,24 +65,15 @@ func TestChaos(t *testing.T) {
 		t.Skip("e2e: runs the whole system for about two minutes")
 	}
 	dir := t.TempDir()
-	cloudBin, agentBin, simBin := bin(t, "tributary-cloud"), bin(t, "tributary-agent"), bin(t, "tributary-sim")
+	agentBin, simBin := bin(t, "tributary-agent"), bin(t, "tributary-sim")
 
 	// The cloud.
-	cloudAddr, kinAddr := freeAddr(t), freeAddr(t)
-	cloudData := filepath.Join(dir, "cloud")
-	out, err := exec.Command(cloudBin, "-data", cloudData, "token", "issue", "gw-chaos").Output()
-	if err != nil {
-		t.Fatalf("token issue: %v", err)
-	}
-	token := strings.TrimSpace(string(out))
-	cloud := newProc(t, dir, "cloud", cloudBin,
-		[]string{"-data", cloudData, "-listen", cloudAddr, "-kinesis-listen", kinAddr, "-log-level", "warn"},
-		func() bool { return httpOK("http://" + cloudAddr + "/healthz") })
-	cloud.start()
+	cloud := startCloud(t, dir, "gw-chaos")
+	cloudAddr, kinAddr, token := cloud.addr, cloud.kinesisAddr, cloud.token
 	link := newProxy(t, cloudAddr)
 
 	// The agent, with its embedded broker, uploading through the proxy.
-	agentHTTP, mqttAddr := freeAddr(t), freeAddr(t)
+	agentHTTP, mqttAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
 	cfg := fmt.Sprintf(`gateway: gw-chaos
 data: %s
 listen: %q
@@ -102,9 +95,9 @@ health:
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	agent := newProc(t, dir, "agent", agentBin, []string{"-config", cfgPath},
+	agent := testenv.NewDaemon(t, dir, "agent", agentBin, []string{"-config", cfgPath},
 		func() bool { return httpOK("http://" + agentHTTP + "/healthz") })
-	agent.start()
+	agent.Start()
 	health := func() (h agentHealth) {
 		getJSON("http://"+agentHTTP+"/healthz", &h) // 503 while failing still has the body
 		return h
@@ -117,88 +110,80 @@ health:
 	sim := exec.Command(simBin, "-broker", "tcp://"+mqttAddr, "-devices", "40", "-rate", "10", "-duration", "70s",
 		"-seed", "7", "-truth", truth, "-summary", summary, "-stats-every", "10s")
 	sim.Stdout, sim.Stderr = simLog, simLog
-	if err := sim.Start(); err != nil {
-		t.Fatal(err)
-	}
-	simDone := make(chan error, 1)
-	go func() { simDone <- sim.Wait() }()
+	simProc := testenv.Start(t, sim)
 
 	// drained waits until the agent's backlog is back to normal.
 	drained := func(since time.Time) time.Duration {
-		deadline := time.Now().Add(90 * time.Second)
-		for time.Now().Before(deadline) {
-			if h := health(); h.Queue.OldestUnsentSecs < 2 && !h.Queue.Blocked {
-				return time.Since(since)
-			}
-			time.Sleep(100 * time.Millisecond)
+		if !testenv.Poll(90*time.Second, func() bool {
+			h := health()
+			return h.Queue.OldestUnsentSecs < 2 && !h.Queue.Blocked
+		}) {
+			t.Errorf("the agent's backlog did not drain within 90s")
 		}
-		t.Errorf("the agent's backlog did not drain within 90s")
 		return time.Since(since)
 	}
 	var log []interruption
-	kill := func(p *proc, down time.Duration) {
+	kill := func(p *testenv.Daemon, down time.Duration) {
 		began := time.Now()
-		p.kill9()
-		time.Sleep(down)
-		p.start()
+		p.Kill9()
+		time.Sleep(down) // how long it stays down: deliberate
+		p.Start()
 		end := time.Now()
-		log = append(log, interruption{what: "kill -9 " + p.name, lasted: end.Sub(began), recovery: drained(end)})
+		log = append(log, interruption{what: "kill -9 " + p.Name, lasted: end.Sub(began), recovery: drained(end)})
 	}
 	cut := func(until func() bool, max time.Duration, what string) {
 		began := time.Now()
 		link.cut()
-		deadline := began.Add(max)
-		for !until() && time.Now().Before(deadline) {
-			time.Sleep(100 * time.Millisecond)
-		}
+		testenv.Poll(max, until)
 		link.restore()
 		end := time.Now()
 		log = append(log, interruption{what: what, lasted: end.Sub(began), recovery: drained(end)})
 	}
 
-	time.Sleep(5 * time.Second)
+	// Readings of every device flow end to end before the first fault.
+	testenv.WaitFor(t, "all 40 devices on the dashboard", 60*time.Second, func() bool {
+		var ov struct{ Devices struct{ Total int } }
+		return getJSON("http://"+cloudAddr+"/api/v1/overview", &ov) == nil && ov.Devices.Total == 40
+	})
 	kill(agent, 500*time.Millisecond)
-	kill(cloud, 500*time.Millisecond)
+	kill(cloud.Daemon, 500*time.Millisecond)
 	cut(func() bool { return false }, 5*time.Second, "uplink cut 5s")
 	kill(agent, 0)
-	kill(cloud, 2*time.Second)
+	kill(cloud.Daemon, 2*time.Second)
 	quotaFull := false
 	cut(func() bool {
 		if health().Queue.Blocked {
 			quotaFull = true
-			time.Sleep(3 * time.Second) // stay full a while: producers wait
+			time.Sleep(3 * time.Second) // stay full a while, producers waiting: deliberate
 			return true
 		}
 		return false
 	}, 60*time.Second, "uplink cut until the queue quota is full")
 	kill(agent, time.Second)
-	kill(cloud, 0)
+	kill(cloud.Daemon, 0)
 	if !quotaFull {
 		t.Error("the queue quota never filled during the long cut: the test did not exercise the block policy")
 	}
-	if agent.kills != 3 || cloud.kills != 3 {
-		t.Fatalf("kills: agent %d, cloud %d, want 3 each", agent.kills, cloud.kills)
+	if agent.Kills() != 3 || cloud.Kills() != 3 {
+		t.Fatalf("kills: agent %d, cloud %d, want 3 each", agent.Kills(), cloud.Kills())
 	}
 
 	select {
-	case err := <-simDone:
-		if err != nil {
+	case <-simProc.Done():
+		if err := simProc.Wait(); err != nil {
 			t.Fatalf("tributary-sim: %v (log %s)", err, simLog.Name())
 		}
 	case <-time.After(3 * time.Minute):
 		t.Fatal("tributary-sim did not finish")
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for health().Queue.Depth > 0 && time.Now().Before(deadline) {
-		time.Sleep(200 * time.Millisecond)
-	}
+	testenv.Poll(60*time.Second, func() bool { return health().Queue.Depth == 0 })
 	if h := health(); h.Queue.Depth > 0 || h.Queue.Dropped > 0 {
 		t.Fatalf("agent queue after the run: depth %d, dropped %d: want 0 and 0", h.Queue.Depth, h.Queue.Dropped)
 	}
 
 	// Stop the agent (its health readings would keep the stream busy),
 	// then the verdict.
-	agent.stop()
+	agent.Stop()
 	var stdout, stderr bytes.Buffer
 	v := exec.Command(simBin, "verify", "-truth", truth, "-endpoint", "http://"+kinAddr, "-json",
 		"-settle", "3s", "-timeout", "3m", "-progress", "0")

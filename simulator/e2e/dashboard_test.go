@@ -12,10 +12,10 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/tributary-iot/tributary/internal/testenv"
+	"github.com/tributary-iot/tributary/internal/testenv/chromium"
 	"github.com/tributary-iot/tributary/simulator/verify"
 )
-
-const chromium = "/usr/bin/chromium"
 
 // TestDashboardLive is the issue's "done when" as a test: simulator →
 // agent (embedded broker) → cloud → dashboard in headless Chromium shows
@@ -25,30 +25,17 @@ func TestDashboardLive(t *testing.T) {
 	if testing.Short() {
 		t.Skip("e2e: runs the whole system")
 	}
-	if _, err := os.Stat(chromium); err != nil {
-		if os.Getenv("TRIBUTARY_INTEROP") == "1" {
-			t.Fatalf("%s: %v (TRIBUTARY_INTEROP=1 makes this test mandatory: make deps-chromium)", chromium, err)
-		}
-		t.Skipf("%s not installed (set TRIBUTARY_INTEROP=1 to require it)", chromium)
-	}
+	allocCtx := chromium.Allocator(t)
 	dir := t.TempDir()
-	cloudBin, agentBin, simBin := bin(t, "tributary-cloud"), bin(t, "tributary-agent"), bin(t, "tributary-sim")
-	cloudAddr, kinAddr := freeAddr(t), freeAddr(t)
-	cloudData := filepath.Join(dir, "cloud")
-	out, err := exec.Command(cloudBin, "-data", cloudData, "token", "issue", "gw-live").Output()
-	if err != nil {
-		t.Fatalf("token issue: %v", err)
-	}
-	cloud := newProc(t, dir, "cloud", cloudBin,
-		[]string{"-data", cloudData, "-listen", cloudAddr, "-kinesis-listen", kinAddr, "-log-level", "warn"},
-		func() bool { return httpOK("http://" + cloudAddr + "/healthz") })
-	cloud.start()
-	agentHTTP, mqttAddr := freeAddr(t), freeAddr(t)
-	agent := newProc(t, dir, "agent", agentBin, []string{"-data", filepath.Join(dir, "agent"), "-gateway", "gw-live",
-		"-cloud", "http://" + cloudAddr, "-token", strings.TrimSpace(string(out)),
+	agentBin, simBin := bin(t, "tributary-agent"), bin(t, "tributary-sim")
+	cloud := startCloud(t, dir, "gw-live")
+	cloudAddr := cloud.addr
+	agentHTTP, mqttAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
+	agent := testenv.NewDaemon(t, dir, "agent", agentBin, []string{"-data", filepath.Join(dir, "agent"), "-gateway", "gw-live",
+		"-cloud", "http://" + cloudAddr, "-token", cloud.token,
 		"-listen", agentHTTP, "-mqtt-listen", mqttAddr, "-log-level", "warn"},
 		func() bool { return httpOK("http://" + agentHTTP + "/healthz") })
-	agent.start()
+	agent.Start()
 
 	// 30 devices at 10 samples/s: the detectors learn within ~20 s; about
 	// one injected anomaly every few seconds fleet-wide.
@@ -57,47 +44,19 @@ func TestDashboardLive(t *testing.T) {
 	sim := exec.Command(simBin, "-broker", "tcp://"+mqttAddr, "-devices", "30", "-rate", "10", "-duration", "100s",
 		"-seed", "11", "-anomaly-rate", "240", "-truth", truth, "-stats-every", "0")
 	sim.Stdout, sim.Stderr = simLog, simLog
-	if err := sim.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		sim.Process.Kill()
-		sim.Wait()
-	}()
+	simProc := testenv.Start(t, sim)
 
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromium),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 800),
-	)
-	defer cancelAlloc()
 	browser, cancelBrowser := chromedp.NewContext(allocCtx)
 	defer cancelBrowser()
-	if err := chromedp.Do(browser, chromedp.EmulateViewport(1280, 800)); err != nil {
-		t.Fatalf("start %s: %v", chromium, err)
+	if err := chromedp.Do(browser, chromedp.EmulateViewport(chromium.Width, chromium.Height)); err != nil {
+		t.Fatalf("start %s: %v", chromium.Path, err)
 	}
 	ctx, cancel := context.WithTimeout(browser, 3*time.Minute)
 	defer cancel()
 	url := "http://" + cloudAddr
 	wait := func(what, expr string, timeout time.Duration) {
 		t.Helper()
-		if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(timeout),
-			chromedp.WithPollingInterval(100*time.Millisecond))); err != nil {
-			t.Fatalf("waiting for %s (%s): %v", what, expr, err)
-		}
-	}
-	eval := func(expr string) int {
-		t.Helper()
-		n, err := chromedp.Run(ctx, chromedp.Evaluate[int](expr))
-		if err != nil {
-			t.Fatalf("%s: %v", expr, err)
-		}
-		return n
+		chromium.Wait(t, ctx, what, expr, timeout)
 	}
 	shot := func(name string) {
 		png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
@@ -125,7 +84,7 @@ func TestDashboardLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	wait("the temperature chart", `window.__tributary.chartLen('temperature') > 0`, 20*time.Second)
-	n := eval(`window.__tributary.chartLen('temperature')`)
+	n := chromium.Eval[int](t, ctx, `window.__tributary.chartLen('temperature')`)
 	wait("live points", fmt.Sprintf(`window.__tributary.chartLen('temperature') > %d`, n), 20*time.Second)
 	shot("live-device.png")
 
@@ -142,7 +101,7 @@ func TestDashboardLive(t *testing.T) {
 	}
 
 	// At least one alert shown is one the simulator injected.
-	if err := sim.Wait(); err != nil {
+	if err := simProc.Wait(); err != nil {
 		t.Fatalf("tributary-sim: %v", err)
 	}
 	tr, err := verify.LoadTruth(truth)

@@ -2,138 +2,55 @@ package e2e_test
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tributary-iot/tributary/internal/testenv"
 )
 
-var (
-	buildOnce sync.Once
-	binDir    string
-	buildErr  error
-)
-
-// bin builds tributary-cloud, tributary-agent and tributary-sim once per
-// test binary and returns the path of one of them.
+// bin builds tributary-cloud, tributary-agent or tributary-sim once per
+// test binary (with -race when the tests run with it) and returns its path.
 func bin(t testing.TB, name string) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		binDir, buildErr = os.MkdirTemp("", "tributary-e2e-bin")
-		if buildErr != nil {
-			return
-		}
-		cmd := exec.Command("go", "build", "-o", binDir+"/",
-			"./cloud/cmd/tributary-cloud", "./edge/cmd/tributary-agent", "./simulator/cmd/tributary-sim")
-		cmd.Dir = "../.."
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return filepath.Join(binDir, name)
+	pkg := map[string]string{
+		"tributary-cloud": "./cloud/cmd/tributary-cloud",
+		"tributary-agent": "./edge/cmd/tributary-agent",
+		"tributary-sim":   "./simulator/cmd/tributary-sim",
+	}[name]
+	return testenv.Binary(t, pkg)
 }
 
-func freeAddr(t testing.TB) string {
+// cloudProc is a tributary-cloud with the embedded store, on free ports.
+type cloudProc struct {
+	*testenv.Daemon
+	addr, kinesisAddr string // the ingest API (and dashboard) and the Kinesis API
+	token             string // the bearer token of the test's gateway
+}
+
+// startCloud issues a token for gateway in a new data folder under dir and
+// starts tributary-cloud on it.
+func startCloud(t *testing.T, dir, gateway string) *cloudProc {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	cloudBin := bin(t, "tributary-cloud")
+	c := &cloudProc{addr: testenv.FreeAddr(t), kinesisAddr: testenv.FreeAddr(t)}
+	data := filepath.Join(dir, "cloud")
+	out, err := exec.Command(cloudBin, "-data", data, "token", "issue", gateway).Output()
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("token issue: %v", err)
 	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-// proc is a child process the test can kill -9 and start again with the
-// same arguments; ready says when a started process is serving.
-type proc struct {
-	t     *testing.T
-	name  string
-	bin   string
-	args  []string
-	ready func() bool
-	log   *os.File
-
-	mu    sync.Mutex
-	cmd   *exec.Cmd
-	kills int
-}
-
-func newProc(t *testing.T, dir, name, bin string, args []string, ready func() bool) *proc {
-	logf, err := os.Create(filepath.Join(dir, name+".log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{t: t, name: name, bin: bin, args: args, ready: ready, log: logf}
-	t.Cleanup(func() {
-		p.stop()
-		if t.Failed() {
-			tail(t, logf.Name())
-		}
-	})
-	return p
-}
-
-// start starts the process and waits until it is ready; it returns how
-// long that took.
-func (p *proc) start() time.Duration {
-	p.t.Helper()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	began := time.Now()
-	cmd := exec.Command(p.bin, p.args...)
-	cmd.Stdout, cmd.Stderr = p.log, p.log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		p.t.Fatalf("start %s: %v", p.name, err)
-	}
-	p.cmd = cmd
-	deadline := time.Now().Add(30 * time.Second)
-	for !p.ready() {
-		if time.Now().After(deadline) {
-			p.t.Fatalf("%s not ready within 30s; log: %s", p.name, p.log.Name())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return time.Since(began)
-}
-
-// kill9 sends SIGKILL and waits for the process to be gone.
-func (p *proc) kill9() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.cmd.Process.Signal(syscall.SIGKILL)
-	p.cmd.Wait()
-	p.kills++
-}
-
-// stop sends SIGTERM and waits (a clean stop).
-func (p *proc) stop() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.cmd == nil || p.cmd.ProcessState != nil {
-		return
-	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { p.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		p.cmd.Process.Kill()
-		<-done
-		p.t.Errorf("%s did not stop within 30s of SIGTERM", p.name)
-	}
+	c.token = strings.TrimSpace(string(out))
+	c.Daemon = testenv.NewDaemon(t, dir, "cloud", cloudBin,
+		[]string{"-data", data, "-listen", c.addr, "-kinesis-listen", c.kinesisAddr, "-log-level", "warn"},
+		testenv.HTTPReady("http://"+c.addr+"/healthz"))
+	c.Start()
+	return c
 }
 
 // httpOK reports whether GET url answers 2xx.
@@ -171,7 +88,7 @@ type proxy struct {
 }
 
 func newProxy(t *testing.T, target string) *proxy {
-	p := &proxy{t: t, addr: freeAddr(t), target: target, conns: map[net.Conn]bool{}}
+	p := &proxy{t: t, addr: testenv.FreeAddr(t), target: target, conns: map[net.Conn]bool{}}
 	p.restore()
 	t.Cleanup(func() { p.cut(); p.wg.Wait() })
 	return p
@@ -197,12 +114,10 @@ func (p *proxy) restore() {
 	defer p.mu.Unlock()
 	var ln net.Listener
 	var err error
-	for range 100 { // the port may linger for a moment
-		if ln, err = net.Listen("tcp", p.addr); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.Poll(2*time.Second, func() bool { // the port may linger for a moment
+		ln, err = net.Listen("tcp", p.addr)
+		return err == nil
+	})
 	if err != nil {
 		p.t.Errorf("proxy: listen %s: %v", p.addr, err)
 		return
@@ -256,16 +171,4 @@ func (p *proxy) serve(c net.Conn) {
 	delete(p.conns, c)
 	delete(p.conns, up)
 	p.mu.Unlock()
-}
-
-func tail(t *testing.T, path string) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return
-	}
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if len(lines) > 40 {
-		lines = lines[len(lines)-40:]
-	}
-	t.Logf("last lines of %s:\n%s", path, strings.Join(lines, "\n"))
 }

@@ -15,8 +15,8 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"go.uber.org/goleak"
 
+	"github.com/tributary-iot/tributary/internal/testenv"
 	"github.com/tributary-iot/tributary/protocol"
-	"github.com/tributary-iot/tributary/protocol/mosquittotest"
 	"github.com/tributary-iot/tributary/simulator/fleet"
 	"github.com/tributary-iot/tributary/simulator/model"
 )
@@ -126,7 +126,7 @@ func nan() float64 { var z float64; return z / z }
 func TestRunMalformed(t *testing.T) {
 	ignore := goleak.IgnoreCurrent()
 	t.Cleanup(func() { goleak.VerifyNone(t, ignore) }) // after the broker stops
-	broker := mosquittotest.Start(t, nil)
+	broker := testenv.StartMosquitto(t)
 
 	var mu sync.Mutex
 	var good, bad int

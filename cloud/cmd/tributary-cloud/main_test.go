@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/tributary-iot/tributary/cloud/auth"
 	"github.com/tributary-iot/tributary/internal/logging/logtest"
+	"github.com/tributary-iot/tributary/internal/testenv"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -94,7 +94,7 @@ func TestInvalidConfig(t *testing.T) {
 // and log durations as Go duration strings.
 func TestServe(t *testing.T) {
 	data := t.TempDir()
-	listen, kin := freeAddr(t), freeAddr(t)
+	listen, kin := testenv.FreeAddr(t), testenv.FreeAddr(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	runCtx, stop := context.WithCancel(ctx)
@@ -139,13 +139,4 @@ func TestServe(t *testing.T) {
 	if sum.Lines < 3 || sum.Durations < 1 { // drain_timeout at least
 		t.Errorf("%+v:\n%s", sum, logs.String())
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }

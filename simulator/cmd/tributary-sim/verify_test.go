@@ -5,12 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -18,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
+	"github.com/tributary-iot/tributary/internal/testenv"
 	"github.com/tributary-iot/tributary/protocol"
 	"github.com/tributary-iot/tributary/simulator/model"
 	"github.com/tributary-iot/tributary/simulator/verify"
@@ -46,34 +45,14 @@ func TestVerifyUsage(t *testing.T) {
 	}
 }
 
-// cloudBinary builds tributary-cloud into dir, or returns
-// $TRIBUTARY_CLOUD_BIN when set (a binary built elsewhere).
-func cloudBinary(t *testing.T, dir string) string {
+// cloudBinary builds tributary-cloud, or returns $TRIBUTARY_CLOUD_BIN when
+// set (a binary built elsewhere).
+func cloudBinary(t *testing.T) string {
 	t.Helper()
 	if bin := os.Getenv("TRIBUTARY_CLOUD_BIN"); bin != "" {
 		return bin
 	}
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "tributary-cloud")
-	cmd := exec.Command(gobin, "build", "-o", bin, "./cloud/cmd/tributary-cloud")
-	cmd.Dir = "../../.."
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cloud/cmd/tributary-cloud: %v\n%s", err, out)
-	}
-	return bin
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return testenv.Binary(t, "./cloud/cmd/tributary-cloud")
 }
 
 // startCloud runs the real tributary-cloud on free loopback ports and
@@ -81,30 +60,21 @@ func freeAddr(t *testing.T) string {
 func startCloud(t *testing.T) (endpoint string, client *kinesis.Client) {
 	t.Helper()
 	dir := t.TempDir()
-	bin := cloudBinary(t, dir)
-	kin := freeAddr(t)
-	cmd := exec.Command(bin, "-data", filepath.Join(dir, "data"), "-listen", freeAddr(t), "-kinesis-listen", kin)
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	bin := cloudBinary(t)
+	var logs *testenv.Buffer
+	var listen string
+	p := testenv.StartServer(t, 30*time.Second, func() *exec.Cmd {
+		listen, endpoint, logs = testenv.FreeAddr(t), "http://"+testenv.FreeAddr(t), &testenv.Buffer{}
+		cmd := exec.Command(bin, "-data", filepath.Join(dir, "data"), "-listen", listen, "-kinesis-listen", strings.TrimPrefix(endpoint, "http://"))
+		cmd.Stdout, cmd.Stderr = logs, logs
+		return cmd
+	}, func() bool { return testenv.HTTPReady("http://" + listen + "/healthz")() })
 	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
+		p.Stop(20 * time.Second)
 		if t.Failed() {
 			t.Logf("tributary-cloud log:\n%s", logs.String())
 		}
 	})
-	endpoint = "http://" + kin
 	client, err := verify.NewClient(t.Context(), verify.ClientConfig{Endpoint: endpoint})
 	if err != nil {
 		t.Fatal(err)
@@ -115,18 +85,14 @@ func startCloud(t *testing.T) (endpoint string, client *kinesis.Client) {
 
 func waitStream(t *testing.T, client *kinesis.Client, stream string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	var err error
+	if !testenv.Poll(30*time.Second, func() bool {
 		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
-		_, err := client.ListShards(ctx, &kinesis.ListShardsInput{StreamName: aws.String(stream)})
-		cancel()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("stream %s not ready within 30s: %v", stream, err)
-		}
-		time.Sleep(100 * time.Millisecond)
+		defer cancel()
+		_, err = client.ListShards(ctx, &kinesis.ListShardsInput{StreamName: aws.String(stream)})
+		return err == nil
+	}) {
+		t.Fatalf("stream %s not ready within 30s: %v", stream, err)
 	}
 }
 
