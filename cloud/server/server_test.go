@@ -3,19 +3,11 @@ package server_test
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -32,6 +24,7 @@ import (
 	"github.com/tributary-iot/tributary/cloud/shardstore"
 	"github.com/tributary-iot/tributary/edge/uplink"
 	"github.com/tributary-iot/tributary/internal/jsonkeys"
+	"github.com/tributary-iot/tributary/internal/testenv"
 	"github.com/tributary-iot/tributary/internal/tlsfiles"
 	"github.com/tributary-iot/tributary/protocol"
 )
@@ -344,26 +337,20 @@ func TestThrottledStore(t *testing.T) {
 // client CA gets through; one without is refused at the handshake.
 func TestTLSClientCerts(t *testing.T) {
 	dir := t.TempDir()
-	ca, caKey := newCA(t)
-	writePEM(t, dir, "ca.crt", ca.Raw, nil)
-	srvCert, srvKey := leaf(t, ca, caKey, "cloud", true)
-	writePEM(t, dir, "cloud.crt", srvCert, srvKey)
-	cliCert, cliKey := leaf(t, ca, caKey, "gw-1", false)
-	writePEM(t, dir, "gw.crt", cliCert, cliKey)
+	pki := testenv.NewPKI(t)
+	srvCert, srvKey := pki.Server(t, "cloud")
+	cliCert, cliKey := pki.Client(t, "gw-1")
 	r := start(t, server.Config{Data: filepath.Join(dir, "data"), TLS: tlsfiles.Server{
-		CertFile: filepath.Join(dir, "cloud.crt"), KeyFile: filepath.Join(dir, "cloud.key"),
-		ClientCAFile: filepath.Join(dir, "ca.crt")}}, shardstore.Options{})
+		CertFile: srvCert, KeyFile: srvKey, ClientCAFile: pki.CAFile}}, shardstore.Options{})
 	tok, _ := r.s.Tokens().Issue("gw-1")
 	url := "https://" + r.s.Addr()
 	rs := readings(300, 3, t0)
 	ship(t, newSrc(rs), uplink.Config{URL: url, Token: tok, TLS: tlsfiles.Client{
-		CAFile: filepath.Join(dir, "ca.crt"), CertFile: filepath.Join(dir, "gw.crt"), KeyFile: filepath.Join(dir, "gw.key")}})
+		CAFile: pki.CAFile, CertFile: cliCert, KeyFile: cliKey}})
 	checkStream(t, readStream(t, r.s.KinesisAddr(), "telemetry"), rs)
 
-	pool := x509.NewCertPool()
-	pool.AddCert(ca)
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig.RootCAs = pool
+	tr.TLSClientConfig.RootCAs = pki.Pool
 	defer tr.CloseIdleConnections()
 	if _, err := (&http.Client{Transport: tr}).Get(url + "/healthz"); err == nil {
 		t.Error("a client without a certificate got through")
@@ -398,51 +385,6 @@ func getJSON(t *testing.T, url string, v any) {
 	t.Helper()
 	if err := json.Unmarshal([]byte(get(t, url)), v); err != nil {
 		t.Fatal(err)
-	}
-}
-
-func newCA(t *testing.T) (*x509.Certificate, *ecdsa.PrivateKey) {
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true,
-		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(der)
-	return ca, key
-}
-
-func leaf(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey, cn string, server bool) ([]byte, *ecdsa.PrivateKey) {
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature}
-	if server {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-		tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
-	} else {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return der, key
-}
-
-func writePEM(t *testing.T, dir, name string, der []byte, key *ecdsa.PrivateKey) {
-	t.Helper()
-	if err := os.WriteFile(filepath.Join(dir, name), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if key != nil {
-		kb, _ := x509.MarshalECPrivateKey(key)
-		kn := strings.TrimSuffix(name, ".crt") + ".key"
-		if err := os.WriteFile(filepath.Join(dir, kn), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
-			t.Fatal(err)
-		}
 	}
 }
 

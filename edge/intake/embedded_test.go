@@ -14,6 +14,7 @@ import (
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	"github.com/tributary-iot/tributary/edge/intake"
+	"github.com/tributary-iot/tributary/internal/testenv"
 	"github.com/tributary-iot/tributary/internal/tlsfiles"
 	"github.com/tributary-iot/tributary/protocol"
 )
@@ -129,13 +130,14 @@ func TestEmbeddedSharedCommits(t *testing.T) {
 // TestEmbeddedTLSPasswords: TLS with username/password; with Users set,
 // anonymous clients are refused by default.
 func TestEmbeddedTLSPasswords(t *testing.T) {
-	pki := newCerts(t)
+	pki := testenv.NewPKI(t)
+	serverCert, serverKey := pki.Server(t, "server")
 	store := &memStore{}
 	_, url := newEmbedded(t, store, func(c *intake.EmbeddedConfig) {
-		c.TLS = tlsfiles.Server{CertFile: pki.serverCert, KeyFile: pki.serverKey}
+		c.TLS = tlsfiles.Server{CertFile: serverCert, KeyFile: serverKey}
 		c.Users = []intake.User{{Username: "dev-1", Password: "s3cret"}}
 	})
-	tlsc := pki.clientTLS(t, "")
+	tlsc := pki.ClientTLS(t, "")
 	withTLS := func(user, pass string) func(*mqtt.ClientOptions) {
 		return func(o *mqtt.ClientOptions) { o.SetTLSConfig(tlsc).SetUsername(user).SetPassword(pass) }
 	}
@@ -165,14 +167,15 @@ func TestEmbeddedTLSPasswords(t *testing.T) {
 // acknowledged and not forwarded; subscribing to other devices' topics is
 // refused; an admin user may do anything.
 func TestEmbeddedStrictIdentity(t *testing.T) {
-	pki := newCerts(t)
+	pki := testenv.NewPKI(t)
+	serverCert, serverKey := pki.Server(t, "server")
 	store := &memStore{}
 	_, url := newEmbedded(t, store, func(c *intake.EmbeddedConfig) {
-		c.TLS = tlsfiles.Server{CertFile: pki.serverCert, KeyFile: pki.serverKey, ClientCAFile: pki.caFile}
+		c.TLS = tlsfiles.Server{CertFile: serverCert, KeyFile: serverKey, ClientCAFile: pki.CAFile}
 		c.StrictDeviceIdentity = true
 	})
 	withCert := func(cn string) func(*mqtt.ClientOptions) {
-		tc := pki.clientTLS(t, cn)
+		tc := pki.ClientTLS(t, cn)
 		return func(o *mqtt.ClientOptions) { o.SetTLSConfig(tc) }
 	}
 	// No client certificate: refused at the TLS handshake.

@@ -3,21 +3,9 @@ package intake_test
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"log/slog"
-	"math/big"
-	"net"
-	"os"
-	"path/filepath"
 	"sort"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -315,103 +303,5 @@ func publish(t *testing.T, c mqtt.Client, topic string, payload []byte) {
 	}
 	if err := tok.Error(); err != nil {
 		t.Fatalf("publish to %s: %v", topic, err)
-	}
-}
-
-// certs are a test PKI in a directory: a CA, a server certificate for
-// 127.0.0.1 and client certificates by common name.
-type certs struct {
-	dir        string
-	caFile     string
-	serverCert string
-	serverKey  string
-	ca         *x509.Certificate
-	caKey      *ecdsa.PrivateKey
-	pool       *x509.CertPool
-}
-
-func newCerts(t *testing.T) *certs {
-	t.Helper()
-	dir := t.TempDir()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "tributary test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IsCA:                  true,
-		KeyUsage:              x509.KeyUsageCertSign,
-		BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(der)
-	c := &certs{dir: dir, ca: ca, caKey: key, pool: x509.NewCertPool()}
-	c.pool.AddCert(ca)
-	c.caFile = filepath.Join(dir, "ca.pem")
-	writePEM(t, c.caFile, "CERTIFICATE", der)
-	c.serverCert, c.serverKey = c.issue(t, "server", true)
-	return c
-}
-
-// issue writes a certificate and key for cn and returns their files.
-func (c *certs) issue(t *testing.T, cn string, server bool) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
-	if server {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-		tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.ca, &key.PublicKey, c.caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := strings.NewReplacer("/", "_", ":", "_").Replace(cn)
-	certFile, keyFile = filepath.Join(c.dir, name+".pem"), filepath.Join(c.dir, name+".key")
-	writePEM(t, certFile, "CERTIFICATE", der)
-	writePEM(t, keyFile, "PRIVATE KEY", kder)
-	return certFile, keyFile
-}
-
-// clientTLS is a client TLS config trusting the test CA, with a client
-// certificate for cn unless cn is "".
-func (c *certs) clientTLS(t *testing.T, cn string) *tls.Config {
-	tc := &tls.Config{RootCAs: c.pool, MinVersion: tls.VersionTLS12}
-	if cn != "" {
-		cf, kf := c.issue(t, cn, false)
-		cert, err := tls.LoadX509KeyPair(cf, kf)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
-	}
-	return tc
-}
-
-func writePEM(t *testing.T, file, typ string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
 	}
 }

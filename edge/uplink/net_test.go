@@ -4,14 +4,7 @@ package uplink_test
 // failures.
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	mrand "math/rand/v2"
 	"net/http"
 	"os"
@@ -25,6 +18,7 @@ import (
 
 	"github.com/tributary-iot/tributary/edge/uplink"
 	"github.com/tributary-iot/tributary/edge/uplink/uplinktest"
+	"github.com/tributary-iot/tributary/internal/testenv"
 	"github.com/tributary-iot/tributary/internal/tlsfiles"
 	"github.com/tributary-iot/tributary/protocol"
 )
@@ -65,8 +59,9 @@ func TestCompression(t *testing.T) {
 // TLS with a CA file; mutual TLS with a client certificate; and a server
 // the gateway cannot verify.
 func TestTLS(t *testing.T) {
-	dir := t.TempDir()
-	clientCAs, certFile, keyFile := clientCert(t, dir)
+	pki := testenv.NewPKI(t)
+	clientCAs := pki.Pool
+	certFile, keyFile := pki.Client(t, gateway)
 	for _, tc := range []struct {
 		name   string
 		opts   uplinktest.Options
@@ -115,39 +110,6 @@ func TestTLS(t *testing.T) {
 			cloud.AssertExactlyOnce(t, uplinktest.Keys(rs))
 		})
 	}
-}
-
-// clientCert writes a CA-signed client certificate and key to dir.
-func clientCert(t *testing.T, dir string) (*x509.CertPool, string, string) {
-	t.Helper()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test gateways CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: gateway},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, _ := x509.MarshalECPrivateKey(key)
-	certFile, keyFile := filepath.Join(dir, "gw.crt"), filepath.Join(dir, "gw.key")
-	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
-	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
-	pool := x509.NewCertPool()
-	pool.AddCert(ca)
-	return pool, certFile, keyFile
 }
 
 // Every reading is delivered and acknowledged exactly once while the

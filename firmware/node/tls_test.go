@@ -1,18 +1,8 @@
 package node_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"log/slog"
-	"math/big"
-	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -26,32 +16,13 @@ import (
 	"github.com/tributary-iot/tributary/internal/tlsfiles"
 )
 
-// startTLSBroker runs mochi with a TLS listener whose self-signed
-// certificate is written to the returned CA file.
+// startTLSBroker runs mochi with a TLS listener whose certificate (for
+// 127.0.0.1 and broker.test) is signed by the returned CA file.
 func startTLSBroker(t *testing.T) (addr, caFile string) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	pki := testenv.NewPKI(t)
+	cert, err := tls.LoadX509KeyPair(pki.Server(t, "test broker", "broker.test"))
 	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "test broker"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
-		DNSNames:              []string{"broker.test"},
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caFile = filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	srv := mochi.New(&mochi.Options{Logger: slog.New(slog.DiscardHandler)})
@@ -59,7 +30,7 @@ func startTLSBroker(t *testing.T) (addr, caFile string) {
 		t.Fatal(err)
 	}
 	l := listeners.NewTCP(listeners.Config{Type: listeners.TypeTCP, ID: "tls", Address: "127.0.0.1:0",
-		TLSConfig: &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}})
+		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}}})
 	if err := srv.AddListener(l); err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +38,7 @@ func startTLSBroker(t *testing.T) (addr, caFile string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	return l.Address(), caFile
+	return l.Address(), pki.CAFile
 }
 
 // TestTLS: an ssl:// broker verified with ca_file, through paho's own
