@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,6 +26,7 @@ import (
 	"github.com/tributary-iot/tributary/cloud/kinesisapi"
 	"github.com/tributary-iot/tributary/cloud/kinesisapi/kinesisapitest"
 	"github.com/tributary-iot/tributary/cloud/shardstore"
+	"github.com/tributary-iot/tributary/internal/testenv"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -35,25 +35,7 @@ var bg = context.Background()
 
 const arnPrefix = "arn:aws:kinesis:us-east-1:000000000000:stream/"
 
-// fakeClock is an injectable clock shared by the store and the server.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *fakeClock { return &fakeClock{t: time.Now().Truncate(time.Millisecond)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+func newClock() *testenv.Clock { return testenv.NewClock(time.Now().Truncate(time.Millisecond)) }
 
 // env is a store and the API over it on 127.0.0.1:0, with an unmodified
 // SDK client signed with the test credentials.
@@ -74,7 +56,7 @@ func writeLimit(perSec int) option {
 }
 
 // clocked gives the store and the server c for a clock.
-func clocked(c *fakeClock) option {
+func clocked(c *testenv.Clock) option {
 	return func(so *shardstore.Options, ao *kinesisapi.Options) { so.Now, ao.Now = c.Now, c.Now }
 }
 

@@ -18,8 +18,8 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-func newClock() *shardstoretest.Clock {
-	return shardstoretest.NewClock(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC))
+func newClock() *testenv.Clock {
+	return testenv.NewClock(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC))
 }
 
 // open opens a store in t.TempDir() that closes at cleanup.
@@ -27,7 +27,7 @@ var open, openAt = shardstoretest.Open, shardstoretest.OpenAt
 
 // openClocked opens an unlimited store on a fake clock with a stream of
 // the given shards.
-func openClocked(t testing.TB, stream string, shards int) (*shardstore.Store, *shardstoretest.Clock) {
+func openClocked(t testing.TB, stream string, shards int) (*shardstore.Store, *testenv.Clock) {
 	t.Helper()
 	clk := newClock()
 	o := unlimited()

@@ -88,11 +88,11 @@ func TestBME280Registers(t *testing.T) {
 	if got := rd(t, c, 0xF7, 8); !bytes.Equal(got, []byte{0x80, 0, 0, 0x80, 0, 0, 0x80, 0}) {
 		t.Errorf("data changed before the measurement ended: % X", got)
 	}
-	clk.Add(7999 * time.Microsecond)
+	clk.Advance(7999 * time.Microsecond)
 	if st := rd(t, c, 0xF3, 1); st[0] != 0x08 {
 		t.Errorf("status at 7.999 ms 0x%02x, want 0x08", st[0])
 	}
-	clk.Add(time.Microsecond)
+	clk.Advance(time.Microsecond)
 	if st := rd(t, c, 0xF3, 2); st[0] != 0 || st[1] != 0x24 {
 		t.Errorf("status, ctrl_meas after the measurement = % X, want 00 24 (back to sleep)", st)
 	}
@@ -139,19 +139,19 @@ func TestBME280CtrlHumNeedsCtrlMeas(t *testing.T) {
 	// ctrl_meas first: humidity still off, pressure skipped (osrs_p 0).
 	wr(t, c, 0xF4, 0x21)
 	wr(t, c, 0xF2, 0x01) // no effect until the next ctrl_meas write
-	clk.Add(10 * time.Millisecond)
+	clk.Advance(10 * time.Millisecond)
 	adcP, adcT, adcH := raw(rd(t, c, 0xF7, 8))
 	if adcH != 0x8000 || adcP != 0x80000 || adcT == 0x80000 {
 		t.Errorf("raw P 0x%X T 0x%X H 0x%X: want P and H skipped, T measured", adcP, adcT, adcH)
 	}
 	wr(t, c, 0xF4, 0x21)
-	clk.Add(10 * time.Millisecond)
+	clk.Advance(10 * time.Millisecond)
 	if _, _, adcH := raw(rd(t, c, 0xF7, 8)); adcH == 0x8000 {
 		t.Error("humidity still skipped after ctrl_meas write")
 	}
 	// Temperature skipped: everything reads skipped.
 	wr(t, c, 0xF4, 0x05)
-	clk.Add(10 * time.Millisecond)
+	clk.Advance(10 * time.Millisecond)
 	if adcP, adcT, _ := raw(rd(t, c, 0xF7, 8)); adcT != 0x80000 || adcP != 0x80000 {
 		t.Errorf("osrs_t 0: raw T 0x%X P 0x%X, want 0x80000", adcT, adcP)
 	}
@@ -197,7 +197,7 @@ func TestBME280ResolutionAndFilter(t *testing.T) {
 	cal := bme280.Calibration(chips.DefaultBME280Calibration)
 	measure := func(ctrlMeas byte) (degC, pa float64, adcT, adcP int32) {
 		wr(t, c, 0xF4, ctrlMeas)
-		clk.Add(time.Second)
+		clk.Advance(time.Second)
 		adcP, adcT, _ = raw(rd(t, c, 0xF7, 8))
 		tFine, degC := cal.CompensateT(adcT)
 		return degC, cal.CompensateP(adcP, tFine), adcT, adcP
@@ -242,7 +242,7 @@ func TestBME280NormalMode(t *testing.T) {
 	if st := rd(t, c, 0xF3, 1); st[0] != 0x08 {
 		t.Errorf("status at start 0x%02x, want measuring", st[0])
 	}
-	clk.Add(8200 * time.Microsecond)
+	clk.Advance(8200 * time.Microsecond)
 	if st := rd(t, c, 0xF3, 1); st[0] != 0 {
 		t.Errorf("status in standby 0x%02x, want 0", st[0])
 	}
@@ -250,7 +250,7 @@ func TestBME280NormalMode(t *testing.T) {
 		mu.Lock()
 		temp = want
 		mu.Unlock()
-		clk.Add(8500 * time.Microsecond)
+		clk.Advance(8500 * time.Microsecond)
 		_, adcT, _ := raw(rd(t, c, 0xF7, 8))
 		if _, got := cal.CompensateT(adcT); !near(got, want, 0.01) {
 			t.Errorf("normal mode: %v °C, want %v", got, want)
@@ -379,7 +379,7 @@ func BenchmarkBME280Chip(b *testing.B) {
 	start := cpuTime()
 	for b.Loop() {
 		_ = bus.Tx(0x76, trigger, nil)
-		clk.Add(10 * time.Millisecond)
+		clk.Advance(10 * time.Millisecond)
 		_ = bus.Tx(0x76, status, st[:])
 		_ = bus.Tx(0x76, data, buf[:])
 	}

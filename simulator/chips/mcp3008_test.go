@@ -193,6 +193,6 @@ func TestMCP3008Driver(t *testing.T) {
 		if !near(d.ToVolts(code), wantDiff, lsb) {
 			t.Fatalf("sample %d pair %d: %v V, want %v ± 1 LSB", i, ch, d.ToVolts(code), wantDiff)
 		}
-		clk.Add(3 * time.Minute)
+		clk.Advance(3 * time.Minute)
 	}
 }

@@ -55,14 +55,14 @@ func TestSHT3xProtocol(t *testing.T) {
 		busy time.Duration
 	}{{[]byte{0x24, 0x00}, 15 * time.Millisecond}, {[]byte{0x24, 0x0B}, 6 * time.Millisecond}, {[]byte{0x24, 0x16}, 4 * time.Millisecond}} {
 		cmd(t, c, rep.cmd...)
-		clk.Add(rep.busy - time.Microsecond)
+		clk.Advance(rep.busy - time.Microsecond)
 		if _, err := read(c, 6); !errors.Is(err, chips.ErrNACK) {
 			t.Errorf("% X: read before %s: %v, want NACK", rep.cmd, rep.busy, err)
 		}
 		if err := c.Tx([]byte{0xF3, 0x2D}, nil); !errors.Is(err, chips.ErrNACK) {
 			t.Errorf("% X: command while measuring: %v, want NACK", rep.cmd, err)
 		}
-		clk.Add(time.Microsecond)
+		clk.Advance(time.Microsecond)
 		if got, err := read(c, 6); err != nil || !bytes.Equal(got, wantData) {
 			t.Errorf("% X: data = % X, %v; want % X", rep.cmd, got, err, wantData)
 		}
@@ -71,7 +71,7 @@ func TestSHT3xProtocol(t *testing.T) {
 	if err := c.Tx([]byte{0x24, 0x00}, make([]byte, 6)); !errors.Is(err, chips.ErrNACK) {
 		t.Errorf("combined command+read: %v, want NACK", err)
 	}
-	clk.Add(time.Second)
+	clk.Advance(time.Second)
 	if _, err := read(c, 6); err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func TestSHT3xProtocol(t *testing.T) {
 	if err := c.Tx([]byte{0xF3, 0x2D}, nil); !errors.Is(err, chips.ErrNACK) {
 		t.Errorf("command during reset: %v, want NACK", err)
 	}
-	clk.Add(1500 * time.Microsecond)
+	clk.Advance(1500 * time.Microsecond)
 	cmd(t, c, 0xF3, 0x2D)
 	if got, _ := read(c, 3); got[0] != 0x80 || got[1] != 0x10 {
 		t.Errorf("status after reset = % X, want 80 10", got[:2])
@@ -135,7 +135,7 @@ func TestSHT3xPeriodic(t *testing.T) {
 	if err := c.Tx([]byte{0x24, 0x00}, nil); !errors.Is(err, chips.ErrNACK) {
 		t.Errorf("single shot in periodic mode: %v, want NACK", err)
 	}
-	clk.Add(15 * time.Millisecond)
+	clk.Advance(15 * time.Millisecond)
 	cmd(t, c, 0xE0, 0x00)
 	got, err := read(c, 6)
 	// The measurement started with periodic mode, at 20 °C.
@@ -148,7 +148,7 @@ func TestSHT3xPeriodic(t *testing.T) {
 	if _, err := read(c, 6); !errors.Is(err, chips.ErrNACK) {
 		t.Errorf("second fetch: %v, want NACK", err)
 	}
-	clk.Add(time.Second)
+	clk.Advance(time.Second)
 	cmd(t, c, 0xE0, 0x00)
 	got, err = read(c, 6)
 	if want := uint16(math.Round((21 + 45) * 65535 / 175.0)); err != nil || word(got) != want {

@@ -4,9 +4,7 @@ package shardstoretest
 
 import (
 	"path/filepath"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/tributary-iot/tributary/cloud/shardstore"
 )
@@ -30,28 +28,4 @@ func OpenAt(t testing.TB, path string, opts shardstore.Options) *shardstore.Stor
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
-}
-
-// Clock is a clock for Options.Now that moves only when told. It is safe
-// for concurrent use.
-type Clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-// NewClock returns a clock set to t.
-func NewClock(t time.Time) *Clock { return &Clock{t: t} }
-
-// Now returns the clock's time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-// Advance moves the clock forward by d.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
 }
