@@ -97,7 +97,7 @@ func TestBatchGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	if strings.TrimSpace(string(want)) != got {
-		t.Errorf("encoding changed (run -update if intended, and bump BatchMinor or BatchMajor):\n got %s\nwant %s", got, want)
+		t.Errorf("encoding changed (run -update if intended, and bump batchMinor or batchMajor):\n got %s\nwant %s", got, want)
 	}
 	diag, _ := cbor.Diagnose(enc)
 	t.Logf("diagnostic: %s", diag)

@@ -62,11 +62,11 @@ func TestRecordRoundTrip(t *testing.T) {
 	}
 }
 
-func TestAppendRecordsSplits(t *testing.T) {
+func TestEncodeRecordsSplits(t *testing.T) {
 	rs := deviceReadings("node-1", 5000)
 	var got []protocol.Reading
 	records := 0
-	err := protocol.AppendRecords("gw-1", rs, 0, func(data []byte, part []protocol.Reading) error {
+	err := protocol.EncodeRecords("gw-1", rs, 0, func(data []byte, part []protocol.Reading) error {
 		records++
 		if len(data) > protocol.TargetRecordBytes {
 			t.Errorf("record of %d bytes exceeds target %d", len(data), protocol.TargetRecordBytes)

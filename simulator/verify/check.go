@@ -68,7 +68,7 @@ func NewChecker(t *Truth, stamp Stamper) *Checker {
 // fatal.
 func (c *Checker) Add(r *Record) {
 	c.records++
-	rec, err := protocol.AppendDecodeRecord(c.scratch[:0], r.Data)
+	rec, err := protocol.DecodeRecordInto(c.scratch[:0], r.Data)
 	if err != nil {
 		c.decodeErrors++
 		return
