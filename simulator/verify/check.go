@@ -9,10 +9,6 @@ import (
 	"github.com/tributary-iot/tributary/protocol"
 )
 
-// HealthPrefix starts the names of the gateway agents' own health
-// readings (device = the gateway id), which are counted apart.
-const HealthPrefix = "agent."
-
 // Record is one stream record as read.
 type Record struct {
 	Shard        string
@@ -86,7 +82,7 @@ func (c *Checker) Add(r *Record) {
 func (c *Checker) AddReadings(rs []protocol.Reading, stamp time.Time) {
 	for i := range rs {
 		rd := &rs[i]
-		if strings.HasPrefix(rd.Name, HealthPrefix) {
+		if strings.HasPrefix(rd.Name, protocol.HealthPrefix) {
 			c.health++
 			c.healthDevices[rd.Device]++
 			continue
