@@ -41,7 +41,7 @@ var (
 		args = append(args, "github.com/tributary-iot/tributary/simulator/cmd/tributary-sim")
 		out, err := exec.Command(gobin, args...).CombinedOutput()
 		if err != nil {
-			return "", fmt.Errorf("go build: %v\n%s", err, out)
+			return "", fmt.Errorf("go build: %w\n%s", err, out)
 		}
 		return bin, nil
 	})

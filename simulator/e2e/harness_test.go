@@ -35,7 +35,7 @@ func bin(t testing.TB, name string) string {
 			"./cloud/cmd/tributary-cloud", "./edge/cmd/tributary-agent", "./simulator/cmd/tributary-sim")
 		cmd.Dir = "../.."
 		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+			buildErr = fmt.Errorf("go build: %w\n%s", err, out)
 		}
 	})
 	if buildErr != nil {
