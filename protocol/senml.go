@@ -148,15 +148,15 @@ const (
 	bitFl = 1 << 22
 )
 
-// mark records that label (named name) is present in record i, refusing a
-// label seen twice.
-func (raw *rawRecord) mark(i, label int, name string) error {
+// mark records that label is present, reporting false when it already was
+// (a label may appear once per record).
+func (raw *rawRecord) mark(label int) bool {
 	b := bit(label)
 	if raw.has&b != 0 {
-		return senmlErr(i, name, ErrDuplicateLabel, "")
+		return false
 	}
 	raw.has |= b
-	return nil
+	return true
 }
 
 // setText stores the value of a text label (see typeOf).
@@ -222,19 +222,14 @@ const (
 	typeInt
 )
 
-func typeOf(label int) valueType {
-	switch label {
-	case labelBn, labelBu, labelN, labelU, labelVs:
-		return typeText
-	case labelVd:
-		return typeBytes
-	case labelVb:
-		return typeBool
-	case labelBver:
-		return typeInt
-	}
-	return typeNumber
+// labelTypes is indexed by CBOR label + 6, like labelNames.
+var labelTypes = [...]valueType{
+	typeNumber, typeNumber, typeText, typeNumber, typeText, typeInt, // bs bv bu bt bn bver
+	typeText, typeText, typeNumber, typeText, typeBool, typeNumber, typeNumber, typeNumber, typeBytes, // n u v vs vb s t ut vd
 }
+
+// typeOf returns the type of a known label's value.
+func typeOf(label int) valueType { return labelTypes[label+6] }
 
 // String names the type for error messages ("want a number").
 func (t valueType) String() string {
@@ -273,13 +268,12 @@ type packInfo struct {
 // options, the record limit, the resolver, and where the pack's readings
 // start in dst (so a failed decode leaves dst as it was).
 type packDecoder struct {
-	opts    *DecodeOptions
-	max     int
-	res     resolver
-	raw     rawRecord
-	firstBn string
-	dst     []Reading
-	start   int
+	opts  *DecodeOptions
+	max   int
+	res   resolver
+	raw   rawRecord
+	dst   []Reading
+	start int
 }
 
 // init checks the pack's size and fills in the option defaults.
@@ -308,21 +302,20 @@ func (p *packDecoder) init(dst []Reading, b []byte, opts *DecodeOptions) error {
 // record to fill.
 func (p *packDecoder) next(i int) (*rawRecord, error) {
 	if i >= p.max {
-		return nil, senmlErr(i, "", ErrTooMany, "limit %d records per pack", p.max)
+		return nil, p.tooMany(i)
 	}
 	p.raw = rawRecord{}
 	return &p.raw, nil
 }
 
-// resolve ends record i, whose decode returned err, and resolves it into
-// readings.
-func (p *packDecoder) resolve(i int, err error) error {
-	if err != nil {
-		return err
-	}
-	if i == 0 {
-		p.firstBn = p.raw.bn
-	}
+// tooMany is the error for record i beyond the limit (out of line, so that
+// next inlines).
+func (p *packDecoder) tooMany(i int) error {
+	return senmlErr(i, "", ErrTooMany, "limit %d records per pack", p.max)
+}
+
+// resolve resolves record i, once decoded, into readings.
+func (p *packDecoder) resolve(i int) (err error) {
 	p.dst, err = p.res.apply(i, &p.raw, p.dst)
 	return err
 }
@@ -337,7 +330,7 @@ func (p *packDecoder) finish() ([]Reading, packInfo, error) {
 	if len(p.dst) == p.start {
 		return p.fail(senmlErr(-1, "", ErrEmpty, "no record carries a value"))
 	}
-	return p.dst, packInfo{firstBn: p.firstBn, gw: p.res.gw}, nil
+	return p.dst, packInfo{firstBn: p.res.firstBn, gw: p.res.gw}, nil
 }
 
 // errNoRecords is the error for a pack without records.

@@ -28,7 +28,10 @@ func decodeCBORPack(dst []Reading, b []byte, opts *DecodeOptions) ([]Reading, pa
 		}
 		raw, err := p.next(i)
 		if err == nil {
-			err = p.resolve(i, decodeCBORRecord(&r, i, raw, stream))
+			err = decodeCBORRecord(&r, i, raw, stream)
+		}
+		if err == nil {
+			err = p.resolve(i)
 		}
 		if err != nil {
 			return p.fail(err)
@@ -49,7 +52,7 @@ func decodeCBORRecord(r *reader, i int, raw *rawRecord, stream bool) error {
 		if n < 0 && r.peekBreak() {
 			break
 		}
-		label, text, isText, err := r.key()
+		key, text, isText, err := r.key()
 		if err != nil {
 			return senmlErr(i, "", ErrSyntax, "map key is neither an integer label nor a text label")
 		}
@@ -59,61 +62,56 @@ func decodeCBORRecord(r *reader, i int, raw *rawRecord, stream bool) error {
 			}
 			continue
 		}
-		name, known := labelName(label)
+		name, known := labelName(key)
 		if !known {
 			if err := r.skip(0); err != nil {
-				return senmlErr(i, "", ErrSyntax, "label %d: value is malformed", label)
+				return senmlErr(i, "", ErrSyntax, "label %d: value is malformed", key)
 			}
 			continue
 		}
-		if err := raw.mark(i, int(label), name); err != nil {
-			return err
+		label := int(key)
+		if !raw.mark(label) {
+			return senmlErr(i, name, ErrDuplicateLabel, "")
 		}
-		if err := decodeCBORValue(r, i, raw, int(label), name); err != nil {
-			return err
+		var s []byte
+		switch typeOf(label) {
+		case typeText:
+			if s, err = r.str(true); err == nil {
+				raw.setText(label, s)
+			}
+		case typeBytes:
+			if s, err = r.str(false); err == nil {
+				raw.vd = append(make([]byte, 0, len(s)), s...)
+			}
+		case typeBool:
+			raw.vb, err = r.bool()
+		case typeInt:
+			raw.bver, err = r.int()
+		default:
+			var f float64
+			if f, err = number(r); err == nil {
+				raw.setNumber(label, f)
+			}
+		}
+		if err != nil || len(s) > MaxStringValueBytes {
+			return cborValueErr(i, label, name, err, len(s))
 		}
 	}
 	return nil
 }
 
-// decodeCBORValue reads the value of a known label into raw.
-func decodeCBORValue(r *reader, i int, raw *rawRecord, label int, name string) error {
-	var err error
-	size := 0
-	switch typeOf(label) {
-	case typeText:
-		var s []byte
-		if s, err = r.str(true); err == nil {
-			raw.setText(label, s)
-			size = len(s)
-		}
-	case typeBytes:
-		var s []byte
-		if s, err = r.str(false); err == nil {
-			raw.vd = append(make([]byte, 0, len(s)), s...)
-			size = len(s)
-		}
-	case typeBool:
-		raw.vb, err = r.bool()
-	case typeInt:
-		raw.bver, err = r.int()
-	default:
-		var f float64
-		if f, err = number(r); err == nil {
-			raw.setNumber(label, f)
-		}
-	}
+// cborValueErr is the error for a label's value that did not decode (err)
+// or is too long (size).
+func cborValueErr(i, label int, name string, err error, size int) error {
 	switch {
+	case err == nil:
+		return senmlErr(i, name, ErrTooLarge, "%d bytes, limit %d", size, MaxStringValueBytes)
 	case errors.Is(err, errType):
 		return senmlErr(i, name, ErrType, "want %s", typeOf(label))
 	case errors.Is(err, errRange), errors.Is(err, errBadNumber):
 		return senmlErr(i, name, ErrBadNumber, "")
-	case err != nil:
-		return senmlErr(i, name, ErrSyntax, "value is malformed")
-	case size > MaxStringValueBytes:
-		return senmlErr(i, name, ErrTooLarge, "%d bytes, limit %d", size, MaxStringValueBytes)
 	}
-	return nil
+	return senmlErr(i, name, ErrSyntax, "value is malformed")
 }
 
 var errBadNumber = ErrBadNumber

@@ -28,7 +28,10 @@ func decodeJSONPack(dst []Reading, b []byte, opts *DecodeOptions) ([]Reading, pa
 		for ; ; i++ {
 			raw, err := p.next(i)
 			if err == nil {
-				err = p.resolve(i, decodeJSONRecord(&s, i, raw, stream))
+				err = decodeJSONRecord(&s, i, raw, stream)
+			}
+			if err == nil {
+				err = p.resolve(i)
 			}
 			if err != nil {
 				return p.fail(err)
@@ -85,8 +88,8 @@ func decodeJSONRecord(s *jscan, i int, raw *rawRecord, stream bool) error {
 
 // decodeJSONField reads the value of a known label into raw.
 func decodeJSONField(s *jscan, i int, raw *rawRecord, label int, key string) error {
-	if err := raw.mark(i, label, key); err != nil {
-		return err
+	if !raw.mark(label) {
+		return senmlErr(i, key, ErrDuplicateLabel, "")
 	}
 	var err error
 	switch typeOf(label) {

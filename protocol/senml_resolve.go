@@ -1,6 +1,9 @@
 package protocol
 
-import "math"
+import (
+	"math"
+	"math/bits"
+)
 
 // resolver carries base fields from record to record (RFC 8428 section 4.6)
 // and turns each raw record into a resolved Reading.
@@ -11,6 +14,7 @@ type resolver struct {
 	btUs     int64
 	bv, bs   float64
 	gw       string
+	firstBn  string // the first record's bn
 	lastName string // the most recent resolved name, reused to avoid an allocation
 }
 
@@ -68,6 +72,9 @@ func (res *resolver) applyBase(i int, raw *rawRecord) error {
 	if raw.has&bit(labelBs) != 0 {
 		res.bs = raw.bs
 	}
+	if i == 0 {
+		res.firstBn = raw.bn
+	}
 	if raw.has&bitGw != 0 {
 		if i != 0 {
 			return senmlErr(i, labelGw, ErrBadRecord, "gateway label only allowed on the first record")
@@ -82,22 +89,24 @@ func (res *resolver) applyBase(i int, raw *rawRecord) error {
 // base fields (e.g. a lone bn): such a record yields no reading and no
 // error; a record with a name but nothing to say is an error.
 func carriesValue(i int, raw *rawRecord) (bool, error) {
-	values := 0
-	for _, l := range [...]int{labelV, labelVs, labelVb, labelVd} {
-		if raw.has&bit(l) != 0 {
-			values++
-		}
+	const valueBits = 1<<(labelV+8) | 1<<(labelVs+8) | 1<<(labelVb+8) | 1<<(labelVd+8) // see bit
+	values := bits.OnesCount32(raw.has & valueBits)
+	if values == 1 || values == 0 && raw.has&bit(labelS) != 0 {
+		return true, nil
 	}
+	return false, noValueErr(i, raw, values)
+}
+
+// noValueErr is carriesValue's answer for a record with several values or
+// none (nil for a record of base fields only).
+func noValueErr(i int, raw *rawRecord, values int) error {
 	if values > 1 {
-		return false, senmlErr(i, "", ErrMultipleValues, "a record carries at most one of v, vs, vb, vd")
+		return senmlErr(i, "", ErrMultipleValues, "a record carries at most one of v, vs, vb, vd")
 	}
-	if values == 0 && raw.has&bit(labelS) == 0 {
-		if raw.has&(bit(labelN)|bit(labelU)|bit(labelT)) != 0 {
-			return false, senmlErr(i, "", ErrNoValue, "add one of v, vs, vb, vd or s")
-		}
-		return false, nil
+	if raw.has&(bit(labelN)|bit(labelU)|bit(labelT)) != 0 {
+		return senmlErr(i, "", ErrNoValue, "add one of v, vs, vb, vd or s")
 	}
-	return true, nil
+	return nil
 }
 
 // name resolves and checks bn + n.
