@@ -164,6 +164,10 @@ func TestBatchDecodeErrors(t *testing.T) {
 			}
 		})
 	}
+	// The batch error keeps what is wrong with the gateway id.
+	if _, err := protocol.DecodeBatch(env(func(m map[int]any) { m[1] = "gw 1" })); !errors.Is(err, protocol.ErrBadDeviceID) {
+		t.Errorf("bad gateway: err = %v, want it to wrap ErrBadDeviceID", err)
+	}
 }
 
 func TestBatchEncodeRejectsInvalid(t *testing.T) {

@@ -204,6 +204,22 @@ func labelName(l int64) (string, bool) {
 	return labelNames[l+6], true
 }
 
+// valueLabel returns the label that carries a value of kind k; KindNone
+// has none.
+func valueLabel(k Kind) (int, bool) {
+	switch k {
+	case KindFloat:
+		return labelV, true
+	case KindString:
+		return labelVs, true
+	case KindBool:
+		return labelVb, true
+	case KindData:
+		return labelVd, true
+	}
+	return 0, false
+}
+
 // jsonLabels maps JSON labels to CBOR labels.
 var jsonLabels = map[string]int{
 	"bver": labelBver, "bn": labelBn, "bt": labelBt, "bu": labelBu, "bv": labelBv, "bs": labelBs,

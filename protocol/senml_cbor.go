@@ -231,18 +231,17 @@ func appendCBORRecord(dst []byte, r *Reading, first bool, bt int64, useBt bool, 
 		dst = appendInt(dst, labelU)
 		dst = appendText(dst, r.Unit)
 	}
+	if label, ok := valueLabel(r.Kind); ok {
+		dst = appendInt(dst, int64(label))
+	}
 	switch r.Kind {
 	case KindFloat:
-		dst = appendInt(dst, labelV)
 		dst = appendNumber(dst, r.Value)
 	case KindString:
-		dst = appendInt(dst, labelVs)
 		dst = appendText(dst, r.Str)
 	case KindBool:
-		dst = appendInt(dst, labelVb)
 		dst = appendBool(dst, r.Bool)
 	case KindData:
-		dst = appendInt(dst, labelVd)
 		dst = appendBytes(dst, r.Data)
 	}
 	if r.HasSum {

@@ -271,18 +271,17 @@ func appendJSONRecord(dst []byte, r *Reading, first bool, bt int64, useBt bool, 
 		key("u")
 		dst = appendJSONString(dst, r.Unit)
 	}
+	if label, ok := valueLabel(r.Kind); ok {
+		key(labelNames[label+6])
+	}
 	switch r.Kind {
 	case KindFloat:
-		key("v")
 		dst = appendJSONNumber(dst, r.Value)
 	case KindString:
-		key("vs")
 		dst = appendJSONString(dst, r.Str)
 	case KindBool:
-		key("vb")
 		dst = appendJSONBool(dst, r.Bool)
 	case KindData:
-		key("vd")
 		dst = append(dst, '"')
 		dst = base64.RawURLEncoding.AppendEncode(dst, r.Data)
 		dst = append(dst, '"')
