@@ -122,18 +122,7 @@ func AppendBatch(dst []byte, b *Batch) ([]byte, error) {
 		dst = appendHead(dst, majorUint, rows[i][0])
 		dst = appendHead(dst, majorUint, rows[i][1])
 		dst = appendHead(dst, majorUint, rows[i][2])
-		switch r.Kind {
-		case KindNone:
-			dst = appendNull(dst)
-		case KindFloat:
-			dst = appendCompactNumber(dst, r.Value)
-		case KindString:
-			dst = appendText(dst, r.Str)
-		case KindBool:
-			dst = appendBool(dst, r.Bool)
-		case KindData:
-			dst = appendBytes(dst, r.Data)
-		}
+		dst = appendValue(dst, r, true)
 		dst = appendInt(dst, r.Time-prevT)
 		dst = appendInt(dst, r.Received-prevR)
 		prevT, prevR = r.Time, r.Received

@@ -233,16 +233,7 @@ func appendCBORRecord(dst []byte, r *Reading, first bool, bt int64, useBt bool, 
 	}
 	if label, ok := valueLabel(r.Kind); ok {
 		dst = appendInt(dst, int64(label))
-	}
-	switch r.Kind {
-	case KindFloat:
-		dst = appendNumber(dst, r.Value)
-	case KindString:
-		dst = appendText(dst, r.Str)
-	case KindBool:
-		dst = appendBool(dst, r.Bool)
-	case KindData:
-		dst = appendBytes(dst, r.Data)
+		dst = appendValue(dst, r, false)
 	}
 	if r.HasSum {
 		dst = appendInt(dst, labelS)
