@@ -8,8 +8,8 @@ import (
 // Batch versions. A decoder reads any minor version of its major version
 // (unknown fields are skipped) and refuses other major versions.
 const (
-	BatchMajor = 1
-	BatchMinor = 0
+	batchMajor = 1
+	batchMinor = 0
 )
 
 // ContentTypeBatch is the media type of an encoded Batch.
@@ -26,7 +26,7 @@ type Batch struct {
 	Readings []Reading
 
 	// Minor is the minor version the batch was encoded with (set by
-	// DecodeBatch; AppendBatch always writes BatchMinor).
+	// DecodeBatch; AppendBatch always writes this build's minor version).
 	Minor uint64
 }
 
@@ -36,7 +36,7 @@ func (b *Batch) LastSeq() uint64 { return b.FirstSeq + uint64(len(b.Readings)) -
 // Validate checks the envelope and every reading.
 func (b *Batch) Validate() error {
 	if err := CheckDeviceID(b.Gateway); err != nil {
-		return batchErr(-1, "gateway", ErrBadBatch, "gateway id: %v", err)
+		return batchErr(-1, "gateway", ErrBadBatch, "gateway id: %w", err)
 	}
 	if len(b.Readings) == 0 {
 		return batchErr(-1, "readings", ErrBadBatch, "a batch holds at least one reading")
@@ -94,8 +94,8 @@ func AppendBatch(dst []byte, b *Batch) ([]byte, error) {
 	dst = appendHead(dst, majorMap, 6)
 	dst = appendInt(dst, batchKeyVersion)
 	dst = appendHead(dst, majorArray, 2)
-	dst = appendInt(dst, BatchMajor)
-	dst = appendInt(dst, BatchMinor)
+	dst = appendInt(dst, batchMajor)
+	dst = appendInt(dst, batchMinor)
 	dst = appendInt(dst, batchKeyGateway)
 	dst = appendText(dst, b.Gateway)
 	dst = appendInt(dst, batchKeyEpoch)
@@ -122,18 +122,7 @@ func AppendBatch(dst []byte, b *Batch) ([]byte, error) {
 		dst = appendHead(dst, majorUint, rows[i][0])
 		dst = appendHead(dst, majorUint, rows[i][1])
 		dst = appendHead(dst, majorUint, rows[i][2])
-		switch r.Kind {
-		case KindNone:
-			dst = appendNull(dst)
-		case KindFloat:
-			dst = appendCompactNumber(dst, r.Value)
-		case KindString:
-			dst = appendText(dst, r.Str)
-		case KindBool:
-			dst = appendBool(dst, r.Bool)
-		case KindData:
-			dst = appendBytes(dst, r.Data)
-		}
+		dst = appendValue(dst, r, true)
 		dst = appendInt(dst, r.Time-prevT)
 		dst = appendInt(dst, r.Received-prevR)
 		prevT, prevR = r.Time, r.Received
@@ -213,9 +202,9 @@ func DecodeBatch(data []byte) (*Batch, error) {
 			if err1 != nil || err2 != nil {
 				return nil, syntax("version", "version is [major, minor]")
 			}
-			if major != BatchMajor {
+			if major != batchMajor {
 				return nil, batchErr(-1, "version", ErrVersion,
-					"batch version %d.%d; this build reads %d.x: upgrade the cloud before the gateways", major, minor, BatchMajor)
+					"batch version %d.%d; this build reads %d.x: upgrade the cloud before the gateways", major, minor, batchMajor)
 			}
 			b.Minor = minor
 		case batchKeyGateway:

@@ -97,7 +97,7 @@ func TestBatchGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	if strings.TrimSpace(string(want)) != got {
-		t.Errorf("encoding changed (run -update if intended, and bump BatchMinor or BatchMajor):\n got %s\nwant %s", got, want)
+		t.Errorf("encoding changed (run -update if intended, and bump batchMinor or batchMajor):\n got %s\nwant %s", got, want)
 	}
 	diag, _ := cbor.Diagnose(enc)
 	t.Logf("diagnostic: %s", diag)
@@ -163,6 +163,10 @@ func TestBatchDecodeErrors(t *testing.T) {
 				t.Errorf("error %q does not mention %q", err, c.msg)
 			}
 		})
+	}
+	// The batch error keeps what is wrong with the gateway id.
+	if _, err := protocol.DecodeBatch(env(func(m map[int]any) { m[1] = "gw 1" })); !errors.Is(err, protocol.ErrBadDeviceID) {
+		t.Errorf("bad gateway: err = %v, want it to wrap ErrBadDeviceID", err)
 	}
 }
 

@@ -23,83 +23,64 @@ func reportReadings(b *testing.B, perOp int) {
 	b.ReportMetric(float64(perOp*b.N)/b.Elapsed().Seconds(), "readings/s")
 }
 
-func BenchmarkDecodeSenMLCBOR(b *testing.B) {
-	in := protocol.EncodeSenMLCBOR(bmePack(), nil)
-	o := opts()
-	dst := make([]protocol.Reading, 0, 8)
+// benchPack runs decode over an encoded BME280 pack.
+func benchPack(b *testing.B, in []byte, decode func([]byte) error) {
 	b.SetBytes(int64(len(in)))
 	b.ReportAllocs()
 	for b.Loop() {
-		var err error
-		if dst, err = protocol.AppendSenMLCBOR(dst[:0], in, &o); err != nil {
+		if err := decode(in); err != nil {
 			b.Fatal(err)
 		}
 	}
 	reportReadings(b, 3)
 }
 
-func BenchmarkDecodeSenMLJSON(b *testing.B) {
-	in := protocol.EncodeSenMLJSON(bmePack(), nil)
+// benchDecodeSenML decodes the BME280 pack, encoded by enc, into a reused
+// slice.
+func benchDecodeSenML(b *testing.B, enc func([]protocol.Reading, *protocol.EncodeOptions) []byte) {
 	o := opts()
 	dst := make([]protocol.Reading, 0, 8)
-	b.SetBytes(int64(len(in)))
-	b.ReportAllocs()
-	for b.Loop() {
-		var err error
-		if dst, err = protocol.AppendSenMLJSON(dst[:0], in, &o); err != nil {
-			b.Fatal(err)
-		}
-	}
-	reportReadings(b, 3)
+	benchPack(b, enc(bmePack(), nil), func(in []byte) (err error) {
+		dst, err = protocol.DecodeSenMLInto(dst[:0], in, &o)
+		return err
+	})
 }
+
+func BenchmarkDecodeSenMLCBOR(b *testing.B) { benchDecodeSenML(b, protocol.EncodeSenMLCBOR) }
+
+func BenchmarkDecodeSenMLJSON(b *testing.B) { benchDecodeSenML(b, protocol.EncodeSenMLJSON) }
 
 // Baselines: the same pack decoded generically by encoding/json and by
 // fxamacker/cbor into maps (no SenML resolution or validation).
 func BenchmarkBaselineJSONGeneric(b *testing.B) {
-	in := protocol.EncodeSenMLJSON(bmePack(), nil)
-	b.ReportAllocs()
-	for b.Loop() {
+	benchPack(b, protocol.EncodeSenMLJSON(bmePack(), nil), func(in []byte) error {
 		var v []map[string]any
-		if err := json.Unmarshal(in, &v); err != nil {
-			b.Fatal(err)
-		}
-	}
-	reportReadings(b, 3)
+		return json.Unmarshal(in, &v)
+	})
 }
 
 func BenchmarkBaselineFxamackerGeneric(b *testing.B) {
-	in := protocol.EncodeSenMLCBOR(bmePack(), nil)
-	b.ReportAllocs()
-	for b.Loop() {
+	benchPack(b, protocol.EncodeSenMLCBOR(bmePack(), nil), func(in []byte) error {
 		var v []map[int]any
-		if err := cbor.Unmarshal(in, &v); err != nil {
-			b.Fatal(err)
-		}
-	}
-	reportReadings(b, 3)
+		return cbor.Unmarshal(in, &v)
+	})
 }
 
-func BenchmarkEncodeSenMLCBOR(b *testing.B) {
+// benchEncodeSenML encodes the BME280 pack into a reused buffer.
+func benchEncodeSenML(b *testing.B, appendPack func([]byte, []protocol.Reading, *protocol.EncodeOptions) []byte) {
 	rs := bmePack()
 	buf := make([]byte, 0, 256)
 	b.ReportAllocs()
 	for b.Loop() {
-		buf = protocol.AppendSenMLCBORPack(buf[:0], rs, nil)
+		buf = appendPack(buf[:0], rs, nil)
 	}
 	b.SetBytes(int64(len(buf)))
 	reportReadings(b, 3)
 }
 
-func BenchmarkEncodeSenMLJSON(b *testing.B) {
-	rs := bmePack()
-	buf := make([]byte, 0, 256)
-	b.ReportAllocs()
-	for b.Loop() {
-		buf = protocol.AppendSenMLJSONPack(buf[:0], rs, nil)
-	}
-	b.SetBytes(int64(len(buf)))
-	reportReadings(b, 3)
-}
+func BenchmarkEncodeSenMLCBOR(b *testing.B) { benchEncodeSenML(b, protocol.AppendSenMLCBOR) }
+
+func BenchmarkEncodeSenMLJSON(b *testing.B) { benchEncodeSenML(b, protocol.AppendSenMLJSON) }
 
 func BenchmarkEncodeBatch(b *testing.B) {
 	batch := sampleBatch(100, 10) // 3,000 readings
@@ -136,7 +117,7 @@ func BenchmarkEncodeRecords(b *testing.B) {
 	rs := deviceReadings("node-1", 300)
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := protocol.AppendRecords("gw-1", rs, 0, func([]byte, []protocol.Reading) error { return nil }); err != nil {
+		if err := protocol.EncodeRecords("gw-1", rs, 0, func([]byte, []protocol.Reading) error { return nil }); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -152,7 +133,7 @@ func BenchmarkDecodeRecord(b *testing.B) {
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := protocol.AppendDecodeRecord(dst[:0], data); err != nil {
+		if _, err := protocol.DecodeRecordInto(dst[:0], data); err != nil {
 			b.Fatal(err)
 		}
 	}

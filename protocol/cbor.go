@@ -105,6 +105,26 @@ func appendFloat64(b []byte, f float64) []byte {
 	return binary.BigEndian.AppendUint64(b, math.Float64bits(f))
 }
 
+// appendValue writes a reading's value as one item: null for KindNone (a
+// sum only), a float in the shortest exact form, or with compact as
+// appendCompactNumber writes it (batch rows).
+func appendValue(b []byte, r *Reading, compact bool) []byte {
+	switch r.Kind {
+	case KindFloat:
+		if compact {
+			return appendCompactNumber(b, r.Value)
+		}
+		return appendNumber(b, r.Value)
+	case KindString:
+		return appendText(b, r.Str)
+	case KindBool:
+		return appendBool(b, r.Bool)
+	case KindData:
+		return appendBytes(b, r.Data)
+	}
+	return appendNull(b)
+}
+
 // --- reader ---------------------------------------------------------------
 
 // reader walks a CBOR byte slice. Every method checks bounds; on error the

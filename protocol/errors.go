@@ -3,6 +3,8 @@ package protocol
 import (
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 )
 
 // Sentinel errors. Decoders wrap them in *SenMLError or *BatchError, so test
@@ -33,29 +35,24 @@ type SenMLError struct {
 	Label string // SenML label ("n", "bt", "vd", ...), "" when not tied to one
 	Err   error  // one of the sentinel errors above
 	Msg   string // detail for humans
+
+	cause error // the error Msg wraps, if any
 }
 
 func (e *SenMLError) Error() string {
-	where := "senml"
-	if e.Index >= 0 {
-		where = fmt.Sprintf("senml: record %d", e.Index)
-	}
+	label := ""
 	if e.Label != "" {
-		where += fmt.Sprintf(": label %q", e.Label)
+		label = "label " + strconv.Quote(e.Label)
 	}
-	if e.Msg != "" {
-		return fmt.Sprintf("%s: %v: %s", where, e.Err, e.Msg)
-	}
-	return fmt.Sprintf("%s: %v", where, e.Err)
+	return describe("senml", "record", e.Index, label, e.Err, e.Msg)
 }
 
-func (e *SenMLError) Unwrap() error { return e.Err }
+// Unwrap returns Err and, when the detail wraps one, the underlying error.
+func (e *SenMLError) Unwrap() []error { return unwrapBoth(e.Err, e.cause) }
 
 func senmlErr(index int, label string, err error, format string, args ...any) *SenMLError {
 	e := &SenMLError{Index: index, Label: label, Err: err}
-	if format != "" {
-		e.Msg = fmt.Sprintf(format, args...)
-	}
+	e.Msg, e.cause = detail(format, args...)
 	return e
 }
 
@@ -66,31 +63,59 @@ type BatchError struct {
 	Field string
 	Err   error
 	Msg   string
+
+	cause error // the error Msg wraps, if any: a stream record's *SenMLError, a device id's error
 }
 
 func (e *BatchError) Error() string {
-	where := "protocol: batch"
-	if e.Err == ErrBadRecord || errors.Is(e.Err, ErrBadRecord) {
-		where = "protocol: stream record"
+	prefix := "protocol: batch"
+	if errors.Is(e.Err, ErrBadRecord) {
+		prefix = "protocol: stream record"
 	}
-	if e.Index >= 0 {
-		where += fmt.Sprintf(": reading %d", e.Index)
-	}
-	if e.Field != "" {
-		where += ": " + e.Field
-	}
-	if e.Msg != "" {
-		return fmt.Sprintf("%s: %v: %s", where, e.Err, e.Msg)
-	}
-	return fmt.Sprintf("%s: %v", where, e.Err)
+	return describe(prefix, "reading", e.Index, e.Field, e.Err, e.Msg)
 }
 
-func (e *BatchError) Unwrap() error { return e.Err }
+// Unwrap returns Err and, when the detail wraps one, the underlying error.
+func (e *BatchError) Unwrap() []error { return unwrapBoth(e.Err, e.cause) }
 
 func batchErr(index int, field string, err error, format string, args ...any) *BatchError {
 	e := &BatchError{Index: index, Field: field, Err: err}
-	if format != "" {
-		e.Msg = fmt.Sprintf(format, args...)
-	}
+	e.Msg, e.cause = detail(format, args...)
 	return e
+}
+
+// describe formats "prefix[: item index][: field]: err[: msg]".
+func describe(prefix, item string, index int, field string, err error, msg string) string {
+	var b strings.Builder
+	b.WriteString(prefix)
+	if index >= 0 {
+		fmt.Fprintf(&b, ": %s %d", item, index)
+	}
+	if field != "" {
+		b.WriteString(": ")
+		b.WriteString(field)
+	}
+	fmt.Fprintf(&b, ": %v", err)
+	if msg != "" {
+		b.WriteString(": ")
+		b.WriteString(msg)
+	}
+	return b.String()
+}
+
+// detail formats an error's message; a %w verb in format also keeps the
+// wrapped error, so errors.Is and errors.As see it.
+func detail(format string, args ...any) (msg string, cause error) {
+	if format == "" {
+		return "", nil
+	}
+	e := fmt.Errorf(format, args...)
+	return e.Error(), errors.Unwrap(e)
+}
+
+func unwrapBoth(err, cause error) []error {
+	if cause == nil {
+		return []error{err}
+	}
+	return []error{err, cause}
 }

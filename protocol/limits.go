@@ -15,9 +15,6 @@ const (
 	MaxStringValueBytes = 16 << 10
 	// MaxDeviceIDBytes is the longest device id (see ValidDeviceID).
 	MaxDeviceIDBytes = 128
-	// MaxGatewayIDBytes is the longest gateway id; gateway ids follow the
-	// device id rules.
-	MaxGatewayIDBytes = MaxDeviceIDBytes
 	// MaxBatchReadings is the most readings one uplink batch may carry.
 	MaxBatchReadings = 50_000
 	// MaxBatchBytes is the largest encoded (uncompressed) uplink batch.
@@ -27,15 +24,14 @@ const (
 	// TargetRecordBytes is the size stream records are split at where
 	// possible: Kinesis bills PUT payload units of 25 KiB.
 	TargetRecordBytes = 25 << 10
-	// SenMLVersion is the SenML version this package implements (RFC 8428).
-	SenMLVersion = 10
-	// MaxTimeSeconds bounds every time (absolute value, seconds since the
-	// epoch; 2^32 s is in the year 2106). Below it, a float64 of seconds
-	// holds every microsecond exactly, so times survive SenML unchanged.
-	MaxTimeSeconds = 1 << 32
-	// MaxTimeMicros is MaxTimeSeconds in microseconds.
-	MaxTimeMicros = MaxTimeSeconds * 1_000_000
+	// MaxTimeMicros bounds every time (absolute value, µs since the epoch:
+	// 2^32 s, in the year 2106). Below it, a float64 of seconds holds every
+	// microsecond exactly, so times survive SenML unchanged.
+	MaxTimeMicros = maxTimeSeconds * 1_000_000
 	// RelativeTimeLimit: a resolved SenML time below 2^28 seconds is relative
 	// to the receiver's clock (RFC 8428 section 4.5.3).
 	RelativeTimeLimit = 1 << 28
 )
+
+// maxTimeSeconds is MaxTimeMicros in seconds.
+const maxTimeSeconds = 1 << 32

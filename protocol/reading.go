@@ -88,9 +88,6 @@ func (r *Reading) Key() Key { return Key{Device: r.Device, Name: r.Name, Time: r
 // DeviceTime returns Time as a time.Time.
 func (r *Reading) DeviceTime() time.Time { return time.UnixMicro(r.Time).UTC() }
 
-// ReceivedTime returns Received as a time.Time.
-func (r *Reading) ReceivedTime() time.Time { return time.UnixMicro(r.Received).UTC() }
-
 // Equal reports whether two readings are identical field by field (NaN is
 // never stored, so plain float comparison is exact).
 func (r *Reading) Equal(o *Reading) bool {
@@ -206,12 +203,12 @@ func alnum(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
 
-// MicrosFromSeconds converts SenML seconds to microseconds, rounding to the
+// microsFromSeconds converts SenML seconds to microseconds, rounding to the
 // nearest microsecond (a float64 of seconds this century resolves ~0.24 µs).
-func MicrosFromSeconds(s float64) int64 { return int64(math.Round(s * 1e6)) }
+func microsFromSeconds(s float64) int64 { return int64(math.Round(s * 1e6)) }
 
-// SecondsFromMicros converts microseconds to SenML seconds; the result is
+// secondsFromMicros converts microseconds to SenML seconds; the result is
 // the float64 nearest the exact decimal, so it converts back unchanged.
-func SecondsFromMicros(us int64) float64 {
+func secondsFromMicros(us int64) float64 {
 	return float64(us) / 1e6
 }

@@ -26,16 +26,16 @@ func PartitionKey(device string) string { return device }
 
 // AppendRecord encodes readings of one device as a stream record. Every
 // reading must belong to the same device, carry a time, and be valid; the
-// result must fit MaxRecordBytes (use AppendRecords to split at
+// result must fit MaxRecordBytes (use EncodeRecords to split at
 // TargetRecordBytes).
 func AppendRecord(dst []byte, gateway string, rs []Reading) ([]byte, error) {
 	if err := checkRecordReadings(gateway, rs); err != nil {
 		return dst, err
 	}
 	start := len(dst)
-	dst = AppendSenMLCBORPack(dst, rs, &EncodeOptions{BaseName: rs[0].Device + ":", Stream: true, Gateway: gateway})
+	dst = AppendSenMLCBOR(dst, rs, &EncodeOptions{BaseName: rs[0].Device + ":", stream: true, gateway: gateway})
 	if len(dst)-start > MaxRecordBytes {
-		return dst[:start], batchErr(-1, "", ErrBadRecord, "record is %d bytes, limit %d: split it (AppendRecords)", len(dst)-start, MaxRecordBytes)
+		return dst[:start], batchErr(-1, "", ErrBadRecord, "record is %d bytes, limit %d: split it (EncodeRecords)", len(dst)-start, MaxRecordBytes)
 	}
 	return dst, nil
 }
@@ -45,7 +45,7 @@ func checkRecordReadings(gateway string, rs []Reading) error {
 		return batchErr(-1, "", ErrBadRecord, "no readings")
 	}
 	if err := CheckDeviceID(gateway); err != nil {
-		return batchErr(-1, "gateway", ErrBadRecord, "%v", err)
+		return batchErr(-1, "gateway", ErrBadRecord, "%w", err)
 	}
 	dev := rs[0].Device
 	for i := range rs {
@@ -62,12 +62,12 @@ func checkRecordReadings(gateway string, rs []Reading) error {
 	return nil
 }
 
-// AppendRecords encodes readings of one device as one or more stream
+// EncodeRecords encodes readings of one device as one or more stream
 // records, each at most target bytes where a single reading allows it
 // (target 0 means TargetRecordBytes), and calls emit with each encoded record
 // and the readings it holds. The buffer passed to emit is reused after emit
 // returns.
-func AppendRecords(gateway string, rs []Reading, target int, emit func(data []byte, rs []Reading) error) error {
+func EncodeRecords(gateway string, rs []Reading, target int, emit func(data []byte, rs []Reading) error) error {
 	if target <= 0 {
 		target = TargetRecordBytes
 	}
@@ -77,7 +77,7 @@ func AppendRecords(gateway string, rs []Reading, target int, emit func(data []by
 	if err := checkRecordReadings(gateway, rs); err != nil {
 		return err
 	}
-	o := &EncodeOptions{BaseName: rs[0].Device + ":", Stream: true, Gateway: gateway}
+	o := &EncodeOptions{BaseName: rs[0].Device + ":", stream: true, gateway: gateway}
 	var buf, scratch []byte
 	for start := 0; start < len(rs); {
 		bt := rs[start].Time
@@ -107,14 +107,15 @@ func AppendRecords(gateway string, rs []Reading, target int, emit func(data []by
 	return nil
 }
 
-// DecodeRecord decodes a stream record written by AppendRecord.
+// DecodeRecord decodes a stream record written by AppendRecord or
+// EncodeRecords.
 func DecodeRecord(data []byte) (*Record, error) {
-	return AppendDecodeRecord(nil, data)
+	return DecodeRecordInto(nil, data)
 }
 
-// AppendDecodeRecord decodes a stream record, appending its readings to
-// dst's backing store (pass a reused slice to avoid allocations).
-func AppendDecodeRecord(dst []Reading, data []byte) (*Record, error) {
+// DecodeRecordInto is DecodeRecord appending the readings to dst (pass a
+// reused slice to avoid allocations); Record.Readings is the appended part.
+func DecodeRecordInto(dst []Reading, data []byte) (*Record, error) {
 	if len(data) > MaxRecordBytes {
 		return nil, batchErr(-1, "", ErrBadRecord, "%d bytes, limit %d", len(data), MaxRecordBytes)
 	}
@@ -122,14 +123,14 @@ func AppendDecodeRecord(dst []Reading, data []byte) (*Record, error) {
 	start := len(dst)
 	rs, info, err := decodeCBORPack(dst, data, &opts)
 	if err != nil {
-		return nil, batchErr(-1, "", ErrBadRecord, "%v", err)
+		return nil, batchErr(-1, "", ErrBadRecord, "%w", err)
 	}
 	device, ok := strings.CutSuffix(info.firstBn, ":")
 	if !ok || !ValidDeviceID(device) {
 		return nil, batchErr(-1, "bn", ErrBadRecord, "first record's bn %q is not \"{device}:\"", truncate(info.firstBn))
 	}
 	if !ValidDeviceID(info.gw) {
-		return nil, batchErr(-1, LabelGateway, ErrBadRecord, "gateway id %q is missing or invalid", truncate(info.gw))
+		return nil, batchErr(-1, labelGw, ErrBadRecord, "gateway id %q is missing or invalid", truncate(info.gw))
 	}
 	rec := &Record{Gateway: info.gw, Device: device, Readings: rs[start:]}
 	for i := range rec.Readings {

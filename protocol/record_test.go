@@ -62,11 +62,11 @@ func TestRecordRoundTrip(t *testing.T) {
 	}
 }
 
-func TestAppendRecordsSplits(t *testing.T) {
+func TestEncodeRecordsSplits(t *testing.T) {
 	rs := deviceReadings("node-1", 5000)
 	var got []protocol.Reading
 	records := 0
-	err := protocol.AppendRecords("gw-1", rs, 0, func(data []byte, part []protocol.Reading) error {
+	err := protocol.EncodeRecords("gw-1", rs, 0, func(data []byte, part []protocol.Reading) error {
 		records++
 		if len(data) > protocol.TargetRecordBytes {
 			t.Errorf("record of %d bytes exceeds target %d", len(data), protocol.TargetRecordBytes)
@@ -100,8 +100,8 @@ func TestRecordErrors(t *testing.T) {
 	if _, err := protocol.AppendRecord(nil, "gw", mixed); !errors.Is(err, protocol.ErrBadRecord) {
 		t.Errorf("two devices in one record: err = %v", err)
 	}
-	if _, err := protocol.AppendRecord(nil, "bad gw", deviceReadings("a", 1)); !errors.Is(err, protocol.ErrBadRecord) {
-		t.Errorf("bad gateway: err = %v", err)
+	if _, err := protocol.AppendRecord(nil, "bad gw", deviceReadings("a", 1)); !errors.Is(err, protocol.ErrBadRecord) || !errors.Is(err, protocol.ErrBadDeviceID) {
+		t.Errorf("bad gateway: err = %v, want ErrBadRecord wrapping ErrBadDeviceID", err)
 	}
 	noTime := deviceReadings("a", 1)
 	noTime[0].Time = 0
@@ -117,5 +117,12 @@ func TestRecordErrors(t *testing.T) {
 	rel, _ := cbor.Marshal([]map[any]any{{-2: "a:", "gw": "g", 0: "x", 2: 1, 6: -5, "rt": 1.7e9}})
 	if _, err := protocol.DecodeRecord(rel); !errors.Is(err, protocol.ErrBadRecord) {
 		t.Errorf("relative time: err = %v", err)
+	}
+	// A record whose SenML is bad keeps the SenML error: what and where.
+	badName, _ := cbor.Marshal([]map[any]any{{-2: "a:", "gw": "g", 0: "x", 2: 1, 6: 1.7e9, "rt": 1.7e9}, {0: "has space", 2: 1, "rt": 1.7e9}})
+	_, err := protocol.DecodeRecord(badName)
+	var se *protocol.SenMLError
+	if !errors.Is(err, protocol.ErrBadRecord) || !errors.Is(err, protocol.ErrBadName) || !errors.As(err, &se) || se.Index != 1 || se.Label != "n" {
+		t.Errorf("bad name in a record: err = %v (SenML error %+v), want ErrBadRecord wrapping ErrBadName at record 1, label n", err, se)
 	}
 }

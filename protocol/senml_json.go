@@ -2,71 +2,56 @@ package protocol
 
 import (
 	"encoding/base64"
+	"errors"
 	"math"
-	"strconv"
 	"unicode/utf8"
 )
 
-// AppendSenMLJSON decodes a SenML JSON pack (RFC 8428 section 5) and
-// appends its readings to dst.
-func AppendSenMLJSON(dst []Reading, b []byte, opts *DecodeOptions) ([]Reading, error) {
-	dst, _, err := decodeJSONPack(dst, b, opts)
-	return dst, err
-}
+// SenML JSON (RFC 8428 section 5): an array of objects with text labels.
 
+// decodeJSONPack decodes a SenML JSON pack and appends its readings to dst.
 func decodeJSONPack(dst []Reading, b []byte, opts *DecodeOptions) ([]Reading, packInfo, error) {
-	var info packInfo
-	opts, max, err := prepare(b, opts)
-	if err != nil {
-		return dst, info, err
+	var p packDecoder
+	if err := p.init(dst, b, opts); err != nil {
+		return dst, packInfo{}, err
 	}
-	start := len(dst)
-	fail := func(err error) ([]Reading, packInfo, error) { return dst[:start], info, err }
 	if !utf8.Valid(b) {
-		return fail(senmlErr(-1, "", ErrSyntax, "JSON text is not valid UTF-8"))
+		return p.fail(senmlErr(-1, "", ErrSyntax, "JSON text is not valid UTF-8"))
 	}
 	s := jscan{b: b}
 	if !s.eat('[') {
-		return fail(senmlErr(-1, "", ErrSyntax, "a SenML JSON pack is an array of objects"))
+		return p.fail(senmlErr(-1, "", ErrSyntax, "a SenML JSON pack is an array of objects"))
 	}
-	res := resolver{opts: opts}
-	var raw rawRecord
+	stream := p.opts.stream
 	i := 0
 	if !s.eat(']') {
 		for ; ; i++ {
-			if i >= max {
-				return fail(senmlErr(i, "", ErrTooMany, "limit %d records per pack", max))
+			raw, err := p.next(i)
+			if err == nil {
+				err = decodeJSONRecord(&s, i, raw, stream)
 			}
-			raw = rawRecord{}
-			if err := decodeJSONRecord(&s, i, &raw, opts.stream); err != nil {
-				return fail(err)
+			if err == nil {
+				err = p.resolve(i)
 			}
-			if i == 0 {
-				info.firstBn = raw.bn
-			}
-			if dst, err = res.apply(i, &raw, dst); err != nil {
-				return fail(err)
+			if err != nil {
+				return p.fail(err)
 			}
 			if s.eat(']') {
 				i++
 				break
 			}
 			if !s.eat(',') {
-				return fail(senmlErr(-1, "", ErrSyntax, "expected ',' or ']' at byte %d", s.off))
+				return p.fail(senmlErr(-1, "", ErrSyntax, "expected ',' or ']' at byte %d", s.off))
 			}
 		}
 	}
 	if s.ws(); s.off < len(s.b) {
-		return fail(senmlErr(-1, "", ErrSyntax, "data after the end of the pack at byte %d", s.off))
+		return p.fail(senmlErr(-1, "", ErrSyntax, "data after the end of the pack at byte %d", s.off))
 	}
 	if i == 0 {
-		return fail(senmlErr(-1, "", ErrEmpty, "the pack holds no records"))
+		return p.fail(errNoRecords())
 	}
-	if len(dst) == start {
-		return fail(senmlErr(-1, "", ErrEmpty, "no record carries a value"))
-	}
-	info.gw = res.gw
-	return dst, info, nil
+	return p.finish()
 }
 
 func decodeJSONRecord(s *jscan, i int, raw *rawRecord, stream bool) error {
@@ -101,125 +86,123 @@ func decodeJSONRecord(s *jscan, i int, raw *rawRecord, stream bool) error {
 	}
 }
 
+// decodeJSONField reads the value of a known label into raw.
 func decodeJSONField(s *jscan, i int, raw *rawRecord, label int, key string) error {
-	b := bit(label)
-	if raw.has&b != 0 {
+	if !raw.mark(label) {
 		return senmlErr(i, key, ErrDuplicateLabel, "")
 	}
-	raw.has |= b
-	fieldErr := func(err error) error {
-		switch err {
-		case errType:
-			return senmlErr(i, key, ErrType, "want %s", labelType(label))
-		case errBadNumber:
-			return senmlErr(i, key, ErrBadNumber, "")
+	var err error
+	switch typeOf(label) {
+	case typeText, typeBytes:
+		return decodeJSONString(s, i, raw, label, key)
+	case typeBool:
+		v, null, lerr := s.literal()
+		switch {
+		case errors.Is(lerr, errJSON):
+			err = lerr
+		case lerr != nil || null:
+			err = errType
+		default:
+			raw.vb = v
 		}
-		return senmlErr(i, key, ErrSyntax, "malformed value at byte %d", s.off)
-	}
-	switch label {
-	case labelBn, labelBu, labelN, labelU, labelVs, labelVd:
-		if c := s.peek(); c != '"' {
-			if err := s.skip(0); err != nil {
-				return fieldErr(err)
-			}
-			return fieldErr(errType)
-		}
-		v, err := s.rawString()
-		if err != nil {
-			return fieldErr(err)
-		}
-		if len(v) > MaxStringValueBytes {
-			return senmlErr(i, key, ErrTooLarge, "%d bytes, limit %d", len(v), MaxStringValueBytes)
-		}
-		switch label {
-		case labelBn:
-			raw.bn = string(v)
-		case labelBu:
-			raw.bu = string(v)
-		case labelN:
-			raw.n = string(v)
-		case labelU:
-			raw.u = string(v)
-		case labelVs:
-			raw.vs = string(v)
-		case labelVd:
-			d, err := decodeBase64URL(string(v))
-			if err != nil {
-				return senmlErr(i, key, ErrType, "vd is not base64url: %v", err)
-			}
-			raw.vd = d
-		}
-	case labelVb:
-		v, null, err := s.literal()
-		if err != nil || null {
-			if err == errJSON {
-				return fieldErr(err)
-			}
-			return fieldErr(errType)
-		}
-		raw.vb = v
 	default:
-		f, err := s.number()
-		if err != nil {
-			return fieldErr(err)
+		var f float64
+		if f, err = s.number(); err != nil {
+			break
 		}
-		switch label {
-		case labelBver:
-			if f != math.Trunc(f) || math.Abs(f) > 1<<53 {
-				return senmlErr(i, key, ErrType, "bver must be an integer")
-			}
+		if label != labelBver {
+			raw.setNumber(label, f)
+		} else if f != math.Trunc(f) || math.Abs(f) > 1<<53 {
+			return senmlErr(i, key, ErrType, "bver must be an integer")
+		} else {
 			raw.bver = int64(f)
-		case labelBt:
-			raw.bt = f
-		case labelBv:
-			raw.bv = f
-		case labelBs:
-			raw.bs = f
-		case labelV:
-			raw.v = f
-		case labelS:
-			raw.s = f
-		case labelT:
-			raw.t = f
 		}
 	}
+	return jsonFieldErr(s, i, label, key, err)
+}
+
+// decodeJSONString reads a text label, or vd as base64url text.
+func decodeJSONString(s *jscan, i int, raw *rawRecord, label int, key string) error {
+	if c := s.peek(); c != '"' {
+		err := s.skip(0)
+		if err == nil {
+			err = errType
+		}
+		return jsonFieldErr(s, i, label, key, err)
+	}
+	v, err := s.rawString()
+	if err != nil {
+		return jsonFieldErr(s, i, label, key, err)
+	}
+	if len(v) > MaxStringValueBytes {
+		return senmlErr(i, key, ErrTooLarge, "%d bytes, limit %d", len(v), MaxStringValueBytes)
+	}
+	if label != labelVd {
+		raw.setText(label, v)
+		return nil
+	}
+	d, err := decodeBase64URL(string(v))
+	if err != nil {
+		return senmlErr(i, key, ErrType, "vd is not base64url: %w", err)
+	}
+	raw.vd = d
 	return nil
 }
 
+// jsonFieldErr turns a scanner error into the error for label.
+func jsonFieldErr(s *jscan, i, label int, key string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, errType):
+		return senmlErr(i, key, ErrType, "want %s", typeOf(label))
+	case errors.Is(err, errBadNumber):
+		return senmlErr(i, key, ErrBadNumber, "")
+	}
+	return senmlErr(i, key, ErrSyntax, "malformed value at byte %d", s.off)
+}
+
+// decodeJSONExtension reads an unknown label: a stream record label, or one
+// that is skipped unless it must be understood.
 func decodeJSONExtension(s *jscan, i int, raw *rawRecord, key string, stream bool) error {
-	if stream {
-		switch key {
-		case LabelGateway:
-			v, err := s.rawString()
-			if err == nil {
-				raw.gw, raw.has = string(v), raw.has|bitGw
-				return nil
-			}
-		case LabelReceived:
-			v, err := s.number()
-			if err == nil {
-				raw.rt, raw.has = v, raw.has|bitRt
-				return nil
-			}
-		case LabelFlags:
-			v, err := s.number()
-			if err == nil && v >= 0 && v < 256 && v == math.Trunc(v) {
-				raw.fl, raw.has = uint64(v), raw.has|bitFl
-				return nil
-			}
-		}
-		switch key {
-		case LabelGateway, LabelReceived, LabelFlags:
+	if stream && isStreamLabel(key) {
+		if !decodeJSONStreamLabel(s, raw, key) {
 			return senmlErr(i, key, ErrType, "extension label has the wrong type")
 		}
+		return nil
 	}
-	if len(key) > 0 && key[len(key)-1] == '_' {
-		return senmlErr(i, key, ErrMustUnderstand, "this receiver does not implement the extension")
+	if err := unknownExtension(i, key); err != nil {
+		return err
 	}
 	if err := s.skip(0); err != nil {
 		return senmlErr(i, key, ErrSyntax, "malformed value at byte %d", s.off)
 	}
 	return nil
+}
+
+// decodeJSONStreamLabel reads gw (text), rt (number) or fl (an integer
+// 0-255), reporting false when the value has another type.
+func decodeJSONStreamLabel(s *jscan, raw *rawRecord, key string) bool {
+	if key == labelGw {
+		v, err := s.rawString()
+		if err != nil {
+			return false
+		}
+		raw.gw, raw.has = string(v), raw.has|bitGw
+		return true
+	}
+	v, err := s.number()
+	switch {
+	case err != nil:
+		return false
+	case key == labelRt:
+		raw.rt, raw.has = v, raw.has|bitRt
+	case v < 0 || v >= 256 || v != math.Trunc(v):
+		return false
+	default:
+		raw.fl, raw.has = uint64(v), raw.has|bitFl
+	}
+	return true
 }
 
 // decodeBase64URL accepts base64url without padding (RFC 8428 section 5)
@@ -235,47 +218,93 @@ func decodeBase64URL(s string) ([]byte, error) {
 	return nil, err
 }
 
-// appendJSONNumber writes f in the shortest form that parses back to f.
-func appendJSONNumber(b []byte, f float64) []byte {
-	if f == math.Trunc(f) && math.Abs(f) < 1e21 {
-		return strconv.AppendFloat(b, f, 'f', -1, 64)
+// AppendSenMLJSON encodes readings as a SenML JSON pack and appends it to
+// dst, with the same time layout as AppendSenMLCBOR.
+func AppendSenMLJSON(dst []byte, rs []Reading, o *EncodeOptions) []byte {
+	if o == nil {
+		o = &EncodeOptions{}
 	}
-	return strconv.AppendFloat(b, f, 'g', -1, 64)
+	bt, useBt := packTimes(rs)
+	dst = append(dst, '[')
+	for i := range rs {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendJSONRecord(dst, &rs[i], i == 0, bt, useBt, o)
+	}
+	return append(dst, ']')
 }
 
-const hexDigits = "0123456789abcdef"
+// EncodeSenMLJSON is AppendSenMLJSON into a new slice.
+func EncodeSenMLJSON(rs []Reading, o *EncodeOptions) []byte {
+	return AppendSenMLJSON(nil, rs, o)
+}
 
-// appendJSONString writes s as a JSON string (RFC 8259), escaping what
-// must be escaped and replacing invalid UTF-8.
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				b = append(b, '\\', c)
-			case c == '\n':
-				b = append(b, '\\', 'n')
-			case c == '\r':
-				b = append(b, '\\', 'r')
-			case c == '\t':
-				b = append(b, '\\', 't')
-			case c < 0x20:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			default:
-				b = append(b, c)
-			}
-			i++
-			continue
+// appendJSONRecord encodes one record of a pack.
+func appendJSONRecord(dst []byte, r *Reading, first bool, bt int64, useBt bool, o *EncodeOptions) []byte {
+	dst = append(dst, '{')
+	sep := false
+	key := func(k string) {
+		if sep {
+			dst = append(dst, ',')
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, `\ufffd`...)
-		} else {
-			b = append(b, s[i:i+size]...)
-		}
-		i += size
+		sep = true
+		dst = append(dst, '"')
+		dst = append(dst, k...)
+		dst = append(dst, '"', ':')
 	}
-	return append(b, '"')
+	if first && o.BaseName != "" {
+		key("bn")
+		dst = appendJSONString(dst, o.BaseName)
+	}
+	if first && useBt {
+		key("bt")
+		dst = appendJSONNumber(dst, secondsFromMicros(bt))
+	}
+	if first && o.stream && o.gateway != "" {
+		key(labelGw)
+		dst = appendJSONString(dst, o.gateway)
+	}
+	key("n")
+	dst = appendJSONString(dst, r.Name)
+	if r.Unit != "" {
+		key("u")
+		dst = appendJSONString(dst, r.Unit)
+	}
+	if label, ok := valueLabel(r.Kind); ok {
+		key(labelNames[label+6])
+	}
+	switch r.Kind {
+	case KindFloat:
+		dst = appendJSONNumber(dst, r.Value)
+	case KindString:
+		dst = appendJSONString(dst, r.Str)
+	case KindBool:
+		dst = appendJSONBool(dst, r.Bool)
+	case KindData:
+		dst = append(dst, '"')
+		dst = base64.RawURLEncoding.AppendEncode(dst, r.Data)
+		dst = append(dst, '"')
+	}
+	if r.HasSum {
+		key("s")
+		dst = appendJSONNumber(dst, r.Sum)
+	}
+	if r.Time != 0 && (!useBt || r.Time != bt) {
+		key("t")
+		if useBt {
+			dst = appendJSONNumber(dst, float64(r.Time-bt)/1e6)
+		} else {
+			dst = appendJSONNumber(dst, secondsFromMicros(r.Time))
+		}
+	}
+	if o.stream {
+		key(labelRt)
+		dst = appendJSONNumber(dst, secondsFromMicros(r.Received))
+		if r.Flags != 0 {
+			key(labelFl)
+			dst = appendJSONNumber(dst, float64(r.Flags))
+		}
+	}
+	return append(dst, '}')
 }

@@ -178,7 +178,7 @@ func checkErr(t *testing.T, err error, c senmlCase) {
 func TestDecodeSenMLCases(t *testing.T) {
 	for _, c := range senmlCases(t) {
 		encs := map[string][]byte{}
-		if c.json != "" || c.err == protocol.ErrEmpty && c.cbraw == nil {
+		if c.json != "" || errors.Is(c.err, protocol.ErrEmpty) && c.cbraw == nil {
 			encs["json"] = []byte(c.json)
 		}
 		if c.cborv != nil {

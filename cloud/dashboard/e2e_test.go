@@ -125,9 +125,9 @@ func (s *fleetSim) tick(t *testing.T, now time.Time, health bool) {
 				return protocol.Reading{Device: gw, Name: name, Kind: protocol.KindBool, Bool: v, Time: us, Received: us}
 			}
 			add(gw, gw, []protocol.Reading{
-				f(monitor.HealthQueueDepth, "count", float64(12+i*40)), f(monitor.HealthQueueBytes, "B", float64(65536*(i+1))),
-				f(monitor.HealthOldestUnsent, "s", 0.4+float64(i)*3), f(monitor.HealthDropped, "count", 0),
-				b(monitor.HealthClockSynced, i == 0), b(monitor.HealthUplinkOK, true),
+				f(protocol.HealthQueueDepth, "count", float64(12+i*40)), f(protocol.HealthQueueBytes, "B", float64(65536*(i+1))),
+				f(protocol.HealthOldestUnsent, "s", 0.4+float64(i)*3), f(protocol.HealthDropped, "count", 0),
+				b(protocol.HealthClockSynced, i == 0), b(protocol.HealthUplinkOK, true),
 			})
 		}
 	}

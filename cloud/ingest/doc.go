@@ -20,7 +20,7 @@
 // # Stream records
 //
 // The batch's new readings are grouped by device (each device's in seq
-// order) and encoded with protocol.AppendRecords, split at 25 KiB,
+// order) and encoded with protocol.EncodeRecords, split at 25 KiB,
 // partition key the device id, and written to Options.Stream with
 // Backend.Put in calls of at most 500 records and 5 MiB. When no device
 // has records in two calls (the usual case: one record per device per

@@ -265,7 +265,7 @@ func buildEntries(b *protocol.Batch, fresh spans) (entries []Entry, seqs [][]uin
 	}
 	for _, g := range groups {
 		off := 0
-		err := protocol.AppendRecords(b.Gateway, g.rs, 0, func(data []byte, rs []protocol.Reading) error {
+		err := protocol.EncodeRecords(b.Gateway, g.rs, 0, func(data []byte, rs []protocol.Reading) error {
 			entries = append(entries, Entry{PartitionKey: protocol.PartitionKey(g.device), Data: bytes.Clone(data)})
 			seqs = append(seqs, g.seqs[off:off+len(rs)])
 			off += len(rs)

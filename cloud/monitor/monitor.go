@@ -22,17 +22,6 @@ import (
 
 var _ consumer.Handler = (*Monitor)(nil).HandleBatch
 
-// Health reading names the edge agent reports as the device named after
-// its gateway (edge/agent; cloud never imports edge, so they are repeated).
-const (
-	HealthQueueDepth   = "agent.queue.depth"
-	HealthQueueBytes   = "agent.queue.file_bytes"
-	HealthOldestUnsent = "agent.queue.oldest_unsent_age"
-	HealthDropped      = "agent.queue.dropped"
-	HealthClockSynced  = "agent.clock.synced"
-	HealthUplinkOK     = "agent.uplink.ok"
-)
-
 // maxStrValue bounds the last string value kept per series.
 const maxStrValue = 256
 
@@ -261,7 +250,7 @@ func (m *Monitor) countReading(d *device, g *gateway, gw string, seen, arrival t
 	if r.Received != 0 && !arrival.IsZero() {
 		g.delayUs, g.hasDelay = arrival.UnixMicro()-r.Received, true
 	}
-	if !late && r.Device == gw && strings.HasPrefix(r.Name, "agent.") {
+	if !late && r.Device == gw && strings.HasPrefix(r.Name, protocol.HealthPrefix) {
 		d.agent = true
 		g.health.update(r)
 	}

@@ -127,12 +127,12 @@ func TestGatewayHealth(t *testing.T) {
 		m := monitor.New(monitor.Options{})
 		now := us()
 		hr := consumer.Record{Gateway: "gw1", Device: "gw1", Arrival: time.Now(), Readings: []protocol.Reading{
-			{Device: "gw1", Name: monitor.HealthQueueDepth, Kind: protocol.KindFloat, Value: 42, Time: now, Received: now},
-			{Device: "gw1", Name: monitor.HealthQueueBytes, Kind: protocol.KindFloat, Value: 4096, Time: now, Received: now},
-			{Device: "gw1", Name: monitor.HealthOldestUnsent, Kind: protocol.KindFloat, Value: 1.5, Time: now, Received: now},
-			{Device: "gw1", Name: monitor.HealthDropped, Kind: protocol.KindFloat, Value: 3, Time: now, Received: now},
-			{Device: "gw1", Name: monitor.HealthClockSynced, Kind: protocol.KindBool, Bool: false, Time: now, Received: now, Flags: protocol.FlagClockUnsynced},
-			{Device: "gw1", Name: monitor.HealthUplinkOK, Kind: protocol.KindBool, Bool: true, Time: now, Received: now},
+			{Device: "gw1", Name: protocol.HealthQueueDepth, Kind: protocol.KindFloat, Value: 42, Time: now, Received: now},
+			{Device: "gw1", Name: protocol.HealthQueueBytes, Kind: protocol.KindFloat, Value: 4096, Time: now, Received: now},
+			{Device: "gw1", Name: protocol.HealthOldestUnsent, Kind: protocol.KindFloat, Value: 1.5, Time: now, Received: now},
+			{Device: "gw1", Name: protocol.HealthDropped, Kind: protocol.KindFloat, Value: 3, Time: now, Received: now},
+			{Device: "gw1", Name: protocol.HealthClockSynced, Kind: protocol.KindBool, Bool: false, Time: now, Received: now, Flags: protocol.FlagClockUnsynced},
+			{Device: "gw1", Name: protocol.HealthUplinkOK, Kind: protocol.KindBool, Bool: true, Time: now, Received: now},
 		}}
 		handle(t, m, batch("s0", hr, rec("gw1", "d1", "temp", 1, now)))
 		gws := m.Gateways()
@@ -154,7 +154,7 @@ func TestGatewayHealth(t *testing.T) {
 			t.Errorf("devices with agents %+v", p)
 		}
 		// The health readings chart like any series.
-		if d, err := m.Series("gw1", monitor.HealthQueueDepth, "5m", time.Time{}); err != nil || len(d.V) != 1 || d.V[0] != 42 {
+		if d, err := m.Series("gw1", protocol.HealthQueueDepth, "5m", time.Time{}); err != nil || len(d.V) != 1 || d.V[0] != 42 {
 			t.Errorf("queue depth series %+v, %v", d, err)
 		}
 	})

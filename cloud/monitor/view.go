@@ -153,17 +153,17 @@ func (h *GatewayHealth) update(r *protocol.Reading) {
 		}
 	}
 	switch r.Name {
-	case HealthQueueDepth:
+	case protocol.HealthQueueDepth:
 		f(&h.QueueDepth)
-	case HealthQueueBytes:
+	case protocol.HealthQueueBytes:
 		f(&h.QueueFileBytes)
-	case HealthOldestUnsent:
+	case protocol.HealthOldestUnsent:
 		f(&h.OldestUnsentAge)
-	case HealthDropped:
+	case protocol.HealthDropped:
 		f(&h.Dropped)
-	case HealthClockSynced:
+	case protocol.HealthClockSynced:
 		b(&h.ClockSynced)
-	case HealthUplinkOK:
+	case protocol.HealthUplinkOK:
 		b(&h.UplinkOK)
 	default:
 		return

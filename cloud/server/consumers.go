@@ -120,7 +120,7 @@ func (p *pipeline) handle(ctx context.Context, b consumer.Batch) error {
 	}
 	for i := range b.Readings {
 		r := &b.Readings[i]
-		if r.Kind != protocol.KindFloat || (!p.health && strings.HasPrefix(r.Name, "agent.")) {
+		if r.Kind != protocol.KindFloat || (!p.health && strings.HasPrefix(r.Name, protocol.HealthPrefix)) {
 			continue
 		}
 		if _, a, ok := p.detect.Observe(r.Device, r.Name, time.UnixMicro(r.Time), r.Value); ok {

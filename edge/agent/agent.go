@@ -377,16 +377,6 @@ func (a *Agent) reportHealth(ctx context.Context) error {
 	}
 }
 
-// Health reading names (device = the gateway id).
-const (
-	HealthQueueDepth   = "agent.queue.depth"
-	HealthQueueBytes   = "agent.queue.file_bytes"
-	HealthOldestUnsent = "agent.queue.oldest_unsent_age"
-	HealthDropped      = "agent.queue.dropped"
-	HealthClockSynced  = "agent.clock.synced"
-	HealthUplinkOK     = "agent.uplink.ok"
-)
-
 func (a *Agent) healthReadings() []protocol.Reading {
 	now, flags := a.clk.Now()
 	h := a.Health()
@@ -398,11 +388,11 @@ func (a *Agent) healthReadings() []protocol.Reading {
 		return protocol.Reading{Device: a.cfg.Gateway, Name: name, Kind: protocol.KindBool, Bool: v, Time: now, Received: now, Flags: flags}
 	}
 	return []protocol.Reading{
-		mk(HealthQueueDepth, "count", float64(h.Queue.Depth)),
-		mk(HealthQueueBytes, "B", float64(h.Queue.FileBytes)),
-		mk(HealthOldestUnsent, "s", float64(int64(h.Queue.OldestUnsentSecs*1000))/1000),
-		mk(HealthDropped, "count", float64(h.Queue.Dropped)),
-		mb(HealthClockSynced, h.Clock.Synced),
-		mb(HealthUplinkOK, h.Uplink.Error == ""),
+		mk(protocol.HealthQueueDepth, "count", float64(h.Queue.Depth)),
+		mk(protocol.HealthQueueBytes, "B", float64(h.Queue.FileBytes)),
+		mk(protocol.HealthOldestUnsent, "s", float64(int64(h.Queue.OldestUnsentSecs*1000))/1000),
+		mk(protocol.HealthDropped, "count", float64(h.Queue.Dropped)),
+		mb(protocol.HealthClockSynced, h.Clock.Synced),
+		mb(protocol.HealthUplinkOK, h.Uplink.Error == ""),
 	}
 }

@@ -88,7 +88,7 @@ func BenchmarkIntakeEmbedded(b *testing.B) {
 					rs[i] = protocol.Reading{Name: "m" + strconv.Itoa(i), Unit: "Cel", Kind: protocol.KindFloat,
 						Value: 20 + float64(n%1000)/100, Time: t0 + n*1000}
 				}
-				buf = protocol.AppendSenMLCBORPack(buf[:0], rs, nil)
+				buf = protocol.AppendSenMLCBOR(buf[:0], rs, nil)
 				inflight = append(inflight, conns[c].Publish(topic, 1, false, append([]byte(nil), buf...)))
 				if len(inflight) == window {
 					waitTok(b, inflight[0])

@@ -222,14 +222,14 @@ func parseInterval(payload []byte) (IntervalCommand, time.Duration, error) {
 		dec := json.NewDecoder(bytes.NewReader(payload))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&req); err != nil {
-			return req, 0, fmt.Errorf(`payload is not {"interval":"5s","sensor":"name"}: %v`, err)
+			return req, 0, fmt.Errorf(`payload is not {"interval":"5s","sensor":"name"}: %w`, err)
 		}
 		if dec.More() {
 			return req, 0, errors.New(`payload has more after the JSON object`)
 		}
 	case payload[0] == '"':
 		if err := json.Unmarshal(payload, &req.Interval); err != nil {
-			return req, 0, fmt.Errorf("payload is not a JSON string: %v", err)
+			return req, 0, fmt.Errorf("payload is not a JSON string: %w", err)
 		}
 	default:
 		req.Interval = string(payload)

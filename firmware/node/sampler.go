@@ -176,7 +176,7 @@ func (s *sampler) flush() {
 		return
 	}
 	p := newPack()
-	p.data = protocol.AppendSenMLCBORPack(p.data[:0], s.pend, nil)
+	p.data = protocol.AppendSenMLCBOR(p.data[:0], s.pend, nil)
 	p.readings, p.first = len(s.pend), s.pend[0].Time
 	clear(s.pend) // drop references to the drivers' strings
 	s.pend, s.samples = s.pend[:0], 0

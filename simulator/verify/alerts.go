@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tributary-iot/tributary/protocol"
 	"github.com/tributary-iot/tributary/simulator/model"
 )
 
@@ -62,7 +63,7 @@ func (s *AlertScorer) Add(r *Record) {
 
 // AddAlert takes one alert.
 func (s *AlertScorer) AddAlert(a Alert) {
-	if strings.HasPrefix(a.Metric, HealthPrefix) {
+	if strings.HasPrefix(a.Metric, protocol.HealthPrefix) {
 		s.health++
 		return
 	}

@@ -9,10 +9,6 @@ import (
 	"github.com/tributary-iot/tributary/protocol"
 )
 
-// HealthPrefix starts the names of the gateway agents' own health
-// readings (device = the gateway id), which are counted apart.
-const HealthPrefix = "agent."
-
 // Record is one stream record as read.
 type Record struct {
 	Shard        string
@@ -68,7 +64,7 @@ func NewChecker(t *Truth, stamp Stamper) *Checker {
 // fatal.
 func (c *Checker) Add(r *Record) {
 	c.records++
-	rec, err := protocol.AppendDecodeRecord(c.scratch[:0], r.Data)
+	rec, err := protocol.DecodeRecordInto(c.scratch[:0], r.Data)
 	if err != nil {
 		c.decodeErrors++
 		return
@@ -86,7 +82,7 @@ func (c *Checker) Add(r *Record) {
 func (c *Checker) AddReadings(rs []protocol.Reading, stamp time.Time) {
 	for i := range rs {
 		rd := &rs[i]
-		if strings.HasPrefix(rd.Name, HealthPrefix) {
+		if strings.HasPrefix(rd.Name, protocol.HealthPrefix) {
 			c.health++
 			c.healthDevices[rd.Device]++
 			continue

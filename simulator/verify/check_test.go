@@ -138,8 +138,8 @@ func TestChecker(t *testing.T) {
 				inOrder("a")(t, add)
 				tm := t0.Add(time.Second).UnixMicro()
 				add(record(t, []protocol.Reading{
-					{Device: "gw-1", Name: "agent.queue.depth", Kind: protocol.KindFloat, Value: 3, Time: tm, Received: tm},
-					{Device: "gw-1", Name: "agent.uplink.ok", Kind: protocol.KindBool, Bool: true, Time: tm, Received: tm},
+					{Device: "gw-1", Name: protocol.HealthQueueDepth, Kind: protocol.KindFloat, Value: 3, Time: tm, Received: tm},
+					{Device: "gw-1", Name: protocol.HealthUplinkOK, Kind: protocol.KindBool, Bool: true, Time: tm, Received: tm},
 				}, 0))
 			},
 			totals: verify.Counts{Expected: 30, Received: 30, Unique: 30},

@@ -151,8 +151,8 @@ func makeFleet(t *testing.T, devices, samples int, faults bool) fleetData {
 		if k == samples/2 {
 			tm := base.Add(time.Duration(k) * time.Second).UnixMicro()
 			round = append(round, entry([]protocol.Reading{
-				{Device: "gw-test", Name: "agent.queue.depth", Kind: protocol.KindFloat, Value: 0, Time: tm, Received: tm},
-				{Device: "gw-test", Name: "agent.uplink.ok", Kind: protocol.KindBool, Bool: true, Time: tm, Received: tm},
+				{Device: "gw-test", Name: protocol.HealthQueueDepth, Kind: protocol.KindFloat, Value: 0, Time: tm, Received: tm},
+				{Device: "gw-test", Name: protocol.HealthUplinkOK, Kind: protocol.KindBool, Bool: true, Time: tm, Received: tm},
 			}))
 		}
 		fd.rounds = append(fd.rounds, round)

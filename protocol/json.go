@@ -2,10 +2,16 @@ package protocol
 
 import (
 	"errors"
+	"math"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
 )
+
+// A small JSON (RFC 8259) reader and writer for SenML JSON packs, hand
+// written for the same reasons as cbor.go.
+
+// --- reader ---------------------------------------------------------------
 
 // jscan is a small JSON (RFC 8259) scanner for SenML packs: it reads the
 // values SenML uses without building a generic tree, and skips anything
@@ -168,37 +174,26 @@ func (s *jscan) number() (float64, error) {
 	case i < len(b) && b[i] == '0':
 		i++
 	case i < len(b) && b[i] >= '1' && b[i] <= '9':
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
+		i, _ = digits(b, i)
 	default:
 		if i == start && i < len(b) && (b[i] == '"' || b[i] == 't' || b[i] == 'f' || b[i] == 'n' || b[i] == '[' || b[i] == '{') {
 			return 0, errType
 		}
 		return 0, errJSON
 	}
+	ok := true
 	if i < len(b) && b[i] == '.' {
-		i++
-		d := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-		if i == d {
-			return 0, errJSON
-		}
+		i, ok = digits(b, i+1)
 	}
-	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+	if ok && i < len(b) && (b[i] == 'e' || b[i] == 'E') {
 		i++
 		if i < len(b) && (b[i] == '+' || b[i] == '-') {
 			i++
 		}
-		d := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-		if i == d {
-			return 0, errJSON
-		}
+		i, ok = digits(b, i)
+	}
+	if !ok {
+		return 0, errJSON
 	}
 	s.off = i
 	f, err := strconv.ParseFloat(string(b[start:i]), 64)
@@ -206,6 +201,16 @@ func (s *jscan) number() (float64, error) {
 		return 0, errBadNumber // out of float64 range
 	}
 	return f, nil
+}
+
+// digits returns the index of the first non-digit in b at or after i, and
+// whether there was at least one digit.
+func digits(b []byte, i int) (end int, ok bool) {
+	start := i
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		i++
+	}
+	return i, i > start
 }
 
 // literal reads true, false or null.
@@ -271,9 +276,64 @@ func (s *jscan) skip(depth int) error {
 		return err
 	default:
 		_, err := s.number()
-		if err == errType {
+		if errors.Is(err, errType) {
 			return errJSON
 		}
 		return err
 	}
+}
+
+// --- writer ---------------------------------------------------------------
+
+// appendJSONNumber writes f in the shortest form that parses back to f.
+func appendJSONNumber(b []byte, f float64) []byte {
+	if f == math.Trunc(f) && math.Abs(f) < 1e21 {
+		return strconv.AppendFloat(b, f, 'f', -1, 64)
+	}
+	return strconv.AppendFloat(b, f, 'g', -1, 64)
+}
+
+// appendJSONBool writes true or false.
+func appendJSONBool(b []byte, v bool) []byte {
+	if v {
+		return append(b, "true"...)
+	}
+	return append(b, "false"...)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString writes s as a JSON string (RFC 8259), escaping what
+// must be escaped and replacing invalid UTF-8.
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c == '\n':
+				b = append(b, '\\', 'n')
+			case c == '\r':
+				b = append(b, '\\', 'r')
+			case c == '\t':
+				b = append(b, '\\', 't')
+			case c < 0x20:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			default:
+				b = append(b, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, `\ufffd`...)
+		} else {
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(b, '"')
 }
