@@ -10,6 +10,7 @@ import (
 
 	"github.com/tributary-iot/tributary/internal/bytesize"
 	"github.com/tributary-iot/tributary/internal/defaults"
+	"github.com/tributary-iot/tributary/internal/logging"
 	"github.com/tributary-iot/tributary/internal/strictyaml"
 	"github.com/tributary-iot/tributary/internal/tlsfiles"
 	"github.com/tributary-iot/tributary/protocol"
@@ -236,13 +237,8 @@ func (c Config) Validate() error {
 			add("kinesis_listen: %q is not host:port (or off)", c.KinesisListen)
 		}
 	}
-	if c.LogFormat != "text" && c.LogFormat != "json" {
-		add("log_format: %q: want text or json", c.LogFormat)
-	}
-	switch c.LogLevel {
-	case "debug", "info", "warn", "error":
-	default:
-		add("log_level: %q: want debug, info, warn or error", c.LogLevel)
+	if err := logging.Validate(c.LogFormat, c.LogLevel); err != nil {
+		errs = append(errs, err)
 	}
 	if err := c.TLS.Validate(); err != nil {
 		add("tls: %v", err)

@@ -13,6 +13,7 @@ import (
 	"github.com/tributary-iot/tributary/internal/brokerurl"
 	"github.com/tributary-iot/tributary/internal/bytesize"
 	"github.com/tributary-iot/tributary/internal/defaults"
+	"github.com/tributary-iot/tributary/internal/logging"
 	"github.com/tributary-iot/tributary/internal/strictyaml"
 	"github.com/tributary-iot/tributary/internal/tlsfiles"
 	"github.com/tributary-iot/tributary/protocol"
@@ -193,13 +194,8 @@ func (c Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		add("listen: %q is not host:port", c.Listen)
 	}
-	if c.LogFormat != "text" && c.LogFormat != "json" {
-		add("log_format: %q: want text or json", c.LogFormat)
-	}
-	switch c.LogLevel {
-	case "debug", "info", "warn", "error":
-	default:
-		add("log_level: %q: want debug, info, warn or error", c.LogLevel)
+	if err := logging.Validate(c.LogFormat, c.LogLevel); err != nil {
+		errs = append(errs, err)
 	}
 	if c.MQTT.Broker != "" {
 		if _, err := brokerurl.Parse(c.MQTT.Broker); err != nil {

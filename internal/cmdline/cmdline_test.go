@@ -134,7 +134,7 @@ func TestLoadConfigAndStart(t *testing.T) {
 		{[]string{"-data", "/flag", "-log-format", "json"}, cmdline.ExitOK, true, testConfig{"/flag", ":9100", "json", ""}, ""},
 		{[]string{"-config", "bad.yaml"}, cmdline.ExitFail, false, testConfig{}, "tributary-x: open bad.yaml: no such file"},
 		{nil, cmdline.ExitFail, false, testConfig{Listen: ":9100"}, "tributary-x: invalid configuration:\ndata: required"},
-		{[]string{"-data", "/d", "-log-level", "loud"}, cmdline.ExitFail, false, testConfig{"/d", ":9100", "", "loud"}, `log level "loud"`},
+		{[]string{"-data", "/d", "-log-level", "loud"}, cmdline.ExitFail, false, testConfig{"/d", ":9100", "", "loud"}, `log_level: "loud"`},
 	} {
 		var cfg testConfig
 		var stderr bytes.Buffer

@@ -23,7 +23,7 @@ var ErrInvalid = errors.New("logging: invalid setting")
 func Validate(format, level string) error {
 	var errs []error
 	if format != "" && format != FormatText && format != FormatJSON {
-		errs = append(errs, fmt.Errorf("%w: log format %q: want text or json", ErrInvalid, format))
+		errs = append(errs, invalid(fmt.Sprintf("log_format: %q: want text or json", format)))
 	}
 	if _, err := parseLevel(level); err != nil {
 		errs = append(errs, err)
@@ -31,13 +31,20 @@ func Validate(format, level string) error {
 	return errors.Join(errs...)
 }
 
+// invalid is a bad setting; it names the config key (and flag) to fix and
+// matches ErrInvalid.
+type invalid string
+
+func (e invalid) Error() string        { return string(e) }
+func (e invalid) Is(target error) bool { return target == ErrInvalid }
+
 func parseLevel(level string) (slog.Level, error) {
 	var lv slog.Level
 	if level == "" {
 		return slog.LevelInfo, nil
 	}
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return lv, fmt.Errorf("%w: log level %q: want debug, info, warn or error", ErrInvalid, level)
+		return lv, invalid(fmt.Sprintf("log_level: %q: want debug, info, warn or error", level))
 	}
 	return lv, nil
 }

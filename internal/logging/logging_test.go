@@ -48,8 +48,8 @@ func TestLevelAndFormat(t *testing.T) {
 		t.Errorf("text at warn: %q", out)
 	}
 	for _, tc := range []struct{ format, level, want string }{
-		{"xml", "", `log format "xml"`},
-		{"json", "loud", `log level "loud"`},
+		{"xml", "", `log_format: "xml"`},
+		{"json", "loud", `log_level: "loud"`},
 	} {
 		_, err := logging.New(&buf, tc.format, tc.level)
 		if !errors.Is(err, logging.ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
