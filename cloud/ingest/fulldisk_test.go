@@ -10,14 +10,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/tributary-iot/tributary/cloud/ingest"
-	"github.com/tributary-iot/tributary/internal/boltfile/bolttest"
+	"github.com/tributary-iot/tributary/internal/testenv"
 	"github.com/tributary-iot/tributary/protocol"
 )
 
@@ -31,17 +30,14 @@ import (
 
 const (
 	fullDiskEnv      = "TRIBUTARY_INGEST_FULLDISK" // the ack log file
-	fullDiskLimitEnv = "TRIBUTARY_INGEST_FULLDISK_LIMIT"
 	fullDiskFromEnv  = "TRIBUTARY_INGEST_FULLDISK_FROM"
 	fullDiskBatches  = 100
 	fullDiskReadings = 3
 )
 
-func init() {
-	if path := os.Getenv(fullDiskEnv); path != "" {
-		fullDiskChild(path) // never returns
-	}
-}
+const fullDiskHelperName = "ingest-fulldisk"
+
+func init() { childHelpers[fullDiskHelperName] = fullDiskChild }
 
 // fullDiskGateway has a long id, so that each epoch's key takes room.
 var fullDiskGateway = "gw-" + strings.Repeat("x", 120)
@@ -70,14 +66,9 @@ func postEpoch(url string, epoch uint64) (status int, retryAfter string, body ma
 
 // fullDiskChild sends the batches of epochs FROM on and prints "epoch
 // status Retry-After error" for each, stopping at the first refused.
-func fullDiskChild(path string) {
+func fullDiskChild() {
+	path := os.Getenv(fullDiskEnv)
 	from, _ := strconv.ParseUint(os.Getenv(fullDiskFromEnv), 10, 64)
-	if limit, _ := strconv.ParseUint(os.Getenv(fullDiskLimitEnv), 10, 64); limit > 0 {
-		if err := bolttest.LimitFileSize(limit); err != nil {
-			fmt.Println("setrlimit:", err)
-			os.Exit(2)
-		}
-	}
 	in, err := ingest.New(context.Background(), ingest.Options{Backend: newMemBackend(protocol.DefaultStream, 4), Tokens: fullDiskToken{}, Path: path})
 	if err != nil {
 		fmt.Println("open:", err)
@@ -98,7 +89,6 @@ func fullDiskChild(path string) {
 	}
 	srv.Close()
 	in.Close()
-	os.Exit(0)
 }
 
 type fullDiskAnswer struct {
@@ -110,8 +100,7 @@ type fullDiskAnswer struct {
 
 func runFullDiskChild(t *testing.T, path string, limit, from uint64) []fullDiskAnswer {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), fullDiskEnv+"="+path, fmt.Sprintf("%s=%d", fullDiskLimitEnv, limit), fmt.Sprintf("%s=%d", fullDiskFromEnv, from))
+	cmd := testenv.HelperFileLimit(t, fullDiskHelperName, limit, fullDiskEnv+"="+path, fmt.Sprintf("%s=%d", fullDiskFromEnv, from))
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

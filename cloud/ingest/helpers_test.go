@@ -26,7 +26,14 @@ import (
 	"github.com/tributary-iot/tributary/protocol"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// childHelpers are the child processes some tests re-execute this test
+// binary as (testenv.Helper): name → main.
+var childHelpers = map[string]func(){}
+
+func TestMain(m *testing.M) {
+	testenv.RunHelper(childHelpers)
+	goleak.VerifyTestMain(m)
+}
 
 // env is an ingest on a real HTTP server at 127.0.0.1 with real tokens,
 // a real ack log in a temp folder and an in-memory backend.

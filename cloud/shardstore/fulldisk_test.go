@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -17,7 +16,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/tributary-iot/tributary/cloud/shardstore"
-	"github.com/tributary-iot/tributary/internal/boltfile/bolttest"
+	"github.com/tributary-iot/tributary/internal/testenv"
 )
 
 // The full-disk test: a child process (this test binary, re-executed with
@@ -28,18 +27,15 @@ import (
 // stores records again.
 
 const (
-	fullDiskEnv      = "TRIBUTARY_SHARDSTORE_FULLDISK" // the store file
-	fullDiskLimitEnv = "TRIBUTARY_SHARDSTORE_FULLDISK_LIMIT"
-	fullDiskFromEnv  = "TRIBUTARY_SHARDSTORE_FULLDISK_FROM"
-	fullDiskPuts     = 200
-	fullDiskPer      = 20
+	fullDiskEnv     = "TRIBUTARY_SHARDSTORE_FULLDISK" // the store file
+	fullDiskFromEnv = "TRIBUTARY_SHARDSTORE_FULLDISK_FROM"
+	fullDiskPuts    = 200
+	fullDiskPer     = 20
 )
 
-func init() {
-	if path := os.Getenv(fullDiskEnv); path != "" {
-		fullDiskChild(path) // never returns
-	}
-}
+const fullDiskHelperName = "shardstore-fulldisk"
+
+func init() { childHelpers[fullDiskHelperName] = fullDiskChild }
 
 func fullDiskEntries(call int) []shardstore.PutEntry {
 	es := make([]shardstore.PutEntry, fullDiskPer)
@@ -54,18 +50,13 @@ func fullDiskEntries(call int) []shardstore.PutEntry {
 // fullDiskChild puts fullDiskPuts calls from call number FROM on, and
 // prints "A call shard/seq..." for each acknowledged one, or "E
 // is-ErrNoSpace error" for the first that fails.
-func fullDiskChild(path string) {
+func fullDiskChild() {
+	path := os.Getenv(fullDiskEnv)
 	from, _ := strconv.Atoi(os.Getenv(fullDiskFromEnv))
-	if limit, _ := strconv.ParseUint(os.Getenv(fullDiskLimitEnv), 10, 64); limit > 0 {
-		if err := bolttest.LimitFileSize(limit); err != nil {
-			fmt.Println("E setrlimit:", err)
-			os.Exit(2)
-		}
-	}
 	s, err := shardstore.Open(path, shardstore.Options{Throughput: shardstore.Throughput{Unlimited: true}, TrimInterval: -1})
 	if err != nil {
 		fmt.Printf("E %v %v\n", errors.Is(err, shardstore.ErrNoSpace), err)
-		os.Exit(0)
+		return
 	}
 	for c := from; c < from+fullDiskPuts; c++ {
 		res, err := s.Put(context.Background(), "disk", fullDiskEntries(c))
@@ -82,15 +73,13 @@ func fullDiskChild(path string) {
 	if err := s.Close(); err != nil {
 		fmt.Println("E close:", err)
 	}
-	os.Exit(0)
 }
 
 // runFullDiskChild returns the acknowledged calls (call → shard/seq per
 // entry) and the error line, if any.
 func runFullDiskChild(t *testing.T, path string, limit uint64, from int) (map[int][]string, string) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), fullDiskEnv+"="+path, fmt.Sprintf("%s=%d", fullDiskLimitEnv, limit), fmt.Sprintf("%s=%d", fullDiskFromEnv, from))
+	cmd := testenv.HelperFileLimit(t, fullDiskHelperName, limit, fullDiskEnv+"="+path, fmt.Sprintf("%s=%d", fullDiskFromEnv, from))
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

@@ -13,8 +13,13 @@ import (
 	"github.com/tributary-iot/tributary/internal/testenv"
 )
 
+// childHelpers are the child processes some tests re-execute this test
+// binary as (testenv.Helper): name → main.
+var childHelpers = map[string]func(){}
+
 func TestMain(m *testing.M) {
-	testenv.RunHelper(map[string]func(){crashHelperName: crashHelper}) // the kill -9 test's child
+	childHelpers[crashHelperName] = crashHelper // the kill -9 test's child
+	testenv.RunHelper(childHelpers)
 	goleak.VerifyTestMain(m)
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -28,8 +27,8 @@ import (
 
 const (
 	fullDiskEnv      = "TRIBUTARY_QUEUE_FULLDISK_HELPER"
-	fullDiskLimitEnv = "TRIBUTARY_QUEUE_FULLDISK_LIMIT"
 	fullDiskRunEnv   = "TRIBUTARY_QUEUE_FULLDISK_RUN"
+	fullDiskLimitEnv = "TRIBUTARY_QUEUE_FULLDISK_LIMITED" // set when the child runs out of room
 	fullDiskBatch    = 200
 	fullDiskErrors   = 5 // appends the child tries after the first error
 )
@@ -47,16 +46,6 @@ func fullDiskHelper() {
 	fail := func(what string, err error) {
 		fmt.Fprintf(os.Stderr, "helper %s: %v\n", what, err)
 		os.Exit(2)
-	}
-	if s := os.Getenv(fullDiskLimitEnv); s != "" {
-		limit, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			fail("limit", err)
-		}
-		signal.Ignore(syscall.SIGXFSZ) // writes past the limit fail with EFBIG instead of killing us
-		if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &syscall.Rlimit{Cur: limit, Max: limit}); err != nil {
-			fail("setrlimit", err)
-		}
 	}
 	run, _ := strconv.Atoi(os.Getenv(fullDiskRunEnv))
 	q, err := queue.Open(os.Getenv(fullDiskEnv), fullDiskOptions)
@@ -105,10 +94,11 @@ type fullDiskAck struct {
 // fullDiskChild runs the child and parses what it said.
 func fullDiskChild(t *testing.T, path string, run int, limit int64) (acks []fullDiskAck, deleted [2]uint64, errs []string) {
 	t.Helper()
-	cmd := testenv.Helper(t, fullDiskHelperName, fullDiskEnv+"="+path, fullDiskRunEnv+"="+strconv.Itoa(run))
+	env := []string{fullDiskEnv + "=" + path, fullDiskRunEnv + "=" + strconv.Itoa(run)}
 	if limit > 0 {
-		cmd.Env = append(cmd.Env, fullDiskLimitEnv+"="+strconv.FormatInt(limit, 10))
+		env = append(env, fullDiskLimitEnv+"=1") // the child knows it runs out of room
 	}
+	cmd := testenv.HelperFileLimit(t, fullDiskHelperName, uint64(max(limit, 0)), env...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
