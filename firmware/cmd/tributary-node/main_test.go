@@ -42,7 +42,7 @@ func TestRun(t *testing.T) {
 		{"missing file", []string{"-config", filepath.Join(dir, "nope.yaml")}, 1, "", []string{"no such file"}},
 		{"invalid", []string{"-config", bad}, 1, "", []string{"is invalid", "invalid device id", `scheme "http" is not supported`}},
 		{"no sensors", []string{"-config", nosensors, "-log-format", "json"}, 1, "", []string{"no sensors"}},
-		{"bad log format", []string{"-config", bad, "-log-format", "xml"}, 2, "", []string{`log format "xml"`}},
+		{"bad log format", []string{"-config", bad, "-log-format", "xml"}, 2, "", []string{`log_format: "xml"`}},
 		{"argument", []string{"extra"}, 2, "", []string{`unexpected argument "extra"`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
