@@ -155,8 +155,9 @@ func New(cfg Config, opts Options) (*Agent, error) {
 		}
 		a.emb, err = intake.NewEmbedded(intake.EmbeddedConfig{
 			Listen:               cfg.MQTT.Listen,
+			Gateway:              cfg.Gateway,
 			TLS:                  tlsfiles.Server{CertFile: cfg.MQTT.TLS.CertFile, KeyFile: cfg.MQTT.TLS.KeyFile, ClientCAFile: cfg.MQTT.ClientCAFile},
-			AllowAnonymous:       cfg.MQTT.Anonymous,
+			AllowAnonymous:       cfg.MQTT.AllowAnonymous,
 			Users:                users,
 			StrictDeviceIdentity: cfg.MQTT.StrictIdentity,
 			MaxInFlight:          cfg.MQTT.MaxInFlight,

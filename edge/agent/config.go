@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tributary-iot/tributary/edge/intake"
 	"github.com/tributary-iot/tributary/firmware/sensor"
 	"github.com/tributary-iot/tributary/internal/brokerurl"
 	"github.com/tributary-iot/tributary/internal/bytesize"
@@ -75,11 +76,19 @@ type MQTTConfig struct {
 	MaxInFlight int `yaml:"max_in_flight"`
 
 	// Embedded broker.
-	Listen         string       `yaml:"listen"` // default ":1883"
-	Anonymous      *bool        `yaml:"anonymous"`
-	Users          []UserConfig `yaml:"users"`
-	ClientCAFile   string       `yaml:"client_ca_file"` // require device client certificates signed by this CA
-	StrictIdentity bool         `yaml:"strict_identity"`
+	Listen       string       `yaml:"listen"` // default ":1883"
+	Users        []UserConfig `yaml:"users"`
+	ClientCAFile string       `yaml:"client_ca_file"` // require device client certificates signed by this CA
+	// AllowAnonymous admits devices without credentials on a listener
+	// reachable from the network (logged as a warning at every start).
+	// Without users or client_ca_file, anonymous devices are otherwise
+	// admitted only on a loopback listen address, and any other address
+	// is refused at start.
+	AllowAnonymous bool `yaml:"allow_anonymous"`
+	// StrictIdentity holds each device to its own id (certificate CN or
+	// username), its last will included. Default: on when users or
+	// client_ca_file is set.
+	StrictIdentity *bool `yaml:"strict_identity"`
 }
 
 // UserConfig is one device credential for the embedded broker.
@@ -157,10 +166,6 @@ func (c Config) WithDefaults() Config {
 	}
 	defaults.Set(&c.MQTT.ClientID, "tributary-agent-"+c.Gateway)
 	defaults.Set(&c.MQTT.MaxInFlight, 1024)
-	if c.MQTT.Anonymous == nil {
-		anon := len(c.MQTT.Users) == 0 && c.MQTT.ClientCAFile == ""
-		c.MQTT.Anonymous = &anon
-	}
 	defaults.Set(&c.Queue.MaxBytes, DefaultQueueMaxBytes)
 	defaults.Set(&c.Queue.Policy, DefaultPolicy)
 	defaults.Set(&c.Cloud.Compression, DefaultCompression)
@@ -206,6 +211,10 @@ func (c Config) Validate() error {
 		}
 	} else if _, _, err := net.SplitHostPort(c.MQTT.Listen); err != nil {
 		add("mqtt.listen: %q is not host:port", c.MQTT.Listen)
+	} else if len(c.MQTT.Users) == 0 && c.MQTT.ClientCAFile == "" && !c.MQTT.AllowAnonymous && !intake.LoopbackAddr(c.MQTT.Listen) {
+		add("mqtt.listen: %q is reachable from the network and no device authentication is configured: "+
+			"add mqtt.users or mqtt.client_ca_file, set mqtt.allow_anonymous: true to accept anonymous devices anyway, "+
+			"or listen on 127.0.0.1", c.MQTT.Listen)
 	}
 	if err := c.MQTT.TLS.Validate(); err != nil {
 		add("mqtt.tls: %v", err)
@@ -217,9 +226,12 @@ func (c Config) Validate() error {
 		if u.Username == "" || u.Password == "" {
 			add("mqtt.users[%d]: username and password are required", i)
 		}
+		if u.Username != "" && u.Username == c.Gateway {
+			add("mqtt.users[%d]: %q is the gateway's own id, reserved for the agent", i, u.Username)
+		}
 	}
-	if c.MQTT.Broker != "" && (len(c.MQTT.Users) > 0 || c.MQTT.ClientCAFile != "" || c.MQTT.StrictIdentity) {
-		add("mqtt: users, client_ca_file and strict_identity configure the embedded broker; they do nothing with an external broker")
+	if c.MQTT.Broker != "" && (len(c.MQTT.Users) > 0 || c.MQTT.ClientCAFile != "" || c.MQTT.StrictIdentity != nil || c.MQTT.AllowAnonymous) {
+		add("mqtt: users, client_ca_file, strict_identity and allow_anonymous configure the embedded broker; they do nothing with an external broker")
 	}
 	if c.Queue.MaxBytes < 1<<20 {
 		add("queue.max_bytes: %d: want at least 1MiB", c.Queue.MaxBytes)

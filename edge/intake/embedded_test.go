@@ -172,7 +172,7 @@ func TestEmbeddedStrictIdentity(t *testing.T) {
 	store := &memStore{}
 	_, url := newEmbedded(t, store, func(c *intake.EmbeddedConfig) {
 		c.TLS = tlsfiles.Server{CertFile: serverCert, KeyFile: serverKey, ClientCAFile: pki.CAFile}
-		c.StrictDeviceIdentity = true
+		c.StrictDeviceIdentity = ptr(true)
 	})
 	withCert := func(cn string) func(*mqtt.ClientOptions) {
 		tc := pki.ClientTLS(t, cn)
@@ -215,7 +215,7 @@ func TestEmbeddedStrictIdentityPasswords(t *testing.T) {
 	store := &memStore{}
 	_, url := newEmbedded(t, store, func(c *intake.EmbeddedConfig) {
 		c.Users = []intake.User{{Username: "dev-1", Password: "a"}, {Username: "console", Password: "b", Admin: true}}
-		c.StrictDeviceIdentity = true
+		c.StrictDeviceIdentity = ptr(true)
 	})
 	user := func(u, p string) func(*mqtt.ClientOptions) {
 		return func(o *mqtt.ClientOptions) { o.SetUsername(u).SetPassword(p) }

@@ -38,6 +38,9 @@ var _ Clock = (*clock.Clock)(nil)
 var (
 	// ErrRunning is returned by Run when it was already called.
 	ErrRunning = errors.New("intake: Run called twice")
+	// ErrUnauthenticated is returned (wrapped) by EmbeddedConfig.Validate
+	// for a listener reachable from the network that would admit anyone.
+	ErrUnauthenticated = errors.New("intake: embedded: anonymous MQTT on a non-loopback listener")
 )
 
 // Defaults.
@@ -73,6 +76,7 @@ const (
 	ReasonBadTopic       = "bad_topic"        // not tributary/v1/devices/{device}/telemetry
 	ReasonBadDeviceID    = "bad_device_id"    // {device} does not match protocol.DeviceIDPattern
 	ReasonIdentity       = "identity"         // StrictDeviceIdentity: published under another device's id
+	ReasonReserved       = "reserved"         // under the gateway's own id, or a reading named protocol.HealthPrefix...
 	ReasonMalformed      = "malformed"        // not SenML JSON/CBOR, truncated, trailing bytes
 	ReasonEmpty          = "empty"            // no records, or none with a value
 	ReasonTooMany        = "too_many_records" // over protocol.MaxPackRecords
@@ -89,7 +93,7 @@ const (
 
 // reasons lists every reason, in the order of the counters.
 var reasons = [...]string{
-	ReasonTooLarge, ReasonBadTopic, ReasonBadDeviceID, ReasonIdentity,
+	ReasonTooLarge, ReasonBadTopic, ReasonBadDeviceID, ReasonIdentity, ReasonReserved,
 	ReasonMalformed, ReasonEmpty, ReasonTooMany, ReasonBadName, ReasonNoValue,
 	ReasonMultipleValues, ReasonVersion, ReasonMustUnderstand, ReasonWrongType,
 	ReasonBadNumber, ReasonDuplicateLabel, ReasonInvalid,
@@ -177,6 +181,9 @@ type Stats struct {
 // core is the message path both intakes share.
 type core struct {
 	mode  string // "external" or "embedded": the metrics' mode label
+	// gateway is the agent's own device id: reserved, with the
+	// protocol.HealthPrefix reading names, for the agent's health.
+	gateway string
 	store Store
 	clock Clock
 	log   *slog.Logger
@@ -197,7 +204,7 @@ type core struct {
 	appendHist                              prometheus.Histogram
 }
 
-func newCore(mode string, store Store, o *Options, maxInFlight, maxAccepted int) (*core, error) {
+func newCore(mode string, store Store, o *Options, maxInFlight, maxAccepted int, gateway string) (*core, error) {
 	if store == nil {
 		return nil, fmt.Errorf("intake: store is nil")
 	}
@@ -221,6 +228,7 @@ func newCore(mode string, store Store, o *Options, maxInFlight, maxAccepted int)
 	}
 	c := &core{
 		mode:        mode,
+		gateway:     gateway,
 		store:       store,
 		clock:       clk,
 		log:         log,
@@ -308,6 +316,10 @@ func (c *core) handle(ctx context.Context, m *message) (accepted bool, err error
 	if err != nil {
 		return false, c.reject(ctx, m, reasonOf(err), err.Error())
 	}
+	if c.gateway != "" && t.Device == c.gateway {
+		return false, c.reject(ctx, m, ReasonReserved,
+			fmt.Sprintf("device %q is the gateway's own id, reserved for the agent's health readings", t.Device))
+	}
 	if m.check != nil {
 		if reason, detail := m.check(t); reason != "" {
 			return false, c.reject(ctx, m, reason, detail)
@@ -320,6 +332,12 @@ func (c *core) handle(ctx context.Context, m *message) (accepted bool, err error
 	rs, err := protocol.DecodeSenML(m.payload, protocol.DecodeOptions{Device: t.Device, Now: m.received, Flags: m.flags})
 	if err != nil {
 		return false, c.reject(ctx, m, reasonOf(err), err.Error())
+	}
+	for _, r := range rs {
+		if strings.HasPrefix(r.Name, protocol.HealthPrefix) {
+			return false, c.reject(ctx, m, ReasonReserved,
+				fmt.Sprintf("reading %q: names starting with %q are reserved for the agent's health", truncate(r.Name, 200), protocol.HealthPrefix))
+		}
 	}
 	start := time.Now()
 	err = c.store.Append(ctx, rs)
