@@ -161,6 +161,9 @@ func New(cfg Config, opts Options) (*Agent, error) {
 			Users:                users,
 			StrictDeviceIdentity: cfg.MQTT.StrictIdentity,
 			MaxInFlight:          cfg.MQTT.MaxInFlight,
+			MaxClients:           cfg.MQTT.MaxClients,
+			MaxClientsPerSource:  cfg.MQTT.MaxClientsPerSource,
+			ConnectTimeout:       cfg.MQTT.ConnectTimeout,
 		}, store, iopts)
 	}
 	if err != nil {

@@ -89,6 +89,14 @@ type MQTTConfig struct {
 	// username), its last will included. Default: on when users or
 	// client_ca_file is set.
 	StrictIdentity *bool `yaml:"strict_identity"`
+	// MaxClients bounds the broker's open connections (CONNECT sent or
+	// not), MaxClientsPerSource those from one address (loopback
+	// excepted), and ConnectTimeout the time a new connection has to send
+	// CONNECT. Defaults 10000, 256 and 10s; every connection closed by
+	// them is counted in tributary_intake_connections_refused_total.
+	MaxClients          int           `yaml:"max_clients"`
+	MaxClientsPerSource int           `yaml:"max_clients_per_source"`
+	ConnectTimeout      time.Duration `yaml:"connect_timeout"`
 }
 
 // UserConfig is one device credential for the embedded broker.
@@ -230,8 +238,13 @@ func (c Config) Validate() error {
 			add("mqtt.users[%d]: %q is the gateway's own id, reserved for the agent", i, u.Username)
 		}
 	}
-	if c.MQTT.Broker != "" && (len(c.MQTT.Users) > 0 || c.MQTT.ClientCAFile != "" || c.MQTT.StrictIdentity != nil || c.MQTT.AllowAnonymous) {
-		add("mqtt: users, client_ca_file, strict_identity and allow_anonymous configure the embedded broker; they do nothing with an external broker")
+	if c.MQTT.Broker != "" && (len(c.MQTT.Users) > 0 || c.MQTT.ClientCAFile != "" || c.MQTT.StrictIdentity != nil || c.MQTT.AllowAnonymous ||
+		c.MQTT.MaxClients != 0 || c.MQTT.MaxClientsPerSource != 0 || c.MQTT.ConnectTimeout != 0) {
+		add("mqtt: users, client_ca_file, strict_identity, allow_anonymous, max_clients, max_clients_per_source and connect_timeout " +
+			"configure the embedded broker; they do nothing with an external broker")
+	}
+	if c.MQTT.MaxClients < 0 || c.MQTT.MaxClientsPerSource < 0 || c.MQTT.ConnectTimeout < 0 {
+		add("mqtt: max_clients, max_clients_per_source and connect_timeout must not be negative (0 means the default)")
 	}
 	if c.Queue.MaxBytes < 1<<20 {
 		add("queue.max_bytes: %d: want at least 1MiB", c.Queue.MaxBytes)

@@ -53,8 +53,16 @@ type EmbeddedConfig struct {
 	// on them at CONNECT. Admin users are exempt. Nil means on when Users
 	// or TLS.ClientCAFile is set, off otherwise; true needs one of them.
 	StrictDeviceIdentity *bool
-	// MaxClients bounds connected clients; default 10,000.
+	// MaxClients bounds the open connections, whether or not they have
+	// sent CONNECT; one more is closed at once. Default 10,000.
 	MaxClients int
+	// MaxClientsPerSource bounds the open connections from one address,
+	// except loopback addresses (the gateway itself), so that one host on
+	// the network cannot take every place. Default 256.
+	MaxClientsPerSource int
+	// ConnectTimeout is how long a new connection has to send CONNECT
+	// (TLS handshake included) before it is closed. Default 10s.
+	ConnectTimeout time.Duration
 	// MaxInFlight bounds the messages decoded and appended at once across
 	// clients; default DefaultMaxInFlight.
 	MaxInFlight int
@@ -89,6 +97,8 @@ func (c *EmbeddedConfig) defaults() {
 		c.StrictDeviceIdentity = &strict
 	}
 	defaults.Set(&c.MaxClients, 10_000)
+	defaults.Set(&c.MaxClientsPerSource, 256)
+	defaults.Set(&c.ConnectTimeout, 10*time.Second)
 	defaults.Set(&c.MaxInFlight, DefaultMaxInFlight)
 	defaults.Set(&c.MaxPacketBytes, 1<<20)
 	defaults.Set(&c.ClientQueue, 256)
@@ -157,6 +167,9 @@ func (c EmbeddedConfig) Validate() error {
 		bad("max_clients %d, max_in_flight %d, client_queue %d must be at least 1 and client_inflight %d within 1..65535",
 			c.MaxClients, c.MaxInFlight, c.ClientQueue, c.ClientInflight)
 	}
+	if c.MaxClientsPerSource < 1 || c.ConnectTimeout <= 0 {
+		bad("max_clients_per_source %d must be at least 1 and connect_timeout %s positive", c.MaxClientsPerSource, c.ConnectTimeout)
+	}
 	if c.MaxPacketBytes < protocol.MaxPackBytes+1024 {
 		bad("max_packet_bytes %d is below %d (the largest pack plus room for the topic)", c.MaxPacketBytes, protocol.MaxPackBytes+1024)
 	}
@@ -170,15 +183,15 @@ func (c EmbeddedConfig) Validate() error {
 // a Store: each QoS 1 PUBACK is written only after the readings are
 // durable. Other topics (status, commands, replies) are brokered as usual.
 type Embedded struct {
-	cfg   EmbeddedConfig
-	core  *core
-	ln    net.Listener
-	users map[string]User
+	cfg    EmbeddedConfig
+	core   *core
+	ln     net.Listener
+	users  map[string]User
 	anon   bool
 	strict bool
-	srv   *mqtt.Server
-	ran   atomic.Bool
-	once  sync.Once // closes ln
+	srv    *mqtt.Server
+	ran    atomic.Bool
+	once   sync.Once // closes ln
 
 	// pending are the hook calls in progress; watch cancels those whose
 	// client has gone (taken over, timed out), so a stale read loop never
@@ -217,10 +230,12 @@ func NewEmbedded(cfg EmbeddedConfig, store Store, opts Options) (*Embedded, erro
 		return nil, err
 	}
 	e.core = c
-	ln, err := net.Listen("tcp", cfg.Listen)
+	raw, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("intake: embedded: listen: %w", err)
 	}
+	c.conns = newLimitListener(raw, cfg.MaxClients, cfg.MaxClientsPerSource, cfg.ConnectTimeout, c.log, c.limit)
+	var ln net.Listener = c.conns
 	if tc != nil {
 		ln = tls.NewListener(ln, tc)
 	}
@@ -491,7 +506,13 @@ type hook struct {
 func (h *hook) ID() string { return "tributary-intake" }
 
 func (h *hook) Provides(b byte) bool {
-	return bytes.Contains([]byte{mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPublish, mqtt.OnWillSent}, []byte{b})
+	return bytes.Contains([]byte{mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPublish, mqtt.OnWillSent}, []byte{b})
+}
+
+// OnConnect: the client sent CONNECT in time (ConnectTimeout).
+func (h *hook) OnConnect(cl *mqtt.Client, _ packets.Packet) error {
+	connected(cl.Net.Conn)
+	return nil
 }
 
 func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {

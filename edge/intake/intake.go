@@ -176,24 +176,30 @@ type Stats struct {
 	// is the size of the device status table.
 	StatusMessages uint64
 	Devices        int
+	// Connections is the number of open device connections (Embedded);
+	// ConnectionsRefused counts the connections closed by reason
+	// (Refused*; only reasons seen).
+	Connections        int
+	ConnectionsRefused map[string]uint64
 }
 
 // core is the message path both intakes share.
 type core struct {
-	mode  string // "external" or "embedded": the metrics' mode label
+	mode string // "external" or "embedded": the metrics' mode label
 	// gateway is the agent's own device id: reserved, with the
 	// protocol.HealthPrefix reading names, for the agent's health.
 	gateway string
-	store Store
-	clock Clock
-	log   *slog.Logger
-	base  *slog.Logger // the logger given, for components of our own (mochi)
-	sem   chan struct{}
+	store   Store
+	clock   Clock
+	log     *slog.Logger
+	base    *slog.Logger // the logger given, for components of our own (mochi)
+	sem     chan struct{}
 	// maxAccepted bounds the messages accepted and not finished (in
 	// flight plus waiting); -1: unbounded.
 	maxAccepted int64
 	devices     *devices
 	limit       *loglimit.Keyed
+	conns       *limitListener // Embedded's; nil for External
 
 	connected                               atomic.Bool
 	connects, messages, duplicates          atomic.Uint64
@@ -410,6 +416,18 @@ func (c *core) stats() Stats {
 		StatusMessages:   c.statusMsgs.Load(),
 		Devices:          c.devices.len(),
 	}
+	if c.conns != nil {
+		var refused [len(refusals)]uint64
+		s.Connections, refused = c.conns.counts()
+		for i, n := range refused {
+			if n > 0 {
+				if s.ConnectionsRefused == nil {
+					s.ConnectionsRefused = make(map[string]uint64)
+				}
+				s.ConnectionsRefused[refusals[i]] = n
+			}
+		}
+	}
 	for i := range reasons {
 		if n := c.rejectedBy[i].Load(); n > 0 {
 			if s.RejectedBy == nil {
@@ -438,6 +456,9 @@ var (
 	descConnects   = desc("connects_total", "Broker sessions established (external).")
 	descStatus     = desc("status_messages_total", "Device status (birth, last will) messages seen.")
 	descDevices    = descGauge("devices", "Devices in the status table.")
+	descConns      = descGauge("connections", "Open device connections, CONNECT sent or not (embedded).")
+	descConnsRef   = desc("connections_refused_total", "Device connections closed by the embedded broker's guards, by reason: "+
+		"max_clients, per_source (max_clients_per_source), connect_timeout (no CONNECT in time).", "reason")
 )
 
 func desc(name, help string, labels ...string) *prometheus.Desc {
@@ -450,7 +471,7 @@ func descGauge(name, help string) *prometheus.Desc { return desc(name, help) }
 func (c *core) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descMessages, descDuplicates, descReadings, descAcked, descRejected,
 		descAppendErr, descDLErr, descShed, descInFlight, descWaiting, descConnected, descConnects,
-		descStatus, descDevices} {
+		descStatus, descDevices, descConns, descConnsRef} {
 		ch <- d
 	}
 	c.appendHist.Describe(ch)
@@ -484,6 +505,13 @@ func (c *core) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(descConnected, connected)
 	gauge(descDevices, float64(c.devices.len()))
+	if c.conns != nil {
+		open, refused := c.conns.counts()
+		gauge(descConns, float64(open))
+		for i, r := range refusals {
+			counter(descConnsRef, refused[i], r)
+		}
+	}
 	c.appendHist.Collect(ch)
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -228,5 +229,55 @@ func TestEmbeddedWillAbuse(t *testing.T) {
 	}
 	if d := open.Devices(); len(d) != 1 || d[0].ID != "dev-2" {
 		t.Errorf("anonymous broker's device table %+v, want dev-2's will only", d)
+	}
+}
+
+// TestEmbeddedConnectionGuards: through the real broker, connections over
+// MaxClients are closed at once; connections that never send CONNECT are
+// closed after ConnectTimeout, which frees their places for devices; every
+// refusal is counted.
+func TestEmbeddedConnectionGuards(t *testing.T) {
+	store := &memStore{}
+	e, url := newEmbedded(t, store, func(c *intake.EmbeddedConfig) {
+		c.MaxClients = 2
+		c.ConnectTimeout = 300 * time.Millisecond
+	})
+	addr := strings.TrimPrefix(url, "tcp://")
+	dial := func() net.Conn {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	// closed waits (at most 10s) for the broker to close c.
+	closed := func(c net.Conn) error {
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, err := c.Read(make([]byte, 1))
+		return err
+	}
+	silent := []net.Conn{dial(), dial()}
+	waitFor(t, 5*time.Second, "two open connections", func() bool { return e.Stats().Connections == 2 })
+	if err := closed(dial()); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("third connection over max_clients 2: read %v, want it closed at once", err)
+	}
+	began := time.Now()
+	for _, c := range silent {
+		if err := closed(c); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("silent connection: read %v, want it closed by the broker", err)
+		}
+	}
+	if d := time.Since(began); d > 5*time.Second {
+		t.Errorf("silent connections closed after %s, connect timeout 300ms", d)
+	}
+	// Their places are free again.
+	publish(t, publisher(t, url, "dev-1"), protocol.TelemetryTopic("dev-1"), pack("x", 1, true))
+	st := e.Stats()
+	if st.ConnectionsRefused[intake.RefusedMaxClients] != 1 || st.ConnectionsRefused[intake.RefusedConnectTimeout] != 2 {
+		t.Errorf("refused %v, want 1 max_clients and 2 connect_timeout", st.ConnectionsRefused)
+	}
+	if _, _, rs, _ := store.snapshot(); len(rs) != 1 {
+		t.Errorf("store = %v", rs)
 	}
 }
