@@ -22,7 +22,17 @@ import (
 
 // Defaults. A zero field in Config means its default.
 const (
-	DefaultListen        = ":9100"
+	// DefaultListen is where /metrics and /healthz are served. Not 9100:
+	// node_exporter holds it on many gateways, and Prometheus' list of
+	// default exporter ports ("Default port allocations" on its wiki) has
+	// filled the whole 9100-9999 range, so any port there belongs to some
+	// exporter. 8284 is outside it and is not the default of common
+	// monitoring software on gateways (Prometheus 9090, Pushgateway 9091,
+	// Alertmanager 9093, Grafana 3000, Loki 3100, Promtail 9080, Telegraf
+	// 8094/8125/8186, InfluxDB 8086, OTLP 4317/4318, VictoriaMetrics
+	// 8428/8429, HAProxy 8404) nor one of Tributary's (1883, 8080, 8081,
+	// 4567).
+	DefaultListen        = ":8284"
 	DefaultMQTTListen    = ":1883"
 	DefaultQueueMaxBytes = 1 << 30 // 1 GiB
 	DefaultPolicy        = "block"
@@ -40,7 +50,7 @@ type Config struct {
 	Gateway string `yaml:"gateway"`
 	// Data is the folder for the queue database. Required.
 	Data string `yaml:"data"`
-	// Listen serves /metrics and /healthz. Default ":9100".
+	// Listen serves /metrics and /healthz. Default ":8284" (DefaultListen).
 	Listen string `yaml:"listen"`
 	// LogFormat is "text" (default) or "json"; LogLevel debug|info|warn|error.
 	LogFormat string `yaml:"log_format"`

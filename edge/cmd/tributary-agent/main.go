@@ -3,7 +3,7 @@
 // sensor buses, commits each to a durable queue before acknowledging it, and
 // forwards compressed batches to the cloud whenever the uplink is up.
 //
-//	tributary-agent -data DIR -gateway ID -cloud URL -token TOKEN [-listen :9100] [-broker URL | -mqtt-listen :1883]
+//	tributary-agent -data DIR -gateway ID -cloud URL -token TOKEN [-listen :8284] [-broker URL | -mqtt-listen :1883]
 //	tributary-agent -config /etc/tributary/agent.yaml
 //
 // Flags win over the config file. deploy/agent.example.yaml is an annotated
@@ -42,7 +42,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c.String("cloud", "cloud ingest base `URL`, e.g. https://cloud.example:8080", func(v string) { cfg.Cloud.URL = v })
 	c.String("token", "the gateway's bearer `token` (see: tributary-cloud token issue ID)",
 		func(v string) { cfg.Cloud.Token, cfg.Cloud.TokenFile = v, "" })
-	c.String("listen", "`address` for /metrics and /healthz (default :9100)", func(v string) { cfg.Listen = v })
+	c.String("listen", "`address` for /metrics and /healthz (default :8284)", func(v string) { cfg.Listen = v })
 	c.String("broker", "external MQTT broker `URL` (tcp://host:1883); default: the embedded broker",
 		func(v string) { cfg.MQTT.Broker, cfg.MQTT.Listen = v, "" })
 	c.String("mqtt-listen", "embedded broker `address` (default :1883)", func(v string) { cfg.MQTT.Listen, cfg.MQTT.Broker = v, "" })
