@@ -121,7 +121,7 @@ func New(cfg Config, opts Options) (*Agent, error) {
 	a.q = q
 	a.registerQueueMetrics()
 
-	token, err := cfg.token()
+	token, err := cfg.token(log)
 	if err != nil {
 		return fail(err)
 	}

@@ -3,9 +3,12 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -41,6 +44,17 @@ const (
 	DefaultDrainTimeout  = 10 * time.Second
 	DefaultMemoryLimit   = 0
 	DefaultCommitEvery   = 2 * time.Millisecond
+)
+
+// Where the agent looks for its bearer token when neither cloud.token nor
+// cloud.token_file is set (WithEnvToken).
+const (
+	// CredentialName is the systemd credential read from
+	// $CREDENTIALS_DIRECTORY, e.g. from the unit's
+	// LoadCredential=tributary-token:/etc/tributary/token.
+	CredentialName = "tributary-token"
+	// TokenEnv is the environment variable holding the token.
+	TokenEnv = "TRIBUTARY_TOKEN"
 )
 
 // Config is the agent's configuration: YAML decoded strictly (unknown keys
@@ -275,7 +289,9 @@ func (c Config) Validate() error {
 		if gw == "" {
 			gw = "GATEWAY"
 		}
-		add("cloud.token: required: the gateway's bearer token (-token, or cloud.token_file); issue one with `tributary-cloud -data DIR token issue %s`", gw)
+		add("cloud.token: required: the gateway's bearer token: cloud.token_file (-token-file), $%s, or the systemd credential %s "+
+			"(cloud.token and -token work too but put the secret in the config or on the command line); issue one with `tributary-cloud -data DIR token issue %s`",
+			TokenEnv, CredentialName, gw)
 	}
 	if c.Cloud.Token != "" && c.Cloud.TokenFile != "" {
 		add("cloud: set token or token_file, not both")
@@ -317,14 +333,51 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// token returns the bearer token, reading token_file if set.
-func (c Config) token() (string, error) {
+// WithEnvToken returns c with its token source taken from the
+// environment when neither cloud.token nor cloud.token_file is set: the
+// systemd credential CredentialName when $CREDENTIALS_DIRECTORY holds it,
+// else $TRIBUTARY_TOKEN. getenv is os.Getenv outside tests.
+func (c Config) WithEnvToken(getenv func(string) string) Config {
+	if c.Cloud.Token != "" || c.Cloud.TokenFile != "" {
+		return c
+	}
+	if dir := getenv("CREDENTIALS_DIRECTORY"); dir != "" {
+		if p := filepath.Join(dir, CredentialName); fileExists(p) {
+			c.Cloud.TokenFile = p
+			return c
+		}
+	}
+	c.Cloud.Token = strings.TrimSpace(getenv(TokenEnv))
+	return c
+}
+
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular()
+}
+
+// token returns the bearer token, reading token_file if set; it warns when
+// that file is readable by its group or by others.
+func (c Config) token(log *slog.Logger) (string, error) {
 	if c.Cloud.TokenFile == "" {
 		return c.Cloud.Token, nil
 	}
-	b, err := os.ReadFile(c.Cloud.TokenFile)
+	f, err := os.Open(c.Cloud.TokenFile)
 	if err != nil {
 		return "", fmt.Errorf("agent: cloud.token_file: %w", err)
 	}
-	return strings.TrimSpace(string(b)), nil
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Mode().Perm()&0o044 != 0 {
+		log.Warn("the token file is readable by its group or by others: make it readable by the agent's user only (chmod 600), "+
+			"or pass it as the systemd credential "+CredentialName, "file", c.Cloud.TokenFile, "mode", st.Mode().Perm().String())
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 64<<10))
+	if err != nil {
+		return "", fmt.Errorf("agent: cloud.token_file: %w", err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if tok == "" {
+		return "", fmt.Errorf("agent: cloud.token_file %s is empty", c.Cloud.TokenFile)
+	}
+	return tok, nil
 }
