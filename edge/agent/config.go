@@ -234,42 +234,7 @@ func (c Config) Validate() error {
 	if err := logging.Validate(c.LogFormat, c.LogLevel); err != nil {
 		errs = append(errs, err)
 	}
-	if c.MQTT.Broker != "" {
-		if _, err := brokerurl.Parse(c.MQTT.Broker); err != nil {
-			add("mqtt.broker: %v", err)
-		}
-		if c.MQTT.Listen != "" {
-			add("mqtt: set broker (external broker) or listen (embedded broker), not both")
-		}
-	} else if _, _, err := net.SplitHostPort(c.MQTT.Listen); err != nil {
-		add("mqtt.listen: %q is not host:port", c.MQTT.Listen)
-	} else if len(c.MQTT.Users) == 0 && c.MQTT.ClientCAFile == "" && !c.MQTT.AllowAnonymous && !intake.LoopbackAddr(c.MQTT.Listen) {
-		add("mqtt.listen: %q is reachable from the network and no device authentication is configured: "+
-			"add mqtt.users or mqtt.client_ca_file, set mqtt.allow_anonymous: true to accept anonymous devices anyway, "+
-			"or listen on 127.0.0.1", c.MQTT.Listen)
-	}
-	if err := c.MQTT.TLS.Validate(); err != nil {
-		add("mqtt.tls: %v", err)
-	}
-	if c.MQTT.MaxInFlight < 1 || c.MQTT.MaxInFlight > 65535 {
-		add("mqtt.max_in_flight: %d: want 1..65535", c.MQTT.MaxInFlight)
-	}
-	for i, u := range c.MQTT.Users {
-		if u.Username == "" || u.Password == "" {
-			add("mqtt.users[%d]: username and password are required", i)
-		}
-		if u.Username != "" && u.Username == c.Gateway {
-			add("mqtt.users[%d]: %q is the gateway's own id, reserved for the agent", i, u.Username)
-		}
-	}
-	if c.MQTT.Broker != "" && (len(c.MQTT.Users) > 0 || c.MQTT.ClientCAFile != "" || c.MQTT.StrictIdentity != nil || c.MQTT.AllowAnonymous ||
-		c.MQTT.MaxClients != 0 || c.MQTT.MaxClientsPerSource != 0 || c.MQTT.ConnectTimeout != 0) {
-		add("mqtt: users, client_ca_file, strict_identity, allow_anonymous, max_clients, max_clients_per_source and connect_timeout " +
-			"configure the embedded broker; they do nothing with an external broker")
-	}
-	if c.MQTT.MaxClients < 0 || c.MQTT.MaxClientsPerSource < 0 || c.MQTT.ConnectTimeout < 0 {
-		add("mqtt: max_clients, max_clients_per_source and connect_timeout must not be negative (0 means the default)")
-	}
+	errs = append(errs, c.MQTT.validate(c.Gateway)...)
 	if c.Queue.MaxBytes < 1<<20 {
 		add("queue.max_bytes: %d: want at least 1MiB", c.Queue.MaxBytes)
 	}
@@ -331,6 +296,52 @@ func (c Config) Validate() error {
 		add("queue.commit_interval: %s: want 0..1s", *d)
 	}
 	return errors.Join(errs...)
+}
+
+// validate checks the mqtt section; gateway is the agent's id.
+func (m MQTTConfig) validate(gateway string) []error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if m.Broker != "" {
+		if _, err := brokerurl.Parse(m.Broker); err != nil {
+			add("mqtt.broker: %v", err)
+		}
+		if m.Listen != "" {
+			add("mqtt: set broker (external broker) or listen (embedded broker), not both")
+		}
+	} else if _, _, err := net.SplitHostPort(m.Listen); err != nil {
+		add("mqtt.listen: %q is not host:port", m.Listen)
+	} else if len(m.Users) == 0 && m.ClientCAFile == "" && !m.AllowAnonymous && !intake.LoopbackAddr(m.Listen) {
+		add("mqtt.listen: %q is reachable from the network and no device authentication is configured: "+
+			"add mqtt.users or mqtt.client_ca_file, set mqtt.allow_anonymous: true to accept anonymous devices anyway, "+
+			"or listen on 127.0.0.1", m.Listen)
+	}
+	if err := m.TLS.Validate(); err != nil {
+		add("mqtt.tls: %v", err)
+	}
+	if m.MaxInFlight < 1 || m.MaxInFlight > 65535 {
+		add("mqtt.max_in_flight: %d: want 1..65535", m.MaxInFlight)
+	}
+	for i, u := range m.Users {
+		if u.Username == "" || u.Password == "" {
+			add("mqtt.users[%d]: username and password are required", i)
+		}
+		if u.Username != "" && u.Username == gateway {
+			add("mqtt.users[%d]: %q is the gateway's own id, reserved for the agent", i, u.Username)
+		}
+	}
+	if m.Broker != "" && (len(m.Users) > 0 || m.ClientCAFile != "" || m.StrictIdentity != nil || m.AllowAnonymous ||
+		m.MaxClients != 0 || m.MaxClientsPerSource != 0 || m.ConnectTimeout != 0) {
+		add("mqtt: users, client_ca_file, strict_identity, allow_anonymous, max_clients, max_clients_per_source and connect_timeout " +
+			"configure the embedded broker; they do nothing with an external broker")
+	}
+	if m.Broker == "" && m.StrictIdentity != nil && *m.StrictIdentity && len(m.Users) == 0 && m.ClientCAFile == "" {
+		add("mqtt.strict_identity: needs mqtt.users or mqtt.client_ca_file: an anonymous device has no verified id")
+	}
+	if m.MaxClients < 0 || m.MaxClientsPerSource < 0 || m.ConnectTimeout < 0 {
+		add("mqtt: max_clients, max_clients_per_source and connect_timeout must not be negative (0 means the default)")
+	}
+	return errs
 }
 
 // WithEnvToken returns c with its token source taken from the
