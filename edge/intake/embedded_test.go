@@ -267,12 +267,7 @@ func TestEmbeddedBadInput(t *testing.T) {
 	if len(rs) != 1 || rs[0].Value != 3 {
 		t.Errorf("store = %v", rs)
 	}
-	var reasons []string
-	for _, d := range dead {
-		code, _, _ := strings.Cut(d.reason, ":")
-		reasons = append(reasons, code)
-	}
-	if want := "[too_large bad_topic bad_device_id wrong_type]"; fmt.Sprint(reasons) != want {
+	if want, reasons := "[too_large bad_topic bad_device_id wrong_type]", reasonCodes(dead); fmt.Sprint(reasons) != want {
 		t.Errorf("dead letter reasons %v, want %s", reasons, want)
 	}
 	if st := e.Stats(); st.Acked != 5 || st.Rejected != 4 {

@@ -1,14 +1,12 @@
 package intake_test
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,28 +14,11 @@ import (
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	"github.com/tributary-iot/tributary/edge/intake"
+	"github.com/tributary-iot/tributary/internal/logging/logtest"
 	"github.com/tributary-iot/tributary/protocol"
 )
 
 func ptr[T any](v T) *T { return &v }
-
-// lockedBuffer collects log output written from several goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // TestEmbeddedAnonymousPolicy: anonymous clients are admitted on a
 // loopback listener; a listener reachable from the network with no
@@ -74,7 +55,7 @@ func TestEmbeddedAnonymousPolicy(t *testing.T) {
 	}
 
 	// Every interface with AllowAnonymous: served, with a warning.
-	var logs lockedBuffer
+	var logs logtest.Writer
 	e, err := intake.NewEmbedded(intake.EmbeddedConfig{Listen: "0.0.0.0:0", AllowAnonymous: true}, &memStore{},
 		intake.Options{Clock: testClock{}, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
@@ -120,12 +101,7 @@ func TestEmbeddedReserved(t *testing.T) {
 	if len(rs) != 1 || rs[0].Device != "dev-1" || rs[0].Value != 1 {
 		t.Errorf("store = %v, want dev-1's own reading only", rs)
 	}
-	var codes []string
-	for _, d := range dead {
-		code, _, _ := strings.Cut(d.reason, ":")
-		codes = append(codes, code)
-	}
-	if want := "[identity reserved reserved]"; fmt.Sprint(codes) != want {
+	if want, codes := "[identity reserved reserved]", reasonCodes(dead); fmt.Sprint(codes) != want {
 		t.Errorf("dead letters %v, want %s", codes, want)
 	}
 	// The gateway's status topic: refused, the client disconnected.
@@ -179,39 +155,27 @@ func TestEmbeddedWillAbuse(t *testing.T) {
 		c.Gateway = "gw-1"
 		c.Users = []intake.User{{Username: "dev-1", Password: "a"}}
 	})
-	addr := strings.TrimPrefix(url, "tcp://")
-	var conns []net.Conn
-	for _, tc := range []struct {
-		will string
-		ok   bool
-	}{
-		{protocol.StatusTopic("dev-1"), true},
-		{protocol.StatusTopic("dev-2"), false},
-		{protocol.StatusTopic("gw-1"), false},
-		{protocol.TelemetryTopic("dev-1"), false},
-		{protocol.TelemetryTopic("dev-2"), false},
-	} {
-		code, conn := rawConnect(t, addr, "c-"+tc.will, "dev-1", "a", tc.will)
-		if (code == 0) != tc.ok {
-			t.Errorf("strict: will on %s: CONNACK %d, want accepted %v", tc.will, code, tc.ok)
-		}
-		conns = append(conns, conn)
-	}
 	// Anonymous on loopback (no strict identity): still no telemetry wills
 	// and nothing under the gateway's id.
-	open, url := newEmbedded(t, store, func(c *intake.EmbeddedConfig) { c.Gateway = "gw-1" })
-	addr = strings.TrimPrefix(url, "tcp://")
+	open, openURL := newEmbedded(t, store, func(c *intake.EmbeddedConfig) { c.Gateway = "gw-1" })
+	var conns []net.Conn
 	for _, tc := range []struct {
-		will string
-		ok   bool
+		url, user, will string
+		ok              bool
 	}{
-		{protocol.StatusTopic("dev-2"), true},
-		{protocol.StatusTopic("gw-1"), false},
-		{protocol.TelemetryTopic("dev-2"), false},
+		{url, "dev-1", protocol.StatusTopic("dev-1"), true},
+		{url, "dev-1", protocol.StatusTopic("dev-2"), false},
+		{url, "dev-1", protocol.StatusTopic("gw-1"), false},
+		{url, "dev-1", protocol.TelemetryTopic("dev-1"), false},
+		{url, "dev-1", protocol.TelemetryTopic("dev-2"), false},
+		{openURL, "", protocol.StatusTopic("dev-2"), true},
+		{openURL, "", protocol.StatusTopic("gw-1"), false},
+		{openURL, "", protocol.TelemetryTopic("dev-2"), false},
 	} {
-		code, conn := rawConnect(t, addr, "a-"+tc.will, "", "", tc.will)
+		pass := map[string]string{"dev-1": "a"}[tc.user]
+		code, conn := rawConnect(t, strings.TrimPrefix(tc.url, "tcp://"), "c-"+tc.will, tc.user, pass, tc.will)
 		if (code == 0) != tc.ok {
-			t.Errorf("anonymous: will on %s: CONNACK %d, want accepted %v", tc.will, code, tc.ok)
+			t.Errorf("user %q, will on %s: CONNACK %d, want accepted %v", tc.user, tc.will, code, tc.ok)
 		}
 		conns = append(conns, conn)
 	}
