@@ -121,7 +121,7 @@ func New(cfg Config, opts Options) (*Agent, error) {
 	a.q = q
 	a.registerQueueMetrics()
 
-	token, err := cfg.token()
+	token, err := cfg.token(log)
 	if err != nil {
 		return fail(err)
 	}
@@ -155,11 +155,15 @@ func New(cfg Config, opts Options) (*Agent, error) {
 		}
 		a.emb, err = intake.NewEmbedded(intake.EmbeddedConfig{
 			Listen:               cfg.MQTT.Listen,
+			Gateway:              cfg.Gateway,
 			TLS:                  tlsfiles.Server{CertFile: cfg.MQTT.TLS.CertFile, KeyFile: cfg.MQTT.TLS.KeyFile, ClientCAFile: cfg.MQTT.ClientCAFile},
-			AllowAnonymous:       cfg.MQTT.Anonymous,
+			AllowAnonymous:       cfg.MQTT.AllowAnonymous,
 			Users:                users,
 			StrictDeviceIdentity: cfg.MQTT.StrictIdentity,
 			MaxInFlight:          cfg.MQTT.MaxInFlight,
+			MaxClients:           cfg.MQTT.MaxClients,
+			MaxClientsPerSource:  cfg.MQTT.MaxClientsPerSource,
+			ConnectTimeout:       cfg.MQTT.ConnectTimeout,
 		}, store, iopts)
 	}
 	if err != nil {

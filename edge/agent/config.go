@@ -3,12 +3,16 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/tributary-iot/tributary/edge/intake"
 	"github.com/tributary-iot/tributary/firmware/sensor"
 	"github.com/tributary-iot/tributary/internal/brokerurl"
 	"github.com/tributary-iot/tributary/internal/bytesize"
@@ -21,7 +25,17 @@ import (
 
 // Defaults. A zero field in Config means its default.
 const (
-	DefaultListen        = ":9100"
+	// DefaultListen is where /metrics and /healthz are served. Not 9100:
+	// node_exporter holds it on many gateways, and Prometheus' list of
+	// default exporter ports ("Default port allocations" on its wiki) has
+	// filled the whole 9100-9999 range, so any port there belongs to some
+	// exporter. 8284 is outside it and is not the default of common
+	// monitoring software on gateways (Prometheus 9090, Pushgateway 9091,
+	// Alertmanager 9093, Grafana 3000, Loki 3100, Promtail 9080, Telegraf
+	// 8094/8125/8186, InfluxDB 8086, OTLP 4317/4318, VictoriaMetrics
+	// 8428/8429, HAProxy 8404) nor one of Tributary's (1883, 8080, 8081,
+	// 4567).
+	DefaultListen        = ":8284"
 	DefaultMQTTListen    = ":1883"
 	DefaultQueueMaxBytes = 1 << 30 // 1 GiB
 	DefaultPolicy        = "block"
@@ -32,6 +46,17 @@ const (
 	DefaultCommitEvery   = 2 * time.Millisecond
 )
 
+// Where the agent looks for its bearer token when neither cloud.token nor
+// cloud.token_file is set (WithEnvToken).
+const (
+	// CredentialName is the systemd credential read from
+	// $CREDENTIALS_DIRECTORY, e.g. from the unit's
+	// LoadCredential=tributary-token:/etc/tributary/token.
+	CredentialName = "tributary-token"
+	// TokenEnv is the environment variable holding the token.
+	TokenEnv = "TRIBUTARY_TOKEN"
+)
+
 // Config is the agent's configuration: YAML decoded strictly (unknown keys
 // are errors), defaults in code, one Validate that reports every problem.
 type Config struct {
@@ -39,7 +64,7 @@ type Config struct {
 	Gateway string `yaml:"gateway"`
 	// Data is the folder for the queue database. Required.
 	Data string `yaml:"data"`
-	// Listen serves /metrics and /healthz. Default ":9100".
+	// Listen serves /metrics and /healthz. Default ":8284" (DefaultListen).
 	Listen string `yaml:"listen"`
 	// LogFormat is "text" (default) or "json"; LogLevel debug|info|warn|error.
 	LogFormat string `yaml:"log_format"`
@@ -75,11 +100,27 @@ type MQTTConfig struct {
 	MaxInFlight int `yaml:"max_in_flight"`
 
 	// Embedded broker.
-	Listen         string       `yaml:"listen"` // default ":1883"
-	Anonymous      *bool        `yaml:"anonymous"`
-	Users          []UserConfig `yaml:"users"`
-	ClientCAFile   string       `yaml:"client_ca_file"` // require device client certificates signed by this CA
-	StrictIdentity bool         `yaml:"strict_identity"`
+	Listen       string       `yaml:"listen"` // default ":1883"
+	Users        []UserConfig `yaml:"users"`
+	ClientCAFile string       `yaml:"client_ca_file"` // require device client certificates signed by this CA
+	// AllowAnonymous admits devices without credentials on a listener
+	// reachable from the network (logged as a warning at every start).
+	// Without users or client_ca_file, anonymous devices are otherwise
+	// admitted only on a loopback listen address, and any other address
+	// is refused at start.
+	AllowAnonymous bool `yaml:"allow_anonymous"`
+	// StrictIdentity holds each device to its own id (certificate CN or
+	// username), its last will included. Default: on when users or
+	// client_ca_file is set.
+	StrictIdentity *bool `yaml:"strict_identity"`
+	// MaxClients bounds the broker's open connections (CONNECT sent or
+	// not), MaxClientsPerSource those from one address (loopback
+	// excepted), and ConnectTimeout the time a new connection has to send
+	// CONNECT. Defaults 10000, 256 and 10s; every connection closed by
+	// them is counted in tributary_intake_connections_refused_total.
+	MaxClients          int           `yaml:"max_clients"`
+	MaxClientsPerSource int           `yaml:"max_clients_per_source"`
+	ConnectTimeout      time.Duration `yaml:"connect_timeout"`
 }
 
 // UserConfig is one device credential for the embedded broker.
@@ -157,10 +198,6 @@ func (c Config) WithDefaults() Config {
 	}
 	defaults.Set(&c.MQTT.ClientID, "tributary-agent-"+c.Gateway)
 	defaults.Set(&c.MQTT.MaxInFlight, 1024)
-	if c.MQTT.Anonymous == nil {
-		anon := len(c.MQTT.Users) == 0 && c.MQTT.ClientCAFile == ""
-		c.MQTT.Anonymous = &anon
-	}
 	defaults.Set(&c.Queue.MaxBytes, DefaultQueueMaxBytes)
 	defaults.Set(&c.Queue.Policy, DefaultPolicy)
 	defaults.Set(&c.Cloud.Compression, DefaultCompression)
@@ -197,30 +234,7 @@ func (c Config) Validate() error {
 	if err := logging.Validate(c.LogFormat, c.LogLevel); err != nil {
 		errs = append(errs, err)
 	}
-	if c.MQTT.Broker != "" {
-		if _, err := brokerurl.Parse(c.MQTT.Broker); err != nil {
-			add("mqtt.broker: %v", err)
-		}
-		if c.MQTT.Listen != "" {
-			add("mqtt: set broker (external broker) or listen (embedded broker), not both")
-		}
-	} else if _, _, err := net.SplitHostPort(c.MQTT.Listen); err != nil {
-		add("mqtt.listen: %q is not host:port", c.MQTT.Listen)
-	}
-	if err := c.MQTT.TLS.Validate(); err != nil {
-		add("mqtt.tls: %v", err)
-	}
-	if c.MQTT.MaxInFlight < 1 || c.MQTT.MaxInFlight > 65535 {
-		add("mqtt.max_in_flight: %d: want 1..65535", c.MQTT.MaxInFlight)
-	}
-	for i, u := range c.MQTT.Users {
-		if u.Username == "" || u.Password == "" {
-			add("mqtt.users[%d]: username and password are required", i)
-		}
-	}
-	if c.MQTT.Broker != "" && (len(c.MQTT.Users) > 0 || c.MQTT.ClientCAFile != "" || c.MQTT.StrictIdentity) {
-		add("mqtt: users, client_ca_file and strict_identity configure the embedded broker; they do nothing with an external broker")
-	}
+	errs = append(errs, c.MQTT.validate(c.Gateway)...)
 	if c.Queue.MaxBytes < 1<<20 {
 		add("queue.max_bytes: %d: want at least 1MiB", c.Queue.MaxBytes)
 	}
@@ -240,7 +254,9 @@ func (c Config) Validate() error {
 		if gw == "" {
 			gw = "GATEWAY"
 		}
-		add("cloud.token: required: the gateway's bearer token (-token, or cloud.token_file); issue one with `tributary-cloud -data DIR token issue %s`", gw)
+		add("cloud.token: required: the gateway's bearer token: cloud.token_file (-token-file), $%s, or the systemd credential %s "+
+			"(cloud.token and -token work too but put the secret in the config or on the command line); issue one with `tributary-cloud -data DIR token issue %s`",
+			TokenEnv, CredentialName, gw)
 	}
 	if c.Cloud.Token != "" && c.Cloud.TokenFile != "" {
 		add("cloud: set token or token_file, not both")
@@ -282,14 +298,97 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// token returns the bearer token, reading token_file if set.
-func (c Config) token() (string, error) {
+// validate checks the mqtt section; gateway is the agent's id.
+func (m MQTTConfig) validate(gateway string) []error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if m.Broker != "" {
+		if _, err := brokerurl.Parse(m.Broker); err != nil {
+			add("mqtt.broker: %v", err)
+		}
+		if m.Listen != "" {
+			add("mqtt: set broker (external broker) or listen (embedded broker), not both")
+		}
+	} else if _, _, err := net.SplitHostPort(m.Listen); err != nil {
+		add("mqtt.listen: %q is not host:port", m.Listen)
+	} else if len(m.Users) == 0 && m.ClientCAFile == "" && !m.AllowAnonymous && !intake.LoopbackAddr(m.Listen) {
+		add("mqtt.listen: %q is reachable from the network and no device authentication is configured: "+
+			"add mqtt.users or mqtt.client_ca_file, set mqtt.allow_anonymous: true to accept anonymous devices anyway, "+
+			"or listen on 127.0.0.1", m.Listen)
+	}
+	if err := m.TLS.Validate(); err != nil {
+		add("mqtt.tls: %v", err)
+	}
+	if m.MaxInFlight < 1 || m.MaxInFlight > 65535 {
+		add("mqtt.max_in_flight: %d: want 1..65535", m.MaxInFlight)
+	}
+	for i, u := range m.Users {
+		if u.Username == "" || u.Password == "" {
+			add("mqtt.users[%d]: username and password are required", i)
+		}
+		if u.Username != "" && u.Username == gateway {
+			add("mqtt.users[%d]: %q is the gateway's own id, reserved for the agent", i, u.Username)
+		}
+	}
+	if m.Broker != "" && (len(m.Users) > 0 || m.ClientCAFile != "" || m.StrictIdentity != nil || m.AllowAnonymous ||
+		m.MaxClients != 0 || m.MaxClientsPerSource != 0 || m.ConnectTimeout != 0) {
+		add("mqtt: users, client_ca_file, strict_identity, allow_anonymous, max_clients, max_clients_per_source and connect_timeout " +
+			"configure the embedded broker; they do nothing with an external broker")
+	}
+	if m.Broker == "" && m.StrictIdentity != nil && *m.StrictIdentity && len(m.Users) == 0 && m.ClientCAFile == "" {
+		add("mqtt.strict_identity: needs mqtt.users or mqtt.client_ca_file: an anonymous device has no verified id")
+	}
+	if m.MaxClients < 0 || m.MaxClientsPerSource < 0 || m.ConnectTimeout < 0 {
+		add("mqtt: max_clients, max_clients_per_source and connect_timeout must not be negative (0 means the default)")
+	}
+	return errs
+}
+
+// WithEnvToken returns c with its token source taken from the
+// environment when neither cloud.token nor cloud.token_file is set: the
+// systemd credential CredentialName when $CREDENTIALS_DIRECTORY holds it,
+// else $TRIBUTARY_TOKEN. getenv is os.Getenv outside tests.
+func (c Config) WithEnvToken(getenv func(string) string) Config {
+	if c.Cloud.Token != "" || c.Cloud.TokenFile != "" {
+		return c
+	}
+	if dir := getenv("CREDENTIALS_DIRECTORY"); dir != "" {
+		if p := filepath.Join(dir, CredentialName); fileExists(p) {
+			c.Cloud.TokenFile = p
+			return c
+		}
+	}
+	c.Cloud.Token = strings.TrimSpace(getenv(TokenEnv))
+	return c
+}
+
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular()
+}
+
+// token returns the bearer token, reading token_file if set; it warns when
+// that file is readable by its group or by others.
+func (c Config) token(log *slog.Logger) (string, error) {
 	if c.Cloud.TokenFile == "" {
 		return c.Cloud.Token, nil
 	}
-	b, err := os.ReadFile(c.Cloud.TokenFile)
+	f, err := os.Open(c.Cloud.TokenFile)
 	if err != nil {
 		return "", fmt.Errorf("agent: cloud.token_file: %w", err)
 	}
-	return strings.TrimSpace(string(b)), nil
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Mode().Perm()&0o044 != 0 {
+		log.Warn("the token file is readable by its group or by others: make it readable by the agent's user only (chmod 600), "+
+			"or pass it as the systemd credential "+CredentialName, "file", c.Cloud.TokenFile, "mode", st.Mode().Perm().String())
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 64<<10))
+	if err != nil {
+		return "", fmt.Errorf("agent: cloud.token_file: %w", err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if tok == "" {
+		return "", fmt.Errorf("agent: cloud.token_file %s is empty", c.Cloud.TokenFile)
+	}
+	return tok, nil
 }

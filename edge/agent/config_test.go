@@ -1,6 +1,8 @@
 package agent_test
 
 import (
+	"net"
+	"strconv"
 	"testing"
 
 	"github.com/tributary-iot/tributary/internal/strictyaml/yamltest"
@@ -31,5 +33,20 @@ func TestExampleConfig(t *testing.T) {
 	}
 	if cfg.Queue.MaxBytes != 2<<30 || cfg.Queue.Policy != "block" || len(cfg.Local.Sensors) != 2 {
 		t.Errorf("example decoded as %+v", cfg)
+	}
+}
+
+// TestDefaultListen: the metrics port is outside Prometheus' exporter
+// range (9100-9999, every port allocated to some exporter; 9100 is
+// node_exporter's) and is not the broker's.
+func TestDefaultListen(t *testing.T) {
+	cfg := agent.Config{}.WithDefaults()
+	_, port, err := net.SplitHostPort(cfg.Listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || (n >= 9090 && n <= 9999) || cfg.Listen == cfg.MQTT.Listen {
+		t.Errorf("default listen %q: want a port outside 9090-9999 and apart from the broker's %q", cfg.Listen, cfg.MQTT.Listen)
 	}
 }

@@ -12,6 +12,26 @@
 //     itself (mochi-mqtt), with optional TLS, passwords, client
 //     certificates and per-device topic ACLs.
 //
+// # Who may connect (Embedded)
+//
+// Anonymous clients are admitted on a loopback listener, or anywhere when
+// EmbeddedConfig.AllowAnonymous says so (a warning at every start); a
+// listener reachable from the network with neither Users nor
+// TLS.ClientCAFile nor AllowAnonymous is refused (ErrUnauthenticated).
+// With authentication StrictDeviceIdentity is on unless turned off: a
+// device publishes, subscribes and leaves its last will only under its
+// own id. A will is checked at CONNECT like a publish, and may never name
+// a telemetry topic (mochi sends wills without the OnPublish hook, so it
+// would bypass the store). The gateway's own id and readings named
+// protocol.HealthPrefix... are the agent's: telemetry with them is
+// rejected (ReasonReserved) by both intakes.
+//
+// A listener wrapper (limitListener) bounds open connections in total
+// (MaxClients) and per source address (MaxClientsPerSource, loopback
+// excepted) and closes a connection that sends no CONNECT within
+// ConnectTimeout; mochi itself reads CONNECT with no deadline. Each
+// refusal is counted (tributary_intake_connections_refused_total).
+//
 // # Ack after commit
 //
 // External: paho runs with SetAutoAckDisabled(true) and calls the handler
@@ -42,8 +62,9 @@
 // # Bad input
 //
 // A payload over protocol.MaxPackBytes, a topic or device id that does not
-// parse, a SenML error, or (Embedded, StrictDeviceIdentity) a device
-// publishing under another's id is counted by reason
+// parse, a SenML error, telemetry under the gateway's id or naming a
+// reading like the agent's health, or (Embedded, StrictDeviceIdentity) a
+// device publishing under another's id is counted by reason
 // (tributary_intake_rejected_total{reason}), logged (rate-limited), handed
 // to Store.DeadLetter with the reason ("code: detail") and acknowledged: a
 // bad payload never stalls intake and is never redelivered forever.

@@ -29,23 +29,40 @@ type EmbeddedConfig struct {
 	Listen string
 	// TLS, when CertFile is set, serves MQTT over TLS.
 	TLS tlsfiles.Server
+	// Gateway is the agent's own device id, reserved for the agent:
+	// telemetry under it is rejected (ReasonReserved), other topics under
+	// it are refused to every client but admins, and no user or client
+	// certificate may carry it.
+	Gateway string
 	// AllowAnonymous admits clients that present neither a username nor a
-	// client certificate. Nil means: allowed unless Users or
-	// TLS.ClientCAFile is set.
-	AllowAnonymous *bool
+	// client certificate, on any listener; the broker logs a warning at
+	// every start. Without it, anonymous clients are admitted only when no
+	// authentication is configured (no Users, no TLS.ClientCAFile) and
+	// Listen is a loopback address; a listener reachable from the network
+	// with no authentication is refused by Validate (ErrUnauthenticated).
+	AllowAnonymous bool
 	// Users are the accepted usernames and passwords. A client presenting
 	// a username must match one when Users is set.
 	Users []User
 	// StrictDeviceIdentity lets a device publish and subscribe only under
 	// tributary/v1/devices/{its id}/, its id being its certificate's
-	// common name, else its username. Telemetry under another id is
-	// rejected (dead-lettered, acknowledged, not forwarded); other device
-	// topics are refused by ACL (mochi disconnects an MQTT 3.1.1 client).
-	// Admin users are exempt. Meaningful only with passwords or
-	// certificates: an anonymous client's username is unverified.
-	StrictDeviceIdentity bool
-	// MaxClients bounds connected clients; default 10,000.
+	// common name, else its verified username; its last will too. An
+	// anonymous client has no id. Telemetry under another id is rejected
+	// (dead-lettered, acknowledged, not forwarded); other device topics
+	// are refused by ACL (mochi disconnects an MQTT 3.1.1 client), a will
+	// on them at CONNECT. Admin users are exempt. Nil means on when Users
+	// or TLS.ClientCAFile is set, off otherwise; true needs one of them.
+	StrictDeviceIdentity *bool
+	// MaxClients bounds the open connections, whether or not they have
+	// sent CONNECT; one more is closed at once. Default 10,000.
 	MaxClients int
+	// MaxClientsPerSource bounds the open connections from one address,
+	// except loopback addresses (the gateway itself), so that one host on
+	// the network cannot take every place. Default 256.
+	MaxClientsPerSource int
+	// ConnectTimeout is how long a new connection has to send CONNECT
+	// (TLS handshake included) before it is closed. Default 10s.
+	ConnectTimeout time.Duration
 	// MaxInFlight bounds the messages decoded and appended at once across
 	// clients; default DefaultMaxInFlight.
 	MaxInFlight int
@@ -75,16 +92,42 @@ type User struct {
 
 func (c *EmbeddedConfig) defaults() {
 	defaults.Set(&c.Listen, ":1883")
-	if c.AllowAnonymous == nil {
-		allow := len(c.Users) == 0 && c.TLS.ClientCAFile == ""
-		c.AllowAnonymous = &allow
+	if c.StrictDeviceIdentity == nil {
+		strict := c.authenticated()
+		c.StrictDeviceIdentity = &strict
 	}
 	defaults.Set(&c.MaxClients, 10_000)
+	defaults.Set(&c.MaxClientsPerSource, 256)
+	defaults.Set(&c.ConnectTimeout, 10*time.Second)
 	defaults.Set(&c.MaxInFlight, DefaultMaxInFlight)
 	defaults.Set(&c.MaxPacketBytes, 1<<20)
 	defaults.Set(&c.ClientQueue, 256)
 	defaults.Set(&c.ClientInflight, 256)
 	defaults.Set(&c.SessionExpiry, 24*time.Hour)
+}
+
+// authenticated reports whether clients can prove who they are
+// (passwords or client certificates).
+func (c *EmbeddedConfig) authenticated() bool { return len(c.Users) > 0 || c.TLS.ClientCAFile != "" }
+
+// anonymous reports whether anonymous clients are admitted.
+func (c *EmbeddedConfig) anonymous() bool {
+	return c.AllowAnonymous || (!c.authenticated() && LoopbackAddr(c.Listen))
+}
+
+// LoopbackAddr reports whether a listen address (host:port) accepts
+// connections from this host only: a loopback IP or "localhost". An empty
+// host (":1883") listens on every interface.
+func LoopbackAddr(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Validate checks the configuration, with defaults applied to zero
@@ -108,12 +151,24 @@ func (c EmbeddedConfig) Validate() error {
 			bad("users entry %d (%q): password is empty", i+1, u.Username)
 		case seen[u.Username]:
 			bad("users entry %d: username %q appears twice", i+1, u.Username)
+		case c.Gateway != "" && u.Username == c.Gateway:
+			bad("users entry %d: %q is the gateway's own id, reserved for the agent", i+1, u.Username)
 		}
 		seen[u.Username] = true
+	}
+	if !c.authenticated() && !c.AllowAnonymous && !LoopbackAddr(c.Listen) {
+		errs = append(errs, fmt.Errorf("%w: listen %q is reachable from the network and no authentication is configured: "+
+			"add users or client_ca_file, or set allow_anonymous to accept anonymous devices", ErrUnauthenticated, c.Listen))
+	}
+	if *c.StrictDeviceIdentity && !c.authenticated() {
+		bad("strict_identity needs users or client_ca_file: an anonymous client has no verified id")
 	}
 	if c.MaxClients < 1 || c.MaxInFlight < 1 || c.ClientQueue < 1 || c.ClientInflight < 1 || c.ClientInflight > 65535 {
 		bad("max_clients %d, max_in_flight %d, client_queue %d must be at least 1 and client_inflight %d within 1..65535",
 			c.MaxClients, c.MaxInFlight, c.ClientQueue, c.ClientInflight)
+	}
+	if c.MaxClientsPerSource < 1 || c.ConnectTimeout <= 0 {
+		bad("max_clients_per_source %d must be at least 1 and connect_timeout %s positive", c.MaxClientsPerSource, c.ConnectTimeout)
 	}
 	if c.MaxPacketBytes < protocol.MaxPackBytes+1024 {
 		bad("max_packet_bytes %d is below %d (the largest pack plus room for the topic)", c.MaxPacketBytes, protocol.MaxPackBytes+1024)
@@ -128,14 +183,15 @@ func (c EmbeddedConfig) Validate() error {
 // a Store: each QoS 1 PUBACK is written only after the readings are
 // durable. Other topics (status, commands, replies) are brokered as usual.
 type Embedded struct {
-	cfg   EmbeddedConfig
-	core  *core
-	ln    net.Listener
-	users map[string]User
-	anon  bool
-	srv   *mqtt.Server
-	ran   atomic.Bool
-	once  sync.Once // closes ln
+	cfg    EmbeddedConfig
+	core   *core
+	ln     net.Listener
+	users  map[string]User
+	anon   bool
+	strict bool
+	srv    *mqtt.Server
+	ran    atomic.Bool
+	once   sync.Once // closes ln
 
 	// pending are the hook calls in progress; watch cancels those whose
 	// client has gone (taken over, timed out), so a stale read loop never
@@ -160,7 +216,8 @@ func NewEmbedded(cfg EmbeddedConfig, store Store, opts Options) (*Embedded, erro
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	e := &Embedded{cfg: cfg, users: make(map[string]User), anon: *cfg.AllowAnonymous, pending: map[*pending]struct{}{}}
+	e := &Embedded{cfg: cfg, users: make(map[string]User), anon: cfg.anonymous(), strict: *cfg.StrictDeviceIdentity,
+		pending: map[*pending]struct{}{}}
 	for _, u := range cfg.Users {
 		e.users[u.Username] = u
 	}
@@ -168,15 +225,17 @@ func NewEmbedded(cfg EmbeddedConfig, store Store, opts Options) (*Embedded, erro
 	if err != nil {
 		return nil, fmt.Errorf("intake: embedded: tls: %w", err)
 	}
-	c, err := newCore("embedded", store, &opts, cfg.MaxInFlight, -1)
+	c, err := newCore("embedded", store, &opts, cfg.MaxInFlight, -1, cfg.Gateway)
 	if err != nil {
 		return nil, err
 	}
 	e.core = c
-	ln, err := net.Listen("tcp", cfg.Listen)
+	raw, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("intake: embedded: listen: %w", err)
 	}
+	c.conns = newLimitListener(raw, cfg.MaxClients, cfg.MaxClientsPerSource, cfg.ConnectTimeout, c.log, c.limit)
+	var ln net.Listener = c.conns
 	if tc != nil {
 		ln = tls.NewListener(ln, tc)
 	}
@@ -238,7 +297,11 @@ func (e *Embedded) Run(ctx context.Context) error {
 	}
 	e.core.connected.Store(true)
 	e.core.log.Info("embedded broker serving", "max_clients", e.cfg.MaxClients,
-		"anonymous", e.anon, "users", len(e.users), "strict_identity", e.cfg.StrictDeviceIdentity)
+		"anonymous", e.anon, "users", len(e.users), "strict_identity", e.strict)
+	if e.cfg.AllowAnonymous {
+		e.core.log.Warn("anonymous MQTT clients are accepted (allow_anonymous): anyone who can reach the listener can publish and subscribe"+
+			" without credentials", "listen", e.ln.Addr().String())
+	}
 
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -301,33 +364,71 @@ func (e *Embedded) identity(cl *mqtt.Client) (id string, admin bool) {
 	if usr, ok := e.users[u]; ok {
 		return u, usr.Admin // authenticate checked the password
 	}
-	return u, false
+	return "", false // anonymous: a username nobody checked is no identity
 }
 
-// authenticate decides whether a client may connect.
+// authenticate decides whether a client may connect: its credentials,
+// then its last will.
 func (e *Embedded) authenticate(cl *mqtt.Client, pk packets.Packet) bool {
-	if tc, ok := cl.Net.Conn.(*tls.Conn); ok && len(tc.ConnectionState().VerifiedChains) > 0 {
-		return true // a certificate signed by ClientCAFile
+	if refusal := e.credentials(cl, pk); refusal != "" {
+		e.refused(cl, refusal)
+		return false
+	}
+	if refusal := e.willRefusal(cl); refusal != "" {
+		e.refused(cl, refusal)
+		return false
+	}
+	return true
+}
+
+// refused logs (rate-limited) why a client was refused at CONNECT.
+func (e *Embedded) refused(cl *mqtt.Client, why string) {
+	if ok, n := e.core.limit.Allow("auth"); ok {
+		e.core.log.Warn("client refused: "+why, "client_id", truncate(cl.ID, 200),
+			"username", truncate(string(cl.Properties.Username), 200), "remote", cl.Net.Remote, "suppressed", n)
+	}
+}
+
+// credentials checks a client's certificate or password; it returns why
+// the client is refused, or "".
+func (e *Embedded) credentials(cl *mqtt.Client, pk packets.Packet) string {
+	if tc, ok := cl.Net.Conn.(*tls.Conn); ok {
+		if cs := tc.ConnectionState(); len(cs.VerifiedChains) > 0 && len(cs.PeerCertificates) > 0 {
+			// A certificate signed by ClientCAFile.
+			if e.cfg.Gateway != "" && cs.PeerCertificates[0].Subject.CommonName == e.cfg.Gateway {
+				return "the certificate's common name is the gateway's own id, reserved for the agent"
+			}
+			return ""
+		}
 	}
 	user := string(pk.Connect.Username)
 	if user != "" && len(e.users) > 0 {
-		u, ok := e.users[user]
-		if ok && passwordEqual(u.Password, pk.Connect.Password) {
-			return true
+		if u, ok := e.users[user]; ok && passwordEqual(u.Password, pk.Connect.Password) {
+			return ""
 		}
-		if ok, n := e.core.limit.Allow("auth"); ok {
-			e.core.log.Warn("client refused: unknown username or wrong password",
-				"client_id", truncate(cl.ID, 200), "username", truncate(user, 200), "remote", cl.Net.Remote, "suppressed", n)
-		}
-		return false
+		return "unknown username or wrong password"
 	}
 	if !e.anon {
-		if ok, n := e.core.limit.Allow("auth"); ok {
-			e.core.log.Warn("client refused: anonymous clients are not allowed",
-				"client_id", truncate(cl.ID, 200), "remote", cl.Net.Remote, "suppressed", n)
-		}
+		return "anonymous clients are not allowed"
 	}
-	return e.anon
+	return ""
+}
+
+// willRefusal returns why a client's last will is refused, or "": a will
+// may go where the client may publish, never on a telemetry topic (a will
+// bypasses the store: it would be forwarded but never stored or checked).
+func (e *Embedded) willRefusal(cl *mqtt.Client) string {
+	if atomic.LoadUint32(&cl.Properties.Will.Flag) == 0 {
+		return ""
+	}
+	topic := cl.Properties.Will.TopicName
+	if isTelemetryTopic(topic) {
+		return fmt.Sprintf("last will on telemetry topic %q", truncate(topic, 200))
+	}
+	if !e.mayPublish(cl, topic) {
+		return fmt.Sprintf("last will on topic %q, which the client may not publish to", truncate(topic, 200))
+	}
+	return ""
 }
 
 func passwordEqual(want string, got []byte) bool {
@@ -342,12 +443,18 @@ func passwordEqual(want string, got []byte) bool {
 
 // mayPublish reports whether cl may publish on topic.
 func (e *Embedded) mayPublish(cl *mqtt.Client, topic string) bool {
-	id, unrestricted := e.restriction(cl)
-	if unrestricted || !strings.HasPrefix(topic, protocol.TopicPrefix) || isTelemetryTopic(topic) {
+	if !strings.HasPrefix(topic, protocol.TopicPrefix) || isTelemetryTopic(topic) {
+		return true
+	}
+	id, admin := e.identity(cl)
+	if admin {
 		return true
 	}
 	dev, _, _ := strings.Cut(topic[len(protocol.TopicPrefix):], "/")
-	return id != "" && dev == id
+	if e.cfg.Gateway != "" && dev == e.cfg.Gateway {
+		return false // reserved for the agent
+	}
+	return !e.strict || (id != "" && dev == id)
 }
 
 // maySubscribe reports whether cl may subscribe to filter.
@@ -359,7 +466,7 @@ func (e *Embedded) maySubscribe(cl *mqtt.Client, filter string) bool {
 // restriction returns the device id cl is held to, or unrestricted
 // (no StrictDeviceIdentity, or an admin).
 func (e *Embedded) restriction(cl *mqtt.Client) (id string, unrestricted bool) {
-	if !e.cfg.StrictDeviceIdentity {
+	if !e.strict {
 		return "", true
 	}
 	return e.identity(cl)
@@ -399,7 +506,13 @@ type hook struct {
 func (h *hook) ID() string { return "tributary-intake" }
 
 func (h *hook) Provides(b byte) bool {
-	return bytes.Contains([]byte{mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPublish, mqtt.OnWillSent}, []byte{b})
+	return bytes.Contains([]byte{mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPublish, mqtt.OnWillSent}, []byte{b})
+}
+
+// OnConnect: the client sent CONNECT in time (ConnectTimeout).
+func (h *hook) OnConnect(cl *mqtt.Client, _ packets.Packet) error {
+	connected(cl.Net.Conn)
+	return nil
 }
 
 func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
@@ -444,7 +557,7 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 	pk.FixedHeader.Retain = false
 	us, flags := e.core.clock.Now()
 	msg := message{topic: topic, payload: pk.Payload, received: us, flags: flags, dup: pk.FixedHeader.Dup}
-	if e.cfg.StrictDeviceIdentity {
+	if e.strict {
 		if id, admin := e.identity(cl); !admin {
 			msg.check = func(t protocol.Topic) (string, string) {
 				if t.Device == id {

@@ -172,7 +172,7 @@ func TestEmbeddedStrictIdentity(t *testing.T) {
 	store := &memStore{}
 	_, url := newEmbedded(t, store, func(c *intake.EmbeddedConfig) {
 		c.TLS = tlsfiles.Server{CertFile: serverCert, KeyFile: serverKey, ClientCAFile: pki.CAFile}
-		c.StrictDeviceIdentity = true
+		c.StrictDeviceIdentity = ptr(true)
 	})
 	withCert := func(cn string) func(*mqtt.ClientOptions) {
 		tc := pki.ClientTLS(t, cn)
@@ -215,7 +215,7 @@ func TestEmbeddedStrictIdentityPasswords(t *testing.T) {
 	store := &memStore{}
 	_, url := newEmbedded(t, store, func(c *intake.EmbeddedConfig) {
 		c.Users = []intake.User{{Username: "dev-1", Password: "a"}, {Username: "console", Password: "b", Admin: true}}
-		c.StrictDeviceIdentity = true
+		c.StrictDeviceIdentity = ptr(true)
 	})
 	user := func(u, p string) func(*mqtt.ClientOptions) {
 		return func(o *mqtt.ClientOptions) { o.SetUsername(u).SetPassword(p) }
@@ -267,12 +267,7 @@ func TestEmbeddedBadInput(t *testing.T) {
 	if len(rs) != 1 || rs[0].Value != 3 {
 		t.Errorf("store = %v", rs)
 	}
-	var reasons []string
-	for _, d := range dead {
-		code, _, _ := strings.Cut(d.reason, ":")
-		reasons = append(reasons, code)
-	}
-	if want := "[too_large bad_topic bad_device_id wrong_type]"; fmt.Sprint(reasons) != want {
+	if want, reasons := "[too_large bad_topic bad_device_id wrong_type]", reasonCodes(dead); fmt.Sprint(reasons) != want {
 		t.Errorf("dead letter reasons %v, want %s", reasons, want)
 	}
 	if st := e.Stats(); st.Acked != 5 || st.Rejected != 4 {

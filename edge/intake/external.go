@@ -137,7 +137,7 @@ func NewExternal(cfg ExternalConfig, store Store, opts Options) (*External, erro
 		}
 		e.tls = tc
 	}
-	c, err := newCore("external", store, &opts, cfg.MaxInFlight, cfg.MaxInFlight+cfg.MaxQueued)
+	c, err := newCore("external", store, &opts, cfg.MaxInFlight, cfg.MaxInFlight+cfg.MaxQueued, cfg.Gateway)
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -248,6 +249,16 @@ func pack(device string, v int, cbor bool) []byte {
 		return protocol.EncodeSenMLCBOR(rs, nil)
 	}
 	return protocol.EncodeSenMLJSON(rs, nil)
+}
+
+// reasonCodes returns the reason code of each dead letter, in order.
+func reasonCodes(dead []deadLetter) []string {
+	var codes []string
+	for _, d := range dead {
+		code, _, _ := strings.Cut(d.reason, ":")
+		codes = append(codes, code)
+	}
+	return codes
 }
 
 // values returns the sorted values of readings, and how often each came.

@@ -38,6 +38,9 @@ var _ Clock = (*clock.Clock)(nil)
 var (
 	// ErrRunning is returned by Run when it was already called.
 	ErrRunning = errors.New("intake: Run called twice")
+	// ErrUnauthenticated is returned (wrapped) by EmbeddedConfig.Validate
+	// for a listener reachable from the network that would admit anyone.
+	ErrUnauthenticated = errors.New("intake: embedded: anonymous MQTT on a non-loopback listener")
 )
 
 // Defaults.
@@ -73,6 +76,7 @@ const (
 	ReasonBadTopic       = "bad_topic"        // not tributary/v1/devices/{device}/telemetry
 	ReasonBadDeviceID    = "bad_device_id"    // {device} does not match protocol.DeviceIDPattern
 	ReasonIdentity       = "identity"         // StrictDeviceIdentity: published under another device's id
+	ReasonReserved       = "reserved"         // under the gateway's own id, or a reading named protocol.HealthPrefix...
 	ReasonMalformed      = "malformed"        // not SenML JSON/CBOR, truncated, trailing bytes
 	ReasonEmpty          = "empty"            // no records, or none with a value
 	ReasonTooMany        = "too_many_records" // over protocol.MaxPackRecords
@@ -89,7 +93,7 @@ const (
 
 // reasons lists every reason, in the order of the counters.
 var reasons = [...]string{
-	ReasonTooLarge, ReasonBadTopic, ReasonBadDeviceID, ReasonIdentity,
+	ReasonTooLarge, ReasonBadTopic, ReasonBadDeviceID, ReasonIdentity, ReasonReserved,
 	ReasonMalformed, ReasonEmpty, ReasonTooMany, ReasonBadName, ReasonNoValue,
 	ReasonMultipleValues, ReasonVersion, ReasonMustUnderstand, ReasonWrongType,
 	ReasonBadNumber, ReasonDuplicateLabel, ReasonInvalid,
@@ -172,21 +176,30 @@ type Stats struct {
 	// is the size of the device status table.
 	StatusMessages uint64
 	Devices        int
+	// Connections is the number of open device connections (Embedded);
+	// ConnectionsRefused counts the connections closed by reason
+	// (Refused*; only reasons seen).
+	Connections        int
+	ConnectionsRefused map[string]uint64
 }
 
 // core is the message path both intakes share.
 type core struct {
-	mode  string // "external" or "embedded": the metrics' mode label
-	store Store
-	clock Clock
-	log   *slog.Logger
-	base  *slog.Logger // the logger given, for components of our own (mochi)
-	sem   chan struct{}
+	mode string // "external" or "embedded": the metrics' mode label
+	// gateway is the agent's own device id: reserved, with the
+	// protocol.HealthPrefix reading names, for the agent's health.
+	gateway string
+	store   Store
+	clock   Clock
+	log     *slog.Logger
+	base    *slog.Logger // the logger given, for components of our own (mochi)
+	sem     chan struct{}
 	// maxAccepted bounds the messages accepted and not finished (in
 	// flight plus waiting); -1: unbounded.
 	maxAccepted int64
 	devices     *devices
 	limit       *loglimit.Keyed
+	conns       *limitListener // Embedded's; nil for External
 
 	connected                               atomic.Bool
 	connects, messages, duplicates          atomic.Uint64
@@ -197,7 +210,7 @@ type core struct {
 	appendHist                              prometheus.Histogram
 }
 
-func newCore(mode string, store Store, o *Options, maxInFlight, maxAccepted int) (*core, error) {
+func newCore(mode string, store Store, o *Options, maxInFlight, maxAccepted int, gateway string) (*core, error) {
 	if store == nil {
 		return nil, fmt.Errorf("intake: store is nil")
 	}
@@ -221,6 +234,7 @@ func newCore(mode string, store Store, o *Options, maxInFlight, maxAccepted int)
 	}
 	c := &core{
 		mode:        mode,
+		gateway:     gateway,
 		store:       store,
 		clock:       clk,
 		log:         log,
@@ -308,6 +322,10 @@ func (c *core) handle(ctx context.Context, m *message) (accepted bool, err error
 	if err != nil {
 		return false, c.reject(ctx, m, reasonOf(err), err.Error())
 	}
+	if c.gateway != "" && t.Device == c.gateway {
+		return false, c.reject(ctx, m, ReasonReserved,
+			fmt.Sprintf("device %q is the gateway's own id, reserved for the agent's health readings", t.Device))
+	}
 	if m.check != nil {
 		if reason, detail := m.check(t); reason != "" {
 			return false, c.reject(ctx, m, reason, detail)
@@ -320,6 +338,12 @@ func (c *core) handle(ctx context.Context, m *message) (accepted bool, err error
 	rs, err := protocol.DecodeSenML(m.payload, protocol.DecodeOptions{Device: t.Device, Now: m.received, Flags: m.flags})
 	if err != nil {
 		return false, c.reject(ctx, m, reasonOf(err), err.Error())
+	}
+	for _, r := range rs {
+		if strings.HasPrefix(r.Name, protocol.HealthPrefix) {
+			return false, c.reject(ctx, m, ReasonReserved,
+				fmt.Sprintf("reading %q: names starting with %q are reserved for the agent's health", truncate(r.Name, 200), protocol.HealthPrefix))
+		}
 	}
 	start := time.Now()
 	err = c.store.Append(ctx, rs)
@@ -392,6 +416,18 @@ func (c *core) stats() Stats {
 		StatusMessages:   c.statusMsgs.Load(),
 		Devices:          c.devices.len(),
 	}
+	if c.conns != nil {
+		var refused [len(refusals)]uint64
+		s.Connections, refused = c.conns.counts()
+		for i, n := range refused {
+			if n > 0 {
+				if s.ConnectionsRefused == nil {
+					s.ConnectionsRefused = make(map[string]uint64)
+				}
+				s.ConnectionsRefused[refusals[i]] = n
+			}
+		}
+	}
 	for i := range reasons {
 		if n := c.rejectedBy[i].Load(); n > 0 {
 			if s.RejectedBy == nil {
@@ -420,6 +456,9 @@ var (
 	descConnects   = desc("connects_total", "Broker sessions established (external).")
 	descStatus     = desc("status_messages_total", "Device status (birth, last will) messages seen.")
 	descDevices    = descGauge("devices", "Devices in the status table.")
+	descConns      = descGauge("connections", "Open device connections, CONNECT sent or not (embedded).")
+	descConnsRef   = desc("connections_refused_total", "Device connections closed by the embedded broker's guards, by reason: "+
+		"max_clients, per_source (max_clients_per_source), connect_timeout (no CONNECT in time).", "reason")
 )
 
 func desc(name, help string, labels ...string) *prometheus.Desc {
@@ -432,7 +471,7 @@ func descGauge(name, help string) *prometheus.Desc { return desc(name, help) }
 func (c *core) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descMessages, descDuplicates, descReadings, descAcked, descRejected,
 		descAppendErr, descDLErr, descShed, descInFlight, descWaiting, descConnected, descConnects,
-		descStatus, descDevices} {
+		descStatus, descDevices, descConns, descConnsRef} {
 		ch <- d
 	}
 	c.appendHist.Describe(ch)
@@ -466,6 +505,13 @@ func (c *core) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(descConnected, connected)
 	gauge(descDevices, float64(c.devices.len()))
+	if c.conns != nil {
+		open, refused := c.conns.counts()
+		gauge(descConns, float64(open))
+		for i, r := range refusals {
+			counter(descConnsRef, refused[i], r)
+		}
+	}
 	c.appendHist.Collect(ch)
 }
 

@@ -3,11 +3,13 @@
 // sensor buses, commits each to a durable queue before acknowledging it, and
 // forwards compressed batches to the cloud whenever the uplink is up.
 //
-//	tributary-agent -data DIR -gateway ID -cloud URL -token TOKEN [-listen :9100] [-broker URL | -mqtt-listen :1883]
+//	tributary-agent -data DIR -gateway ID -cloud URL -token-file FILE [-listen :8284] [-broker URL | -mqtt-listen :1883]
 //	tributary-agent -config /etc/tributary/agent.yaml
 //
 // Flags win over the config file. deploy/agent.example.yaml is an annotated
-// config. SIGINT or SIGTERM stops producers first, then lets the uplink
+// config. With neither cloud.token nor cloud.token_file set, the token is
+// the systemd credential tributary-token ($CREDENTIALS_DIRECTORY), else
+// $TRIBUTARY_TOKEN. SIGINT or SIGTERM stops producers first, then lets the uplink
 // flush within drain_timeout; unsent readings stay queued for the next
 // start. A second signal kills the agent at once.
 package main
@@ -29,7 +31,7 @@ var version = "dev"
 
 func main() { cmdline.Main(run) }
 
-const usage = `usage: tributary-agent -data DIR -gateway ID -cloud URL -token TOKEN [flags]
+const usage = `usage: tributary-agent -data DIR -gateway ID -cloud URL -token-file FILE [flags]
        tributary-agent -config FILE [flags]
 
 `
@@ -40,9 +42,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c.String("data", "data `folder` for the queue database", func(v string) { cfg.Data = v })
 	c.String("gateway", "this gateway's `id`", func(v string) { cfg.Gateway = v })
 	c.String("cloud", "cloud ingest base `URL`, e.g. https://cloud.example:8080", func(v string) { cfg.Cloud.URL = v })
-	c.String("token", "the gateway's bearer `token` (see: tributary-cloud token issue ID)",
+	c.String("token", "the gateway's bearer `token` (visible in ps: prefer -token-file, $TRIBUTARY_TOKEN or the systemd credential tributary-token)",
 		func(v string) { cfg.Cloud.Token, cfg.Cloud.TokenFile = v, "" })
-	c.String("listen", "`address` for /metrics and /healthz (default :9100)", func(v string) { cfg.Listen = v })
+	c.String("token-file", "`file` holding the gateway's bearer token (see: tributary-cloud token issue ID)",
+		func(v string) { cfg.Cloud.TokenFile, cfg.Cloud.Token = v, "" })
+	c.String("listen", "`address` for /metrics and /healthz (default :8284)", func(v string) { cfg.Listen = v })
 	c.String("broker", "external MQTT broker `URL` (tcp://host:1883); default: the embedded broker",
 		func(v string) { cfg.MQTT.Broker, cfg.MQTT.Listen = v, "" })
 	c.String("mqtt-listen", "embedded broker `address` (default :1883)", func(v string) { cfg.MQTT.Listen, cfg.MQTT.Broker = v, "" })
@@ -54,6 +58,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if code, ok := cmdline.LoadConfig(c, &cfg, agent.LoadConfig); !ok {
 		return code
 	}
+	cfg = cfg.WithEnvToken(os.Getenv)
 	log, code, ok := cmdline.Start(c, &cfg)
 	if !ok {
 		return code

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -84,5 +85,38 @@ func TestJSONLogs(t *testing.T) {
 	// drain_timeout at least: the check saw durations, not none.
 	if sum.Lines < 4 || sum.Durations < 1 {
 		t.Errorf("%+v:\n%s", sum, logs.String())
+	}
+}
+
+// TestTokenSources: the token comes from -token-file or $TRIBUTARY_TOKEN
+// as well as -token; with none the error names them.
+func TestTokenSources(t *testing.T) {
+	t.Setenv("CREDENTIALS_DIRECTORY", "")
+	dir := t.TempDir()
+	file := filepath.Join(dir, "token")
+	if err := os.WriteFile(file, []byte("t\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stopped, cancel := context.WithCancel(t.Context())
+	cancel() // the agent starts, then stops at once
+	base := []string{"-data", filepath.Join(dir, "data"), "-gateway", "gw-1", "-cloud", "http://127.0.0.1:9",
+		"-listen", "127.0.0.1:0", "-mqtt-listen", "127.0.0.1:0"}
+	for _, tc := range []struct {
+		env    string
+		args   []string
+		code   int
+		stderr string
+	}{
+		{"", []string{"-token-file", file}, 0, ""},
+		{"t", nil, 0, ""},
+		{"", []string{"-token-file", filepath.Join(dir, "none")}, 1, "cloud.token_file"},
+		{"", nil, 1, "$TRIBUTARY_TOKEN"},
+	} {
+		t.Setenv("TRIBUTARY_TOKEN", tc.env)
+		var stderr bytes.Buffer
+		code := run(stopped, append(base, tc.args...), io.Discard, &stderr)
+		if code != tc.code || !strings.Contains(stderr.String(), tc.stderr) {
+			t.Errorf("TRIBUTARY_TOKEN=%q %q: exit %d, stderr %q", tc.env, tc.args, code, stderr.String())
+		}
 	}
 }
