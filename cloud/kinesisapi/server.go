@@ -251,3 +251,30 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	return m, nil
 }
+
+// Limited returns a handler that answers like s with at most limit calls in
+// progress (at least 1). A call beyond it is refused at once with
+// LimitExceededException (HTTP 400, a throttling error the AWS SDKs back
+// off from and retry), before its body is read: a crowd of slow or
+// greedy clients cannot pile up work or memory. The cloud serves
+// kinesis_listen through it; its own in-process consumer calls s itself.
+func (s *Server) Limited(limit int) http.Handler {
+	sem := make(chan struct{}, max(limit, 1))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case sem <- struct{}{}:
+			defer func() { <-sem }()
+			s.ServeHTTP(w, r)
+		default:
+			s.m.requests.WithLabelValues("unknown", typeLimitExceeded).Inc()
+			body := `{"__type":"` + typeLimitExceeded + `","message":"Rate exceeded: too many calls in progress (kinesis_api.max_in_flight)."}`
+			h := w.Header()
+			h.Set("X-Amzn-RequestId", newRequestID())
+			h.Set("X-Amzn-ErrorType", typeLimitExceeded)
+			h.Set("Content-Type", contentJSON)
+			h.Set("Content-Length", strconv.Itoa(len(body)))
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = io.WriteString(w, body)
+		}
+	})
+}

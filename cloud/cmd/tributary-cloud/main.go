@@ -1,8 +1,11 @@
 // Command tributary-cloud is the cloud tier: the ingest API that gateways
-// upload batches to, the embedded stream store and its Kinesis API (or
-// Amazon Kinesis as the stream), /metrics and /healthz.
+// upload batches to (and /healthz) on -listen, the dashboard, /api/v1,
+// /metrics and pprof on -admin-listen (loopback unless admin.tokens is
+// set), the embedded stream store and its Kinesis API on -kinesis-listen
+// (loopback unless kinesis_api.credentials is set), or Amazon Kinesis as
+// the stream.
 //
-//	tributary-cloud -data DIR [-listen :8080] [-kinesis-listen :4567]
+//	tributary-cloud -data DIR [-listen :8080] [-admin-listen 127.0.0.1:8081] [-kinesis-listen 127.0.0.1:4567]
 //	tributary-cloud -config /etc/tributary/cloud.yaml
 //	tributary-cloud -data DIR token issue|rotate|revoke GATEWAY
 //	tributary-cloud -data DIR token list
@@ -38,7 +41,7 @@ var version = "dev"
 
 func main() { cmdline.Main(run) }
 
-const usage = `usage: tributary-cloud -data DIR [-listen ADDR] [-kinesis-listen ADDR] [flags]
+const usage = `usage: tributary-cloud -data DIR [-listen ADDR] [-admin-listen ADDR] [-kinesis-listen ADDR] [flags]
        tributary-cloud -config FILE [flags]
        tributary-cloud -data DIR token issue GATEWAY    print a new token for a gateway
        tributary-cloud -data DIR token rotate GATEWAY   replace a gateway's token, print the new one
@@ -54,8 +57,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var cfg server.Config
 	c := cmdline.New("tributary-cloud", version, usage, "YAML config `file` (optional; see deploy/cloud.example.yaml)", stdout, stderr)
 	c.String("data", "data `folder`: tokens, the ack log and the stream store", func(v string) { cfg.Data = v })
-	c.String("listen", "`address` of the ingest API, /metrics and /healthz (default :8080)", func(v string) { cfg.Listen = v })
-	c.String("kinesis-listen", "`address` of the Kinesis API (default :4567; off to disable)", func(v string) { cfg.KinesisListen = v })
+	c.String("listen", "`address` of the ingest API and /healthz, for gateways (default :8080)", func(v string) { cfg.Listen = v })
+	c.String("admin-listen", "`address` of the dashboard, /api/v1, /metrics and pprof (default 127.0.0.1:8081; off to disable; any other than loopback needs admin.tokens)", func(v string) { cfg.Admin.Listen = v })
+	c.String("kinesis-listen", "`address` of the Kinesis API (default 127.0.0.1:4567; off to disable; any other than loopback needs kinesis_api.credentials)", func(v string) { cfg.KinesisListen = v })
 	c.LogFlags(&cfg.LogFormat, &cfg.LogLevel)
 	if code, done := c.Parse(args, true); done {
 		return code

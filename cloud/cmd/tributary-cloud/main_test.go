@@ -89,19 +89,35 @@ func TestInvalidConfig(t *testing.T) {
 	}
 }
 
+// Exposing the admin listener or the Kinesis API beyond loopback without
+// authentication is refused at start, naming the setting to add.
+func TestExposedWithoutAuth(t *testing.T) {
+	data := t.TempDir()
+	for _, c := range []struct{ flag, want string }{
+		{"-admin-listen", "admin.tokens"},
+		{"-kinesis-listen", "kinesis_api.credentials"},
+	} {
+		code, _, errOut := cli(t, "-data", data, c.flag, ":0")
+		if code != 1 || !strings.Contains(errOut, c.want) || !strings.Contains(errOut, "not a loopback address") {
+			t.Errorf("%s :0: exit %d %q, want 1 naming %s", c.flag, code, errOut, c.want)
+		}
+	}
+}
+
 // The server runs from flags, answers /healthz, and stops cleanly when its
-// context ends (SIGTERM in main). Its JSON log lines have no duplicate key
-// and log durations as Go duration strings.
+// context ends (SIGTERM in main). The dashboard's API answers on the admin
+// listener only. Its JSON log lines have no duplicate key and log
+// durations as Go duration strings.
 func TestServe(t *testing.T) {
 	data := t.TempDir()
-	listen, kin := testenv.FreeAddr(t), testenv.FreeAddr(t)
+	listen, kin, admin := testenv.FreeAddr(t), testenv.FreeAddr(t), testenv.FreeAddr(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan int, 1)
 	var logs logtest.Writer
 	go func() {
-		done <- run(runCtx, []string{"-data", data, "-listen", listen, "-kinesis-listen", kin, "-log-format", "json", "-log-level", "debug"}, io.Discard, &logs)
+		done <- run(runCtx, []string{"-data", data, "-listen", listen, "-kinesis-listen", kin, "-admin-listen", admin, "-log-format", "json", "-log-level", "debug"}, io.Discard, &logs)
 	}()
 	if _, err := logs.Wait(ctx, "tributary-cloud started"); err != nil {
 		stop()
@@ -114,6 +130,20 @@ func TestServe(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Errorf("healthz %d", resp.StatusCode)
+	}
+	for _, c := range []struct {
+		url  string
+		want int
+	}{{"http://" + admin + "/api/v1/overview", 200}, {"http://" + admin + "/metrics", 200},
+		{"http://" + listen + "/api/v1/overview", 404}, {"http://" + listen + "/metrics", 404}, {"http://" + listen + "/", 404}} {
+		resp, err := http.Get(c.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Errorf("GET %s: %d, want %d", c.url, resp.StatusCode, c.want)
+		}
 	}
 	// While it runs, the token command works on the same folder.
 	if code, tok, e := cli(t, "-data", data, "token", "issue", "gw-1"); code != 0 || tok == "" {
