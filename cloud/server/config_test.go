@@ -31,7 +31,8 @@ func TestExampleConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.Stream.Name != "telemetry" || cfg.Stream.Shards != 4 || cfg.Ingest.MaxBytes != 8<<20 ||
-		cfg.Ingest.ThrottleWait != time.Second || cfg.TLS.ClientCAFile == "" || len(cfg.KinesisAPI.Credentials) != 1 {
+		cfg.Ingest.ThrottleWait != time.Second || cfg.TLS.ClientCAFile == "" || len(cfg.KinesisAPI.Credentials) != 1 ||
+		cfg.Admin.Listen != server.DefaultAdminListen || len(cfg.Admin.Tokens) != 1 || cfg.Admin.Tokens[0] != server.HashAdminToken("test") {
 		t.Errorf("example decoded as %+v", cfg)
 	}
 }
