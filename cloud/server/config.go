@@ -29,6 +29,7 @@ const (
 	DefaultBackend            = BackendEmbedded
 	DefaultDrainTimeout       = 10 * time.Second
 	DefaultTokenReload        = 2 * time.Second
+	DefaultReadTimeout        = 2 * time.Minute // ingest.read_timeout
 )
 
 // Stream backends.
@@ -114,6 +115,10 @@ type IngestConfig struct {
 	PutTimeout   time.Duration `yaml:"put_timeout"`   // default 30s
 	EpochTTL     time.Duration `yaml:"epoch_ttl"`     // default 720h
 	MaxRanges    int           `yaml:"max_ranges"`    // default 1024
+	// ReadTimeout bounds the reading of one whole request, body included
+	// (default 2m: 8MiB at ~600 kbit/s); a client that trickles its body
+	// is cut off then.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
 }
 
 // TokensConfig: how often the server looks for tokens issued or revoked
@@ -242,6 +247,7 @@ func (c Config) WithDefaults() Config {
 	defaults.Set(&c.Stream.Backend, DefaultBackend)
 	defaults.Set(&c.Stream.Shards, DefaultShards)
 	defaults.Set(&c.Ingest.MaxBytes, protocol.MaxBatchBytes)
+	defaults.Set(&c.Ingest.ReadTimeout, DefaultReadTimeout)
 	defaults.Set(&c.Tokens.ReloadEvery, DefaultTokenReload)
 	defaults.Set(&c.DrainTimeout, DefaultDrainTimeout)
 	defaults.Set(&c.Monitor.Application, DefaultMonitorApplication)
@@ -322,7 +328,7 @@ func (c Config) Validate() error {
 		name string
 		v    time.Duration
 	}{{"ingest.throttle_wait", c.Ingest.ThrottleWait}, {"ingest.retry_after", c.Ingest.RetryAfter},
-		{"ingest.put_timeout", c.Ingest.PutTimeout}, {"ingest.epoch_ttl", c.Ingest.EpochTTL},
+		{"ingest.put_timeout", c.Ingest.PutTimeout}, {"ingest.epoch_ttl", c.Ingest.EpochTTL}, {"ingest.read_timeout", c.Ingest.ReadTimeout},
 		{"tokens.reload_every", c.Tokens.ReloadEvery}, {"drain_timeout", c.DrainTimeout},
 		{"monitor.poll_interval", c.Monitor.PollInterval}, {"monitor.offline_after", c.Monitor.OfflineAfter}} {
 		if d.v < 0 {

@@ -56,7 +56,26 @@ type Options struct {
 	// StoreOptions configure the embedded shard store (tests use it for
 	// throughput limits and clocks); the Logger is set if nil.
 	StoreOptions shardstore.Options
+	// ReadHeaderTimeout bounds the wait for a request's headers on every
+	// listener (default DefaultReadHeaderTimeout; tests shorten it).
+	ReadHeaderTimeout time.Duration
 }
+
+// HTTP limits of every listener. A connection that has not sent its
+// headers within ReadHeaderTimeout is closed, as is one idle this long
+// between requests; headers are at most MaxHeaderBytes.
+const (
+	DefaultReadHeaderTimeout = 10 * time.Second
+	IdleTimeout              = 2 * time.Minute
+	MaxHeaderBytes           = 64 << 10
+	// Whole-request bounds of the Kinesis API (no call streams) and the
+	// admin listener's request reads (its event stream sets a deadline per
+	// write, and pprof profiles run for their ?seconds=, so it has no
+	// WriteTimeout).
+	kinesisReadTimeout  = time.Minute
+	kinesisWriteTimeout = 2 * time.Minute
+	adminReadTimeout    = 30 * time.Second
+)
 
 // Server is a running tributary-cloud.
 type Server struct {
@@ -79,6 +98,8 @@ type Server struct {
 	admin                         *http.ServeMux // the admin listener's (nil when off)
 	httpSrv, kinesisSrv, adminSrv *http.Server
 
+	headerTimeout time.Duration
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -95,7 +116,8 @@ func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 		return nil, err
 	}
 	log := cmp.Or(opts.Logger, slog.Default())
-	s := &Server{cfg: cfg, log: log, version: opts.Version, started: time.Now(), reg: metrics.NewRegistry(buildinfo.Read(opts.Version))}
+	s := &Server{cfg: cfg, log: log, version: opts.Version, started: time.Now(), reg: metrics.NewRegistry(buildinfo.Read(opts.Version)),
+		headerTimeout: cmp.Or(opts.ReadHeaderTimeout, DefaultReadHeaderTimeout)}
 	fail := func(err error) (*Server, error) { s.Close(); return nil, err }
 
 	if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
@@ -139,6 +161,7 @@ func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 		log.Info("no Kinesis API on kinesis_listen: the stream backend is Kinesis itself", "kinesis_listen", cfg.KinesisListen)
 	default:
 		s.kinesisSrv = s.httpServer("kinesisapi", api.Limited(cfg.KinesisAPI.MaxInFlight), nil)
+		s.kinesisSrv.ReadTimeout, s.kinesisSrv.WriteTimeout = kinesisReadTimeout, kinesisWriteTimeout
 		if s.kinesisLn, err = net.Listen("tcp", cfg.KinesisListen); err != nil {
 			return fail(fmt.Errorf("cloud: listen %s (Kinesis API): %w", cfg.KinesisListen, err))
 		}
@@ -163,6 +186,11 @@ func (s *Server) listen() error {
 	mux.Handle(ingest.Path, s.ingest)
 	mux.Handle("GET /healthz", health)
 	s.httpSrv = s.httpServer("http", mux, tlsCfg)
+	// A batch's body within read_timeout; the answer after at most the
+	// body, the stream writes and the throttling waits.
+	s.httpSrv.ReadTimeout = cfg.Ingest.ReadTimeout
+	s.httpSrv.WriteTimeout = cfg.Ingest.ReadTimeout + cmp.Or(cfg.Ingest.PutTimeout, ingest.DefaultPutTimeout) +
+		cmp.Or(cfg.Ingest.ThrottleWait, ingest.DefaultThrottleWait) + 30*time.Second
 	if s.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return fmt.Errorf("cloud: listen %s (ingest): %w", cfg.Listen, err)
 	}
@@ -179,6 +207,7 @@ func (s *Server) listen() error {
 		return err
 	}
 	s.adminSrv = s.httpServer("admin", guard, adminTLS)
+	s.adminSrv.ReadTimeout = adminReadTimeout
 	// Shutdown ends the dashboard's event streams (they never go idle).
 	base, cancel := context.WithCancel(context.Background())
 	s.adminSrv.BaseContext = func(net.Listener) context.Context { return base }
@@ -190,11 +219,11 @@ func (s *Server) listen() error {
 	return nil
 }
 
-// httpServer is an http.Server for one listener, logging through the
-// server's logger.
+// httpServer is an http.Server for one listener with the limits every
+// listener shares, logging through the server's logger.
 func (s *Server) httpServer(component string, h http.Handler, tlsCfg *tls.Config) *http.Server {
-	return &http.Server{Handler: h, TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-		ErrorLog: slog.NewLogLogger(s.log.With("component", component).Handler(), slog.LevelWarn)}
+	return &http.Server{Handler: h, TLSConfig: tlsCfg, ReadHeaderTimeout: s.headerTimeout, IdleTimeout: IdleTimeout,
+		MaxHeaderBytes: MaxHeaderBytes, ErrorLog: slog.NewLogLogger(s.log.With("component", component).Handler(), slog.LevelWarn)}
 }
 
 func (s *Server) openBackend(ctx context.Context, opts Options) error {

@@ -39,6 +39,12 @@ type running struct {
 
 func start(t *testing.T, cfg server.Config, so shardstore.Options) *running {
 	t.Helper()
+	return startWith(t, cfg, server.Options{StoreOptions: so})
+}
+
+// startWith is start with options (the logger and version are set).
+func startWith(t *testing.T, cfg server.Config, opts server.Options) *running {
+	t.Helper()
 	if cfg.Listen == "" {
 		cfg.Listen = "127.0.0.1:0"
 	}
@@ -50,7 +56,8 @@ func start(t *testing.T, cfg server.Config, so shardstore.Options) *running {
 	}
 	cfg.Tokens.ReloadEvery = 10 * time.Millisecond
 	cfg.Ingest.ThrottleWait = 50 * time.Millisecond
-	s, err := server.New(t.Context(), cfg, server.Options{Logger: slog.New(slog.DiscardHandler), Version: "test", StoreOptions: so})
+	opts.Logger, opts.Version = slog.New(slog.DiscardHandler), "test"
+	s, err := server.New(t.Context(), cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
