@@ -149,7 +149,8 @@ type AdminConfig struct {
 	// "off" disables it).
 	Listen string `yaml:"listen"`
 	// Tokens are the SHA-256 hashes of the accepted bearer tokens, each
-	// "sha256:" and 64 hex digits (printf %s "$TOKEN" | sha256sum): the
+	// "sha256:" and 64 hex digits (`tributary-cloud admin-token` prints a
+	// new token and its entry; or printf %s "$TOKEN" | sha256sum): the
 	// config holds nothing that logs in.
 	Tokens []string `yaml:"tokens"`
 	// TokenFiles are files that each hold one accepted token (systemd

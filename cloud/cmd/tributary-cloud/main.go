@@ -9,6 +9,7 @@
 //	tributary-cloud -config /etc/tributary/cloud.yaml
 //	tributary-cloud -data DIR token issue|rotate|revoke GATEWAY
 //	tributary-cloud -data DIR token list
+//	tributary-cloud admin-token
 //	tributary-cloud anomaly score [-in FILE] [-out FILE]
 //
 // Flags win over the config file; deploy/cloud.example.yaml is an
@@ -21,6 +22,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -47,6 +50,8 @@ const usage = `usage: tributary-cloud -data DIR [-listen ADDR] [-admin-listen AD
        tributary-cloud -data DIR token rotate GATEWAY   replace a gateway's token, print the new one
        tributary-cloud -data DIR token revoke GATEWAY   delete a gateway's token
        tributary-cloud -data DIR token list             list gateways with a token
+       tributary-cloud admin-token                      print a new admin bearer token (stdout) and
+                                                        its admin.tokens entry (stderr)
        tributary-cloud anomaly score [-in FILE] [-out FILE]
                                           score a NAB-format CSV (timestamp,value) with the live
                                           detectors: writes timestamp,value,anomaly_score
@@ -68,6 +73,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch {
 	case len(cmd) > 0 && cmd[0] == "anomaly":
 		return anomalyCommand(cmd[1:], os.Stdin, stdout, stderr)
+	case len(cmd) > 0 && cmd[0] == "admin-token":
+		if len(cmd) > 1 {
+			return c.Failf(cmdline.ExitUsage, "admin-token: unexpected argument %q", cmd[1])
+		}
+		return adminTokenCommand(stdout, stderr)
 	case len(cmd) > 0 && cmd[0] == "token":
 		// Flags may also follow the command: token issue gw-1 -data DIR.
 		n := 2
@@ -154,6 +164,18 @@ func tokenCommand(data string, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	return 0
+}
+
+// adminTokenCommand prints a new random admin token on stdout (and
+// nothing else there, so scripts can capture it) and the admin.tokens
+// entry that accepts it on stderr: the config keeps only the hash.
+func adminTokenCommand(stdout, stderr io.Writer) int {
+	var b [32]byte
+	rand.Read(b[:]) // never fails (crypto/rand)
+	tok := "tribadm_" + base64.RawURLEncoding.EncodeToString(b[:])
+	fmt.Fprintln(stdout, tok)
+	fmt.Fprintf(stderr, "admin token above: it is shown only this once. Add this entry to admin.tokens:\n  - %q\nclients send it as Authorization: Bearer TOKEN\n", server.HashAdminToken(tok))
+	return cmdline.ExitOK
 }
 
 // anomalyCommand runs `anomaly score`: the live consumer's detector over a

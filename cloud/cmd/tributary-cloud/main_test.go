@@ -13,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/tributary-iot/tributary/cloud/auth"
+	"github.com/tributary-iot/tributary/cloud/server"
 	"github.com/tributary-iot/tributary/internal/logging/logtest"
 	"github.com/tributary-iot/tributary/internal/testenv"
 )
@@ -86,6 +87,25 @@ func TestInvalidConfig(t *testing.T) {
 	}
 	if code, out, _ := cli(t, "-version"); code != 0 || !strings.Contains(out, "tributary-cloud") {
 		t.Errorf("-version: %d %q", code, out)
+	}
+}
+
+// admin-token prints a fresh token on stdout and the admin.tokens entry
+// that accepts it (its hash, not the token) on stderr.
+func TestAdminTokenCommand(t *testing.T) {
+	code, out, errOut := cli(t, "admin-token")
+	tok := strings.TrimSpace(out)
+	if code != 0 || len(tok) < 40 || strings.Count(out, "\n") != 1 {
+		t.Fatalf("admin-token: %d %q %q", code, out, errOut)
+	}
+	if !strings.Contains(errOut, server.HashAdminToken(tok)) || strings.Contains(errOut, tok) {
+		t.Errorf("stderr %q: want the hash of the token and not the token", errOut)
+	}
+	if _, again, _ := cli(t, "admin-token"); strings.TrimSpace(again) == tok {
+		t.Error("the same token twice")
+	}
+	if code, _, _ := cli(t, "admin-token", "x"); code != 2 {
+		t.Errorf("admin-token x: exit %d, want 2", code)
 	}
 }
 
