@@ -68,13 +68,13 @@ const (
 	DefaultReadHeaderTimeout = 10 * time.Second
 	IdleTimeout              = 2 * time.Minute
 	MaxHeaderBytes           = 64 << 10
-	// Whole-request bounds of the Kinesis API (no call streams) and the
-	// admin listener's request reads (its event stream sets a deadline per
-	// write, and pprof profiles run for their ?seconds=, so it has no
-	// WriteTimeout).
+	// Whole-request bounds of the Kinesis API (no call streams). The
+	// admin listener has neither: a ReadTimeout would cancel the context
+	// of the dashboard's event streams when it passes (net/http's
+	// background read fails then), and pprof profiles write for their
+	// ?seconds=; its event stream sets a deadline per write instead.
 	kinesisReadTimeout  = time.Minute
 	kinesisWriteTimeout = 2 * time.Minute
-	adminReadTimeout    = 30 * time.Second
 )
 
 // Server is a running tributary-cloud.
@@ -207,7 +207,6 @@ func (s *Server) listen() error {
 		return err
 	}
 	s.adminSrv = s.httpServer("admin", guard, adminTLS)
-	s.adminSrv.ReadTimeout = adminReadTimeout
 	// Shutdown ends the dashboard's event streams (they never go idle).
 	base, cancel := context.WithCancel(context.Background())
 	s.adminSrv.BaseContext = func(net.Listener) context.Context { return base }
