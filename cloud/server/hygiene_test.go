@@ -61,7 +61,7 @@ func trickle(t *testing.T, addr string, stop <-chan struct{}, wg *sync.WaitGroup
 // on each other listener) are cut off after the header timeout, and do
 // not delay an authenticated upload meanwhile by more than 2 s.
 func TestSlowHeadersCutOff(t *testing.T) {
-	const timeout = 500 * time.Millisecond
+	const timeout = 3 * time.Second
 	r := startWith(t, server.Config{Data: t.TempDir()}, server.Options{ReadHeaderTimeout: timeout})
 	tok, err := r.s.Tokens().Issue("gw-1")
 	if err != nil {
@@ -94,6 +94,13 @@ func TestSlowHeadersCutOff(t *testing.T) {
 	resp.Body.Close()
 	if d := time.Since(sent); resp.StatusCode != 200 || d > 2*time.Second {
 		t.Errorf("upload beside 300 trickling connections: %d after %v, want 200 within 2s", resp.StatusCode, d)
+	}
+	for i, ch := range closed[:300] {
+		select {
+		case <-ch:
+			t.Fatalf("trickling connection %d was closed before the upload ended: the test proves nothing", i)
+		default:
+		}
 	}
 
 	for i, ch := range closed {
