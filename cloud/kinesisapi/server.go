@@ -42,8 +42,10 @@ type Options struct {
 	Region, Account string
 	// Credentials maps access key ids to secret keys. When set, every
 	// request must carry a valid AWS Signature Version 4 (service
-	// "kinesis") by one of them; when empty, any signature, or none, is
-	// accepted (like kinesalite).
+	// "kinesis", this Region, host and x-amz-target among the signed
+	// headers) by one of them, its headers checked before the body is
+	// read; when empty, any signature, or none, is accepted (like
+	// kinesalite).
 	Credentials map[string]string
 	// IteratorKey is the 32-byte AES-256 key that seals shard iterators
 	// and list tokens. Default: random per process, so iterators do not
@@ -191,6 +193,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, op *string) (any,
 		return nil, &apiError{Status: http.StatusUnsupportedMediaType, Type: typeUnsupportedMediaType,
 			Message: fmt.Sprintf("Content-Type %q is not supported: send %s", r.Header.Get("Content-Type"), contentJSON)}
 	}
+	var sig *sigV4
+	if len(s.opts.Credentials) > 0 {
+		var aerr *apiError
+		if sig, aerr = s.checkSigV4(r); aerr != nil {
+			return nil, aerr
+		}
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError
@@ -200,8 +209,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, op *string) (any,
 		}
 		return nil, clientErr(typeSerialization, "reading the request body: %v", err)
 	}
-	if len(s.opts.Credentials) > 0 {
-		if aerr := s.verifySigV4(r, body); aerr != nil {
+	if sig != nil {
+		if aerr := sig.verify(r, body); aerr != nil {
 			return nil, aerr
 		}
 	}
