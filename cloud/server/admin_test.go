@@ -9,6 +9,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+
 	"github.com/tributary-iot/tributary/cloud/server"
 	"github.com/tributary-iot/tributary/cloud/shardstore"
 	"github.com/tributary-iot/tributary/internal/testenv"
@@ -228,6 +232,31 @@ func TestAdminTLS(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode == 200 {
 			t.Error("plain HTTP answered on the TLS admin listener")
+		}
+	}
+}
+
+// kinesis_api.tls: the Kinesis API answers over TLS, to a client that
+// trusts the CA; plain HTTP gets no answer.
+func TestKinesisAPITLS(t *testing.T) {
+	pki := testenv.NewPKI(t)
+	cert, key := pki.Server(t, "cloud")
+	r := start(t, server.Config{Data: t.TempDir(), KinesisAPI: server.KinesisAPIConfig{TLS: tlsfiles.Server{CertFile: cert, KeyFile: key}}}, shardstore.Options{})
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig.RootCAs = pki.Pool
+	defer tr.CloseIdleConnections()
+	c := kinesis.NewFromConfig(aws.Config{Region: "us-east-1", HTTPClient: &http.Client{Transport: tr},
+		Credentials: credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", "")},
+		func(o *kinesis.Options) { o.BaseEndpoint = aws.String("https://" + r.s.KinesisAddr()) })
+	out, err := c.ListShards(t.Context(), &kinesis.ListShardsInput{StreamName: aws.String("telemetry")})
+	if err != nil || len(out.Shards) != 4 {
+		t.Fatalf("ListShards over TLS: %v", err)
+	}
+	resp, err := http.Post("http://"+r.s.KinesisAddr(), "application/x-amz-json-1.1", strings.NewReader("{}"))
+	if err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			t.Error("plain HTTP answered on the TLS Kinesis API")
 		}
 	}
 }

@@ -137,6 +137,9 @@ type KinesisAPIConfig struct {
 	// MaxInFlight caps the calls in progress on kinesis_listen (default
 	// 64); beyond it, a call gets LimitExceededException at once.
 	MaxInFlight int `yaml:"max_in_flight"`
+	// TLS secures kinesis_listen (clients then use https://;
+	// client_ca_file: they need a certificate from that CA too).
+	TLS tlsfiles.Server `yaml:"tls"`
 }
 
 // AdminConfig is the admin listener: the dashboard, /api/v1 (with its
@@ -284,6 +287,9 @@ func (c Config) Validate() error {
 		} else if !IsLoopback(c.KinesisListen) && len(c.KinesisAPI.Credentials) == 0 && c.Stream.Backend != BackendKinesis {
 			add("kinesis_listen: %q is not a loopback address: set kinesis_api.credentials so that every call must be signed, or listen on 127.0.0.1", c.KinesisListen)
 		}
+	}
+	if err := c.KinesisAPI.TLS.Validate(); err != nil {
+		add("kinesis_api.tls: %v", err)
 	}
 	if c.KinesisAPI.MaxInFlight < 1 {
 		add("kinesis_api.max_in_flight: %d: want at least 1", c.KinesisAPI.MaxInFlight)

@@ -160,7 +160,11 @@ func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 	case s.store == nil:
 		log.Info("no Kinesis API on kinesis_listen: the stream backend is Kinesis itself", "kinesis_listen", cfg.KinesisListen)
 	default:
-		s.kinesisSrv = s.httpServer("kinesisapi", api.Limited(cfg.KinesisAPI.MaxInFlight), nil)
+		kinesisTLS, err := cfg.KinesisAPI.TLS.Load()
+		if err != nil {
+			return fail(fmt.Errorf("cloud: kinesis_api.tls: %w", err))
+		}
+		s.kinesisSrv = s.httpServer("kinesisapi", api.Limited(cfg.KinesisAPI.MaxInFlight), kinesisTLS)
 		s.kinesisSrv.ReadTimeout, s.kinesisSrv.WriteTimeout = kinesisReadTimeout, kinesisWriteTimeout
 		if s.kinesisLn, err = net.Listen("tcp", cfg.KinesisListen); err != nil {
 			return fail(fmt.Errorf("cloud: listen %s (Kinesis API): %w", cfg.KinesisListen, err))
