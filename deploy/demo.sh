@@ -9,8 +9,9 @@
 #
 # Environment: DEMO_DEVICES (300), DEMO_RATE (samples/s per device, 2),
 # DEMO_ANOMALY_RATE (per device-hour, 6), DEMO_DIR (a new temp folder),
-# DEMO_HTTP_PORT (8080), DEMO_KINESIS_PORT (4567), DEMO_MQTT_PORT (1883),
-# DEMO_AGENT_PORT (9100).
+# DEMO_HTTP_PORT (8080: ingest), DEMO_ADMIN_PORT (8081: dashboard, API,
+# /metrics), DEMO_KINESIS_PORT (4567), DEMO_MQTT_PORT (1883),
+# DEMO_AGENT_PORT (8284). Every listener is on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,16 +19,17 @@ DEVICES=${DEMO_DEVICES:-300}
 RATE=${DEMO_RATE:-2}
 ANOMALIES=${DEMO_ANOMALY_RATE:-6}
 HTTP=${DEMO_HTTP_PORT:-8080}
+ADMIN=${DEMO_ADMIN_PORT:-8081}
 KIN=${DEMO_KINESIS_PORT:-4567}
 MQTT=${DEMO_MQTT_PORT:-1883}
-AGENT=${DEMO_AGENT_PORT:-9100}
+AGENT=${DEMO_AGENT_PORT:-8284}
 OUT=${DEMO_DIR:-$(mktemp -d /tmp/tributary-demo.XXXXXX)}
 GW=demo-gw
 mkdir -p "$OUT"
 
-for port in "$HTTP" "$KIN" "$MQTT" "$AGENT"; do
+for port in "$HTTP" "$ADMIN" "$KIN" "$MQTT" "$AGENT"; do
 	if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-		echo "demo: port $port is in use; set DEMO_HTTP_PORT, DEMO_KINESIS_PORT, DEMO_MQTT_PORT or DEMO_AGENT_PORT" >&2
+		echo "demo: port $port is in use; set DEMO_HTTP_PORT, DEMO_ADMIN_PORT, DEMO_KINESIS_PORT, DEMO_MQTT_PORT or DEMO_AGENT_PORT" >&2
 		exit 1
 	fi
 done
@@ -78,10 +80,11 @@ trap cleanup INT TERM EXIT
 TOKEN=$(./bin/tributary-cloud -data "$OUT/cloud" token issue "$GW" 2>/dev/null)
 # Each process runs in its own session, so that Ctrl-C reaches only this
 # script, which stops them in order (fleet, agent, verify, cloud).
-setsid ./bin/tributary-cloud -data "$OUT/cloud" -listen "127.0.0.1:$HTTP" -kinesis-listen "127.0.0.1:$KIN" \
-	>"$OUT/cloud.log" 2>&1 &
+setsid ./bin/tributary-cloud -data "$OUT/cloud" -listen "127.0.0.1:$HTTP" -admin-listen "127.0.0.1:$ADMIN" \
+	-kinesis-listen "127.0.0.1:$KIN" >"$OUT/cloud.log" 2>&1 &
 cloud_pid=$!
 wait_http "$HTTP" /healthz tributary-cloud "$OUT/cloud.log"
+wait_http "$ADMIN" /healthz "tributary-cloud's admin listener" "$OUT/cloud.log"
 
 setsid ./bin/tributary-agent -data "$OUT/agent" -gateway "$GW" -cloud "http://127.0.0.1:$HTTP" -token "$TOKEN" \
 	-listen "127.0.0.1:$AGENT" -mqtt-listen "127.0.0.1:$MQTT" >"$OUT/agent.log" 2>&1 &
@@ -95,8 +98,9 @@ sim_pid=$!
 
 cat <<MSG
 
-  Dashboard:     http://127.0.0.1:$HTTP/
-  JSON API:      http://127.0.0.1:$HTTP/api/v1/overview   (cloud/monitor/API.md)
+  Dashboard:     http://127.0.0.1:$ADMIN/
+  JSON API:      http://127.0.0.1:$ADMIN/api/v1/overview   (cloud/monitor/API.md)
+  Ingest API:    http://127.0.0.1:$HTTP/v1/ingest   (the gateway uploads here)
   Kinesis API:   http://127.0.0.1:$KIN   (stream telemetry, alerts)
   Gateway:       $GW, MQTT on 127.0.0.1:$MQTT, health on http://127.0.0.1:$AGENT/healthz
   Fleet:         $DEVICES simulated nodes, $RATE samples/s each, ~$ANOMALIES anomalies per device-hour
@@ -109,6 +113,6 @@ MSG
 
 while kill -0 "$sim_pid" 2>/dev/null; do
 	sleep 10
-	http_get "$HTTP" /api/v1/overview 2>/dev/null |
+	http_get "$ADMIN" /api/v1/overview 2>/dev/null |
 		sed -E 's/.*"devices":\{"total":([0-9]+),"online":([0-9]+).*"ingest_rate":([0-9.]+).*"anomalies_last_hour":([0-9]+).*/  devices online \2\/\1, ingest \3 readings\/s, anomalies last hour \4/' || true
 done

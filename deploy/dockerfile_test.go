@@ -215,7 +215,8 @@ func findGoBuild(t *testing.T, file string, st stage, vars map[string]string) go
 // HEALTHCHECK decision, labels; and, unless -short, runs the same go build
 // and checks the binary is static.
 func TestDockerfiles(t *testing.T) {
-	cloudPorts := []string{defaultPort(t, "cloud/server/config.go", "DefaultListen"), defaultPort(t, "cloud/server/config.go", "DefaultKinesisListen")}
+	cloudPorts := []string{defaultPort(t, "cloud/server/config.go", "DefaultListen"), defaultPort(t, "cloud/server/config.go", "DefaultAdminListen"),
+		defaultPort(t, "cloud/server/config.go", "DefaultKinesisListen")}
 	agentPorts := []string{defaultPort(t, "edge/agent/config.go", "DefaultMQTTListen"), defaultPort(t, "edge/agent/config.go", "DefaultListen")}
 	for _, tc := range []struct {
 		file, binary, cmd string

@@ -36,9 +36,9 @@ func readText(t *testing.T, rel string) string {
 // code's default listen address.
 func defaultPort(t *testing.T, rel, name string) string {
 	t.Helper()
-	m := regexp.MustCompile(name + `\s*=\s*":(\d+)"`).FindStringSubmatch(readText(t, rel))
+	m := regexp.MustCompile(name + `\s*=\s*"[^":]*:(\d+)"`).FindStringSubmatch(readText(t, rel))
 	if m == nil {
-		t.Fatalf("%s: no %s = \":PORT\"", rel, name)
+		t.Fatalf("%s: no %s = \"[HOST]:PORT\"", rel, name)
 	}
 	return m[1]
 }

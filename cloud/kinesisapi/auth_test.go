@@ -1,6 +1,8 @@
 package kinesisapi_test
 
 import (
+	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -103,5 +105,54 @@ func TestMetrics(t *testing.T) {
 		if !strings.Contains(text, "\n"+want+"\n") {
 			t.Errorf("no line %s in\n%s", want, text)
 		}
+	}
+}
+
+// A request whose signature fails on its headers alone (none, unknown
+// key, wrong region or service, host or x-amz-target unsigned, stale
+// date) is refused before its body is read: here the body never comes,
+// and the answer does anyway.
+func TestSigV4CheckedBeforeBody(t *testing.T) {
+	clk := newClock()
+	e := start(t, clocked(clk), signed(map[string]string{kinesisapitest.AccessKeyID: kinesisapitest.SecretAccessKey}))
+	now := clk.Now().UTC()
+	date, amzDate := now.Format("20060102"), now.Format("20060102T150405Z")
+	auth := func(akid, region, service, signed string) string {
+		return "AWS4-HMAC-SHA256 Credential=" + akid + "/" + date + "/" + region + "/" + service + "/aws4_request, SignedHeaders=" +
+			signed + ", Signature=0000000000000000000000000000000000000000000000000000000000000000"
+	}
+	const all = "content-type;host;x-amz-date;x-amz-target"
+	for _, c := range []struct{ name, auth, amzDate, want string }{
+		{"unsigned", "", amzDate, "MissingAuthenticationTokenException"},
+		{"unknown key", auth("NOBODY", "us-east-1", "kinesis", all), amzDate, "UnrecognizedClientException"},
+		{"other region", auth(kinesisapitest.AccessKeyID, "eu-west-1", "kinesis", all), amzDate, "InvalidSignatureException"},
+		{"other service", auth(kinesisapitest.AccessKeyID, "us-east-1", "dynamodb", all), amzDate, "InvalidSignatureException"},
+		{"target unsigned", auth(kinesisapitest.AccessKeyID, "us-east-1", "kinesis", "content-type;host;x-amz-date"), amzDate, "IncompleteSignatureException"},
+		{"host unsigned", auth(kinesisapitest.AccessKeyID, "us-east-1", "kinesis", "content-type;x-amz-date;x-amz-target"), amzDate, "IncompleteSignatureException"},
+		{"stale", auth(kinesisapitest.AccessKeyID, "us-east-1", "kinesis", all), now.Add(-time.Hour).Format("20060102T150405Z"), "InvalidSignatureException"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			pr, pw := io.Pipe()
+			defer pw.Close()
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second) // the body would be waited for forever
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, e.URL, pr)
+			req.Close = true
+			req.ContentLength = 1 << 20 // announced, never sent
+			req.Header.Set("X-Amz-Target", "Kinesis_20131202.PutRecord")
+			req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+			req.Header.Set("X-Amz-Date", c.amzDate)
+			if c.auth != "" {
+				req.Header.Set("Authorization", c.auth)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if got := resp.Header.Get("X-Amzn-ErrorType"); resp.StatusCode != 400 || got != c.want {
+				t.Errorf("%d %s, want 400 %s", resp.StatusCode, got, c.want)
+			}
+		})
 	}
 }

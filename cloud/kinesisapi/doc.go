@@ -64,11 +64,19 @@
 //
 // With Options.Credentials (access key id → secret), every request must
 // carry a valid AWS Signature Version 4 Authorization header for service
-// "kinesis" by one of them, dated within 15 minutes of the server's
+// "kinesis" and Options.Region by one of them, with host and x-amz-target
+// among the signed headers, dated within 15 minutes of the server's
 // clock (MissingAuthenticationTokenException, UnrecognizedClientException,
 // IncompleteSignatureException, InvalidSignatureException otherwise).
+// Everything but the signature itself is checked before the body is read.
 // Without credentials any signature, or none, is accepted, as kinesalite
 // does.
+//
+// # Limits
+//
+// Server.Limited caps the calls in progress: beyond the cap a call gets
+// LimitExceededException (HTTP 400) at once, which the AWS SDKs treat as
+// throttling (back off, retry).
 //
 // # Observability
 //

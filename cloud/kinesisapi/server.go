@@ -42,8 +42,10 @@ type Options struct {
 	Region, Account string
 	// Credentials maps access key ids to secret keys. When set, every
 	// request must carry a valid AWS Signature Version 4 (service
-	// "kinesis") by one of them; when empty, any signature, or none, is
-	// accepted (like kinesalite).
+	// "kinesis", this Region, host and x-amz-target among the signed
+	// headers) by one of them, its headers checked before the body is
+	// read; when empty, any signature, or none, is accepted (like
+	// kinesalite).
 	Credentials map[string]string
 	// IteratorKey is the 32-byte AES-256 key that seals shard iterators
 	// and list tokens. Default: random per process, so iterators do not
@@ -191,6 +193,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, op *string) (any,
 		return nil, &apiError{Status: http.StatusUnsupportedMediaType, Type: typeUnsupportedMediaType,
 			Message: fmt.Sprintf("Content-Type %q is not supported: send %s", r.Header.Get("Content-Type"), contentJSON)}
 	}
+	var sig *sigV4
+	if len(s.opts.Credentials) > 0 {
+		var aerr *apiError
+		if sig, aerr = s.checkSigV4(r); aerr != nil {
+			return nil, aerr
+		}
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError
@@ -200,8 +209,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, op *string) (any,
 		}
 		return nil, clientErr(typeSerialization, "reading the request body: %v", err)
 	}
-	if len(s.opts.Credentials) > 0 {
-		if aerr := s.verifySigV4(r, body); aerr != nil {
+	if sig != nil {
+		if aerr := sig.verify(r, body); aerr != nil {
 			return nil, aerr
 		}
 	}
@@ -250,4 +259,31 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}
 	}
 	return m, nil
+}
+
+// Limited returns a handler that answers like s with at most limit calls in
+// progress (at least 1). A call beyond it is refused at once with
+// LimitExceededException (HTTP 400, a throttling error the AWS SDKs back
+// off from and retry), before its body is read: a crowd of slow or
+// greedy clients cannot pile up work or memory. The cloud serves
+// kinesis_listen through it; its own in-process consumer calls s itself.
+func (s *Server) Limited(limit int) http.Handler {
+	sem := make(chan struct{}, max(limit, 1))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case sem <- struct{}{}:
+			defer func() { <-sem }()
+			s.ServeHTTP(w, r)
+		default:
+			s.m.requests.WithLabelValues("unknown", typeLimitExceeded).Inc()
+			body := `{"__type":"` + typeLimitExceeded + `","message":"Rate exceeded: too many calls in progress (kinesis_api.max_in_flight)."}`
+			h := w.Header()
+			h.Set("X-Amzn-RequestId", newRequestID())
+			h.Set("X-Amzn-ErrorType", typeLimitExceeded)
+			h.Set("Content-Type", contentJSON)
+			h.Set("Content-Length", strconv.Itoa(len(body)))
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = io.WriteString(w, body)
+		}
+	})
 }

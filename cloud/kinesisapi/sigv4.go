@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -21,16 +22,26 @@ const (
 	maxClockSkew = 15 * time.Minute
 )
 
-// verifySigV4 checks r's signature against the configured secrets; body
-// is the request body already read.
-func (s *Server) verifySigV4(r *http.Request, body []byte) *apiError {
+// sigV4 is a request's signature, its headers checked (checkSigV4) and
+// its body not yet.
+type sigV4 struct {
+	signedHeaders, sig, amzDate, secret string
+	date, region, service               string
+}
+
+// checkSigV4 checks what the headers alone tell of r's signature, before
+// the body is read: the Authorization header's form, the credential's
+// scope (date, region, service) and key, the date and its skew, and that
+// host and x-amz-target are signed. A request refused here costs no body
+// read and no hashing.
+func (s *Server) checkSigV4(r *http.Request) (*sigV4, *apiError) {
 	auth := r.Header.Get("Authorization")
 	if auth == "" {
-		return clientErr(typeMissingAuth, "Missing Authentication Token")
+		return nil, clientErr(typeMissingAuth, "Missing Authentication Token")
 	}
 	alg, rest, _ := strings.Cut(auth, " ")
 	if alg != sigAlgorithm {
-		return clientErr(typeIncompleteSignature, "Authorization header must use %s, got %q", sigAlgorithm, alg)
+		return nil, clientErr(typeIncompleteSignature, "Authorization header must use %s, got %q", sigAlgorithm, alg)
 	}
 	params := map[string]string{}
 	for _, part := range strings.Split(rest, ",") {
@@ -41,32 +52,45 @@ func (s *Server) verifySigV4(r *http.Request, body []byte) *apiError {
 	}
 	cred, signedHeaders, sig := params["Credential"], params["SignedHeaders"], params["Signature"]
 	if cred == "" || signedHeaders == "" || sig == "" {
-		return clientErr(typeIncompleteSignature, "Authorization header requires 'Credential', 'SignedHeaders' and 'Signature' parameters. Authorization=%s", auth)
+		return nil, clientErr(typeIncompleteSignature, "Authorization header requires 'Credential', 'SignedHeaders' and 'Signature' parameters. Authorization=%s", auth)
 	}
 	scope := strings.Split(cred, "/")
 	if len(scope) != 5 || scope[4] != "aws4_request" {
-		return clientErr(typeIncompleteSignature, "Credential should be scoped to a valid region and service: ACCESSKEY/DATE/REGION/SERVICE/aws4_request, got %q", cred)
+		return nil, clientErr(typeIncompleteSignature, "Credential should be scoped to a valid region and service: ACCESSKEY/DATE/REGION/SERVICE/aws4_request, got %q", cred)
 	}
-	akid, date, region, service := scope[0], scope[1], scope[2], scope[3]
-	if service != "kinesis" {
-		return clientErr(typeInvalidSignature, "Credential should be scoped to correct service: 'kinesis', got %q", service)
+	sv := &sigV4{signedHeaders: signedHeaders, sig: sig, date: scope[1], region: scope[2], service: scope[3]}
+	if sv.service != "kinesis" {
+		return nil, clientErr(typeInvalidSignature, "Credential should be scoped to correct service: 'kinesis', got %q", sv.service)
 	}
-	secret, ok := s.opts.Credentials[akid]
-	if !ok {
-		return clientErr(typeUnrecognizedClient, "The security token included in the request is invalid.")
+	if sv.region != s.opts.Region {
+		return nil, clientErr(typeInvalidSignature, "Credential should be scoped to a valid region, not '%s' (this server is %s).", sv.region, s.opts.Region)
 	}
-	amzDate := r.Header.Get("X-Amz-Date")
-	t, err := time.Parse(amzDateFmt, amzDate)
+	signed := strings.Split(signedHeaders, ";")
+	for _, need := range []string{"host", "x-amz-target"} {
+		if !slices.Contains(signed, need) {
+			return nil, clientErr(typeIncompleteSignature, "SignedHeaders %q must include %s.", signedHeaders, need)
+		}
+	}
+	var ok bool
+	if sv.secret, ok = s.opts.Credentials[scope[0]]; !ok {
+		return nil, clientErr(typeUnrecognizedClient, "The security token included in the request is invalid.")
+	}
+	sv.amzDate = r.Header.Get("X-Amz-Date")
+	t, err := time.Parse(amzDateFmt, sv.amzDate)
 	if err != nil {
-		return clientErr(typeIncompleteSignature, "Authorization header requires existence of a valid 'X-Amz-Date' header, got %q", amzDate)
+		return nil, clientErr(typeIncompleteSignature, "Authorization header requires existence of a valid 'X-Amz-Date' header, got %q", sv.amzDate)
 	}
-	if amzDate[:8] != date {
-		return clientErr(typeInvalidSignature, "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '%s' != '%s'", date, amzDate[:8])
+	if sv.amzDate[:8] != sv.date {
+		return nil, clientErr(typeInvalidSignature, "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '%s' != '%s'", sv.date, sv.amzDate[:8])
 	}
 	if now := s.now(); t.Before(now.Add(-maxClockSkew)) || t.After(now.Add(maxClockSkew)) {
-		return clientErr(typeInvalidSignature, "Signature expired: %s is now earlier than %s (%s - 15 min.)", amzDate, now.Add(-maxClockSkew).UTC().Format(amzDateFmt), now.UTC().Format(amzDateFmt))
+		return nil, clientErr(typeInvalidSignature, "Signature expired: %s is now earlier than %s (%s - 15 min.)", sv.amzDate, now.Add(-maxClockSkew).UTC().Format(amzDateFmt), now.UTC().Format(amzDateFmt))
 	}
+	return sv, nil
+}
 
+// verify checks the signature itself over r and its body.
+func (sv *sigV4) verify(r *http.Request, body []byte) *apiError {
 	sum := sha256.Sum256(body)
 	payloadHash := hex.EncodeToString(sum[:])
 	if h := r.Header.Get("X-Amz-Content-Sha256"); h != "" && h != "UNSIGNED-PAYLOAD" && h != payloadHash {
@@ -84,25 +108,25 @@ func (s *Server) verifySigV4(r *http.Request, body []byte) *apiError {
 	canon.WriteByte('\n')
 	canon.WriteString(canonicalQuery(r.URL.RawQuery))
 	canon.WriteByte('\n')
-	for _, h := range strings.Split(signedHeaders, ";") {
+	for _, h := range strings.Split(sv.signedHeaders, ";") {
 		canon.WriteString(h)
 		canon.WriteByte(':')
 		canon.WriteString(headerValue(r, h))
 		canon.WriteByte('\n')
 	}
 	canon.WriteByte('\n')
-	canon.WriteString(signedHeaders)
+	canon.WriteString(sv.signedHeaders)
 	canon.WriteByte('\n')
 	canon.WriteString(payloadHash)
 
 	crSum := sha256.Sum256([]byte(canon.String()))
-	strToSign := sigAlgorithm + "\n" + amzDate + "\n" + date + "/" + region + "/" + service + "/aws4_request\n" + hex.EncodeToString(crSum[:])
-	key := hmacSHA256([]byte("AWS4"+secret), date)
-	key = hmacSHA256(key, region)
-	key = hmacSHA256(key, service)
+	strToSign := sigAlgorithm + "\n" + sv.amzDate + "\n" + sv.date + "/" + sv.region + "/" + sv.service + "/aws4_request\n" + hex.EncodeToString(crSum[:])
+	key := hmacSHA256([]byte("AWS4"+sv.secret), sv.date)
+	key = hmacSHA256(key, sv.region)
+	key = hmacSHA256(key, sv.service)
 	key = hmacSHA256(key, "aws4_request")
 	want := hex.EncodeToString(hmacSHA256(key, strToSign))
-	if !hmac.Equal([]byte(want), []byte(sig)) {
+	if !hmac.Equal([]byte(want), []byte(sv.sig)) {
 		return clientErr(typeInvalidSignature, "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.")
 	}
 	return nil

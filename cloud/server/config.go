@@ -19,11 +19,17 @@ import (
 // Defaults. A zero field in Config means its default.
 const (
 	DefaultListen        = ":8080"
-	DefaultKinesisListen = ":4567"
-	DefaultShards        = 4
-	DefaultBackend       = BackendEmbedded
-	DefaultDrainTimeout  = 10 * time.Second
-	DefaultTokenReload   = 2 * time.Second
+	DefaultAdminListen   = "127.0.0.1:8081"
+	DefaultKinesisListen = "127.0.0.1:4567"
+	// DefaultKinesisMaxInFlight caps the Kinesis API calls in progress on
+	// kinesis_listen; beyond it, calls get LimitExceededException at once
+	// (the SDKs back off and retry).
+	DefaultKinesisMaxInFlight = 64
+	DefaultShards             = 4
+	DefaultBackend            = BackendEmbedded
+	DefaultDrainTimeout       = 10 * time.Second
+	DefaultTokenReload        = 2 * time.Second
+	DefaultReadTimeout        = 2 * time.Minute // ingest.read_timeout
 )
 
 // Stream backends.
@@ -46,10 +52,12 @@ type Config struct {
 	// Data is the folder for tokens, the ack log and the embedded stream
 	// store. Required.
 	Data string `yaml:"data"`
-	// Listen serves the ingest API, /metrics and /healthz (default :8080).
+	// Listen serves what gateways need: the ingest API and /healthz
+	// (default :8080).
 	Listen string `yaml:"listen"`
 	// KinesisListen serves the Kinesis API of the embedded store (default
-	// :4567; "off" disables it).
+	// 127.0.0.1:4567; "off" disables it). A non-loopback address needs
+	// kinesis_api.credentials.
 	KinesisListen string `yaml:"kinesis_listen"`
 	LogFormat     string `yaml:"log_format"` // text (default) or json
 	LogLevel      string `yaml:"log_level"`  // debug, info (default), warn, error
@@ -61,6 +69,7 @@ type Config struct {
 	Stream     StreamConfig     `yaml:"stream"`
 	Ingest     IngestConfig     `yaml:"ingest"`
 	Tokens     TokensConfig     `yaml:"tokens"`
+	Admin      AdminConfig      `yaml:"admin"`
 	KinesisAPI KinesisAPIConfig `yaml:"kinesis_api"`
 	Monitor    MonitorConfig    `yaml:"monitor"`
 	Anomaly    AnomalyConfig    `yaml:"anomaly"`
@@ -106,6 +115,10 @@ type IngestConfig struct {
 	PutTimeout   time.Duration `yaml:"put_timeout"`   // default 30s
 	EpochTTL     time.Duration `yaml:"epoch_ttl"`     // default 720h
 	MaxRanges    int           `yaml:"max_ranges"`    // default 1024
+	// ReadTimeout bounds the reading of one whole request, body included
+	// (default 2m: 8MiB at ~600 kbit/s); a client that trickles its body
+	// is cut off then.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
 }
 
 // TokensConfig: how often the server looks for tokens issued or revoked
@@ -117,10 +130,43 @@ type TokensConfig struct {
 // KinesisAPIConfig secures the embedded store's Kinesis API. With
 // Credentials (access key id → secret key) every request must be signed
 // (AWS Signature Version 4) by one of them; without, any client is
-// accepted, so keep kinesis_listen on a private address.
+// accepted, so kinesis_listen must then be a loopback address.
 type KinesisAPIConfig struct {
 	Region      string            `yaml:"region"`
 	Credentials map[string]string `yaml:"credentials"`
+	// MaxInFlight caps the calls in progress on kinesis_listen (default
+	// 64); beyond it, a call gets LimitExceededException at once.
+	MaxInFlight int `yaml:"max_in_flight"`
+	// TLS secures kinesis_listen (clients then use https://;
+	// client_ca_file: they need a certificate from that CA too).
+	TLS tlsfiles.Server `yaml:"tls"`
+}
+
+// AdminConfig is the admin listener: the dashboard, /api/v1 (with its
+// event stream), /metrics, /healthz and /debug/pprof. On a loopback
+// address (the default) it needs no login; on any other, Tokens or
+// TokenFiles must be set, and every request must carry one of the tokens
+// as "Authorization: Bearer TOKEN" (never in the URL).
+type AdminConfig struct {
+	// Listen is the admin listener's address (default 127.0.0.1:8081;
+	// "off" disables it).
+	Listen string `yaml:"listen"`
+	// Tokens are the SHA-256 hashes of the accepted bearer tokens, each
+	// "sha256:" and 64 hex digits (`tributary-cloud admin-token` prints a
+	// new token and its entry; or printf %s "$TOKEN" | sha256sum): the
+	// config holds nothing that logs in.
+	Tokens []string `yaml:"tokens"`
+	// TokenFiles are files that each hold one accepted token (systemd
+	// credentials, Kubernetes secrets), read at start.
+	TokenFiles []string `yaml:"token_files"`
+	// Hosts are the Host header names accepted besides loopback names
+	// and addresses and the listen address's own host: the names the
+	// dashboard is reached by (cloud.example.com). Any other Host gets
+	// 421, which defeats DNS rebinding.
+	Hosts []string `yaml:"hosts"`
+	// TLS secures the admin listener (client_ca_file: clients need a
+	// certificate from that CA too).
+	TLS tlsfiles.Server `yaml:"tls"`
 }
 
 // MonitorConfig is the cloud's own consumer of the stream: it feeds the
@@ -197,12 +243,15 @@ func ParseConfig(b []byte) (Config, error) { return strictyaml.Bytes[Config](b) 
 func (c Config) WithDefaults() Config {
 	defaults.Set(&c.Listen, DefaultListen)
 	defaults.Set(&c.KinesisListen, DefaultKinesisListen)
+	defaults.Set(&c.KinesisAPI.MaxInFlight, DefaultKinesisMaxInFlight)
+	defaults.Set(&c.Admin.Listen, DefaultAdminListen)
 	defaults.Set(&c.LogFormat, "text")
 	defaults.Set(&c.LogLevel, "info")
 	defaults.Set(&c.Stream.Name, protocol.DefaultStream)
 	defaults.Set(&c.Stream.Backend, DefaultBackend)
 	defaults.Set(&c.Stream.Shards, DefaultShards)
 	defaults.Set(&c.Ingest.MaxBytes, protocol.MaxBatchBytes)
+	defaults.Set(&c.Ingest.ReadTimeout, DefaultReadTimeout)
 	defaults.Set(&c.Tokens.ReloadEvery, DefaultTokenReload)
 	defaults.Set(&c.DrainTimeout, DefaultDrainTimeout)
 	defaults.Set(&c.Monitor.Application, DefaultMonitorApplication)
@@ -235,8 +284,17 @@ func (c Config) Validate() error {
 	if c.KinesisListen != "off" {
 		if _, _, err := net.SplitHostPort(c.KinesisListen); err != nil {
 			add("kinesis_listen: %q is not host:port (or off)", c.KinesisListen)
+		} else if !IsLoopback(c.KinesisListen) && len(c.KinesisAPI.Credentials) == 0 && c.Stream.Backend != BackendKinesis {
+			add("kinesis_listen: %q is not a loopback address: set kinesis_api.credentials so that every call must be signed, or listen on 127.0.0.1", c.KinesisListen)
 		}
 	}
+	if err := c.KinesisAPI.TLS.Validate(); err != nil {
+		add("kinesis_api.tls: %v", err)
+	}
+	if c.KinesisAPI.MaxInFlight < 1 {
+		add("kinesis_api.max_in_flight: %d: want at least 1", c.KinesisAPI.MaxInFlight)
+	}
+	errs = append(errs, c.Admin.validate()...)
 	if err := logging.Validate(c.LogFormat, c.LogLevel); err != nil {
 		errs = append(errs, err)
 	}
@@ -277,7 +335,7 @@ func (c Config) Validate() error {
 		name string
 		v    time.Duration
 	}{{"ingest.throttle_wait", c.Ingest.ThrottleWait}, {"ingest.retry_after", c.Ingest.RetryAfter},
-		{"ingest.put_timeout", c.Ingest.PutTimeout}, {"ingest.epoch_ttl", c.Ingest.EpochTTL},
+		{"ingest.put_timeout", c.Ingest.PutTimeout}, {"ingest.epoch_ttl", c.Ingest.EpochTTL}, {"ingest.read_timeout", c.Ingest.ReadTimeout},
 		{"tokens.reload_every", c.Tokens.ReloadEvery}, {"drain_timeout", c.DrainTimeout},
 		{"monitor.poll_interval", c.Monitor.PollInterval}, {"monitor.offline_after", c.Monitor.OfflineAfter}} {
 		if d.v < 0 {

@@ -31,14 +31,15 @@ func TestExampleConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.Stream.Name != "telemetry" || cfg.Stream.Shards != 4 || cfg.Ingest.MaxBytes != 8<<20 ||
-		cfg.Ingest.ThrottleWait != time.Second || cfg.TLS.ClientCAFile == "" || len(cfg.KinesisAPI.Credentials) != 1 {
+		cfg.Ingest.ThrottleWait != time.Second || cfg.TLS.ClientCAFile == "" || len(cfg.KinesisAPI.Credentials) != 1 ||
+		cfg.Admin.Listen != server.DefaultAdminListen || len(cfg.Admin.Tokens) != 1 || cfg.Admin.Tokens[0] != server.HashAdminToken("test") {
 		t.Errorf("example decoded as %+v", cfg)
 	}
 }
 
 func TestDefaults(t *testing.T) {
 	cfg := server.Config{Data: "/d"}.WithDefaults()
-	if cfg.Listen != ":8080" || cfg.KinesisListen != ":4567" || cfg.Stream.Name != "telemetry" ||
+	if cfg.Listen != ":8080" || cfg.KinesisListen != "127.0.0.1:4567" || cfg.Admin.Listen != "127.0.0.1:8081" || cfg.Stream.Name != "telemetry" ||
 		cfg.Stream.Shards != 4 || cfg.Stream.Backend != "embedded" {
 		t.Errorf("defaults %+v", cfg)
 	}

@@ -100,7 +100,7 @@ func (s *Server) openPipeline(ctx context.Context, api *kinesisapi.Server) error
 	if err != nil {
 		return err
 	}
-	s.mux.Handle("/", dashboard.Handler(p.monitor.APIHandler()))
+	s.Handle("/", dashboard.Handler(p.monitor.APIHandler()))
 	return nil
 }
 

@@ -54,20 +54,20 @@ func TestMonitorDashboardAndAlerts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	url := "http://" + r.s.Addr()
-	if got := r.s.DashboardURL(); !strings.HasPrefix(got, "http://127.0.0.1:") {
-		t.Errorf("DashboardURL %q", got)
+	admin := "http://" + r.s.AdminAddr()
+	if got := r.s.DashboardURL(); got != admin+"/" {
+		t.Errorf("DashboardURL %q, want %s/", got, admin)
 	}
 
 	rs := series(3, 1000, 1, 900)
-	ship(t, newSrc(rs), uplink.Config{URL: url, Token: tok})
+	ship(t, newSrc(rs), uplink.Config{URL: "http://" + r.s.Addr(), Token: tok})
 
 	var ov struct {
 		Devices  struct{ Total, Online int }
 		Readings int
 	}
 	eventually(t, "the monitor to see every reading", func() bool {
-		getJSON(t, url+"/api/v1/overview", &ov)
+		getJSON(t, admin+"/api/v1/overview", &ov)
 		return ov.Readings == len(rs)
 	})
 	if ov.Devices.Total != 3 {
@@ -81,7 +81,7 @@ func TestMonitorDashboardAndAlerts(t *testing.T) {
 		return a.Device == "node-1" && a.Metric == "temperature" && a.Time.Equal(spikeAt)
 	}
 	eventually(t, "an alert for the spike", func() bool {
-		getJSON(t, url+"/api/v1/alerts", &al)
+		getJSON(t, admin+"/api/v1/alerts", &al)
 		return slices.ContainsFunc(al.Alerts, isSpike)
 	})
 	for _, a := range al.Alerts {
@@ -127,10 +127,10 @@ func TestMonitorDashboardAndAlerts(t *testing.T) {
 	})
 
 	// The dashboard's page and the monitor's metrics are served.
-	if body := get(t, url+"/"); !strings.Contains(body, "<html") {
+	if body := get(t, admin+"/"); !strings.Contains(body, "<html") {
 		t.Errorf("GET / is not the dashboard: %.200s", body)
 	}
-	body := get(t, url+"/metrics")
+	body := get(t, admin+"/metrics")
 	for _, m := range []string{"tributary_consumer_readings_total", "tributary_consumer_latency_seconds_bucket", "tributary_alerts_sent_total", "tributary_monitor_"} {
 		if !strings.Contains(body, m) {
 			t.Errorf("/metrics lacks %s", m)

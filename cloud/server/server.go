@@ -1,9 +1,12 @@
 // Package server wires tributary-cloud together: gateway tokens, the
 // stream backend (the embedded shard store or Amazon Kinesis), the ingest
-// API, /metrics and /healthz on one listener (TLS optional, client
-// certificates optional), and the embedded store's Kinesis API on another.
+// API and /healthz on the listener gateways reach (TLS optional, client
+// certificates optional), the dashboard, /api/v1, /metrics and pprof on
+// the admin listener (loopback by default; bearer tokens required
+// elsewhere; a Host allow-list), and the embedded store's Kinesis API on a
+// third (loopback by default; SigV4 credentials required elsewhere).
 //
-// Shutdown (Run's context ends): both listeners stop taking connections
+// Shutdown (Run's context ends): the listeners stop taking connections
 // and requests in progress finish within DrainTimeout
 // (http.Server.Shutdown), so every batch being written is acknowledged or
 // refused, never left half-done by the shutdown; then the ingest's ack log
@@ -17,6 +20,7 @@ package server
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -52,7 +56,26 @@ type Options struct {
 	// StoreOptions configure the embedded shard store (tests use it for
 	// throughput limits and clocks); the Logger is set if nil.
 	StoreOptions shardstore.Options
+	// ReadHeaderTimeout bounds the wait for a request's headers on every
+	// listener (default DefaultReadHeaderTimeout; tests shorten it).
+	ReadHeaderTimeout time.Duration
 }
+
+// HTTP limits of every listener. A connection that has not sent its
+// headers within ReadHeaderTimeout is closed, as is one idle this long
+// between requests; headers are at most MaxHeaderBytes.
+const (
+	DefaultReadHeaderTimeout = 10 * time.Second
+	IdleTimeout              = 2 * time.Minute
+	MaxHeaderBytes           = 64 << 10
+	// Whole-request bounds of the Kinesis API (no call streams). The
+	// admin listener has neither: a ReadTimeout would cancel the context
+	// of the dashboard's event streams when it passes (net/http's
+	// background read fails then), and pprof profiles write for their
+	// ?seconds=; its event stream sets a deadline per write instead.
+	kinesisReadTimeout  = time.Minute
+	kinesisWriteTimeout = 2 * time.Minute
+)
 
 // Server is a running tributary-cloud.
 type Server struct {
@@ -71,10 +94,11 @@ type Server struct {
 	pipe       *pipeline             // the monitor consumer (nil when off)
 	throughput shardstore.Throughput // the embedded store's limits, resolved
 
-	ln, kinesisLn net.Listener
-	mux           *http.ServeMux
-	httpSrv       *http.Server
-	kinesisSrv    *http.Server
+	ln, kinesisLn, adminLn        net.Listener
+	admin                         *http.ServeMux // the admin listener's (nil when off)
+	httpSrv, kinesisSrv, adminSrv *http.Server
+
+	headerTimeout time.Duration
 
 	closeOnce sync.Once
 	closeErr  error
@@ -92,7 +116,8 @@ func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 		return nil, err
 	}
 	log := cmp.Or(opts.Logger, slog.Default())
-	s := &Server{cfg: cfg, log: log, version: opts.Version, started: time.Now(), reg: metrics.NewRegistry(buildinfo.Read(opts.Version))}
+	s := &Server{cfg: cfg, log: log, version: opts.Version, started: time.Now(), reg: metrics.NewRegistry(buildinfo.Read(opts.Version)),
+		headerTimeout: cmp.Or(opts.ReadHeaderTimeout, DefaultReadHeaderTimeout)}
 	fail := func(err error) (*Server, error) { s.Close(); return nil, err }
 
 	if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
@@ -116,19 +141,8 @@ func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 		return fail(err)
 	}
 
-	tlsCfg, err := cfg.TLS.Load()
-	if err != nil {
-		return fail(fmt.Errorf("cloud: tls: %w", err))
-	}
-	mux := http.NewServeMux()
-	s.mux = mux
-	mux.Handle(ingest.Path, s.ingest)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
-	mux.Handle("GET /healthz", healthz.Handler(s.Health, func(h Health) bool { return h.Status != "ok" }))
-	s.httpSrv = &http.Server{Handler: mux, TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelWarn)}
-	if s.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
-		return fail(fmt.Errorf("cloud: listen %s (ingest): %w", cfg.Listen, err))
+	if err := s.listen(); err != nil {
+		return fail(err)
 	}
 
 	var api *kinesisapi.Server
@@ -146,8 +160,12 @@ func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 	case s.store == nil:
 		log.Info("no Kinesis API on kinesis_listen: the stream backend is Kinesis itself", "kinesis_listen", cfg.KinesisListen)
 	default:
-		s.kinesisSrv = &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-			ErrorLog: slog.NewLogLogger(log.With("component", "kinesisapi").Handler(), slog.LevelWarn)}
+		kinesisTLS, err := cfg.KinesisAPI.TLS.Load()
+		if err != nil {
+			return fail(fmt.Errorf("cloud: kinesis_api.tls: %w", err))
+		}
+		s.kinesisSrv = s.httpServer("kinesisapi", api.Limited(cfg.KinesisAPI.MaxInFlight), kinesisTLS)
+		s.kinesisSrv.ReadTimeout, s.kinesisSrv.WriteTimeout = kinesisReadTimeout, kinesisWriteTimeout
 		if s.kinesisLn, err = net.Listen("tcp", cfg.KinesisListen); err != nil {
 			return fail(fmt.Errorf("cloud: listen %s (Kinesis API): %w", cfg.KinesisListen, err))
 		}
@@ -156,6 +174,59 @@ func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 		return fail(err)
 	}
 	return s, nil
+}
+
+// listen binds the ingest listener (/v1/ingest, /healthz) and the admin
+// listener (the dashboard, /api/v1, /metrics, /healthz, pprof) behind its
+// Host and token checks.
+func (s *Server) listen() error {
+	cfg := s.cfg
+	tlsCfg, err := cfg.TLS.Load()
+	if err != nil {
+		return fmt.Errorf("cloud: tls: %w", err)
+	}
+	health := healthz.Handler(s.Health, func(h Health) bool { return h.Status != "ok" })
+	mux := http.NewServeMux()
+	mux.Handle(ingest.Path, s.ingest)
+	mux.Handle("GET /healthz", health)
+	s.httpSrv = s.httpServer("http", mux, tlsCfg)
+	// A batch's body within read_timeout; the answer after at most the
+	// body, the stream writes and the throttling waits.
+	s.httpSrv.ReadTimeout = cfg.Ingest.ReadTimeout
+	s.httpSrv.WriteTimeout = cfg.Ingest.ReadTimeout + cmp.Or(cfg.Ingest.PutTimeout, ingest.DefaultPutTimeout) +
+		cmp.Or(cfg.Ingest.ThrottleWait, ingest.DefaultThrottleWait) + 30*time.Second
+	if s.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+		return fmt.Errorf("cloud: listen %s (ingest): %w", cfg.Listen, err)
+	}
+	if cfg.Admin.Listen == "off" {
+		return nil
+	}
+	adminTLS, err := cfg.Admin.TLS.Load()
+	if err != nil {
+		return fmt.Errorf("cloud: admin.tls: %w", err)
+	}
+	s.admin = s.adminMux(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}), health)
+	guard, err := newAdminGuard(cfg.Admin, http.NewCrossOriginProtection().Handler(s.admin))
+	if err != nil {
+		return err
+	}
+	s.adminSrv = s.httpServer("admin", guard, adminTLS)
+	// Shutdown ends the dashboard's event streams (they never go idle).
+	base, cancel := context.WithCancel(context.Background())
+	s.adminSrv.BaseContext = func(net.Listener) context.Context { return base }
+	s.adminSrv.RegisterOnShutdown(cancel)
+	if s.adminLn, err = net.Listen("tcp", cfg.Admin.Listen); err != nil {
+		cancel()
+		return fmt.Errorf("cloud: listen %s (admin.listen): %w", cfg.Admin.Listen, err)
+	}
+	return nil
+}
+
+// httpServer is an http.Server for one listener with the limits every
+// listener shares, logging through the server's logger.
+func (s *Server) httpServer(component string, h http.Handler, tlsCfg *tls.Config) *http.Server {
+	return &http.Server{Handler: h, TLSConfig: tlsCfg, ReadHeaderTimeout: s.headerTimeout, IdleTimeout: IdleTimeout,
+		MaxHeaderBytes: MaxHeaderBytes, ErrorLog: slog.NewLogLogger(s.log.With("component", component).Handler(), slog.LevelWarn)}
 }
 
 func (s *Server) openBackend(ctx context.Context, opts Options) error {
@@ -245,6 +316,14 @@ func (s *Server) storeOptions(opts Options) shardstore.Options {
 // Addr is the ingest listener's address.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
+// AdminAddr is the admin listener's address ("" when it is off).
+func (s *Server) AdminAddr() string {
+	if s.adminLn == nil {
+		return ""
+	}
+	return s.adminLn.Addr().String()
+}
+
 // KinesisAddr is the Kinesis API's address ("" when there is none).
 func (s *Server) KinesisAddr() string {
 	if s.kinesisLn == nil {
@@ -253,17 +332,18 @@ func (s *Server) KinesisAddr() string {
 	return s.kinesisLn.Addr().String()
 }
 
-// DashboardURL is where the dashboard is served ("" with the monitor off).
-// An unspecified listen host shows as localhost.
+// DashboardURL is where the dashboard is served: the admin listener (""
+// with the monitor or the admin listener off). An unspecified listen host
+// shows as localhost.
 func (s *Server) DashboardURL() string {
-	if s.pipe == nil {
+	if s.pipe == nil || s.adminLn == nil {
 		return ""
 	}
 	scheme := "http"
-	if s.cfg.TLS.CertFile != "" {
+	if s.cfg.Admin.TLS.CertFile != "" {
 		scheme = "https"
 	}
-	host, port, _ := net.SplitHostPort(s.Addr())
+	host, port, _ := net.SplitHostPort(s.AdminAddr())
 	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
 		host = "localhost"
 	}
@@ -278,9 +358,14 @@ func (s *Server) Monitor() *monitor.Monitor {
 	return s.pipe.monitor
 }
 
-// Handle adds a handler on the ingest listener (the dashboard, say). Call
-// it before Run.
-func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+// Handle adds a handler on the admin listener (the dashboard, say), behind
+// its Host and token checks; a no-op when admin.listen is off. Call it
+// before Run.
+func (s *Server) Handle(pattern string, h http.Handler) {
+	if s.admin != nil {
+		s.admin.Handle(pattern, h)
+	}
+}
 
 // Registry is the Prometheus registry served on /metrics: register other
 // components' collectors with it.
@@ -331,8 +416,11 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.kinesisSrv != nil {
 		serve("Kinesis API listener", s.kinesisSrv, s.kinesisLn)
 	}
+	if s.adminSrv != nil {
+		serve("admin listener", s.adminSrv, s.adminLn)
+	}
 	s.log.Info("tributary-cloud started", "version", s.version, "data", s.cfg.Data,
-		"ingest", scheme+"://"+s.Addr()+ingest.Path, "kinesis_api", s.KinesisAddr(), "dashboard", s.DashboardURL(),
+		"ingest", scheme+"://"+s.Addr()+ingest.Path, "kinesis_api", s.KinesisAddr(), "admin", s.AdminAddr(), "dashboard", s.DashboardURL(),
 		"stream", s.cfg.Stream.Name, "backend", s.cfg.Stream.Backend, "gateways", len(s.tokens.List()))
 
 	var err error
@@ -345,7 +433,7 @@ func (s *Server) Run(ctx context.Context) error {
 	dctx, cancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout)
 	defer cancel()
 	var shut []error
-	for _, srv := range []*http.Server{s.httpSrv, s.kinesisSrv} {
+	for _, srv := range []*http.Server{s.httpSrv, s.kinesisSrv, s.adminSrv} {
 		if srv == nil {
 			continue
 		}
@@ -370,7 +458,7 @@ func (s *Server) Run(ctx context.Context) error {
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		var errs []error
-		for _, ln := range []net.Listener{s.ln, s.kinesisLn} {
+		for _, ln := range []net.Listener{s.ln, s.kinesisLn, s.adminLn} {
 			if ln != nil {
 				ln.Close()
 			}

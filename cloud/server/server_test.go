@@ -39,15 +39,25 @@ type running struct {
 
 func start(t *testing.T, cfg server.Config, so shardstore.Options) *running {
 	t.Helper()
+	return startWith(t, cfg, server.Options{StoreOptions: so})
+}
+
+// startWith is start with options (the logger and version are set).
+func startWith(t *testing.T, cfg server.Config, opts server.Options) *running {
+	t.Helper()
 	if cfg.Listen == "" {
 		cfg.Listen = "127.0.0.1:0"
 	}
 	if cfg.KinesisListen == "" {
 		cfg.KinesisListen = "127.0.0.1:0"
 	}
+	if cfg.Admin.Listen == "" {
+		cfg.Admin.Listen = "127.0.0.1:0"
+	}
 	cfg.Tokens.ReloadEvery = 10 * time.Millisecond
 	cfg.Ingest.ThrottleWait = 50 * time.Millisecond
-	s, err := server.New(t.Context(), cfg, server.Options{Logger: slog.New(slog.DiscardHandler), Version: "test", StoreOptions: so})
+	opts.Logger, opts.Version = slog.New(slog.DiscardHandler), "test"
+	s, err := server.New(t.Context(), cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,7 +273,7 @@ func TestEndToEnd(t *testing.T) {
 
 	rs := readings(2000, 9, t0)
 	ship(t, newSrc(rs), uplink.Config{URL: url, Token: tok})
-	body := get(t, url+"/metrics")
+	body := get(t, "http://"+r.s.AdminAddr()+"/metrics")
 	for _, m := range []string{`tributary_ingest_requests_total{code="200"}`, "tributary_ingest_readings_total 2000", "go_goroutines",
 		`tributary_build_info{goversion="go`, `version="test"} 1`} {
 		if !strings.Contains(body, m) {
@@ -280,7 +290,7 @@ func TestEndToEnd(t *testing.T) {
 	url = "http://" + r.s.Addr()
 	ship(t, newSrc(rs), uplink.Config{URL: url, Token: tok})
 	checkStream(t, readStream(t, r.s.KinesisAddr(), "telemetry"), rs)
-	if body := get(t, url+"/metrics"); !strings.Contains(body, "tributary_ingest_duplicate_readings_total 2000") {
+	if body := get(t, "http://"+r.s.AdminAddr()+"/metrics"); !strings.Contains(body, "tributary_ingest_duplicate_readings_total 2000") {
 		t.Error("the resent readings were not counted as duplicates")
 	}
 
@@ -328,7 +338,7 @@ func TestThrottledStore(t *testing.T) {
 	rs := readings(200, 200, t0) // a record per reading: ~25 per shard per batch of 100
 	ship(t, newSrc(rs), uplink.Config{URL: "http://" + r.s.Addr(), Token: tok, MaxReadings: 100})
 	checkStream(t, readStream(t, r.s.KinesisAddr(), "telemetry"), rs)
-	if body := get(t, "http://"+r.s.Addr()+"/metrics"); !strings.Contains(body, `tributary_ingest_requests_total{code="429"}`) {
+	if body := get(t, "http://"+r.s.AdminAddr()+"/metrics"); !strings.Contains(body, `tributary_ingest_requests_total{code="429"}`) {
 		t.Error("no 429 answered")
 	}
 }

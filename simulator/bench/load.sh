@@ -48,9 +48,9 @@ http_get() { # PORT PATH
 }
 wait_up() { for _ in $(seq 300); do http_get "$1" /healthz >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "load.sh: $2 did not start" >&2; exit 1; }
 
-HTTP=$(freeport) KIN=$(freeport) MQTT=$(freeport) AGENT=$(freeport)
+HTTP=$(freeport) KIN=$(freeport) ADMIN=$(freeport) MQTT=$(freeport) AGENT=$(freeport)
 TOKEN=$("$BIN/tributary-cloud" -data "$WORK/cloud" token issue gw-load 2>/dev/null)
-"$BIN/tributary-cloud" -data "$WORK/cloud" -listen "127.0.0.1:$HTTP" -kinesis-listen "127.0.0.1:$KIN" -log-level warn \
+"$BIN/tributary-cloud" -data "$WORK/cloud" -listen "127.0.0.1:$HTTP" -kinesis-listen "127.0.0.1:$KIN" -admin-listen "127.0.0.1:$ADMIN" -log-level warn \
 	>"$WORK/cloud.log" 2>&1 &
 CLOUD=$!
 PIDS+=("$CLOUD")
@@ -86,15 +86,15 @@ PIDS+=("$SIM")
 # Measure after the connection ramp: from the first minute on.
 sleep 60
 A0=$(cpu "$AGENTPID") C0=$(cpu "$CLOUD") T0=$(date +%s.%N)
-R0=$(http_get "$HTTP" /metrics | awk '/^tributary_ingest_readings_total / { print $2 }')
-http_get "$HTTP" /metrics | grep '^tributary_consumer_latency_seconds_bucket' >"$WORK/lat0.txt"
+R0=$(http_get "$ADMIN" /metrics | awk '/^tributary_ingest_readings_total / { print $2 }')
+http_get "$ADMIN" /metrics | grep '^tributary_consumer_latency_seconds_bucket' >"$WORK/lat0.txt"
 : >"$WORK/rss.txt"
 while kill -0 "$SIM" 2>/dev/null; do
 	echo "$(rss "$AGENTPID") $(rss "$CLOUD")" >>"$WORK/rss.txt"
 	# Stop measuring just before the fleet stops (it stops on its own).
 	A1=$(cpu "$AGENTPID") C1=$(cpu "$CLOUD") T1=$(date +%s.%N)
-	R1=$(http_get "$HTTP" /metrics | awk '/^tributary_ingest_readings_total / { print $2 }')
-	http_get "$HTTP" /metrics | grep '^tributary_consumer_latency_seconds_bucket' >"$WORK/lat1.txt"
+	R1=$(http_get "$ADMIN" /metrics | awk '/^tributary_ingest_readings_total / { print $2 }')
+	http_get "$ADMIN" /metrics | grep '^tributary_consumer_latency_seconds_bucket' >"$WORK/lat1.txt"
 	AH=$(hwm "$AGENTPID") CH=$(hwm "$CLOUD")
 	sleep 5
 done

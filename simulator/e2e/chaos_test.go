@@ -69,7 +69,7 @@ func TestChaos(t *testing.T) {
 
 	// The cloud.
 	cloud := startCloud(t, dir, "gw-chaos")
-	cloudAddr, kinAddr, token := cloud.addr, cloud.kinesisAddr, cloud.token
+	cloudAddr, kinAddr, adminAddr, token := cloud.addr, cloud.kinesisAddr, cloud.adminAddr, cloud.token
 	link := newProxy(t, cloudAddr)
 
 	// The agent, with its embedded broker, uploading through the proxy.
@@ -143,7 +143,7 @@ health:
 	// Readings of every device flow end to end before the first fault.
 	testenv.WaitFor(t, "all 40 devices on the dashboard", 60*time.Second, func() bool {
 		var ov struct{ Devices struct{ Total int } }
-		return getJSON("http://"+cloudAddr+"/api/v1/overview", &ov) == nil && ov.Devices.Total == 40
+		return getJSON("http://"+adminAddr+"/api/v1/overview", &ov) == nil && ov.Devices.Total == 40
 	})
 	kill(agent, 500*time.Millisecond)
 	kill(cloud.Daemon, 500*time.Millisecond)
@@ -225,7 +225,7 @@ health:
 	var ov struct {
 		Devices struct{ Total int }
 	}
-	if err := getJSON("http://"+cloudAddr+"/api/v1/overview", &ov); err != nil || ov.Devices.Total != 40 {
+	if err := getJSON("http://"+adminAddr+"/api/v1/overview", &ov); err != nil || ov.Devices.Total != 40 {
 		t.Errorf("dashboard overview: %+v, %v: want 40 devices", ov, err)
 	}
 }

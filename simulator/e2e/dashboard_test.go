@@ -53,7 +53,7 @@ func TestDashboardLive(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(browser, 3*time.Minute)
 	defer cancel()
-	url := "http://" + cloudAddr
+	url := "http://" + cloud.adminAddr // the dashboard is on the admin listener
 	wait := func(what, expr string, timeout time.Duration) {
 		t.Helper()
 		chromium.Wait(t, ctx, what, expr, timeout)

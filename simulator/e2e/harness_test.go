@@ -30,7 +30,8 @@ func bin(t testing.TB, name string) string {
 // cloudProc is a tributary-cloud with the embedded store, on free ports.
 type cloudProc struct {
 	*testenv.Daemon
-	addr, kinesisAddr string // the ingest API (and dashboard) and the Kinesis API
+	addr, kinesisAddr string // the ingest API (gateways) and the Kinesis API
+	adminAddr         string // the dashboard, /api/v1 and /metrics
 	token             string // the bearer token of the test's gateway
 }
 
@@ -39,7 +40,7 @@ type cloudProc struct {
 func startCloud(t *testing.T, dir, gateway string) *cloudProc {
 	t.Helper()
 	cloudBin := bin(t, "tributary-cloud")
-	c := &cloudProc{addr: testenv.FreeAddr(t), kinesisAddr: testenv.FreeAddr(t)}
+	c := &cloudProc{addr: testenv.FreeAddr(t), kinesisAddr: testenv.FreeAddr(t), adminAddr: testenv.FreeAddr(t)}
 	data := filepath.Join(dir, "cloud")
 	out, err := exec.Command(cloudBin, "-data", data, "token", "issue", gateway).Output()
 	if err != nil {
@@ -47,7 +48,8 @@ func startCloud(t *testing.T, dir, gateway string) *cloudProc {
 	}
 	c.token = strings.TrimSpace(string(out))
 	c.Daemon = testenv.NewDaemon(t, dir, "cloud", cloudBin,
-		[]string{"-data", data, "-listen", c.addr, "-kinesis-listen", c.kinesisAddr, "-log-level", "warn"},
+		[]string{"-data", data, "-listen", c.addr, "-kinesis-listen", c.kinesisAddr,
+			"-admin-listen", c.adminAddr, "-log-level", "warn"},
 		testenv.HTTPReady("http://"+c.addr+"/healthz"))
 	c.Start()
 	return c

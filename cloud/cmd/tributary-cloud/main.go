@@ -1,11 +1,15 @@
 // Command tributary-cloud is the cloud tier: the ingest API that gateways
-// upload batches to, the embedded stream store and its Kinesis API (or
-// Amazon Kinesis as the stream), /metrics and /healthz.
+// upload batches to (and /healthz) on -listen, the dashboard, /api/v1,
+// /metrics and pprof on -admin-listen (loopback unless admin.tokens is
+// set), the embedded stream store and its Kinesis API on -kinesis-listen
+// (loopback unless kinesis_api.credentials is set), or Amazon Kinesis as
+// the stream.
 //
-//	tributary-cloud -data DIR [-listen :8080] [-kinesis-listen :4567]
+//	tributary-cloud -data DIR [-listen :8080] [-admin-listen 127.0.0.1:8081] [-kinesis-listen 127.0.0.1:4567]
 //	tributary-cloud -config /etc/tributary/cloud.yaml
 //	tributary-cloud -data DIR token issue|rotate|revoke GATEWAY
 //	tributary-cloud -data DIR token list
+//	tributary-cloud admin-token
 //	tributary-cloud anomaly score [-in FILE] [-out FILE]
 //
 // Flags win over the config file; deploy/cloud.example.yaml is an
@@ -18,6 +22,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -38,12 +44,14 @@ var version = "dev"
 
 func main() { cmdline.Main(run) }
 
-const usage = `usage: tributary-cloud -data DIR [-listen ADDR] [-kinesis-listen ADDR] [flags]
+const usage = `usage: tributary-cloud -data DIR [-listen ADDR] [-admin-listen ADDR] [-kinesis-listen ADDR] [flags]
        tributary-cloud -config FILE [flags]
        tributary-cloud -data DIR token issue GATEWAY    print a new token for a gateway
        tributary-cloud -data DIR token rotate GATEWAY   replace a gateway's token, print the new one
        tributary-cloud -data DIR token revoke GATEWAY   delete a gateway's token
        tributary-cloud -data DIR token list             list gateways with a token
+       tributary-cloud admin-token                      print a new admin bearer token (stdout) and
+                                                        its admin.tokens entry (stderr)
        tributary-cloud anomaly score [-in FILE] [-out FILE]
                                           score a NAB-format CSV (timestamp,value) with the live
                                           detectors: writes timestamp,value,anomaly_score
@@ -54,8 +62,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var cfg server.Config
 	c := cmdline.New("tributary-cloud", version, usage, "YAML config `file` (optional; see deploy/cloud.example.yaml)", stdout, stderr)
 	c.String("data", "data `folder`: tokens, the ack log and the stream store", func(v string) { cfg.Data = v })
-	c.String("listen", "`address` of the ingest API, /metrics and /healthz (default :8080)", func(v string) { cfg.Listen = v })
-	c.String("kinesis-listen", "`address` of the Kinesis API (default :4567; off to disable)", func(v string) { cfg.KinesisListen = v })
+	c.String("listen", "`address` of the ingest API and /healthz, for gateways (default :8080)", func(v string) { cfg.Listen = v })
+	c.String("admin-listen", "`address` of the dashboard, /api/v1, /metrics and pprof (default 127.0.0.1:8081; off to disable; any other than loopback needs admin.tokens)", func(v string) { cfg.Admin.Listen = v })
+	c.String("kinesis-listen", "`address` of the Kinesis API (default 127.0.0.1:4567; off to disable; any other than loopback needs kinesis_api.credentials)", func(v string) { cfg.KinesisListen = v })
 	c.LogFlags(&cfg.LogFormat, &cfg.LogLevel)
 	if code, done := c.Parse(args, true); done {
 		return code
@@ -64,6 +73,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch {
 	case len(cmd) > 0 && cmd[0] == "anomaly":
 		return anomalyCommand(cmd[1:], os.Stdin, stdout, stderr)
+	case len(cmd) > 0 && cmd[0] == "admin-token":
+		if len(cmd) > 1 {
+			return c.Failf(cmdline.ExitUsage, "admin-token: unexpected argument %q", cmd[1])
+		}
+		return adminTokenCommand(stdout, stderr)
 	case len(cmd) > 0 && cmd[0] == "token":
 		// Flags may also follow the command: token issue gw-1 -data DIR.
 		n := 2
@@ -150,6 +164,18 @@ func tokenCommand(data string, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	return 0
+}
+
+// adminTokenCommand prints a new random admin token on stdout (and
+// nothing else there, so scripts can capture it) and the admin.tokens
+// entry that accepts it on stderr: the config keeps only the hash.
+func adminTokenCommand(stdout, stderr io.Writer) int {
+	var b [32]byte
+	rand.Read(b[:]) // never fails (crypto/rand)
+	tok := "tribadm_" + base64.RawURLEncoding.EncodeToString(b[:])
+	fmt.Fprintln(stdout, tok)
+	fmt.Fprintf(stderr, "admin token above: it is shown only this once. Add this entry to admin.tokens:\n  - %q\nclients send it as Authorization: Bearer TOKEN\n", server.HashAdminToken(tok))
+	return cmdline.ExitOK
 }
 
 // anomalyCommand runs `anomaly score`: the live consumer's detector over a

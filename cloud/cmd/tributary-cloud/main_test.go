@@ -13,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/tributary-iot/tributary/cloud/auth"
+	"github.com/tributary-iot/tributary/cloud/server"
 	"github.com/tributary-iot/tributary/internal/logging/logtest"
 	"github.com/tributary-iot/tributary/internal/testenv"
 )
@@ -89,19 +90,54 @@ func TestInvalidConfig(t *testing.T) {
 	}
 }
 
+// admin-token prints a fresh token on stdout and the admin.tokens entry
+// that accepts it (its hash, not the token) on stderr.
+func TestAdminTokenCommand(t *testing.T) {
+	code, out, errOut := cli(t, "admin-token")
+	tok := strings.TrimSpace(out)
+	if code != 0 || len(tok) < 40 || strings.Count(out, "\n") != 1 {
+		t.Fatalf("admin-token: %d %q %q", code, out, errOut)
+	}
+	if !strings.Contains(errOut, server.HashAdminToken(tok)) || strings.Contains(errOut, tok) {
+		t.Errorf("stderr %q: want the hash of the token and not the token", errOut)
+	}
+	if _, again, _ := cli(t, "admin-token"); strings.TrimSpace(again) == tok {
+		t.Error("the same token twice")
+	}
+	if code, _, _ := cli(t, "admin-token", "x"); code != 2 {
+		t.Errorf("admin-token x: exit %d, want 2", code)
+	}
+}
+
+// Exposing the admin listener or the Kinesis API beyond loopback without
+// authentication is refused at start, naming the setting to add.
+func TestExposedWithoutAuth(t *testing.T) {
+	data := t.TempDir()
+	for _, c := range []struct{ flag, want string }{
+		{"-admin-listen", "admin.tokens"},
+		{"-kinesis-listen", "kinesis_api.credentials"},
+	} {
+		code, _, errOut := cli(t, "-data", data, c.flag, ":0")
+		if code != 1 || !strings.Contains(errOut, c.want) || !strings.Contains(errOut, "not a loopback address") {
+			t.Errorf("%s :0: exit %d %q, want 1 naming %s", c.flag, code, errOut, c.want)
+		}
+	}
+}
+
 // The server runs from flags, answers /healthz, and stops cleanly when its
-// context ends (SIGTERM in main). Its JSON log lines have no duplicate key
-// and log durations as Go duration strings.
+// context ends (SIGTERM in main). The dashboard's API answers on the admin
+// listener only. Its JSON log lines have no duplicate key and log
+// durations as Go duration strings.
 func TestServe(t *testing.T) {
 	data := t.TempDir()
-	listen, kin := testenv.FreeAddr(t), testenv.FreeAddr(t)
+	listen, kin, admin := testenv.FreeAddr(t), testenv.FreeAddr(t), testenv.FreeAddr(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan int, 1)
 	var logs logtest.Writer
 	go func() {
-		done <- run(runCtx, []string{"-data", data, "-listen", listen, "-kinesis-listen", kin, "-log-format", "json", "-log-level", "debug"}, io.Discard, &logs)
+		done <- run(runCtx, []string{"-data", data, "-listen", listen, "-kinesis-listen", kin, "-admin-listen", admin, "-log-format", "json", "-log-level", "debug"}, io.Discard, &logs)
 	}()
 	if _, err := logs.Wait(ctx, "tributary-cloud started"); err != nil {
 		stop()
@@ -114,6 +150,20 @@ func TestServe(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Errorf("healthz %d", resp.StatusCode)
+	}
+	for _, c := range []struct {
+		url  string
+		want int
+	}{{"http://" + admin + "/api/v1/overview", 200}, {"http://" + admin + "/metrics", 200},
+		{"http://" + listen + "/api/v1/overview", 404}, {"http://" + listen + "/metrics", 404}, {"http://" + listen + "/", 404}} {
+		resp, err := http.Get(c.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Errorf("GET %s: %d, want %d", c.url, resp.StatusCode, c.want)
+		}
 	}
 	// While it runs, the token command works on the same folder.
 	if code, tok, e := cli(t, "-data", data, "token", "issue", "gw-1"); code != 0 || tok == "" {

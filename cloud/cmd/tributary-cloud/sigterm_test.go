@@ -27,7 +27,7 @@ func TestBinarySIGTERM(t *testing.T) {
 	var logs *testenv.Buffer
 	p := testenv.StartServer(t, 10*time.Second, func() *exec.Cmd {
 		listen, logs = testenv.FreeAddr(t), &testenv.Buffer{}
-		cmd := exec.Command(bin, "-data", data, "-listen", listen, "-kinesis-listen", testenv.FreeAddr(t))
+		cmd := exec.Command(bin, "-data", data, "-listen", listen, "-kinesis-listen", testenv.FreeAddr(t), "-admin-listen", testenv.FreeAddr(t))
 		cmd.Stderr = logs
 		return cmd
 	}, func() bool { return testenv.HTTPReady("http://" + listen + "/healthz")() })

@@ -65,7 +65,7 @@ func startCloud(t *testing.T) (endpoint string, client *kinesis.Client) {
 	var listen string
 	p := testenv.StartServer(t, 30*time.Second, func() *exec.Cmd {
 		listen, endpoint, logs = testenv.FreeAddr(t), "http://"+testenv.FreeAddr(t), &testenv.Buffer{}
-		cmd := exec.Command(bin, "-data", filepath.Join(dir, "data"), "-listen", listen, "-kinesis-listen", strings.TrimPrefix(endpoint, "http://"))
+		cmd := exec.Command(bin, "-data", filepath.Join(dir, "data"), "-listen", listen, "-kinesis-listen", strings.TrimPrefix(endpoint, "http://"), "-admin-listen", "off")
 		cmd.Stdout, cmd.Stderr = logs, logs
 		return cmd
 	}, func() bool { return testenv.HTTPReady("http://" + listen + "/healthz")() })
