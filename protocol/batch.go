@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"errors"
 	"fmt"
 	"math"
 )
@@ -177,8 +178,7 @@ func DecodeBatch(data []byte) (*Batch, error) {
 		return nil, syntax("", "a batch is a definite-length CBOR map")
 	}
 	b := &Batch{}
-	var strs []string
-	var rowsAt = -1
+	stringsAt, rowsAt := -1, -1
 	var seen uint32
 	for k := 0; k < n; k++ {
 		key, err := r.int()
@@ -208,9 +208,9 @@ func DecodeBatch(data []byte) (*Batch, error) {
 			}
 			b.Minor = minor
 		case batchKeyGateway:
-			s, err := r.str(true)
+			s, err := r.strMax(true, MaxDeviceIDBytes)
 			if err != nil {
-				return nil, syntax("gateway", "gateway is a text string")
+				return nil, syntax("gateway", fmt.Sprintf("gateway is a text string of at most %d bytes", MaxDeviceIDBytes))
 			}
 			b.Gateway = string(s)
 		case batchKeyEpoch:
@@ -222,23 +222,16 @@ func DecodeBatch(data []byte) (*Batch, error) {
 				return nil, syntax("first_seq", "first_seq is an unsigned integer")
 			}
 		case batchKeyStrings:
-			sn, err := r.containerLen(majorArray)
-			if err != nil || sn < 0 {
-				return nil, syntax("strings", "strings is a definite-length array of text")
-			}
-			strs = make([]string, sn)
-			for i := range strs {
-				s, err := r.str(true)
-				if err != nil {
-					return nil, syntax("strings", "strings is a definite-length array of text")
-				}
-				strs[i] = string(s)
+			// Decoded once the number of readings is known (it caps the
+			// table), wherever the two stand.
+			stringsAt = r.off
+			if err := r.skip(0); err != nil {
+				return nil, syntax("strings", "strings is malformed")
 			}
 		case batchKeyReadings:
-			// Decode after the string table, wherever it stands.
 			rowsAt = r.off
-			if err := r.skip(0); err != nil {
-				return nil, syntax("readings", "readings is malformed")
+			if err := skipRows(&r); err != nil {
+				return nil, err
 			}
 		default:
 			if err := r.skip(0); err != nil {
@@ -255,7 +248,7 @@ func DecodeBatch(data []byte) (*Batch, error) {
 	if rowsAt < 0 {
 		return nil, syntax("readings", "readings are missing")
 	}
-	if err := decodeRows(b, data, rowsAt, strs); err != nil {
+	if err := decodeRows(b, data, rowsAt, stringsAt); err != nil {
 		return nil, err
 	}
 	if err := b.Validate(); err != nil {
@@ -264,7 +257,70 @@ func DecodeBatch(data []byte) (*Batch, error) {
 	return b, nil
 }
 
-func decodeRows(b *Batch, data []byte, at int, strs []string) error {
+// skipRows checks the shape of the readings array (an array of arrays of
+// 6 to 8 well-formed items) without building anything, so that the
+// readings are allocated only for rows that are there.
+func skipRows(r *reader) error {
+	n, err := r.containerLen(majorArray)
+	if err != nil || n < 0 {
+		return batchErr(-1, "readings", ErrBadBatch, "readings is a definite-length array")
+	}
+	for i := 0; i < n; i++ {
+		cols, err := r.containerLen(majorArray)
+		if err != nil || cols < 6 || cols > 8 {
+			return batchErr(i, "", ErrBadBatch, "a reading is an array of 6 to 8 items")
+		}
+		for range cols {
+			if err := r.skip(1); err != nil {
+				return batchErr(i, "", ErrBadBatch, "reading is malformed")
+			}
+		}
+	}
+	return nil
+}
+
+// minReadingBytes is the shortest encoded reading: an array head, three
+// string indexes, a value and two time deltas of one byte each.
+const minReadingBytes = 7
+
+// maxTableString is the longest string-table entry: the table holds device
+// ids, names and units.
+const maxTableString = max(MaxDeviceIDBytes, MaxNameBytes, MaxUnitBytes)
+
+// decodeStrings decodes the string table at data[at:] (none if at < 0).
+// Each reading uses at most three entries besides "", so a table of more
+// than 3n+1 entries for n readings is refused before anything is built:
+// what the table allocates is bounded by what the readings can use, not by
+// what a small compressed body can declare.
+func decodeStrings(data []byte, at, readings int) ([]string, error) {
+	if at < 0 {
+		return nil, nil
+	}
+	r := reader{b: data, off: at}
+	n, err := r.containerLen(majorArray)
+	if err != nil || n < 0 {
+		return nil, batchErr(-1, "strings", ErrBadBatch, "strings is a definite-length array of text")
+	}
+	if n > 3*readings+1 {
+		return nil, batchErr(-1, "strings", ErrBadBatch,
+			"%d string table entries for %d readings: at most 3 per reading and \"\" are used", n, readings)
+	}
+	strs := make([]string, n)
+	for i := range strs {
+		s, err := r.strMax(true, maxTableString)
+		if errors.Is(err, errTooLong) {
+			return nil, batchErr(-1, "strings", ErrBadBatch,
+				"entry %d is over %d bytes: no device id, name or unit is that long", i, maxTableString)
+		}
+		if err != nil {
+			return nil, batchErr(-1, "strings", ErrBadBatch, "strings is a definite-length array of text")
+		}
+		strs[i] = string(s)
+	}
+	return strs, nil
+}
+
+func decodeRows(b *Batch, data []byte, at, stringsAt int) error {
 	r := reader{b: data, off: at}
 	n, err := r.containerLen(majorArray)
 	if err != nil || n < 0 {
@@ -272,6 +328,17 @@ func decodeRows(b *Batch, data []byte, at int, strs []string) error {
 	}
 	if n > MaxBatchReadings {
 		return batchErr(-1, "readings", ErrTooLarge, "%d readings, limit %d", n, MaxBatchReadings)
+	}
+	if n == 0 {
+		return batchErr(-1, "readings", ErrBadBatch, "a batch holds at least one reading")
+	}
+	if room := (len(data) - r.off) / minReadingBytes; n > room {
+		return batchErr(-1, "readings", ErrBadBatch,
+			"%d readings declared, the rest of the batch holds at most %d (a reading is an array of 6 to 8 items)", n, room)
+	}
+	strs, err := decodeStrings(data, stringsAt, n)
+	if err != nil {
+		return err
 	}
 	b.Readings = make([]Reading, n)
 	var prevT, prevR int64
@@ -302,13 +369,19 @@ func decodeRows(b *Batch, data []byte, at int, strs []string) error {
 		}
 		switch c := r.b[r.off]; c >> 5 {
 		case majorText:
-			s, err := r.str(true)
+			s, err := r.strMax(true, MaxStringValueBytes)
+			if errors.Is(err, errTooLong) {
+				return batchErr(i, "value", ErrTooLarge, "string value over %d bytes", MaxStringValueBytes)
+			}
 			if err != nil {
 				return batchErr(i, "value", ErrBadBatch, "malformed string")
 			}
 			rd.Kind, rd.Str = KindString, string(s)
 		case majorBytes:
-			d, err := r.str(false)
+			d, err := r.strMax(false, MaxStringValueBytes)
+			if errors.Is(err, errTooLong) {
+				return batchErr(i, "value", ErrTooLarge, "data value over %d bytes", MaxStringValueBytes)
+			}
 			if err != nil {
 				return batchErr(i, "value", ErrBadBatch, "malformed bytes")
 			}

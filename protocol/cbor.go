@@ -210,9 +210,17 @@ func (r *reader) containerLen(want byte) (int, error) {
 
 var errType = errors.New("wrong CBOR type")
 
+// errTooLong: a string over the limit its field allows.
+var errTooLong = errors.New("string too long")
+
 // str reads a text (text=true) or byte string and returns a slice of the
 // input (or a fresh buffer for indefinite-length strings).
-func (r *reader) str(text bool) ([]byte, error) {
+func (r *reader) str(text bool) ([]byte, error) { return r.strMax(text, -1) }
+
+// strMax is str refusing (errTooLong) a string over max bytes (max < 0:
+// no limit beyond the input) before it builds anything of it, so a
+// declared length costs nothing until it is known to be acceptable.
+func (r *reader) strMax(text bool, max int) ([]byte, error) {
 	want := byte(majorBytes)
 	if text {
 		want = majorText
@@ -229,6 +237,9 @@ func (r *reader) str(text bool) ([]byte, error) {
 		if arg > uint64(len(r.b)-r.off) {
 			return nil, errCBOR
 		}
+		if max >= 0 && arg > uint64(max) {
+			return nil, errTooLong
+		}
 		out = r.b[r.off : r.off+int(arg)]
 		r.off += int(arg)
 	} else {
@@ -239,6 +250,9 @@ func (r *reader) str(text bool) ([]byte, error) {
 			}
 			if m != want || ind || n > uint64(len(r.b)-r.off) {
 				return nil, errCBOR
+			}
+			if max >= 0 && n > uint64(max-len(out)) {
+				return nil, errTooLong
 			}
 			out = append(out, r.b[r.off:r.off+int(n)]...)
 			r.off += int(n)
