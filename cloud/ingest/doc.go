@@ -10,10 +10,13 @@
 // else 415) compressed per Content-Encoding: zstd, gzip or identity (else
 // 415). It is read through a limit of Options.MaxBytes (default and at
 // most protocol.MaxBatchBytes) both as received and decompressed, so a
-// zip bomb costs a small multiple of that in memory and is answered 413. protocol.DecodeBatch errors are 400 with
-// its message (413 for too many readings); a reading whose time is not
-// absolute (before 2^28 s) is 400 too, because a stream record cannot
-// carry it. Nothing of a refused batch is written. Every error is JSON
+// zip bomb costs a small multiple of that in memory and is answered 413.
+// protocol.DecodeBatch errors are 400 with its message (413 for too many
+// readings or a value over its limit); the decoder allocates in proportion
+// to the readings a body carries, not to what it declares (a string table
+// or row count), so a stream of tiny bombs leaves memory flat. A reading
+// whose time is not absolute (before 2^28 s) is 400 too, because a stream
+// record cannot carry it. Nothing of a refused batch is written. Every error is JSON
 // {"error": "..."}; 429 and 503 carry Retry-After. A 200 answers
 // {"gateway", "epoch", "first", "last", "stored", "duplicates"}.
 //
