@@ -162,6 +162,10 @@ func (m *Monitor) addReadings(now, seen time.Time, gw string, arrival time.Time,
 	accepted := 0
 	for i := range rs {
 		r := &rs[i]
+		if m.future(r) {
+			m.st.Future++
+			continue
+		}
 		d := m.device(r.Device)
 		if d == nil {
 			m.st.Dropped.Devices++
@@ -223,6 +227,14 @@ func (m *Monitor) addReadings(now, seen time.Time, gw string, arrival time.Time,
 		m.countReading(d, g, gw, seen, arrival, r, false)
 	}
 	return accepted
+}
+
+// future reports whether r is stamped more than Options.FutureMargin after
+// its receive time: a device clock ahead, whose point must not become its
+// series' newest.
+func (m *Monitor) future(r *protocol.Reading) bool {
+	return m.opt.FutureMargin > 0 && r.Received != 0 && r.Flags&protocol.FlagReceiverTime == 0 &&
+		r.Time-r.Received > m.opt.FutureMargin.Microseconds()
 }
 
 // countReading accounts for an accepted reading. A late one (older than

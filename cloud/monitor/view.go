@@ -29,6 +29,7 @@ type Stats struct {
 	Readings         uint64  `json:"readings"`   // accepted
 	Duplicates       uint64  `json:"duplicates"` // a point already held (redelivery): ignored
 	Late             uint64  `json:"late"`       // older than their series' newest point, taken in (backlog uploads)
+	Future           uint64  `json:"future"`     // stamped more than FutureMargin after their receive time: counted, not charted
 	PointsEvicted    uint64  `json:"points_evicted"`
 	DevicesForgotten uint64  `json:"devices_forgotten"`
 	Alerts           uint64  `json:"alerts"`
