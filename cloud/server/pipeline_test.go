@@ -43,18 +43,25 @@ func series(devices, n int, spikeDev, spikeAt int) []protocol.Reading {
 	return rs
 }
 
+// startPipeline starts a cloud with the defaults (monitor and anomaly
+// detectors on) over an unthrottled embedded store and returns it, a
+// token for gw-1 and the admin listener's base URL.
+func startPipeline(t *testing.T) (r *running, token, admin string) {
+	t.Helper()
+	r = start(t, server.Config{Data: t.TempDir()}, shardstore.Options{Throughput: shardstore.Throughput{Unlimited: true}})
+	token, err := r.s.Tokens().Issue("gw-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, token, "http://" + r.s.AdminAddr()
+}
+
 // TestMonitorDashboardAndAlerts: readings shipped by the real uplink
 // reach the monitor consumer (through the in-process Kinesis API), show
 // on the dashboard's JSON API, and a spike becomes an alert on the API
 // and a JSON record in the alerts stream, read with the AWS SDK.
 func TestMonitorDashboardAndAlerts(t *testing.T) {
-	unlimited := shardstore.Options{Throughput: shardstore.Throughput{Unlimited: true}}
-	r := start(t, server.Config{Data: t.TempDir()}, unlimited)
-	tok, err := r.s.Tokens().Issue("gw-1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin := "http://" + r.s.AdminAddr()
+	r, tok, admin := startPipeline(t)
 	if got := r.s.DashboardURL(); got != admin+"/" {
 		t.Errorf("DashboardURL %q, want %s/", got, admin)
 	}
@@ -155,13 +162,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 // the correct readings after it are still charted and scored: a spike
 // among them becomes an alert.
 func TestFarFutureReadingDoesNotBlind(t *testing.T) {
-	unlimited := shardstore.Options{Throughput: shardstore.Throughput{Unlimited: true}}
-	r := start(t, server.Config{Data: t.TempDir()}, unlimited)
-	tok, err := r.s.Tokens().Issue("gw-1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin := "http://" + r.s.AdminAddr()
+	r, tok, admin := startPipeline(t)
 	good := series(1, 1000, 0, 900)
 	bad := good[500]
 	bad.Time += int64(365 * 24 * time.Hour / time.Microsecond)
