@@ -435,10 +435,7 @@ func TestLateReadingsAreKept(t *testing.T) {
 		if s.Readings != 6 || s.Late != 4 || s.Duplicates != 6 {
 			t.Errorf("readings %d late %d duplicates %d, want 6, 4 and 6", s.Readings, s.Late, s.Duplicates)
 		}
-		d, err := m.Series("d1", "temp", "5m", time.Time{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		d, mt := charted(t, m, "d1", "temp")
 		if len(d.T) != 6 {
 			t.Fatalf("raw points %v, want 6", d.T)
 		}
@@ -450,11 +447,7 @@ func TestLateReadingsAreKept(t *testing.T) {
 		if d.V[0] != 10 || d.V[5] != 30 {
 			t.Errorf("values %v: want the backlog's 10 first and the live 30 last", d.V)
 		}
-		dev, err := m.Device("d1")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if mt := dev.Series[0]; mt.Value == nil || *mt.Value != 30 || mt.Count != 6 {
+		if mt.Value == nil || *mt.Value != 30 || mt.Count != 6 {
 			t.Errorf("metric %+v: want the live value 30 as the last value, 6 points", mt)
 		}
 	})
@@ -478,18 +471,11 @@ func TestFutureReadingDoesNotBlindSeries(t *testing.T) {
 			t.Errorf("future %d readings %d late %d duplicates %d, want 1, 4, 0 and 0",
 				s.Future, s.Readings, s.Late, s.Duplicates)
 		}
-		d, err := m.Series("d1", "temp", "5m", time.Time{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		d, mt := charted(t, m, "d1", "temp")
 		if len(d.V) != 4 || d.V[3] != 20 {
 			t.Fatalf("raw points %v %v: want 4, the last one 20", d.T, d.V)
 		}
-		dev, err := m.Device("d1")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if mt := dev.Series[0]; mt.Value == nil || *mt.Value != 20 || mt.Count != 4 {
+		if mt.Value == nil || *mt.Value != 20 || mt.Count != 4 {
 			t.Errorf("metric %+v: want the last value 20, 4 points", mt)
 		}
 	})
