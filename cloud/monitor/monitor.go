@@ -62,6 +62,7 @@ type device struct {
 	skewUs    int64 // device time − gateway receive time, newest reading that had a device time
 	hasSkew   bool
 	unsynced  uint64 // readings flagged ClockUnsynced
+	future    uint64 // readings stamped beyond FutureMargin after reception: not charted
 	anomalies uint64
 	series    map[string]*series
 }
@@ -162,13 +163,14 @@ func (m *Monitor) addReadings(now, seen time.Time, gw string, arrival time.Time,
 	accepted := 0
 	for i := range rs {
 		r := &rs[i]
-		if m.future(r) {
-			m.st.Future++
-			continue
-		}
 		d := m.device(r.Device)
 		if d == nil {
 			m.st.Dropped.Devices++
+			continue
+		}
+		if m.future(r) {
+			m.st.Future++
+			d.future++
 			continue
 		}
 		s := d.series[r.Name]

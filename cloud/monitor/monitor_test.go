@@ -478,6 +478,10 @@ func TestFutureReadingDoesNotBlindSeries(t *testing.T) {
 		if mt.Value == nil || *mt.Value != 20 || mt.Count != 4 {
 			t.Errorf("metric %+v: want the last value 20, 4 points", mt)
 		}
+		if dev, err := m.Device("d1"); err != nil || dev.FutureReadings != 1 || dev.Readings != 4 ||
+			dev.LastTime.UnixMicro() != t0+40e6 {
+			t.Errorf("device %+v, %v: want 1 future reading, 4 readings, last time t0+40s", dev, err)
+		}
 	})
 }
 
