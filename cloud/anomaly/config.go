@@ -42,7 +42,17 @@ type Config struct {
 	// (gateway batching, consumer polling), so a fast series looks silent
 	// for a second or two between batches without missing anything.
 	MinSilence time.Duration
+	// FutureMargin: Registry.ObserveReceived neither scores nor lets
+	// advance a series' clock a point stamped more than this after its
+	// receive time (a device clock ahead); it counts it in
+	// RegistryStats.Future. Otherwise one such point would make every
+	// later, correct point look late, blinding the series. Default
+	// DefaultFutureMargin; negative disables the check.
+	FutureMargin time.Duration
 }
+
+// DefaultFutureMargin is Config.FutureMargin's default.
+const DefaultFutureMargin = 10 * time.Minute
 
 // Limits of Config fields.
 const (
@@ -111,6 +121,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MinSilence <= 0 {
 		c.MinSilence = 30 * time.Second
+	}
+	if c.FutureMargin == 0 {
+		c.FutureMargin = DefaultFutureMargin
 	}
 	if !(c.Silence >= 1 && c.Silence <= maxSilence) {
 		c.Silence = 5

@@ -32,6 +32,7 @@ type RegistryStats struct {
 	Evicted uint64 // series forgotten to stay within the bound
 	Points  uint64 // points scored
 	Late    uint64 // points not after their series' last one: not scored
+	Future  uint64 // points stamped beyond Config.FutureMargin after their receive time: not scored
 	Alerts  uint64 // alerts raised
 }
 
@@ -57,6 +58,7 @@ type regShard struct {
 	evicted uint64
 	points  uint64
 	late    uint64
+	future  uint64
 	alerts  uint64
 }
 
@@ -115,10 +117,23 @@ func (r *Registry) shard(k Key) *regShard {
 // then returned with the point that settled it. A held alert is dropped
 // if its series is forgotten.
 func (r *Registry) Observe(device, metric string, t time.Time, v float64) (Result, Alert, bool) {
+	return r.ObserveReceived(device, metric, t, time.Time{}, v)
+}
+
+// ObserveReceived is Observe for a point received at received (the zero
+// time: unknown, as with Observe). A point stamped more than
+// Config.FutureMargin after received is not scored and does not advance
+// its series' clock (so the series' later points are still scored); it is
+// counted in Stats.Future.
+func (r *Registry) ObserveReceived(device, metric string, t, received time.Time, v float64) (Result, Alert, bool) {
 	k := Key{device, metric}
 	s := r.shard(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if r.cfg.FutureMargin > 0 && !received.IsZero() && t.Sub(received) > r.cfg.FutureMargin {
+		s.future++
+		return Result{}, Alert{}, false
+	}
 	e := s.get(k, r.cfg)
 	if e.det.n > 0 && !t.After(e.det.prevT) {
 		// A redelivered point, or one uploaded late (a gateway's backlog
@@ -240,6 +255,7 @@ func (r *Registry) Stats() RegistryStats {
 		st.Evicted += s.evicted
 		st.Points += s.points
 		st.Late += s.late
+		st.Future += s.future
 		st.Alerts += s.alerts
 		s.mu.Unlock()
 	}

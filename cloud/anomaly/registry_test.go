@@ -220,3 +220,39 @@ func TestRegistrySweepMinSilence(t *testing.T) {
 		t.Errorf("31 s after the last point: %+v, want one missing alert", got)
 	}
 }
+
+// TestRegistryFuturePointDoesNotBlind: a point stamped a year after its
+// receive time (a device clock ahead) is counted, not scored, and does
+// not become the series' last time: the correct points after it are
+// still scored rather than skipped as late.
+func TestRegistryFuturePointDoesNotBlind(t *testing.T) {
+	r := anomaly.NewRegistry(anomaly.Config{}, 10)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(i int) time.Time { return t0.Add(time.Duration(i) * time.Second) }
+	for i := range 10 {
+		r.ObserveReceived("d", "m", at(i), at(i).Add(time.Millisecond), float64(i))
+	}
+	year := 365 * 24 * time.Hour
+	r.ObserveReceived("d", "m", at(10).Add(year), at(10), 1000)
+	r.ObserveReceived("d", "m", at(11).Add(9*time.Minute), at(11), 11) // within the margin: scored
+	for i := 20; i < 30; i++ {
+		r.ObserveReceived("d", "m", at(i).Add(10*time.Minute), at(i).Add(10*time.Minute), float64(i))
+	}
+	if st := r.Stats(); st.Points != 21 || st.Future != 1 || st.Late != 0 {
+		t.Errorf("stats %+v: want 21 points scored, 1 future and none late", st)
+	}
+}
+
+// TestRegistryFutureMarginDisabled: with a negative FutureMargin the far
+// future point is scored, and the series' later points are then late
+// (the behaviour the margin prevents).
+func TestRegistryFutureMarginDisabled(t *testing.T) {
+	r := anomaly.NewRegistry(anomaly.Config{FutureMargin: -1}, 10)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	r.ObserveReceived("d", "m", t0, t0, 1)
+	r.ObserveReceived("d", "m", t0.Add(365*24*time.Hour), t0, 2)
+	r.ObserveReceived("d", "m", t0.Add(time.Second), t0.Add(time.Second), 3)
+	if st := r.Stats(); st.Points != 2 || st.Future != 0 || st.Late != 1 {
+		t.Errorf("stats %+v: want 2 points scored, none future and 1 late", st)
+	}
+}

@@ -46,6 +46,27 @@ func handle(t *testing.T, m *monitor.Monitor, b consumer.Batch) {
 	}
 }
 
+// charted returns a series' raw points over the last 5 minutes and its
+// entry in its device's metrics.
+func charted(t *testing.T, m *monitor.Monitor, device, metric string) (monitor.SeriesData, monitor.Metric) {
+	t.Helper()
+	d, err := m.Series(device, metric, "5m", time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev, err := m.Device(device)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mt := range dev.Series {
+		if mt.Name == metric {
+			return d, mt
+		}
+	}
+	t.Fatalf("device %s has no metric %s: %+v", device, metric, dev.Series)
+	return d, monitor.Metric{}
+}
+
 // us returns now as device time.
 func us() int64 { return time.Now().UnixMicro() }
 

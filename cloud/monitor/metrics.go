@@ -13,6 +13,7 @@ var (
 	descReadings   = desc("readings_total", "Readings taken in (not duplicates).")
 	descDuplicates = desc("duplicate_readings_total", "Readings ignored because their series already held a point at that time (redelivery).")
 	descLate       = desc("late_readings_total", "Readings older than their series' newest point, taken in (a gateway's backlog uploaded after newer data).")
+	descFuture     = desc("future_readings_total", "Readings stamped more than the future margin after their gateway receive time (a device clock ahead): counted, not charted, and not allowed to advance their series' clock.")
 	descBatches    = desc("batches_total", "Consumer batches handled.")
 	descEvicted    = desc("points_evicted_total", "Raw points pushed out of full per-series rings (normal ageing).")
 	descForgotten  = desc("devices_forgotten_total", "Devices dropped from memory after ForgetAfter without readings.")
@@ -30,7 +31,7 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 }
 
 func (collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descReadings, descDuplicates, descLate, descBatches, descEvicted, descForgotten,
+	for _, d := range []*prometheus.Desc{descReadings, descDuplicates, descLate, descFuture, descBatches, descEvicted, descForgotten,
 		descAlerts, descDropped, descDevices, descOnline, descGateways, descSeries, descClients} {
 		ch <- d
 	}
@@ -48,6 +49,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descReadings, s.Readings)
 	counter(descDuplicates, s.Duplicates)
 	counter(descLate, s.Late)
+	counter(descFuture, s.Future)
 	counter(descBatches, s.Batches)
 	counter(descEvicted, s.PointsEvicted)
 	counter(descForgotten, s.DevicesForgotten)

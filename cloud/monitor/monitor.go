@@ -62,6 +62,7 @@ type device struct {
 	skewUs    int64 // device time − gateway receive time, newest reading that had a device time
 	hasSkew   bool
 	unsynced  uint64 // readings flagged ClockUnsynced
+	future    uint64 // readings stamped beyond FutureMargin after reception: not charted
 	anomalies uint64
 	series    map[string]*series
 }
@@ -167,6 +168,11 @@ func (m *Monitor) addReadings(now, seen time.Time, gw string, arrival time.Time,
 			m.st.Dropped.Devices++
 			continue
 		}
+		if m.future(r) {
+			m.st.Future++
+			d.future++
+			continue
+		}
 		s := d.series[r.Name]
 		if s == nil {
 			if len(d.series) >= m.opt.MaxMetricsPerDevice {
@@ -223,6 +229,14 @@ func (m *Monitor) addReadings(now, seen time.Time, gw string, arrival time.Time,
 		m.countReading(d, g, gw, seen, arrival, r, false)
 	}
 	return accepted
+}
+
+// future reports whether r is stamped more than Options.FutureMargin after
+// its receive time: a device clock ahead, whose point must not become its
+// series' newest.
+func (m *Monitor) future(r *protocol.Reading) bool {
+	return m.opt.FutureMargin > 0 && r.Received != 0 && r.Flags&protocol.FlagReceiverTime == 0 &&
+		r.Time-r.Received > m.opt.FutureMargin.Microseconds()
 }
 
 // countReading accounts for an accepted reading. A late one (older than

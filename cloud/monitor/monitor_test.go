@@ -435,10 +435,7 @@ func TestLateReadingsAreKept(t *testing.T) {
 		if s.Readings != 6 || s.Late != 4 || s.Duplicates != 6 {
 			t.Errorf("readings %d late %d duplicates %d, want 6, 4 and 6", s.Readings, s.Late, s.Duplicates)
 		}
-		d, err := m.Series("d1", "temp", "5m", time.Time{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		d, mt := charted(t, m, "d1", "temp")
 		if len(d.T) != 6 {
 			t.Fatalf("raw points %v, want 6", d.T)
 		}
@@ -450,12 +447,56 @@ func TestLateReadingsAreKept(t *testing.T) {
 		if d.V[0] != 10 || d.V[5] != 30 {
 			t.Errorf("values %v: want the backlog's 10 first and the live 30 last", d.V)
 		}
-		dev, err := m.Device("d1")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if mt := dev.Series[0]; mt.Value == nil || *mt.Value != 30 || mt.Count != 6 {
+		if mt.Value == nil || *mt.Value != 30 || mt.Count != 6 {
 			t.Errorf("metric %+v: want the live value 30 as the last value, 6 points", mt)
+		}
+	})
+}
+
+// TestFutureReadingDoesNotBlindSeries: one reading stamped a year ahead of
+// its receive time (a device with a wrong clock) is counted and not
+// charted; the correct points after it are still charted, not taken for
+// late or duplicate points behind the bad one.
+func TestFutureReadingDoesNotBlindSeries(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m := monitor.New(monitor.Options{})
+		t0 := us() - 60e6
+		handle(t, m, batch("s0", rec("gw1", "d1", "temp", 10, t0, t0+10e6)))
+		bad := rec("gw1", "d1", "temp", 99, t0+20e6)
+		bad.Readings[0].Time += int64(365 * 24 * time.Hour / time.Microsecond)
+		handle(t, m, batch("s0", bad))
+		handle(t, m, batch("s0", rec("gw1", "d1", "temp", 20, t0+30e6, t0+40e6)))
+		s := m.Stats()
+		if s.Future != 1 || s.Readings != 4 || s.Late != 0 || s.Duplicates != 0 {
+			t.Errorf("future %d readings %d late %d duplicates %d, want 1, 4, 0 and 0",
+				s.Future, s.Readings, s.Late, s.Duplicates)
+		}
+		d, mt := charted(t, m, "d1", "temp")
+		if len(d.V) != 4 || d.V[3] != 20 {
+			t.Fatalf("raw points %v %v: want 4, the last one 20", d.T, d.V)
+		}
+		if mt.Value == nil || *mt.Value != 20 || mt.Count != 4 {
+			t.Errorf("metric %+v: want the last value 20, 4 points", mt)
+		}
+		if dev, err := m.Device("d1"); err != nil || dev.FutureReadings != 1 || dev.Readings != 4 ||
+			dev.LastTime.UnixMicro() != t0+40e6 {
+			t.Errorf("device %+v, %v: want 1 future reading, 4 readings, last time t0+40s", dev, err)
+		}
+	})
+}
+
+// TestFutureMarginDisabled: a negative FutureMargin charts every point,
+// as before the check (the far-future one then becomes the newest).
+func TestFutureMarginDisabled(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m := monitor.New(monitor.Options{FutureMargin: -1})
+		t0 := us() - 60e6
+		bad := rec("gw1", "d1", "temp", 99, t0)
+		bad.Readings[0].Time += int64(365 * 24 * time.Hour / time.Microsecond)
+		handle(t, m, batch("s0", bad))
+		handle(t, m, batch("s0", rec("gw1", "d1", "temp", 20, t0+30e6)))
+		if s := m.Stats(); s.Future != 0 || s.Late != 1 {
+			t.Errorf("future %d late %d, want 0 and 1", s.Future, s.Late)
 		}
 	})
 }

@@ -21,6 +21,7 @@ const (
 	DefaultClientBuffer        = 256
 	DefaultHeartbeat           = 15 * time.Second
 	DefaultOverviewEvery       = time.Second
+	DefaultFutureMargin        = 10 * time.Minute
 
 	// Kinesis's per-shard write limits, used when a Shard leaves its
 	// limits zero.
@@ -57,6 +58,15 @@ type Options struct {
 	PointsPerSeries int // raw points kept per series
 	MaxAlerts       int // alerts kept for /api/v1/alerts
 	MaxShards       int // shards tracked from batches
+
+	// FutureMargin: a reading stamped more than this after its gateway
+	// receive time (a device with a wrong clock) is counted
+	// (Stats.Future) and otherwise ignored: it is not charted and does
+	// not advance its series' or device's clock, so one bad clock cannot
+	// blind a series (every later, correct point would look late).
+	// Readings without a receive time, or timed by the receiver, are not
+	// checked. Zero means DefaultFutureMargin; negative disables the check.
+	FutureMargin time.Duration
 
 	// Server-Sent Events.
 	MaxClients    int           // concurrent /api/v1/events clients; more get 503
@@ -112,4 +122,7 @@ func (o *Options) setDefaults() {
 	def(&o.ClientBuffer, DefaultClientBuffer)
 	defd(&o.Heartbeat, DefaultHeartbeat)
 	defd(&o.OverviewEvery, DefaultOverviewEvery)
+	if o.FutureMargin == 0 {
+		o.FutureMargin = DefaultFutureMargin
+	}
 }

@@ -29,6 +29,7 @@ type Stats struct {
 	Readings         uint64  `json:"readings"`   // accepted
 	Duplicates       uint64  `json:"duplicates"` // a point already held (redelivery): ignored
 	Late             uint64  `json:"late"`       // older than their series' newest point, taken in (backlog uploads)
+	Future           uint64  `json:"future"`     // stamped more than FutureMargin after their receive time: counted, not charted
 	PointsEvicted    uint64  `json:"points_evicted"`
 	DevicesForgotten uint64  `json:"devices_forgotten"`
 	Alerts           uint64  `json:"alerts"`
@@ -228,6 +229,7 @@ type DeviceSummary struct {
 	// device time: clock offset plus MQTT delay. Null if none had.
 	ClockSkewMs      *float64 `json:"clock_skew_ms"`
 	UnsyncedReadings uint64   `json:"clock_unsynced_readings"` // received while the gateway clock was unsynchronised
+	FutureReadings   uint64   `json:"clock_future_readings"`   // stamped beyond FutureMargin after reception: not charted
 	Anomalies        uint64   `json:"anomalies"`
 	Metrics          int      `json:"metrics"`
 }
@@ -235,7 +237,7 @@ type DeviceSummary struct {
 func (m *Monitor) summary(now time.Time, d *device) DeviceSummary {
 	s := DeviceSummary{ID: d.id, Gateway: d.gateway, Agent: d.agent, Online: m.online(now, d.lastSeen),
 		LastSeen: d.lastSeen, LastTime: time.UnixMicro(d.lastTime).UTC(), Readings: d.readings,
-		Rate: d.rate.perSec(now), UnsyncedReadings: d.unsynced, Anomalies: d.anomalies, Metrics: len(d.series)}
+		Rate: d.rate.perSec(now), UnsyncedReadings: d.unsynced, FutureReadings: d.future, Anomalies: d.anomalies, Metrics: len(d.series)}
 	if d.hasSkew {
 		s.ClockSkewMs = ptr(float64(d.skewUs) / 1e3)
 	}

@@ -187,6 +187,13 @@ type MonitorConfig struct {
 	// OfflineAfter: a device or gateway silent this long shows offline
 	// (default 60s).
 	OfflineAfter time.Duration `yaml:"offline_after"`
+	// FutureMargin: a reading stamped more than this after its gateway
+	// receive time (a device clock ahead) is counted
+	// (tributary_monitor_future_readings_total) but neither charted nor
+	// scored by the anomaly detectors, and does not advance its series'
+	// clock, so one bad clock cannot blind a series. Default 10m; a
+	// negative value disables the check.
+	FutureMargin time.Duration `yaml:"future_margin"`
 }
 
 // AnomalyConfig tunes the live anomaly detectors (package anomaly): one
@@ -217,6 +224,7 @@ const (
 	DefaultMonitorPollKinesis = 200 * time.Millisecond
 	DefaultReadsPerSec        = 40
 	DefaultOfflineAfter       = time.Minute
+	DefaultFutureMargin       = 10 * time.Minute
 	DefaultAlertThreshold     = 0.6
 	DefaultMaxSeries          = 100_000
 	DefaultAlertsStream       = "alerts"
@@ -264,6 +272,7 @@ func (c Config) WithDefaults() Config {
 	}
 	defaults.Set(&c.Stream.ReadsPerSec, DefaultReadsPerSec)
 	defaults.Set(&c.Monitor.OfflineAfter, DefaultOfflineAfter)
+	defaults.Set(&c.Monitor.FutureMargin, DefaultFutureMargin)
 	defaults.Set(&c.Anomaly.Threshold, DefaultAlertThreshold)
 	defaults.Set(&c.Anomaly.MaxSeries, DefaultMaxSeries)
 	defaults.Set(&c.Anomaly.AlertsStream, DefaultAlertsStream)

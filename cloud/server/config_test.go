@@ -40,7 +40,7 @@ func TestExampleConfig(t *testing.T) {
 func TestDefaults(t *testing.T) {
 	cfg := server.Config{Data: "/d"}.WithDefaults()
 	if cfg.Listen != ":8080" || cfg.KinesisListen != "127.0.0.1:4567" || cfg.Admin.Listen != "127.0.0.1:8081" || cfg.Stream.Name != "telemetry" ||
-		cfg.Stream.Shards != 4 || cfg.Stream.Backend != "embedded" {
+		cfg.Stream.Shards != 4 || cfg.Stream.Backend != "embedded" || cfg.Monitor.FutureMargin != 10*time.Minute {
 		t.Errorf("defaults %+v", cfg)
 	}
 	if err := cfg.Validate(); err != nil {

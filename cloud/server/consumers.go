@@ -72,13 +72,14 @@ func (s *Server) openPipeline(ctx context.Context, api *kinesisapi.Server) error
 	p.monitor = monitor.New(monitor.Options{
 		Logger:       s.log.With("component", "monitor"),
 		OfflineAfter: cfg.Monitor.OfflineAfter,
+		FutureMargin: cfg.Monitor.FutureMargin,
 		Shards:       s.shardsForMonitor,
 	})
 	if err := p.monitor.Register(s.reg); err != nil {
 		return fmt.Errorf("cloud: monitor: %w", err)
 	}
 	if cfg.AnomalyOn() {
-		p.detect = anomaly.NewRegistry(anomaly.Config{AlertThreshold: cfg.Anomaly.Threshold}, cfg.Anomaly.MaxSeries)
+		p.detect = anomaly.NewRegistry(anomaly.Config{AlertThreshold: cfg.Anomaly.Threshold, FutureMargin: cfg.Monitor.FutureMargin}, cfg.Anomaly.MaxSeries)
 		ac := alerts.Config{WebhookURL: cfg.Anomaly.Webhook}
 		if cfg.Anomaly.AlertsStream != "off" {
 			ac.Stream = cfg.Anomaly.AlertsStream
@@ -123,7 +124,11 @@ func (p *pipeline) handle(ctx context.Context, b consumer.Batch) error {
 		if r.Kind != protocol.KindFloat || (!p.health && strings.HasPrefix(r.Name, protocol.HealthPrefix)) {
 			continue
 		}
-		if _, a, ok := p.detect.Observe(r.Device, r.Name, time.UnixMicro(r.Time), r.Value); ok {
+		var received time.Time // zero: unknown, not checked against the future margin
+		if r.Received != 0 && r.Flags&protocol.FlagReceiverTime == 0 {
+			received = time.UnixMicro(r.Received)
+		}
+		if _, a, ok := p.detect.ObserveReceived(r.Device, r.Name, time.UnixMicro(r.Time), received, r.Value); ok {
 			p.alert(a)
 		}
 	}

@@ -43,18 +43,25 @@ func series(devices, n int, spikeDev, spikeAt int) []protocol.Reading {
 	return rs
 }
 
+// startPipeline starts a cloud with the defaults (monitor and anomaly
+// detectors on) over an unthrottled embedded store and returns it, a
+// token for gw-1 and the admin listener's base URL.
+func startPipeline(t *testing.T) (r *running, token, admin string) {
+	t.Helper()
+	r = start(t, server.Config{Data: t.TempDir()}, shardstore.Options{Throughput: shardstore.Throughput{Unlimited: true}})
+	token, err := r.s.Tokens().Issue("gw-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, token, "http://" + r.s.AdminAddr()
+}
+
 // TestMonitorDashboardAndAlerts: readings shipped by the real uplink
 // reach the monitor consumer (through the in-process Kinesis API), show
 // on the dashboard's JSON API, and a spike becomes an alert on the API
 // and a JSON record in the alerts stream, read with the AWS SDK.
 func TestMonitorDashboardAndAlerts(t *testing.T) {
-	unlimited := shardstore.Options{Throughput: shardstore.Throughput{Unlimited: true}}
-	r := start(t, server.Config{Data: t.TempDir()}, unlimited)
-	tok, err := r.s.Tokens().Issue("gw-1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin := "http://" + r.s.AdminAddr()
+	r, tok, admin := startPipeline(t)
 	if got := r.s.DashboardURL(); got != admin+"/" {
 		t.Errorf("DashboardURL %q, want %s/", got, admin)
 	}
@@ -146,5 +153,51 @@ func eventually(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestFarFutureReadingDoesNotBlind: one reading of a series stamped a
+// year ahead of its receive time (a device clock ahead), shipped between
+// correct ones, is counted by the monitor and neither charted nor scored;
+// the correct readings after it are still charted and scored: a spike
+// among them becomes an alert.
+func TestFarFutureReadingDoesNotBlind(t *testing.T) {
+	r, tok, admin := startPipeline(t)
+	good := series(1, 1000, 0, 900)
+	bad := good[500]
+	bad.Time += int64(365 * 24 * time.Hour / time.Microsecond)
+	bad.Value = 1e6
+	rs := slices.Concat(good[:501], []protocol.Reading{bad}, good[501:])
+	ship(t, newSrc(rs), uplink.Config{URL: "http://" + r.s.Addr(), Token: tok})
+
+	var body string
+	t.Cleanup(func() {
+		if t.Failed() {
+			for l := range strings.Lines(body) {
+				if strings.HasPrefix(l, "tributary_monitor_") || strings.HasPrefix(l, "tributary_consumer_readings") {
+					t.Log(strings.TrimSpace(l))
+				}
+			}
+		}
+	})
+	eventually(t, "the far-future reading to be counted", func() bool {
+		body = get(t, admin+"/metrics")
+		return strings.Contains(body, "tributary_monitor_future_readings_total 1\n")
+	})
+	var ov struct{ Readings int }
+	eventually(t, "the monitor to chart every correct reading", func() bool {
+		getJSON(t, admin+"/api/v1/overview", &ov)
+		return ov.Readings == len(good)
+	})
+	var al struct{ Alerts []anomaly.Alert }
+	spikeAt := time.UnixMicro(good[900].Time).UTC()
+	eventually(t, "an alert for the spike after the far-future reading", func() bool {
+		getJSON(t, admin+"/api/v1/alerts", &al)
+		return slices.ContainsFunc(al.Alerts, func(a anomaly.Alert) bool { return a.Time.Equal(spikeAt) })
+	})
+	for _, a := range al.Alerts {
+		if a.Value == bad.Value {
+			t.Errorf("the far-future reading was scored: %+v", a)
+		}
 	}
 }

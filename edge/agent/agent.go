@@ -140,7 +140,7 @@ func New(cfg Config, opts Options) (*Agent, error) {
 	}
 
 	store := storeAdapter{q}
-	iopts := intake.Options{Clock: a.clk, Logger: log, Registerer: a.reg}
+	iopts := intake.Options{Clock: a.clk, Logger: log, Registerer: a.reg, FutureMargin: cfg.Clock.FutureMargin}
 	if cfg.MQTT.Broker != "" {
 		a.ext, err = intake.NewExternal(intake.ExternalConfig{
 			Broker: cfg.MQTT.Broker, Gateway: cfg.Gateway, ClientID: cfg.MQTT.ClientID,

@@ -40,6 +40,7 @@ const (
 	DefaultQueueMaxBytes = 1 << 30 // 1 GiB
 	DefaultPolicy        = "block"
 	DefaultHealthEvery   = 10 * time.Second
+	DefaultFutureMargin  = 10 * time.Minute
 	DefaultCompression   = "zstd"
 	DefaultDrainTimeout  = 10 * time.Second
 	DefaultMemoryLimit   = 0
@@ -178,6 +179,11 @@ type ClockConfig struct {
 	// RequireNTP flags readings while the kernel reports the clock
 	// unsynchronised.
 	RequireNTP bool `yaml:"require_ntp"`
+	// FutureMargin: readings stamped more than this after the gateway's
+	// receive time (a device clock ahead) are kept but counted
+	// (tributary_intake_future_readings_total) and logged; the cloud does
+	// not chart or score them. Default 10m; negative disables.
+	FutureMargin time.Duration `yaml:"future_margin"`
 }
 
 // LoadConfig reads and strictly decodes a YAML file (one document,
@@ -203,6 +209,7 @@ func (c Config) WithDefaults() Config {
 	defaults.Set(&c.Cloud.Compression, DefaultCompression)
 	defaults.Set(&c.Local.Device, c.Gateway)
 	defaults.Set(&c.Health.Every, DefaultHealthEvery)
+	defaults.Set(&c.Clock.FutureMargin, DefaultFutureMargin)
 	defaults.Set(&c.DrainTimeout, DefaultDrainTimeout)
 	if c.MemoryLimit == nil {
 		m := bytesize.Size(DefaultMemoryLimit)

@@ -4,6 +4,7 @@ import (
 	"net"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/tributary-iot/tributary/internal/strictyaml/yamltest"
 
@@ -48,5 +49,22 @@ func TestDefaultListen(t *testing.T) {
 	n, err := strconv.Atoi(port)
 	if err != nil || (n >= 9090 && n <= 9999) || cfg.Listen == cfg.MQTT.Listen {
 		t.Errorf("default listen %q: want a port outside 9090-9999 and apart from the broker's %q", cfg.Listen, cfg.MQTT.Listen)
+	}
+}
+
+// TestFutureMarginSetting: clock.future_margin defaults to 10 minutes and
+// a negative value (the check off) is kept and valid.
+func TestFutureMarginSetting(t *testing.T) {
+	if got := (agent.Config{}).WithDefaults().Clock.FutureMargin; got != 10*time.Minute {
+		t.Errorf("default clock.future_margin %v, want 10m", got)
+	}
+	cfg, err := agent.ParseConfig([]byte("gateway: gw-1\ndata: /tmp/x\nmqtt:\n  listen: 127.0.0.1:1883\n" +
+		"cloud:\n  url: http://127.0.0.1:8080\n  token: abc\nclock:\n  future_margin: -1s\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil || cfg.Clock.FutureMargin != -time.Second {
+		t.Errorf("clock.future_margin -1s: got %v, %v; want -1s, valid", cfg.Clock.FutureMargin, err)
 	}
 }

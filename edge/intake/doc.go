@@ -69,6 +69,12 @@
 // to Store.DeadLetter with the reason ("code: detail") and acknowledged: a
 // bad payload never stalls intake and is never redelivered forever.
 //
+// A reading whose device time is more than Options.FutureMargin (default
+// 10 min) after its receive time (a device clock ahead) is not bad input:
+// it is stored unchanged, counted (tributary_intake_future_readings_total)
+// and logged, rate-limited. The cloud keeps such readings from advancing
+// a series' clock (charts, anomaly detectors).
+//
 // # Bounds
 //
 // At most MaxInFlight messages are decoded and appended at once (a

@@ -48,6 +48,8 @@ const (
 	DefaultMaxInFlight = 1024
 	DefaultMaxDevices  = 10_000
 	DefaultLogEvery    = time.Minute
+	// DefaultFutureMargin is Options.FutureMargin's default.
+	DefaultFutureMargin = 10 * time.Minute
 )
 
 // Options are what both intakes take besides their configuration.
@@ -67,6 +69,12 @@ type Options struct {
 	// kind of problem (rejections by reason, store errors); zero means
 	// DefaultLogEvery.
 	LogEvery time.Duration
+	// FutureMargin: a reading whose device time is more than this after
+	// its receive time (a device clock ahead) is kept as it is, counted
+	// (Stats.Future, tributary_intake_future_readings_total) and logged,
+	// rate-limited. The cloud neither charts nor scores such readings.
+	// Zero means DefaultFutureMargin; negative disables the check.
+	FutureMargin time.Duration
 }
 
 // Rejection reasons: the values of tributary_intake_rejected_total's
@@ -159,6 +167,9 @@ type Stats struct {
 	// (only reasons seen).
 	Rejected   uint64
 	RejectedBy map[string]uint64
+	// Future counts readings appended whose device time was more than
+	// Options.FutureMargin after their receive time.
+	Future uint64
 	// AppendErrors counts messages left unacknowledged because Append
 	// failed (the producer or broker sends them again).
 	AppendErrors uint64
@@ -200,11 +211,12 @@ type core struct {
 	devices     *devices
 	limit       *loglimit.Keyed
 	conns       *limitListener // Embedded's; nil for External
+	future      int64          // µs; readings stamped further ahead of reception are counted; <= 0: off
 
 	connected                               atomic.Bool
 	connects, messages, duplicates          atomic.Uint64
 	readings, acked, rejected, appendErrors atomic.Uint64
-	dlErrors, shed, statusMsgs              atomic.Uint64
+	dlErrors, shed, statusMsgs, futures     atomic.Uint64
 	rejectedBy                              [len(reasons)]atomic.Uint64
 	inFlight, waiting, accepted             atomic.Int64
 	appendHist                              prometheus.Histogram
@@ -232,6 +244,10 @@ func newCore(mode string, store Store, o *Options, maxInFlight, maxAccepted int,
 	if every <= 0 {
 		every = DefaultLogEvery
 	}
+	future := o.FutureMargin
+	if future == 0 {
+		future = DefaultFutureMargin
+	}
 	c := &core{
 		mode:        mode,
 		gateway:     gateway,
@@ -243,6 +259,7 @@ func newCore(mode string, store Store, o *Options, maxInFlight, maxAccepted int,
 		maxAccepted: int64(maxAccepted),
 		devices:     newDevices(maxDev),
 		limit:       &loglimit.Keyed{Every: every},
+		future:      future.Microseconds(),
 		appendHist: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:        "tributary_intake_append_duration_seconds",
 			Help:        "Time Store.Append took for one message (until its readings were durable).",
@@ -360,7 +377,37 @@ func (c *core) handle(ctx context.Context, m *message) (accepted bool, err error
 	}
 	c.readings.Add(uint64(len(rs)))
 	c.acked.Add(1)
+	c.checkFuture(m, rs)
 	return true, nil
+}
+
+// checkFuture counts and logs (rate-limited) the readings stamped more
+// than the future margin after their receive time: a device clock ahead.
+// They are kept as they are; the cloud does not let them advance a
+// series' clock.
+func (c *core) checkFuture(m *message, rs []protocol.Reading) {
+	if c.future <= 0 {
+		return
+	}
+	var n uint64
+	var first *protocol.Reading
+	for i := range rs {
+		if r := &rs[i]; r.Flags&protocol.FlagReceiverTime == 0 && r.Time-m.received > c.future {
+			if first == nil {
+				first = r
+			}
+			n++
+		}
+	}
+	if n == 0 {
+		return
+	}
+	c.futures.Add(n)
+	if ok, sup := c.limit.Allow("future"); ok {
+		c.log.Warn("readings stamped in the future: the device's clock is ahead of the gateway's; kept, but the cloud will not chart or score them",
+			"device", first.Device, "reading", truncate(first.Name, 200),
+			"ahead", time.Duration(first.Time-m.received)*time.Microsecond, "readings", n, "suppressed", sup)
+	}
 }
 
 // reject counts, logs and dead-letters a bad message. It returns nil when
@@ -406,6 +453,7 @@ func (c *core) stats() Stats {
 		Messages:         c.messages.Load(),
 		Duplicates:       c.duplicates.Load(),
 		Readings:         c.readings.Load(),
+		Future:           c.futures.Load(),
 		Acked:            c.acked.Load(),
 		Rejected:         c.rejected.Load(),
 		AppendErrors:     c.appendErrors.Load(),
@@ -445,6 +493,7 @@ var (
 	descMessages   = desc("messages_total", "Telemetry messages handled (decoded or rejected).")
 	descDuplicates = desc("duplicates_total", "Telemetry messages the broker marked as redelivered.")
 	descReadings   = desc("readings_total", "Readings appended to the store (durable).")
+	descFuture     = desc("future_readings_total", "Readings appended whose device time was more than the future margin (clock.future_margin) after the gateway's receive time: a device clock ahead.")
 	descAcked      = desc("acked_total", "Telemetry messages acknowledged after their readings were durable or they were dead-lettered.")
 	descRejected   = desc("rejected_total", "Telemetry messages rejected and dead-lettered, by reason.", "reason")
 	descAppendErr  = desc("append_errors_total", "Telemetry messages not acknowledged because Store.Append failed.")
@@ -469,7 +518,7 @@ func descGauge(name, help string) *prometheus.Desc { return desc(name, help) }
 
 // Describe implements prometheus.Collector.
 func (c *core) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descMessages, descDuplicates, descReadings, descAcked, descRejected,
+	for _, d := range []*prometheus.Desc{descMessages, descDuplicates, descReadings, descFuture, descAcked, descRejected,
 		descAppendErr, descDLErr, descShed, descInFlight, descWaiting, descConnected, descConnects,
 		descStatus, descDevices, descConns, descConnsRef} {
 		ch <- d
@@ -488,6 +537,7 @@ func (c *core) Collect(ch chan<- prometheus.Metric) {
 	counter(descMessages, c.messages.Load())
 	counter(descDuplicates, c.duplicates.Load())
 	counter(descReadings, c.readings.Load())
+	counter(descFuture, c.futures.Load())
 	counter(descAcked, c.acked.Load())
 	for i, r := range reasons {
 		counter(descRejected, c.rejectedBy[i].Load(), r)
