@@ -16,7 +16,7 @@ import (
 func bombBody(t testing.TB, mod func(map[int]any)) []byte {
 	t.Helper()
 	m := map[int]any{0: []any{1, 0}, 1: "gw-1", 2: 1, 3: 1, 4: []string{"", "dev", "temp"},
-		5: []any{[]any{1, 2, 0, 21.5, 1_764_000_000_000_000, 0}}}
+		5: []any{[]any{1, 2, 0, 21.5, int64(1_764_000_000_000_000), 0}}}
 	mod(m)
 	b, err := cbor.Marshal(m)
 	if err != nil {
