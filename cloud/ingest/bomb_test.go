@@ -45,7 +45,7 @@ func TestBombStream(t *testing.T) {
 		{"4 MiB table entry", bombBody(t, func(m map[int]any) { m[4] = []string{"", "dev", huge} }), 400, "over 255 bytes"},
 		{"4 MiB gateway", bombBody(t, func(m map[int]any) { m[1] = huge }), 400, "gateway"},
 		{"4 MiB string value", bombBody(t, func(m map[int]any) {
-			m[5] = []any{[]any{1, 2, 0, huge, 1_764_000_000_000_000, 0}}
+			m[5] = []any{[]any{1, 2, 0, huge, int64(1_764_000_000_000_000), 0}}
 		}), 413, "string value over"},
 		{"4M one-byte readings", bombBody(t, func(m map[int]any) { m[5] = make([]int, big) }), 400, "6 to 8 items"},
 	}
