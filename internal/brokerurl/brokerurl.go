@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -46,8 +47,17 @@ func Parse(s string) (*url.URL, error) {
 	default:
 		return nil, fmt.Errorf("broker %q: scheme %q is not supported: use tcp:// or ssl:// (mqtt://, mqtts:// and tls:// are aliases)", s, u.Scheme)
 	}
-	if u.Hostname() == "" {
+	host := u.Hostname()
+	if host == "" {
 		return nil, fmt.Errorf("broker %q has no host: want %s://host:%s", s, u.Scheme, port)
+	}
+	if strings.Contains(host, ":") && net.ParseIP(host) == nil {
+		return nil, fmt.Errorf("broker %q: host %q is not a name or an IP address (write IPv6 addresses in brackets: %s://[::1]:%s)", s, host, u.Scheme, port)
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return nil, fmt.Errorf("broker %q: port %q: want 1..65535", s, p)
+		}
 	}
 	if u.User != nil {
 		return nil, fmt.Errorf("broker %q has credentials in the URL: set username and password instead", s)

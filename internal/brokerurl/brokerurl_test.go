@@ -35,6 +35,9 @@ func TestParse(t *testing.T) {
 		"ws://gw":           "not supported",
 		"tcp://gw:1883\x7f": "not a URL",
 		"":                  "broker is missing",
+		"tCp://::":          "not a name or an IP address",
+		"tcp://h:0":         "port",
+		"tcp://h:99999":     "port",
 	} {
 		_, err := brokerurl.Parse(in)
 		if err == nil || !strings.Contains(err.Error(), want) {
