@@ -101,14 +101,8 @@ type fullDiskAnswer struct {
 func runFullDiskChild(t *testing.T, path string, limit, from uint64) []fullDiskAnswer {
 	t.Helper()
 	cmd := testenv.HelperFileLimit(t, fullDiskHelperName, limit, fullDiskEnv+"="+path, fmt.Sprintf("%s=%d", fullDiskFromEnv, from))
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("child: %v\n%s%s", err, out, stderr.String())
-	}
 	var answers []fullDiskAnswer
-	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+	for _, l := range testenv.OutputLines(t, cmd) {
 		var a fullDiskAnswer
 		if _, err := fmt.Sscanf(l, "%d %d %q %q", &a.epoch, &a.status, &a.retryAfter, &a.err); err != nil {
 			t.Fatalf("child said %q: %v", l, err)

@@ -80,15 +80,9 @@ func fullDiskChild() {
 func runFullDiskChild(t *testing.T, path string, limit uint64, from int) (map[int][]string, string) {
 	t.Helper()
 	cmd := testenv.HelperFileLimit(t, fullDiskHelperName, limit, fullDiskEnv+"="+path, fmt.Sprintf("%s=%d", fullDiskFromEnv, from))
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("child: %v\n%s%s", err, out, stderr.String())
-	}
 	acked := map[int][]string{}
 	var errLine string
-	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+	for _, l := range testenv.OutputLines(t, cmd) {
 		f := strings.Fields(l)
 		switch {
 		case len(f) == 2+fullDiskPer && f[0] == "A":

@@ -99,13 +99,7 @@ func fullDiskChild(t *testing.T, path string, run int, limit int64) (acks []full
 		env = append(env, fullDiskLimitEnv+"=1") // the child knows it runs out of room
 	}
 	cmd := testenv.HelperFileLimit(t, fullDiskHelperName, uint64(max(limit, 0)), env...)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("run %d: child failed: %v\n%s", run, err, stderr.String())
-	}
-	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+	for _, l := range testenv.OutputLines(t, cmd) {
 		var a fullDiskAck
 		switch {
 		case strings.HasPrefix(l, "A "):
@@ -120,7 +114,7 @@ func fullDiskChild(t *testing.T, path string, run int, limit int64) (acks []full
 		case strings.HasPrefix(l, "E "):
 			errs = append(errs, l[2:])
 		default:
-			t.Fatalf("run %d: unexpected output %q (stderr %s)", run, l, stderr.String())
+			t.Fatalf("run %d: unexpected output %q", run, l)
 		}
 	}
 	return acks, deleted, errs

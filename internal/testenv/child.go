@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -129,4 +130,21 @@ func KillWhileRunning(t testing.TB, cmd *exec.Cmd, least, most time.Duration) (l
 	time.Sleep(least + rand.N(most-least)) // a random moment to cut the power: deliberate
 	p.Kill9()
 	return out.All()[1:], errOut.String()
+}
+
+// OutputLines runs cmd (a helper child) to completion and returns the
+// lines it wrote to stdout; a child that fails fails the test, showing
+// what it wrote to both streams.
+func OutputLines(t testing.TB, cmd *exec.Cmd) []string {
+	t.Helper()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("testenv: child %s: %v\n%s%s", cmd.Args[0], err, out, stderr.String())
+	}
+	if s := strings.TrimSpace(string(out)); s != "" {
+		return strings.Split(s, "\n")
+	}
+	return nil
 }
