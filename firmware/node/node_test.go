@@ -241,7 +241,9 @@ func TestOutage(t *testing.T) {
 			if !slices.Equal(got, want) {
 				t.Errorf("delivered %v\nwant      %v", got, want)
 			}
-			st = n.Stats()
+			// The subscriber can see sample 16 before the node has its PUBACK,
+			// and only an acknowledged reading counts as published.
+			st = waitStats(t, n, "sample 16 acknowledged", func(s node.Stats) bool { return s.Inflight == 0 && s.ReadingsPublished >= uint64(len(want)) })
 			if st.Dropped != uint64(10-len(tc.survivors)) || st.ReadingsPublished != uint64(len(want)) || st.Reconnects != 1 {
 				t.Errorf("stats %+v: want %d dropped, %d published, 1 reconnect", st, 10-len(tc.survivors), len(want))
 			}
