@@ -27,6 +27,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -127,7 +128,7 @@ func New(cfg Config, opts Options) (*Agent, error) {
 	}
 	ucfg := uplink.Config{
 		URL: cfg.Cloud.URL, Gateway: cfg.Gateway, Token: token,
-		TLS:         cfg.Cloud.TLS,
+		TLS: cfg.Cloud.TLS, Insecure: cfg.Cloud.Insecure,
 		Compression: cfg.Cloud.Compression, MaxReadings: cfg.Cloud.MaxReadings, MaxBytes: int(cfg.Cloud.MaxBytes),
 		MaxAge: cfg.Cloud.MaxAge, RequestTimeout: cfg.Cloud.Timeout, MaxInFlight: cfg.Cloud.MaxInFlight,
 		DrainTimeout: cfg.DrainTimeout,
@@ -212,6 +213,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	go srv.Serve(a.httpLn)
 	defer srv.Close()
 
+	if u, err := url.Parse(a.cfg.Cloud.URL); err == nil && u.Scheme == "http" && !uplink.LoopbackHost(u.Hostname()) {
+		a.log.Warn("uploading over plain http (cloud.insecure): the token and the readings cross the network unencrypted", "cloud", a.cfg.Cloud.URL)
+	}
 	a.log.Info("agent started", "gateway", a.cfg.Gateway, "version", a.version, "data", a.cfg.Data,
 		"mqtt", a.mqttDescription(), "cloud", a.cfg.Cloud.URL, "listen", a.HTTPAddr(),
 		"queue_quota", int64(a.cfg.Queue.MaxBytes), "policy", a.cfg.Queue.Policy, "epoch", a.q.Epoch(),

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tributary-iot/tributary/edge/intake"
+	"github.com/tributary-iot/tributary/edge/uplink"
 	"github.com/tributary-iot/tributary/firmware/sensor"
 	"github.com/tributary-iot/tributary/internal/brokerurl"
 	"github.com/tributary-iot/tributary/internal/bytesize"
@@ -147,17 +148,22 @@ type QueueConfig struct {
 
 // CloudConfig is the uplink.
 type CloudConfig struct {
-	URL          string          `yaml:"url"`
-	Token        string          `yaml:"token"`
-	TokenFile    string          `yaml:"token_file"`
-	TLS          tlsfiles.Client `yaml:"tls"`
-	Compression  string          `yaml:"compression"` // zstd (default), gzip, none
-	MaxReadings  int             `yaml:"batch_readings"`
-	MaxBytes     bytesize.Size   `yaml:"batch_bytes"`
-	MaxAge       time.Duration   `yaml:"batch_age"`
-	BacklogShare *float64        `yaml:"backlog_share"`
-	MaxInFlight  int             `yaml:"max_in_flight"`
-	Timeout      time.Duration   `yaml:"timeout"`
+	URL       string          `yaml:"url"`
+	Token     string          `yaml:"token"`
+	TokenFile string          `yaml:"token_file"`
+	TLS       tlsfiles.Client `yaml:"tls"`
+	// Insecure allows a plain http:// url to a host other than this one:
+	// the token and the readings then cross the network unencrypted
+	// (logged as a warning at every start). https, or http to 127.0.0.1,
+	// ::1 or localhost, need nothing.
+	Insecure     bool          `yaml:"insecure"`
+	Compression  string        `yaml:"compression"` // zstd (default), gzip, none
+	MaxReadings  int           `yaml:"batch_readings"`
+	MaxBytes     bytesize.Size `yaml:"batch_bytes"`
+	MaxAge       time.Duration `yaml:"batch_age"`
+	BacklogShare *float64      `yaml:"backlog_share"`
+	MaxInFlight  int           `yaml:"max_in_flight"`
+	Timeout      time.Duration `yaml:"timeout"`
 }
 
 // LocalConfig lists sensors on the gateway's own buses.
@@ -255,6 +261,9 @@ func (c Config) Validate() error {
 		add("cloud.url: required: the ingest API base URL, e.g. https://cloud.example:8080 (-cloud)")
 	} else if u, err := url.Parse(c.Cloud.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		add("cloud.url: %q: want http(s)://host[:port]", c.Cloud.URL)
+	} else if u.Scheme == "http" && !c.Cloud.Insecure && !uplink.LoopbackHost(u.Hostname()) {
+		add("cloud.url: %q: plain http to a host other than this one sends the token and the readings unencrypted: "+
+			"use https://, or set cloud.insecure: true to accept that", c.Cloud.URL)
 	}
 	if c.Cloud.Token == "" && c.Cloud.TokenFile == "" {
 		gw := c.Gateway
