@@ -30,6 +30,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -114,8 +115,12 @@ func New(cfg Config, opts Options) (*Agent, error) {
 		Policy:         queue.Policy(cfg.Queue.Policy),
 		DedupeWindow:   cfg.Queue.DedupeWindow,
 		CommitInterval: *cfg.Queue.CommitInterval,
+		OnCorrupt:      queue.OnCorrupt(cfg.Queue.OnCorrupt),
 		Logger:         log,
 	})
+	if errors.Is(err, queue.ErrCorrupt) && cfg.Queue.OnCorrupt == string(queue.Refuse) {
+		return nil, fmt.Errorf("%w; on an unattended gateway, queue.on_corrupt: quarantine does that by itself", err)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -215,6 +220,9 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	if u, err := url.Parse(a.cfg.Cloud.URL); err == nil && u.Scheme == "http" && !uplink.LoopbackHost(u.Hostname()) {
 		a.log.Warn("uploading over plain http (cloud.insecure): the token and the readings cross the network unencrypted", "cloud", a.cfg.Cloud.URL)
+	}
+	if damaged := a.damagedFiles(); len(damaged) > 0 {
+		a.log.Warn("damaged queue files moved aside are in the data folder; /healthz reports degraded until they are deleted", "files", damaged)
 	}
 	a.log.Info("agent started", "gateway", a.cfg.Gateway, "version", a.version, "data", a.cfg.Data,
 		"mqtt", a.mqttDescription(), "cloud", a.cfg.Cloud.URL, "listen", a.HTTPAddr(),
@@ -323,11 +331,23 @@ func (a *Agent) registerQueueMetrics() {
 		return 0
 	})
 	gauge("dead_letters", "Rejected payloads kept for inspection.", func(s queue.Stats) float64 { return float64(s.DeadLetters) })
+	gauge("damaged_files", "Damaged queue files moved aside (queue.on_corrupt: quarantine) and still in the data folder.",
+		func(queue.Stats) float64 { return float64(len(a.damagedFiles())) })
 	counter("appended_readings_total", "Readings committed.", func(s queue.Stats) float64 { return float64(s.Appended) })
 	counter("duplicate_readings_total", "Readings dropped as redeliveries (natural key seen before).", func(s queue.Stats) float64 { return float64(s.Duplicates) })
 	counter("dropped_readings_total", "Readings dropped by the drop-oldest policy.", func(s queue.Stats) float64 { return float64(s.Dropped) })
 	counter("acked_readings_total", "Readings deleted after the cloud acknowledged them.", func(s queue.Stats) float64 { return float64(s.Acked) })
 	counter("commits_total", "Queue transactions committed (group commits).", func(s queue.Stats) float64 { return float64(s.Commits) })
+}
+
+// damagedFiles lists the damaged queue files moved aside that are still
+// in the data folder.
+func (a *Agent) damagedFiles() []string {
+	files, err := queue.DamagedFiles(filepath.Join(a.cfg.Data, QueueFile))
+	if err != nil {
+		a.log.Debug("listing damaged queue files", "err", err)
+	}
+	return files
 }
 
 // Health reports the agent's state.
@@ -349,6 +369,14 @@ func (a *Agent) Health() Health {
 	if st.Blocked {
 		h.Status = "failing"
 		h.Reasons = append(h.Reasons, "queue full under the block policy: producers are not acknowledged")
+	}
+	if damaged := a.damagedFiles(); len(damaged) > 0 {
+		h.Queue.DamagedFiles = damaged
+		if h.Status == "ok" {
+			h.Status = "degraded"
+		}
+		h.Reasons = append(h.Reasons, fmt.Sprintf("queue: %d damaged queue file(s) moved aside (queue.on_corrupt: quarantine), "+
+			"their unsent readings lost; inspect, then delete them to clear this: %s", len(damaged), strings.Join(damaged, ", ")))
 	}
 	if !h.Clock.Synced && h.Status == "ok" {
 		h.Status = "degraded"

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tributary-iot/tributary/edge/intake"
+	"github.com/tributary-iot/tributary/edge/queue"
 	"github.com/tributary-iot/tributary/edge/uplink"
 	"github.com/tributary-iot/tributary/firmware/sensor"
 	"github.com/tributary-iot/tributary/internal/brokerurl"
@@ -139,6 +140,13 @@ type QueueConfig struct {
 	// "drop-oldest" (every dropped reading counted).
 	Policy       string `yaml:"policy"`
 	DedupeWindow int    `yaml:"dedupe_window"`
+	// OnCorrupt is what the agent does when the queue file is damaged:
+	// "refuse" (the default: it does not start, and says so) or
+	// "quarantine" (for unattended gateways: the file is renamed aside
+	// with a timestamp, never deleted, a new queue with a new epoch
+	// starts, and /healthz reports "degraded" with the damaged file, as
+	// does tributary_queue_damaged_files, until it is deleted).
+	OnCorrupt string `yaml:"on_corrupt"`
 	// CommitInterval is the least time between two fsynced commits:
 	// readings arriving meanwhile share the next one. Default 2ms; it
 	// adds at most that to each acknowledgement and saves most of the
@@ -212,6 +220,7 @@ func (c Config) WithDefaults() Config {
 	defaults.Set(&c.MQTT.MaxInFlight, 1024)
 	defaults.Set(&c.Queue.MaxBytes, DefaultQueueMaxBytes)
 	defaults.Set(&c.Queue.Policy, DefaultPolicy)
+	defaults.Set(&c.Queue.OnCorrupt, string(queue.Refuse))
 	defaults.Set(&c.Cloud.Compression, DefaultCompression)
 	defaults.Set(&c.Local.Device, c.Gateway)
 	defaults.Set(&c.Health.Every, DefaultHealthEvery)
@@ -253,6 +262,9 @@ func (c Config) Validate() error {
 	}
 	if c.Queue.Policy != "block" && c.Queue.Policy != "drop-oldest" {
 		add("queue.policy: %q: want block or drop-oldest", c.Queue.Policy)
+	}
+	if c.Queue.OnCorrupt != string(queue.Refuse) && c.Queue.OnCorrupt != string(queue.Quarantine) {
+		add("queue.on_corrupt: %q: want refuse or quarantine", c.Queue.OnCorrupt)
 	}
 	if c.Queue.DedupeWindow < 0 {
 		add("queue.dedupe_window: must not be negative")
