@@ -27,7 +27,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -38,6 +37,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tributary-iot/tributary/edge/clock"
+	"github.com/tributary-iot/tributary/edge/devicecreds"
 	"github.com/tributary-iot/tributary/edge/intake"
 	"github.com/tributary-iot/tributary/edge/local"
 	"github.com/tributary-iot/tributary/edge/queue"
@@ -46,7 +46,6 @@ import (
 	"github.com/tributary-iot/tributary/internal/buildinfo"
 	"github.com/tributary-iot/tributary/internal/healthz"
 	"github.com/tributary-iot/tributary/internal/metrics"
-	"github.com/tributary-iot/tributary/internal/tlsfiles"
 	"github.com/tributary-iot/tributary/protocol"
 )
 
@@ -99,7 +98,7 @@ func (s storeAdapter) DeadLetter(ctx context.Context, topic, reason string, payl
 // is reported at once.
 func New(cfg Config, opts Options) (*Agent, error) {
 	cfg = cfg.WithDefaults()
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.Check(); err != nil {
 		return nil, err
 	}
 	log := cmp.Or(opts.Logger, slog.Default())
@@ -155,16 +154,16 @@ func New(cfg Config, opts Options) (*Agent, error) {
 			MaxInFlight: cfg.MQTT.MaxInFlight,
 		}, store, iopts)
 	} else {
-		users := make([]intake.User, len(cfg.MQTT.Users))
-		for i, u := range cfg.MQTT.Users {
-			users[i] = intake.User{Username: u.Username, Password: u.Password}
+		var pw intake.Passwords
+		if pw, err = a.devicePasswords(); err != nil {
+			return fail(err)
 		}
 		a.emb, err = intake.NewEmbedded(intake.EmbeddedConfig{
 			Listen:               cfg.MQTT.Listen,
 			Gateway:              cfg.Gateway,
-			TLS:                  tlsfiles.Server{CertFile: cfg.MQTT.TLS.CertFile, KeyFile: cfg.MQTT.TLS.KeyFile, ClientCAFile: cfg.MQTT.ClientCAFile},
+			TLS:                  cfg.embeddedTLS(),
 			AllowAnonymous:       cfg.MQTT.AllowAnonymous,
-			Users:                users,
+			Passwords:            pw,
 			StrictDeviceIdentity: cfg.MQTT.StrictIdentity,
 			MaxInFlight:          cfg.MQTT.MaxInFlight,
 			MaxClients:           cfg.MQTT.MaxClients,
@@ -193,6 +192,23 @@ func New(cfg Config, opts Options) (*Agent, error) {
 	return a, nil
 }
 
+// devicePasswords reads the device password file: nil when it holds no
+// device (then devices connect anonymously, on loopback or with
+// allow_anonymous, until a restart after `device add`).
+func (a *Agent) devicePasswords() (intake.Passwords, error) {
+	v, err := devicecreds.NewVerifier(a.cfg.DevicesFile(), devicecreds.Options{Logger: a.log, Registerer: a.reg})
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	if v.Len() == 0 {
+		a.log.Info("no device passwords: devices connect without credentials (restart after `tributary-agent device add` to require them)",
+			"file", a.cfg.DevicesFile())
+		return nil, nil
+	}
+	a.log.Info("device passwords", "file", a.cfg.DevicesFile(), "devices", v.Len())
+	return v, nil
+}
+
 // MQTTAddr is the embedded broker's address ("" with an external broker).
 func (a *Agent) MQTTAddr() string {
 	if a.emb == nil {
@@ -218,8 +234,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	go srv.Serve(a.httpLn)
 	defer srv.Close()
 
-	if u, err := url.Parse(a.cfg.Cloud.URL); err == nil && u.Scheme == "http" && !uplink.LoopbackHost(u.Hostname()) {
-		a.log.Warn("uploading over plain http (cloud.insecure): the token and the readings cross the network unencrypted", "cloud", a.cfg.Cloud.URL)
+	for _, w := range a.cfg.Warnings() {
+		if !strings.HasPrefix(w, "mqtt.allow_anonymous") { // the broker says that itself
+			a.log.Warn(w)
+		}
 	}
 	if damaged := a.damagedFiles(); len(damaged) > 0 {
 		a.log.Warn("damaged queue files moved aside are in the data folder; /healthz reports degraded until they are deleted", "files", damaged)

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tributary-iot/tributary/edge/intake"
 	"github.com/tributary-iot/tributary/edge/queue"
 	"github.com/tributary-iot/tributary/edge/uplink"
 	"github.com/tributary-iot/tributary/firmware/sensor"
@@ -102,19 +101,23 @@ type MQTTConfig struct {
 	// MaxInFlight bounds messages being committed at once. Default 1024.
 	MaxInFlight int `yaml:"max_in_flight"`
 
-	// Embedded broker.
-	Listen       string       `yaml:"listen"` // default ":1883"
+	// Embedded broker. Device passwords live hashed in the data folder
+	// (devices.json: `tributary-agent device add|remove|list`), read again
+	// within a second when they change.
+	Listen string `yaml:"listen"` // default ":1883"
+	// Users held plain-text device passwords; they are refused now, with
+	// how to move them to the device file (device add -password-stdin).
 	Users        []UserConfig `yaml:"users"`
 	ClientCAFile string       `yaml:"client_ca_file"` // require device client certificates signed by this CA
 	// AllowAnonymous admits devices without credentials on a listener
 	// reachable from the network (logged as a warning at every start).
-	// Without users or client_ca_file, anonymous devices are otherwise
+	// Without device passwords or client_ca_file, anonymous devices are otherwise
 	// admitted only on a loopback listen address, and any other address
 	// is refused at start.
 	AllowAnonymous bool `yaml:"allow_anonymous"`
 	// StrictIdentity holds each device to its own id (certificate CN or
-	// username), its last will included. Default: on when users or
-	// client_ca_file is set.
+	// username), its last will included. Default: on when devices have
+	// passwords or client_ca_file is set.
 	StrictIdentity *bool `yaml:"strict_identity"`
 	// MaxClients bounds the broker's open connections (CONNECT sent or
 	// not), MaxClientsPerSource those from one address (loopback
@@ -126,7 +129,8 @@ type MQTTConfig struct {
 	ConnectTimeout      time.Duration `yaml:"connect_timeout"`
 }
 
-// UserConfig is one device credential for the embedded broker.
+// UserConfig was a plain-text device credential (mqtt.users): refused,
+// see MQTTConfig.Users.
 type UserConfig struct {
 	Username string `yaml:"username"`
 	Password string `yaml:"password"`
@@ -339,10 +343,6 @@ func (m MQTTConfig) validate(gateway string) []error {
 		}
 	} else if _, _, err := net.SplitHostPort(m.Listen); err != nil {
 		add("mqtt.listen: %q is not host:port", m.Listen)
-	} else if len(m.Users) == 0 && m.ClientCAFile == "" && !m.AllowAnonymous && !intake.LoopbackAddr(m.Listen) {
-		add("mqtt.listen: %q is reachable from the network and no device authentication is configured: "+
-			"add mqtt.users or mqtt.client_ca_file, set mqtt.allow_anonymous: true to accept anonymous devices anyway, "+
-			"or listen on 127.0.0.1", m.Listen)
 	}
 	if err := m.TLS.Validate(); err != nil {
 		add("mqtt.tls: %v", err)
@@ -351,20 +351,18 @@ func (m MQTTConfig) validate(gateway string) []error {
 		add("mqtt.max_in_flight: %d: want 1..65535", m.MaxInFlight)
 	}
 	for i, u := range m.Users {
-		if u.Username == "" || u.Password == "" {
-			add("mqtt.users[%d]: username and password are required", i)
+		id := u.Username
+		if id == "" || id == gateway {
+			id = "ID"
 		}
-		if u.Username != "" && u.Username == gateway {
-			add("mqtt.users[%d]: %q is the gateway's own id, reserved for the agent", i, u.Username)
-		}
+		add("mqtt.users[%d] (%q): plain-text device passwords are no longer accepted: store it hashed with "+
+			"`printf %%s 'PASSWORD' | tributary-agent device add %s -password-stdin -config FILE` (the device keeps its password), "+
+			"then delete mqtt.users from the config", i, u.Username, id)
 	}
-	if m.Broker != "" && (len(m.Users) > 0 || m.ClientCAFile != "" || m.StrictIdentity != nil || m.AllowAnonymous ||
+	if m.Broker != "" && (m.ClientCAFile != "" || m.StrictIdentity != nil || m.AllowAnonymous ||
 		m.MaxClients != 0 || m.MaxClientsPerSource != 0 || m.ConnectTimeout != 0) {
-		add("mqtt: users, client_ca_file, strict_identity, allow_anonymous, max_clients, max_clients_per_source and connect_timeout " +
+		add("mqtt: client_ca_file, strict_identity, allow_anonymous, max_clients, max_clients_per_source and connect_timeout " +
 			"configure the embedded broker; they do nothing with an external broker")
-	}
-	if m.Broker == "" && m.StrictIdentity != nil && *m.StrictIdentity && len(m.Users) == 0 && m.ClientCAFile == "" {
-		add("mqtt.strict_identity: needs mqtt.users or mqtt.client_ca_file: an anonymous device has no verified id")
 	}
 	if m.MaxClients < 0 || m.MaxClientsPerSource < 0 || m.ConnectTimeout < 0 {
 		add("mqtt: max_clients, max_clients_per_source and connect_timeout must not be negative (0 means the default)")

@@ -32,7 +32,7 @@ func damagedQueue(t *testing.T, dir string) ([]byte, uint64) {
 	rs := make([]protocol.Reading, 2000)
 	for i := range rs {
 		rs[i] = protocol.Reading{Device: "dev-1", Name: "temp", Kind: protocol.KindFloat, Value: float64(i),
-			Time: int64(1_700_000_000_000_000 + i), Received: 1_700_000_000_000_000}
+			Time: int64(1_700_000_000_000_000) + int64(i), Received: 1_700_000_000_000_000}
 	}
 	if _, err := q.Append(context.Background(), rs); err != nil {
 		t.Fatal(err)
