@@ -1,0 +1,153 @@
+package plan
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/tributary-iot/tributary/internal/defaults"
+	"github.com/tributary-iot/tributary/internal/strictyaml"
+	"github.com/tributary-iot/tributary/protocol"
+)
+
+// Defaults of a Fleet.
+const (
+	DefaultRate          = 1.0                    // samples per second per device
+	DefaultBatchAge      = time.Second            // the agent's cloud.batch_age
+	DefaultBatchReadings = 5000                   // the agent's cloud.batch_readings
+	DefaultRetention     = 24 * time.Hour         // Kinesis's default retention
+	DefaultConsumers     = 1                      // tributary-cloud's own consumer (the monitor)
+	DefaultPollInterval  = 200 * time.Millisecond // cloud/consumer's default on Kinesis
+	DefaultHeadroom      = 0.25
+	DefaultRegion        = "us-east-1"
+	DefaultDeviceID      = "sim-00000"
+	DefaultGatewayID     = "gw-00000"
+	DevicesPerGateway    = 1000 // when gateways is not given
+)
+
+// DefaultMetrics is one BME280 sample, as the simulator and the firmware
+// publish it: three readings.
+var DefaultMetrics = []Metric{
+	{Name: "temperature", Unit: "Cel", Value: 21.37},
+	{Name: "humidity", Unit: "%RH", Value: 45.18},
+	{Name: "pressure", Unit: "Pa", Value: 101325.47},
+}
+
+// Metric is one reading of a sample: its name, unit and a typical value
+// (the encoder's size depends on it: 21.5 fits a float32, 21.37 needs a
+// float64).
+type Metric struct {
+	Name  string  `yaml:"name" json:"name"`
+	Unit  string  `yaml:"unit" json:"unit,omitempty"`
+	Value float64 `yaml:"value" json:"value"`
+}
+
+// Fleet describes what a fleet sends and how its stream is read: the
+// input of a plan (from flags, a YAML file, or a running cloud's traffic).
+type Fleet struct {
+	Devices  int      `yaml:"devices" json:"devices"`
+	Rate     float64  `yaml:"rate" json:"rate"`         // samples per second per device
+	Metrics  []Metric `yaml:"metrics" json:"metrics"`   // the readings of one sample
+	Gateways int      `yaml:"gateways" json:"gateways"` // default: one per 1,000 devices
+	DeviceID string   `yaml:"device_id" json:"device_id"`
+	Gateway  string   `yaml:"gateway_id" json:"gateway_id"`
+
+	// How the agent batches (cloud.batch_age, cloud.batch_readings): the
+	// ingest writes one record per device per batch.
+	BatchAge      time.Duration `yaml:"batch_age" json:"batch_age"`
+	BatchReadings int           `yaml:"batch_readings" json:"batch_readings"`
+
+	Retention      time.Duration `yaml:"retention" json:"retention"`
+	Consumers      int           `yaml:"consumers" json:"consumers"` // consumer applications reading every record
+	EnhancedFanOut bool          `yaml:"enhanced_fan_out" json:"enhanced_fan_out"`
+	PollInterval   time.Duration `yaml:"poll_interval" json:"poll_interval"` // GetRecords per shard per consumer
+	Partitions     int           `yaml:"partitions" json:"partitions"`       // Kafka partitions; default: as many as shards
+	Region         string        `yaml:"region" json:"region"`
+	Headroom       *float64      `yaml:"headroom" json:"headroom"` // 0.25: plan for 25% more than the load
+}
+
+// LoadFleet reads a fleet file strictly (unknown keys are errors); zero
+// fields keep the values f already holds.
+func LoadFleet(path string, f *Fleet) error {
+	if err := strictyaml.Load(path, f); err != nil {
+		return fmt.Errorf("plan: fleet %w", err)
+	}
+	return nil
+}
+
+// SetDefaults fills zero fields with their defaults.
+func (f *Fleet) SetDefaults() {
+	defaults.Set(&f.Rate, DefaultRate)
+	if len(f.Metrics) == 0 {
+		f.Metrics = append([]Metric(nil), DefaultMetrics...)
+	}
+	defaults.Set(&f.Gateways, max(1, (f.Devices+DevicesPerGateway-1)/DevicesPerGateway))
+	defaults.Set(&f.DeviceID, DefaultDeviceID)
+	defaults.Set(&f.Gateway, DefaultGatewayID)
+	defaults.Set(&f.BatchAge, DefaultBatchAge)
+	defaults.Set(&f.BatchReadings, DefaultBatchReadings)
+	defaults.Set(&f.Retention, DefaultRetention)
+	defaults.Set(&f.Consumers, DefaultConsumers)
+	defaults.Set(&f.PollInterval, DefaultPollInterval)
+	defaults.Set(&f.Region, DefaultRegion)
+	if f.Headroom == nil {
+		h := DefaultHeadroom
+		f.Headroom = &h
+	}
+}
+
+// Validate checks every field after SetDefaults; each error names the
+// setting to fix.
+func (f *Fleet) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if f.Devices <= 0 || f.Devices > 100_000_000 {
+		add("devices: %d: want 1..100,000,000", f.Devices)
+	}
+	if !(f.Rate > 0 && f.Rate <= 1000) {
+		add("rate: %v: want samples per second per device, above 0 and at most 1000", f.Rate)
+	}
+	if len(f.Metrics) > protocol.MaxPackRecords {
+		add("metrics: %d readings per sample, at most %d", len(f.Metrics), protocol.MaxPackRecords)
+	}
+	for i, m := range f.Metrics {
+		if !protocol.ValidName(m.Name) {
+			add("metrics[%d].name: %q: want a SenML name (letters, digits, - : . / _; first a letter or digit)", i, m.Name)
+		}
+		if len(m.Unit) > protocol.MaxUnitBytes || math.IsNaN(m.Value) || math.IsInf(m.Value, 0) {
+			add("metrics[%d]: unit at most %d bytes and a finite value", i, protocol.MaxUnitBytes)
+		}
+	}
+	if f.Gateways < 1 || f.Gateways > max(f.Devices, 1) {
+		add("gateways: %d: want 1..devices", f.Gateways)
+	}
+	if err := protocol.CheckDeviceID(f.DeviceID); err != nil {
+		add("device_id: %v", err)
+	}
+	if err := protocol.CheckDeviceID(f.Gateway); err != nil {
+		add("gateway_id: %v", err)
+	}
+	if f.BatchAge <= 0 || f.BatchReadings <= 0 || f.BatchReadings > protocol.MaxBatchReadings {
+		add("batch_age (%v) above 0 and batch_readings (%d) 1..%d: as in the agent's cloud settings", f.BatchAge, f.BatchReadings, protocol.MaxBatchReadings)
+	}
+	if f.Retention < time.Hour || f.Retention > 8760*time.Hour {
+		add("retention: %v: want 1h..8760h (Kinesis keeps 24h to 365 days)", f.Retention)
+	}
+	if f.Consumers < 1 || f.Consumers > 1000 {
+		add("consumers: %d: want 1..1000 applications reading the stream", f.Consumers)
+	}
+	if f.PollInterval <= 0 {
+		add("poll_interval: %v: want above 0", f.PollInterval)
+	}
+	if f.Partitions < 0 {
+		add("partitions: %d: want 0 (as many as shards) or more", f.Partitions)
+	}
+	if h := f.Headroom; h == nil || !(*h >= 0 && *h <= 10) {
+		add("headroom: want 0..10 (0.25: plan for 25%% more than the load)")
+	}
+	if f.Region == "" {
+		add("region: required")
+	}
+	return errors.Join(errs...)
+}
