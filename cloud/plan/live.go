@@ -26,7 +26,9 @@ const maxAPIBody = 8 << 20
 // over the shards of /api/v1/stream. The monitor's rates are the mean of
 // the last 10 complete seconds by stream arrival time. token, if set, is
 // sent as a bearer token (admin.tokens). Per-record rounding (PUT payload
-// units, on-demand 1 KB) is applied to the mean record size.
+// units, on-demand 1 KB) is applied to the mean record size, so it is
+// exact only when records are alike (one record per device per batch, as
+// the ingest writes them, mostly is).
 func Live(ctx context.Context, client *http.Client, base, token string) (Traffic, error) {
 	u, err := url.Parse(base)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -52,9 +54,12 @@ func Live(ctx context.Context, client *http.Client, base, token string) (Traffic
 	if t.RecordsPerSec <= 0 || t.BytesPerSec <= 0 {
 		return Traffic{}, ErrNoTraffic
 	}
-	mean := t.BytesPerSec / t.RecordsPerSec
-	t.PutUnitsPerSec = t.RecordsPerSec * math.Ceil(mean/PutPayloadUnitBytes)
-	t.BilledInBytesPerSec = t.RecordsPerSec * math.Ceil(mean/OnDemandUnitBytes) * OnDemandUnitBytes
+	// The billing units round the mean record (key included: the API
+	// does not tell them apart, and keys are short).
+	mean := int(math.Round(t.BytesPerSec / t.RecordsPerSec))
+	units, billed := RecordUnits(mean)
+	t.PutUnitsPerSec = t.RecordsPerSec * float64(units)
+	t.BilledInBytesPerSec = t.RecordsPerSec * float64(billed)
 	t.Source = fmt.Sprintf("live: %s, %d shards, last 10 s", base, len(st.Shards))
 	t.derive()
 	return t, nil

@@ -15,8 +15,11 @@ const (
 	MiB                 = 1 << 20
 )
 
-// Traffic is what a fleet writes to the stream, per second. Record sizes
-// count the data and the partition key, as Kinesis does for its limits.
+// Traffic is what a fleet writes to the stream, per second. Byte rates
+// count the data and the partition key, as Kinesis does for its
+// throughput limits; the billing units (PUT payload units, on-demand's
+// 1 KB) round each record's data payload up, as AWS's pricing page
+// describes them.
 type Traffic struct {
 	Devices        int     `json:"devices"`
 	ReadingsPerSec float64 `json:"readings_per_sec"`
@@ -121,15 +124,44 @@ func encodeGroup(f *Fleet, samples int) (group, error) {
 	key := len(protocol.PartitionKey(f.DeviceID))
 	var g group
 	err := protocol.EncodeRecords(f.Gateway, rs, 0, func(data []byte, _ []protocol.Reading) error {
-		size := len(data) + key
+		units, billed := RecordUnits(len(data))
 		g.records++
-		g.bytes += float64(size)
-		g.putUnits += float64((size + PutPayloadUnitBytes - 1) / PutPayloadUnitBytes)
-		g.billedIn += float64((size + OnDemandUnitBytes - 1) / OnDemandUnitBytes * OnDemandUnitBytes)
+		g.bytes += float64(len(data) + key)
+		g.putUnits += float64(units)
+		g.billedIn += float64(billed)
 		return nil
 	})
 	if err != nil {
 		return group{}, fmt.Errorf("plan: encoding a sample record: %w", err)
 	}
 	return g, nil
+}
+
+// RecordUnits is what AWS bills for one record of data bytes: its PUT
+// payload units (25 KB each, rounded up: a 5 KB record is 1 unit, a 45 KB
+// record 2) and its on-demand data in (rounded up to 1 KB: 4.5 KB counts
+// as 5 KB).
+func RecordUnits(data int) (putUnits, billedInBytes int) {
+	putUnits = max(1, (data+PutPayloadUnitBytes-1)/PutPayloadUnitBytes)
+	billedInBytes = max(1, (data+OnDemandUnitBytes-1)/OnDemandUnitBytes) * OnDemandUnitBytes
+	return putUnits, billedInBytes
+}
+
+// Uniform is the traffic of records that are all alike: recordsPerSec
+// records of dataBytes data and keyBytes partition key, each carrying
+// readingsPerRecord readings. It is how a worked example or a measured
+// mean record is priced.
+func Uniform(devices int, recordsPerSec float64, dataBytes, keyBytes int, readingsPerRecord float64) Traffic {
+	units, billed := RecordUnits(dataBytes)
+	t := Traffic{
+		Devices:             devices,
+		ReadingsPerSec:      recordsPerSec * readingsPerRecord,
+		RecordsPerSec:       recordsPerSec,
+		BytesPerSec:         recordsPerSec * float64(dataBytes+keyBytes),
+		PutUnitsPerSec:      recordsPerSec * float64(units),
+		BilledInBytesPerSec: recordsPerSec * float64(billed),
+		Source:              fmt.Sprintf("%g records/s of %d bytes", recordsPerSec, dataBytes+keyBytes),
+	}
+	t.derive()
+	return t
 }

@@ -228,7 +228,7 @@ func mskProvisioned(f *Fleet, t Traffic, p *Prices) Estimate {
 	brokers = (brokers + MinBrokers - 1) / MinBrokers * MinBrokers
 	// Storage is provisioned per broker ahead of time: the retention
 	// window, replicated, with headroom, at least 1 GB a broker.
-	perBroker := math.Max(1, math.Ceil(t.BytesPerSec*f.Retention.Seconds()*ReplicationFactor*k/GB/float64(brokers)))
+	perBroker := math.Max(1, math.Ceil(t.BytesPerSec*f.Retention.Seconds()*ReplicationFactor*k/GB/float64(brokers)-1e-9))
 	e := Estimate{Engine: "MSK provisioned", Sizing: fmt.Sprintf("%d × %s, %g GB storage each (replication 3, 3 AZs)", brokers, mp.BrokerType, perBroker)}
 	e.line("broker-hours ("+mp.BrokerType+")", float64(brokers)*p.HoursPerMonth, "broker-hour", mp.BrokerHour)
 	e.line("storage (retention × 3 replicas)", perBroker*float64(brokers), "GB-month", mp.StorageGBMonth)
