@@ -76,6 +76,14 @@ func LoadFleet(path string, f *Fleet) error {
 	return nil
 }
 
+// DecodeFleet decodes fleet YAML strictly into f.
+func DecodeFleet(b []byte, f *Fleet) error {
+	if err := strictyaml.Decode(b, f); err != nil {
+		return fmt.Errorf("plan: fleet: %w", err)
+	}
+	return nil
+}
+
 // SetDefaults fills zero fields with their defaults.
 func (f *Fleet) SetDefaults() {
 	defaults.Set(&f.Rate, DefaultRate)

@@ -35,45 +35,12 @@ type Guide struct {
 // Prices is one price file: deploy/prices/{region}.yaml, or -prices FILE.
 // Every field is required.
 type Prices struct {
-	Region        string  `yaml:"region" json:"region"`
-	AsOf          string  `yaml:"as_of" json:"as_of"` // YYYY-MM-DD
-	Note          string  `yaml:"note" json:"note,omitempty"`
-	HoursPerMonth float64 `yaml:"hours_per_month" json:"hours_per_month"`
-	Kinesis       struct {
-		Provisioned struct {
-			ShardHour                  Price `yaml:"shard_hour" json:"shard_hour"`
-			PutPayloadUnitsPerMillion  Price `yaml:"put_payload_units_per_million" json:"put_payload_units_per_million"`
-			ExtendedRetentionShardHour Price `yaml:"extended_retention_shard_hour" json:"extended_retention_shard_hour"`
-			LongTermRetentionGBMonth   Price `yaml:"long_term_retention_gb_month" json:"long_term_retention_gb_month"`
-			EFOConsumerShardHour       Price `yaml:"efo_consumer_shard_hour" json:"efo_consumer_shard_hour"`
-			EFODataOutGB               Price `yaml:"efo_data_out_gb" json:"efo_data_out_gb"`
-		} `yaml:"provisioned" json:"provisioned"`
-		OnDemand struct {
-			StreamHour               Price `yaml:"stream_hour" json:"stream_hour"`
-			DataInGB                 Price `yaml:"data_in_gb" json:"data_in_gb"`
-			DataOutGB                Price `yaml:"data_out_gb" json:"data_out_gb"`
-			EFODataOutGB             Price `yaml:"efo_data_out_gb" json:"efo_data_out_gb"`
-			ExtendedRetentionGBMonth Price `yaml:"extended_retention_gb_month" json:"extended_retention_gb_month"`
-			LongTermRetentionGBMonth Price `yaml:"long_term_retention_gb_month" json:"long_term_retention_gb_month"`
-		} `yaml:"on_demand" json:"on_demand"`
-	} `yaml:"kinesis" json:"kinesis"`
-	MSK struct {
-		Provisioned struct {
-			BrokerType        string `yaml:"broker_type" json:"broker_type"`
-			BrokerHour        Price  `yaml:"broker_hour" json:"broker_hour"`
-			StorageGBMonth    Price  `yaml:"storage_gb_month" json:"storage_gb_month"`
-			BrokerIngressMiBs Guide  `yaml:"broker_ingress_mib_s" json:"broker_ingress_mib_s"`
-			BrokerEgressMiBs  Guide  `yaml:"broker_egress_mib_s" json:"broker_egress_mib_s"`
-		} `yaml:"provisioned" json:"provisioned"`
-		Serverless struct {
-			ClusterHour          Price `yaml:"cluster_hour" json:"cluster_hour"`
-			PartitionHour        Price `yaml:"partition_hour" json:"partition_hour"`
-			DataInGB             Price `yaml:"data_in_gb" json:"data_in_gb"`
-			DataOutGB            Price `yaml:"data_out_gb" json:"data_out_gb"`
-			StorageGBMonth       Price `yaml:"storage_gb_month" json:"storage_gb_month"`
-			PartitionIngressMiBs Guide `yaml:"partition_ingress_mib_s" json:"partition_ingress_mib_s"`
-		} `yaml:"serverless" json:"serverless"`
-	} `yaml:"msk" json:"msk"`
+	Region        string        `yaml:"region" json:"region"`
+	AsOf          string        `yaml:"as_of" json:"as_of"` // YYYY-MM-DD
+	Note          string        `yaml:"note" json:"note,omitempty"`
+	HoursPerMonth float64       `yaml:"hours_per_month" json:"hours_per_month"`
+	Kinesis       KinesisPrices `yaml:"kinesis" json:"kinesis"`
+	MSK           MSKPrices     `yaml:"msk" json:"msk"`
 
 	// File is where the prices came from: "embedded:us-east-1.yaml" or a
 	// path. Set by the loaders.
@@ -117,6 +84,59 @@ func valueAndSource(n *yaml.Node, key string) (v float64, src string, set bool, 
 		}
 	}
 	return v, src, set, nil
+}
+
+// KinesisPrices are Kinesis Data Streams' prices.
+type KinesisPrices struct {
+	Provisioned KinesisProvisionedPrices `yaml:"provisioned" json:"provisioned"`
+	OnDemand    KinesisOnDemandPrices    `yaml:"on_demand" json:"on_demand"`
+}
+
+// KinesisProvisionedPrices are the prices of a provisioned stream.
+type KinesisProvisionedPrices struct {
+	ShardHour                  Price `yaml:"shard_hour" json:"shard_hour"`
+	PutPayloadUnitsPerMillion  Price `yaml:"put_payload_units_per_million" json:"put_payload_units_per_million"`
+	ExtendedRetentionShardHour Price `yaml:"extended_retention_shard_hour" json:"extended_retention_shard_hour"`
+	LongTermRetentionGBMonth   Price `yaml:"long_term_retention_gb_month" json:"long_term_retention_gb_month"`
+	EFOConsumerShardHour       Price `yaml:"efo_consumer_shard_hour" json:"efo_consumer_shard_hour"`
+	EFODataOutGB               Price `yaml:"efo_data_out_gb" json:"efo_data_out_gb"`
+}
+
+// KinesisOnDemandPrices are the prices of an on-demand stream.
+type KinesisOnDemandPrices struct {
+	StreamHour               Price `yaml:"stream_hour" json:"stream_hour"`
+	DataInGB                 Price `yaml:"data_in_gb" json:"data_in_gb"`
+	DataOutGB                Price `yaml:"data_out_gb" json:"data_out_gb"`
+	EFODataOutGB             Price `yaml:"efo_data_out_gb" json:"efo_data_out_gb"`
+	ExtendedRetentionGBMonth Price `yaml:"extended_retention_gb_month" json:"extended_retention_gb_month"`
+	LongTermRetentionGBMonth Price `yaml:"long_term_retention_gb_month" json:"long_term_retention_gb_month"`
+}
+
+// MSKPrices are Amazon MSK's prices.
+type MSKPrices struct {
+	Provisioned MSKProvisionedPrices `yaml:"provisioned" json:"provisioned"`
+	Serverless  MSKServerlessPrices  `yaml:"serverless" json:"serverless"`
+}
+
+// MSKProvisionedPrices are the prices of a provisioned cluster of one
+// broker type, and the throughput one broker is planned for.
+type MSKProvisionedPrices struct {
+	BrokerType        string `yaml:"broker_type" json:"broker_type"`
+	BrokerHour        Price  `yaml:"broker_hour" json:"broker_hour"`
+	StorageGBMonth    Price  `yaml:"storage_gb_month" json:"storage_gb_month"`
+	BrokerIngressMiBs Guide  `yaml:"broker_ingress_mib_s" json:"broker_ingress_mib_s"`
+	BrokerEgressMiBs  Guide  `yaml:"broker_egress_mib_s" json:"broker_egress_mib_s"`
+}
+
+// MSKServerlessPrices are the prices of an MSK Serverless cluster and its
+// per-partition write quota.
+type MSKServerlessPrices struct {
+	ClusterHour          Price `yaml:"cluster_hour" json:"cluster_hour"`
+	PartitionHour        Price `yaml:"partition_hour" json:"partition_hour"`
+	DataInGB             Price `yaml:"data_in_gb" json:"data_in_gb"`
+	DataOutGB            Price `yaml:"data_out_gb" json:"data_out_gb"`
+	StorageGBMonth       Price `yaml:"storage_gb_month" json:"storage_gb_month"`
+	PartitionIngressMiBs Guide `yaml:"partition_ingress_mib_s" json:"partition_ingress_mib_s"`
 }
 
 // ErrUnknownRegion: no embedded price file for the region asked for.
