@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -158,4 +159,42 @@ func (f *Fleet) Validate() error {
 		add("region: required")
 	}
 	return errors.Join(errs...)
+}
+
+// fleetJSON is Fleet with its durations as strings ("1s", "24h0m0s").
+type fleetJSON struct {
+	fleetAlias
+	BatchAge     string `json:"batch_age"`
+	Retention    string `json:"retention"`
+	PollInterval string `json:"poll_interval"`
+}
+
+type fleetAlias Fleet
+
+// MarshalJSON writes durations as Go duration strings, for scripts.
+func (f Fleet) MarshalJSON() ([]byte, error) {
+	return json.Marshal(fleetJSON{fleetAlias(f), f.BatchAge.String(), f.Retention.String(), f.PollInterval.String()})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (f *Fleet) UnmarshalJSON(b []byte) error {
+	var j fleetJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*f = Fleet(j.fleetAlias)
+	for _, d := range []struct {
+		s string
+		p *time.Duration
+	}{{j.BatchAge, &f.BatchAge}, {j.Retention, &f.Retention}, {j.PollInterval, &f.PollInterval}} {
+		if d.s == "" {
+			continue
+		}
+		v, err := time.ParseDuration(d.s)
+		if err != nil {
+			return fmt.Errorf("plan: fleet JSON: %w", err)
+		}
+		*d.p = v
+	}
+	return nil
 }

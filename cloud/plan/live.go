@@ -43,7 +43,20 @@ func Live(ctx context.Context, client *http.Client, base, token string) (Traffic
 	if err := getJSON(ctx, client, base+"/api/v1/stream", token, &st); err != nil {
 		return Traffic{}, err
 	}
-	t := Traffic{Devices: ov.Devices.Online, ReadingsPerSec: ov.IngestRate}
+	t, err := FromMonitor(ov, st)
+	if err != nil {
+		return Traffic{}, err
+	}
+	t.Source = fmt.Sprintf("live: %s, %d shards, last 10 s", base, len(st.Shards))
+	return t, nil
+}
+
+// FromMonitor is the traffic the monitor's views show: readings/s and
+// devices from the overview, records/s and bytes/s summed over the
+// stream's shards. The dashboard can price the current traffic with it
+// and Compute, without a round trip through the API.
+func FromMonitor(ov monitor.Overview, st monitor.Stream) (Traffic, error) {
+	t := Traffic{Devices: ov.Devices.Online, ReadingsPerSec: ov.IngestRate, Source: "monitor, last 10 s"}
 	if t.Devices == 0 {
 		t.Devices = ov.Devices.Total
 	}
@@ -60,7 +73,6 @@ func Live(ctx context.Context, client *http.Client, base, token string) (Traffic
 	units, billed := RecordUnits(mean)
 	t.PutUnitsPerSec = t.RecordsPerSec * float64(units)
 	t.BilledInBytesPerSec = t.RecordsPerSec * float64(billed)
-	t.Source = fmt.Sprintf("live: %s, %d shards, last 10 s", base, len(st.Shards))
 	t.derive()
 	return t, nil
 }
