@@ -50,31 +50,33 @@ func planCommand(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return func(v string) (err error) { *p, err = strconv.ParseFloat(v, 64); return err }
 	}
 	fleetFile := fs.String("fleet", "", "fleet YAML `file` (keys as the flags, with _: see deploy/fleet.example.yaml)")
-	flagFn("devices", "number of devices", intFlag(&f.Devices))
-	flagFn("rate", "samples per second per device (default 1)", floatFlag(&f.Rate))
+	flagFn("devices", "number of `N` devices", intFlag(&f.Devices))
+	flagFn("rate", "`samples` per second per device (default 1)", floatFlag(&f.Rate))
 	flagFn("metrics", "readings of one sample, `name[:unit][=value],...` (default temperature:Cel,humidity:%RH,pressure:Pa)", func(v string) (err error) {
 		f.Metrics, err = parseMetrics(v)
 		return err
 	})
-	flagFn("gateways", "number of gateways the devices are spread over (default one per 1,000 devices)", intFlag(&f.Gateways))
-	flagFn("device-id", "a typical device id (its length counts; default sim-00000)", func(v string) error { f.DeviceID = v; return nil })
-	flagFn("batch-age", "the agents' cloud.batch_age (default 1s)", durFlag(&f.BatchAge))
-	flagFn("batch-readings", "the agents' cloud.batch_readings (default 5000)", intFlag(&f.BatchReadings))
-	flagFn("retention", "stream retention (default 24h; 168h is 7 days)", durFlag(&f.Retention))
-	flagFn("consumers", "consumer applications reading every record (default 1: the cloud's monitor)", intFlag(&f.Consumers))
-	flagFn("efo", "consumers use enhanced fan-out (true/false)", func(v string) (err error) { f.EnhancedFanOut, err = strconv.ParseBool(v); return err })
-	fs.Lookup("efo").DefValue = "false"
-	flagFn("poll-interval", "each consumer's GetRecords interval per shard (default 200ms)", durFlag(&f.PollInterval))
-	flagFn("partitions", "Kafka partitions (default: as many as shards)", intFlag(&f.Partitions))
-	flagFn("region", "AWS region of the embedded price file (default us-east-1)", func(v string) error { f.Region = v; return nil })
-	flagFn("headroom", "capacity above the load, as a fraction (default 0.25)", func(v string) error {
+	flagFn("gateways", "`N` gateways the devices are spread over (default one per 1,000 devices)", intFlag(&f.Gateways))
+	flagFn("device-id", "a typical device `id` (its length counts; default sim-00000)", func(v string) error { f.DeviceID = v; return nil })
+	flagFn("batch-age", "the agents' cloud.batch_age `duration` (default 1s)", durFlag(&f.BatchAge))
+	flagFn("batch-readings", "the agents' cloud.batch_readings, `N` (default 5000)", intFlag(&f.BatchReadings))
+	flagFn("retention", "stream retention `duration` (default 24h; 168h is 7 days)", durFlag(&f.Retention))
+	flagFn("consumers", "`N` consumer applications reading every record (default 1: the cloud's monitor)", intFlag(&f.Consumers))
+	fs.BoolFunc("efo", "consumers use enhanced fan-out (-efo, or -efo=false over a fleet file)", func(v string) error {
+		sets = append(sets, func() (err error) { f.EnhancedFanOut, err = strconv.ParseBool(v); return err })
+		return nil
+	})
+	flagFn("poll-interval", "each consumer's GetRecords `interval` per shard (default 200ms)", durFlag(&f.PollInterval))
+	flagFn("partitions", "`N` Kafka partitions (default: as many as shards)", intFlag(&f.Partitions))
+	flagFn("region", "AWS `region` of the embedded price file (default us-east-1)", func(v string) error { f.Region = v; return nil })
+	flagFn("headroom", "capacity above the load, as a `fraction` (default 0.25)", func(v string) error {
 		h, err := strconv.ParseFloat(v, 64)
 		f.Headroom = &h
 		return err
 	})
 	pricesFile := fs.String("prices", "", "price `file` instead of the embedded one (same format as deploy/prices/us-east-1.yaml)")
 	from := fs.String("from", "", "admin `URL` of a running tributary-cloud: plan for its live traffic")
-	token := fs.String("token", "", "admin bearer token for -from (default $TRIBUTARY_ADMIN_TOKEN)")
+	token := fs.String("token", "", "admin bearer `token` for -from (default $TRIBUTARY_ADMIN_TOKEN)")
 	asJSON := fs.Bool("json", false, "print JSON instead of tables")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

@@ -138,6 +138,10 @@ func TestPlanCommand(t *testing.T) {
 	if pl.Fleet.Devices != 1000 || pl.Fleet.Rate != 2 || pl.Fleet.Consumers != 3 || pl.Fleet.Retention != 72*time.Hour || pl.Traffic.ReadingsPerSec != 6000 {
 		t.Errorf("fleet %+v traffic %+v", pl.Fleet, pl.Traffic)
 	}
+	// -efo alone is true; a later -efo=false wins.
+	if code, out, _ := cli(t, "plan", "-devices", "10", "-efo", "-json"); code != 0 || !strings.Contains(out, `"enhanced_fan_out": true`) {
+		t.Errorf("-efo: %d %s", code, out)
+	}
 	code, out, _ = cli(t, "plan", "-devices", "10000")
 	if code != 0 || !strings.Contains(out, "as of ") || !strings.Contains(out, "Kinesis shards:") || !strings.Contains(out, "MSK Serverless") {
 		t.Errorf("text: %d\n%s", code, out)
