@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"time"
 
 	"github.com/tributary-iot/tributary/internal/defaults"
@@ -64,8 +65,43 @@ type Fleet struct {
 	EnhancedFanOut bool          `yaml:"enhanced_fan_out" json:"enhanced_fan_out"`
 	PollInterval   time.Duration `yaml:"poll_interval" json:"poll_interval"` // GetRecords per shard per consumer
 	Partitions     int           `yaml:"partitions" json:"partitions"`       // Kafka partitions; default: as many as shards
-	Region         string        `yaml:"region" json:"region"`
-	Headroom       *float64      `yaml:"headroom" json:"headroom"` // 0.25: plan for 25% more than the load
+	// Sample is a SenML pack file (JSON or CBOR), one sample of one
+	// device as it publishes it: its readings replace Metrics (LoadSample).
+	Sample   string   `yaml:"sample" json:"sample,omitempty"`
+	Region   string   `yaml:"region" json:"region"`
+	Headroom *float64 `yaml:"headroom" json:"headroom"` // 0.25: plan for 25% more than the load
+
+	sample []protocol.Reading // LoadSample: the readings of Sample
+}
+
+// LoadSample reads Sample, if set, as the readings of one sample: a
+// device's own SenML pack (JSON or CBOR, as published on MQTT), so that
+// names, units, value kinds and values are the fleet's real ones.
+func (f *Fleet) LoadSample() error {
+	if f.Sample == "" {
+		return nil
+	}
+	b, err := os.ReadFile(f.Sample)
+	if err != nil {
+		return fmt.Errorf("plan: sample: %w", err)
+	}
+	rs, err := protocol.DecodeSenML(b, protocol.DecodeOptions{Device: DefaultDeviceID})
+	if err != nil {
+		return fmt.Errorf("plan: sample %s: want one device's SenML pack (JSON or CBOR): %w", f.Sample, err)
+	}
+	if len(rs) == 0 {
+		return fmt.Errorf("plan: sample %s: no readings", f.Sample)
+	}
+	f.sample = rs
+	return nil
+}
+
+// readingsPerSample is the readings of one sample: Sample's, or Metrics.
+func (f *Fleet) readingsPerSample() int {
+	if f.sample != nil {
+		return len(f.sample)
+	}
+	return len(f.Metrics)
 }
 
 // LoadFleet reads a fleet file strictly (unknown keys are errors); zero

@@ -58,7 +58,7 @@ func (g group) add(h group) group {
 // protocol.EncodeRecords, the ingest's own encoder. f must be valid (see
 // Fleet.Validate).
 func Measure(f *Fleet) (Traffic, error) {
-	m := float64(len(f.Metrics))
+	m := float64(f.readingsPerSample())
 	perGateway := f.Rate * m * float64(f.Devices) / float64(f.Gateways)
 	period := min(f.BatchAge.Seconds(), float64(f.BatchReadings)/perGateway)
 	// Samples of one device in one batch: at least one (a device whose
@@ -87,7 +87,7 @@ func Measure(f *Fleet) (Traffic, error) {
 		PutUnitsPerSec:      perSec * g.putUnits,
 		BilledInBytesPerSec: perSec * g.billedIn,
 		Source: fmt.Sprintf("fleet: %d readings per sample, %.3g samples per device per record group (batch every %.3gs), encoded with protocol.EncodeRecords",
-			len(f.Metrics), n, period),
+			f.readingsPerSample(), n, period),
 	}
 	t.derive()
 	return t, nil
@@ -111,14 +111,20 @@ const baseTime = 1_796_000_000_000_000
 // encodeGroup encodes samples samples of one device as the ingest does and
 // sums what Kinesis would meter.
 func encodeGroup(f *Fleet, samples int) (group, error) {
-	rs := make([]protocol.Reading, 0, samples*len(f.Metrics))
+	tmpl := f.sample
+	if tmpl == nil {
+		for _, m := range f.Metrics {
+			tmpl = append(tmpl, protocol.Reading{Name: m.Name, Unit: m.Unit, Kind: protocol.KindFloat, Value: m.Value})
+		}
+	}
+	rs := make([]protocol.Reading, 0, samples*len(tmpl))
 	step := int64(1e6 / f.Rate)
 	for s := range samples {
 		// Devices stamp their own clock: µs jitter, as real samples have.
 		t := baseTime + int64(s)*step + int64(s*7919%1000)
-		for _, m := range f.Metrics {
-			rs = append(rs, protocol.Reading{Device: f.DeviceID, Name: m.Name, Unit: m.Unit,
-				Kind: protocol.KindFloat, Value: m.Value, Time: t, Received: t + 1537})
+		for _, r := range tmpl {
+			r.Device, r.Time, r.Received = f.DeviceID, t, t+1537 // Flags kept: a device without a clock costs an fl label
+			rs = append(rs, r)
 		}
 	}
 	key := len(protocol.PartitionKey(f.DeviceID))

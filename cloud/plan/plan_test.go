@@ -3,6 +3,8 @@ package plan_test
 import (
 	"bytes"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -199,5 +201,48 @@ func TestOutput(t *testing.T) {
 	var back plan.Plan
 	if err := json.Unmarshal(raw, &back); err != nil || back.Capacity.Shards != pl.Capacity.Shards || len(back.Estimates) != 4 || back.Prices.AsOf == "" {
 		t.Errorf("JSON round trip: %v %+v", err, back.Capacity)
+	}
+}
+
+// A device's own SenML pack sets the readings of a sample: kinds, names
+// and values as published.
+func TestMeasureSample(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sample.json")
+	pack := `[{"bn":"boiler-7/","n":"state","vs":"heating"},{"n":"flow","u":"l/min","v":12.25},{"n":"alarm","vb":false}]`
+	if err := os.WriteFile(path, []byte(pack), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f := fleet(t, 0, func(f *plan.Fleet) { f.Devices, f.Rate, f.Sample = 10, 0.5, path })
+	if err := f.LoadSample(); err != nil {
+		t.Fatal(err)
+	}
+	tr, err := plan.Measure(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := protocol.DecodeSenML([]byte(pack), protocol.DecodeOptions{Device: f.DeviceID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range rs {
+		rs[i].Time, rs[i].Received = 1_796_000_123_456_789, 1_796_000_123_458_001
+	}
+	rec, err := protocol.AppendRecord(nil, f.Gateway, rs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.ReadingsPerRecord != 3 || tr.BytesPerRecord != float64(len(rec)+len(f.DeviceID)) || tr.RecordsPerSec != 5 {
+		t.Errorf("%+v: want 5 records/s of 3 readings, %d bytes", tr, len(rec)+len(f.DeviceID))
+	}
+	f.Sample = filepath.Join(t.TempDir(), "none.json")
+	if err := f.LoadSample(); err == nil || !strings.Contains(err.Error(), "none.json") {
+		t.Errorf("missing sample: %v", err)
+	}
+	if err := os.WriteFile(path, []byte(`{"not":"a pack"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f.Sample = path
+	if err := f.LoadSample(); err == nil || !strings.Contains(err.Error(), "SenML pack") {
+		t.Errorf("bad sample: %v", err)
 	}
 }

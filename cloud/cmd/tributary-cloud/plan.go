@@ -56,6 +56,7 @@ func planCommand(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		f.Metrics, err = parseMetrics(v)
 		return err
 	})
+	flagFn("sample", "a device's SenML pack `file` (JSON or CBOR): its readings replace -metrics", func(v string) error { f.Sample = v; return nil })
 	flagFn("gateways", "`N` gateways the devices are spread over (default one per 1,000 devices)", intFlag(&f.Gateways))
 	flagFn("device-id", "a typical device `id` (its length counts; default sim-00000)", func(v string) error { f.DeviceID = v; return nil })
 	flagFn("batch-age", "the agents' cloud.batch_age `duration` (default 1s)", durFlag(&f.BatchAge))
@@ -140,6 +141,9 @@ func runPlan(ctx context.Context, f *plan.Fleet, from, token, pricesFile string)
 	}
 	f.SetDefaults()
 	if err := f.Validate(); err != nil {
+		return nil, err
+	}
+	if err := f.LoadSample(); err != nil {
 		return nil, err
 	}
 	var p *plan.Prices
