@@ -6,7 +6,8 @@
 // # Traffic
 //
 // From a Fleet (devices, samples per second, the readings of a sample,
-// gateways, the agents' batch_age and batch_readings), Measure works out
+// gateways, the agents' batch_age and batch_readings; or Fleet.Sample, a
+// device's own SenML pack, for the readings of a sample), Measure works out
 // what the ingest writes: a gateway sends a batch every batch_age or when
 // batch_readings fill it, and the ingest writes each device's readings of
 // a batch as one SenML-CBOR record (split at 25 KiB), partition key the
