@@ -42,7 +42,8 @@
 // else as many as shards, at least the per-partition write quota needs),
 // GB in, GB out per consumer, GB-month stored. A month is the price file's
 // hours_per_month (730); GB is 2^30 bytes. Data transfer, taxes and free
-// tiers are not included.
+// tiers are not included, nor the agents' own health records (one small
+// record per gateway every health.every, 10 s by default).
 //
 // # Prices
 //
