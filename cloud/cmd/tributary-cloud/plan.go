@@ -127,7 +127,9 @@ func runPlan(ctx context.Context, f *plan.Fleet, from, token, pricesFile string)
 	if from != "" {
 		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
-		t, err := plan.Live(ctx, http.DefaultClient, from, token)
+		client := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+		defer client.CloseIdleConnections()
+		t, err := plan.Live(ctx, client, from, token)
 		if err != nil {
 			return nil, err
 		}
