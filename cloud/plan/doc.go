@@ -37,7 +37,8 @@
 // GB-month. MSK provisioned: brokers of the price file's type sized by its
 // per-broker ingress and egress guideline (egress: consumers plus 2 replica
 // fetches), at least 3 and a multiple of 3 (three AZs), storage = ingest ×
-// retention × replication 3 with headroom, provisioned per broker. MSK
+// retention × replication 3 with headroom, provisioned per broker (at most
+// 16 TiB each: more data, more brokers). MSK
 // Serverless: cluster-hours, partition-hours (partitions: Fleet.Partitions,
 // else as many as shards, at least the per-partition write quota needs),
 // GB in, GB out per consumer, GB-month stored. A month is the price file's

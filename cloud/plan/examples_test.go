@@ -2,6 +2,7 @@ package plan_test
 
 import (
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -194,8 +195,9 @@ func TestMSKProvisionedHandComputed(t *testing.T) {
 	// Throughput adds brokers in threes: 40 MiB/s in needs ceil(40/15)
 	// = 3 by ingress, and (1 consumer + 2 replica fetches) × 40 = 120
 	// MiB/s out needs 4 at 30 MiB/s, rounded up to 6.
+	// (24 h retention: 10,125 GB replicated fits a broker.)
 	tr.BytesPerSec = 40 * plan.MiB
-	if e := estimate(t, plan.Compute(f, tr, p), "MSK provisioned"); e.Lines[0].Quantity != 6*744 {
+	if e := estimate(t, plan.Compute(fleet(t, 0, nil), tr, p), "MSK provisioned"); e.Lines[0].Quantity != 6*744 {
 		t.Errorf("40 MiB/s: %v broker-hours, want 6 brokers × 744 h", e.Lines[0].Quantity)
 	}
 }
@@ -232,4 +234,17 @@ func TestMSKServerlessHandComputed(t *testing.T) {
 		"data out":            {6200, 310},
 		"storage (retention)": {700, 70},
 	}, 1415.40)
+}
+
+// A broker holds at most 16 TiB: long retention adds brokers (in threes).
+func TestMSKStorageAddsBrokers(t *testing.T) {
+	f := fleet(t, 0, func(f *plan.Fleet) { f.Retention = 720 * time.Hour })
+	p := prices(t, func(*plan.Prices) {})
+	// 100,000 GB retained, 300,000 GB replicated: 19 brokers by storage,
+	// 21 in threes, 14,286 GB each.
+	tr := plan.Traffic{Devices: 1, RecordsPerSec: 1, BytesPerSec: 100_000.0 * plan.GB / (720 * 3600)}
+	e := estimate(t, plan.Compute(f, tr, p), "MSK provisioned")
+	if e.Lines[0].Quantity != 21*730 || e.Lines[1].Quantity != 21*14286 || !strings.Contains(e.Sizing, "21 × kafka.m7g.large, 14,286 GB") {
+		t.Errorf("%+v", e)
+	}
 }

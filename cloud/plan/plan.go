@@ -17,8 +17,9 @@ const (
 
 // Kafka sizing rules.
 const (
-	ReplicationFactor = 3 // MSK provisioned across 3 AZs
-	MinBrokers        = 3 // one per AZ; the count stays a multiple of 3
+	ReplicationFactor = 3     // MSK provisioned across 3 AZs
+	MinBrokers        = 3     // one per AZ; the count stays a multiple of 3
+	MaxBrokerStorage  = 16384 // GB: MSK's largest EBS volume per broker (16 TiB)
 )
 
 const (
@@ -225,17 +226,23 @@ func mskProvisioned(f *Fleet, t Traffic, p *Prices) Estimate {
 	brokers := max(MinBrokers,
 		int(math.Ceil(ingress/mp.BrokerIngressMiBs.Value-1e-9)),
 		int(math.Ceil(egress/mp.BrokerEgressMiBs.Value-1e-9)))
-	brokers = (brokers + MinBrokers - 1) / MinBrokers * MinBrokers
 	// Storage is provisioned per broker ahead of time: the retention
-	// window, replicated, with headroom, at least 1 GB a broker.
-	perBroker := math.Max(1, math.Ceil(t.BytesPerSec*f.Retention.Seconds()*ReplicationFactor*k/GB/float64(brokers)-1e-9))
-	e := Estimate{Engine: "MSK provisioned", Sizing: fmt.Sprintf("%d × %s, %g GB storage each (replication 3, 3 AZs)", brokers, mp.BrokerType, perBroker)}
+	// window, replicated, with headroom, at least 1 GB a broker and at
+	// most MaxBrokerStorage (more brokers beyond).
+	storage := t.BytesPerSec * f.Retention.Seconds() * ReplicationFactor * k / GB
+	brokers = max(brokers, int(math.Ceil(storage/MaxBrokerStorage-1e-9)))
+	brokers = (brokers + MinBrokers - 1) / MinBrokers * MinBrokers
+	perBroker := math.Max(1, math.Ceil(storage/float64(brokers)-1e-9))
+	e := Estimate{Engine: "MSK provisioned", Sizing: fmt.Sprintf("%d × %s, %s GB storage each (replication 3, 3 AZs)", brokers, mp.BrokerType, num(perBroker))}
 	e.line("broker-hours ("+mp.BrokerType+")", float64(brokers)*p.HoursPerMonth, "broker-hour", mp.BrokerHour)
 	e.line("storage (retention × 3 replicas)", perBroker*float64(brokers), "GB-month", mp.StorageGBMonth)
 	e.Notes = append(e.Notes,
 		fmt.Sprintf("brokers planned for %.3g MiB/s in and %.3g MiB/s out (consumers plus replica fetches) at %g/%g MiB/s per broker",
 			ingress, egress, mp.BrokerIngressMiBs.Value, mp.BrokerEgressMiBs.Value),
 		"data transfer (clients in other AZs or VPCs) is billed by EC2 and not included")
+	if f.Retention > 3*24*time.Hour {
+		e.Notes = append(e.Notes, "retention over 3 days: MSK tiered storage (not priced here) may hold the older data for less")
+	}
 	return e
 }
 
