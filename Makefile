@@ -15,7 +15,7 @@ CMDS    := $(wildcard */cmd/*)
 BINS    := $(notdir $(CMDS))
 FUZZTIME ?= 30s
 
-.PHONY: all build test check deps deps-mosquitto deps-qemu deps-kinesalite deps-chromium deps-systemd bench bench-nab bench-alerts bench-load bench-go bench-sim fuzz fuzz-smoke release demo clean
+.PHONY: all build test check deps deps-mosquitto deps-qemu deps-kinesalite deps-chromium deps-systemd deps-kcat bench bench-nab bench-alerts bench-load bench-go bench-sim fuzz fuzz-smoke release demo clean
 
 all: build
 
@@ -29,7 +29,7 @@ test:
 	$(GO) test -race -count=1 -short ./...
 
 # deps installs the outside programs the interop tests run, if missing.
-deps: deps-mosquitto deps-qemu deps-kinesalite deps-chromium deps-systemd
+deps: deps-mosquitto deps-qemu deps-kinesalite deps-chromium deps-systemd deps-kcat
 
 APT_UPDATED := .tools/.apt-updated
 $(APT_UPDATED):
@@ -55,6 +55,15 @@ deps-systemd:
 	@if ! command -v systemd-analyze >/dev/null; then \
 		$(MAKE) --no-print-directory $(APT_UPDATED) && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd; \
+	fi
+
+# kcat (librdkafka), an independent Kafka client for the Kafka interop
+# tests; the broker itself is franz-go's kfake, built from the module
+# (internal/testenv/cmd/kafkabroker).
+deps-kcat:
+	@if ! command -v kcat >/dev/null; then \
+		$(MAKE) --no-print-directory $(APT_UPDATED) && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat; \
 	fi
 
 # Debian's Chromium for the dashboard's browser test (cloud/dashboard).

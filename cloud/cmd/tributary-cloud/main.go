@@ -11,6 +11,7 @@
 //	tributary-cloud -data DIR token list
 //	tributary-cloud admin-token
 //	tributary-cloud anomaly score [-in FILE] [-out FILE]
+//	tributary-cloud plan [-devices N ...] [-from ADMIN-URL] [-json]
 //
 // Flags win over the config file; deploy/cloud.example.yaml is an
 // annotated config. `token issue` prints the new bearer token on stdout
@@ -55,6 +56,9 @@ const usage = `usage: tributary-cloud -data DIR [-listen ADDR] [-admin-listen AD
        tributary-cloud anomaly score [-in FILE] [-out FILE]
                                           score a NAB-format CSV (timestamp,value) with the live
                                           detectors: writes timestamp,value,anomaly_score
+       tributary-cloud plan [-devices N ...] [-from ADMIN-URL] [-json]
+                                          shards needed and the monthly cost on Kinesis and MSK
+                                          (plan -h for its flags)
 
 `
 
@@ -71,6 +75,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	cmd := c.Flags.Args()
 	switch {
+	case len(cmd) > 0 && cmd[0] == "plan":
+		return planCommand(ctx, cmd[1:], stdout, stderr)
 	case len(cmd) > 0 && cmd[0] == "anomaly":
 		return anomalyCommand(cmd[1:], os.Stdin, stdout, stderr)
 	case len(cmd) > 0 && cmd[0] == "admin-token":
