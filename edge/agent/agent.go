@@ -15,6 +15,15 @@
 // described field by field by the Health type (status, reasons, queue,
 // uplink, clock, intake, local), with HTTP status 503 while failing.
 //
+// Before opening anything New runs Config.Check: Validate plus what
+// depends on files (the device password file in the data folder, which
+// decides who may connect to the embedded broker; the token file; the TLS
+// files). `tributary-agent validate` prints the same. The embedded broker
+// checks device passwords with edge/devicecreds (argon2id hashes,
+// DevicesFile). With queue.on_corrupt: quarantine a damaged queue file is
+// moved aside and a new queue started; /healthz stays "degraded" and
+// tributary_queue_damaged_files non-zero while such files remain.
+//
 // Each component adds its own attributes (such as "component") to the
 // logger it is given, so New passes the agent's logger on unchanged.
 package agent
