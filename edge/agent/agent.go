@@ -205,14 +205,18 @@ func New(cfg Config, opts Options) (*Agent, error) {
 // device (then devices connect anonymously, on loopback or with
 // allow_anonymous, until a restart after `device add`).
 func (a *Agent) devicePasswords() (intake.Passwords, error) {
-	v, err := devicecreds.NewVerifier(a.cfg.DevicesFile(), devicecreds.Options{Logger: a.log, Registerer: a.reg})
+	ds, err := devicecreds.Load(a.cfg.DevicesFile())
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
-	if v.Len() == 0 {
+	if len(ds) == 0 {
 		a.log.Info("no device passwords: devices connect without credentials (restart after `tributary-agent device add` to require them)",
 			"file", a.cfg.DevicesFile())
 		return nil, nil
+	}
+	v, err := devicecreds.NewVerifier(a.cfg.DevicesFile(), devicecreds.Options{Logger: a.log, Registerer: a.reg})
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
 	}
 	a.log.Info("device passwords", "file", a.cfg.DevicesFile(), "devices", v.Len())
 	return v, nil

@@ -252,3 +252,35 @@ func TestVerifierReloads(t *testing.T) {
 		t.Errorf("after a damaged file: %d devices", v.Len())
 	}
 }
+
+// BenchmarkCheck compares a CONNECT whose password was verified before
+// (an HMAC) with one that needs a derivation at DefaultParams (what a
+// wrong guess costs, before the failure allowance runs out).
+func BenchmarkCheck(b *testing.B) {
+	path := filepath.Join(b.TempDir(), devicecreds.FileName)
+	if err := devicecreds.Add(path, "dev-1", []byte("pw-1"), false, devicecreds.DefaultParams); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("cached", func(b *testing.B) {
+		v, err := devicecreds.NewVerifier(path, devicecreds.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := v.Check("192.0.2.1:1", "dev-1", []byte("pw-1")); err != nil {
+			b.Fatal(err)
+		}
+		for b.Loop() {
+			if err := v.Check("192.0.2.1:1", "dev-1", []byte("pw-1")); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("derive", func(b *testing.B) {
+		h, _ := devicecreds.Hash([]byte("pw-1"), devicecreds.DefaultParams)
+		for b.Loop() {
+			if ok, err := devicecreds.Verify(h, []byte("pw-1")); !ok || err != nil {
+				b.Fatal(ok, err)
+			}
+		}
+	})
+}

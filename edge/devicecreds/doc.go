@@ -16,9 +16,10 @@
 // never reads half a file and two commands never lose each other's
 // change. A hash is the PHC string of argon2id (RFC 9106) with a 16-byte
 // random salt and a 32-byte key; DefaultParams are OWASP's recommended
-// minimum for argon2id: 19 MiB of memory, 2 passes, 1 lane (about 50 ms
-// on a Raspberry Pi 4 core). NewPassword makes 192 random bits, printed
-// once by `device add`.
+// minimum for argon2id: 19 MiB of memory, 2 passes, 1 lane (about 80 ms
+// on one core of the project's 2-core test machine, against about 2 µs
+// for a cached check: go test -bench BenchmarkCheck ./edge/devicecreds).
+// NewPassword makes 192 random bits, printed once by `device add`.
 //
 // # Verifying
 //
