@@ -87,7 +87,7 @@ func (c Config) Warnings() []string {
 	if u, err := url.Parse(c.Cloud.URL); err == nil && u.Scheme == "http" && !uplink.LoopbackHost(u.Hostname()) {
 		w = append(w, "cloud.insecure: true: the token and the readings cross the network to "+u.Host+" unencrypted")
 	}
-	if c.Cloud.Token != "" {
+	if c.Cloud.Token != "" && !c.tokenFromEnv {
 		w = append(w, "cloud.token: the secret is in the config or on the command line (visible in ps): "+
 			"prefer cloud.token_file (-token-file), $"+TokenEnv+" or the systemd credential "+CredentialName)
 	}

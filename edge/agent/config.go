@@ -88,6 +88,8 @@ type Config struct {
 	// below the live heap (about 15 MiB + 50 KiB per connected device),
 	// or the collector runs constantly.
 	MemoryLimit *bytesize.Size `yaml:"memory_limit"`
+
+	tokenFromEnv bool // WithEnvToken took cloud.token from $TRIBUTARY_TOKEN
 }
 
 // MQTTConfig selects the intake: an external broker (Broker set) or the
@@ -385,6 +387,7 @@ func (c Config) WithEnvToken(getenv func(string) string) Config {
 		}
 	}
 	c.Cloud.Token = strings.TrimSpace(getenv(TokenEnv))
+	c.tokenFromEnv = c.Cloud.Token != ""
 	return c
 }
 

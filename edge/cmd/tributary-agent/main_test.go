@@ -301,6 +301,16 @@ func TestValidateCommand(t *testing.T) {
 		!strings.Contains(out, "listen: :8284") || !strings.Contains(stderr, "configuration OK") || !strings.Contains(stderr, "warning: cloud.token") {
 		t.Errorf("good config: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, stderr)
 	}
+	// A token from the environment is no secret on a command line.
+	if err := os.WriteFile(cfg, []byte("gateway: gw-1\ndata: "+dir+"\ncloud:\n  url: https://cloud.example\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TRIBUTARY_TOKEN", "env-token")
+	code, out, stderr = runOut(t, t.Context(), "", "validate", "-config", cfg, "-mqtt-listen", "127.0.0.1:1883")
+	if code != 0 || strings.Contains(out, "env-token") || strings.Contains(stderr, "warning") {
+		t.Errorf("token from the environment: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, stderr)
+	}
+	t.Setenv("TRIBUTARY_TOKEN", "")
 	// Flags win over the file; every problem is listed.
 	code, out, stderr = runOut(t, t.Context(), "", "validate", "-config", cfg, "-mqtt-listen", ":1883", "-cloud", "http://cloud.example",
 		"-token-file", filepath.Join(dir, "none"))
