@@ -127,7 +127,7 @@ func TestWebhookRetriesServerErrorsNotClientErrors(t *testing.T) {
 		n := calls.Add(1)
 		var a anomaly.Alert
 		b, _ := io.ReadAll(r.Body)
-		if err := json.Unmarshal(b, &a); err != nil || r.Header.Get("Content-Type") != "application/json" {
+		if err := json.Unmarshal(b, &a); err != nil || r.Header.Get("Content-Type") != "application/json" || r.Header.Get(alerts.SignatureHeader) != "" {
 			t.Errorf("webhook body %q: %v", b, err)
 		}
 		switch {
