@@ -1,4 +1,5 @@
-// Package auth issues, stores and verifies the gateways' bearer tokens.
+// Package auth issues, stores and verifies the gateways' bearer tokens
+// and the admin users' passwords.
 //
 // Each gateway has at most one active token: Issue creates it (and refuses
 // when one exists, so a working gateway is never locked out by accident),
@@ -15,6 +16,14 @@
 // it while the server runs; Watch notices the change (size or modification
 // time) and reloads. Verify reads an in-memory snapshot only: it
 // takes no lock and does no I/O.
+//
+// Admin users (Users, users.db, bucket "users") log in to the admin
+// listener with a name and password. Passwords are kept as argon2id PHC
+// strings (RFC 9106; m=19456 KiB, t=2, p=1, 16-byte salt, 32-byte key:
+// OWASP's recommendation), never in clear; Verify costs one derivation
+// whether or not the name exists, compares in constant time, and runs at
+// most DefaultMaxHashing at once. The file is shared with the `user`
+// command the same way as tokens.db.
 package auth
 
 import (
