@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/tributary-iot/tributary/cloud/alerts"
 	"github.com/tributary-iot/tributary/cloud/auth"
 )
 
@@ -109,4 +110,39 @@ func (c Config) webhookSecret(getenv func(string) string) ([]byte, error) {
 		return []byte(s), nil
 	}
 	return nil, fmt.Errorf("anomaly.webhook_secret_file: %s is empty", a.WebhookSecretFile)
+}
+
+// Redacted is c with its secrets replaced by "REDACTED", for printing:
+// the Kinesis API's secret keys, the Kinesis backend's secret key, the
+// admin token hashes, the webhook secret, and the webhook and Kinesis
+// endpoint URLs' user info and query values.
+func (c Config) Redacted() Config {
+	const r = "REDACTED"
+	if len(c.KinesisAPI.Credentials) > 0 {
+		creds := make(map[string]string, len(c.KinesisAPI.Credentials))
+		for id := range c.KinesisAPI.Credentials {
+			creds[id] = r
+		}
+		c.KinesisAPI.Credentials = creds
+	}
+	if c.Stream.Kinesis.SecretAccessKey != "" {
+		c.Stream.Kinesis.SecretAccessKey = r
+	}
+	if c.Stream.Kinesis.Endpoint != "" {
+		c.Stream.Kinesis.Endpoint = alerts.RedactURL(c.Stream.Kinesis.Endpoint)
+	}
+	if len(c.Admin.Tokens) > 0 {
+		toks := make([]string, len(c.Admin.Tokens))
+		for i := range toks {
+			toks[i] = TokenHashPrefix + r
+		}
+		c.Admin.Tokens = toks
+	}
+	if c.Anomaly.WebhookSecret != "" {
+		c.Anomaly.WebhookSecret = r
+	}
+	if c.Anomaly.Webhook != "" {
+		c.Anomaly.Webhook = alerts.RedactURL(c.Anomaly.Webhook)
+	}
+	return c
 }
