@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -24,29 +24,11 @@ func cloudDockerBinary(t *testing.T) (string, stage) {
 	}
 	file := filepath.Join("docker", "Dockerfile.cloud")
 	stages := parseDockerfile(t, file)
-	vars := map[string]string{"TARGETOS": "linux", "TARGETARCH": goEnv(t, "GOARCH"), "TARGETVARIANT": "", "VERSION": "test"}
+	vars := map[string]string{"TARGETOS": runtime.GOOS, "TARGETARCH": runtime.GOARCH, "TARGETVARIANT": "", "VERSION": "test"}
 	gb := findGoBuild(t, file, stages[0], vars)
 	out := filepath.Join(t.TempDir(), "tributary-cloud")
-	args := slices.Insert(append([]string{"build"}, gb.args...), 1, "-o", out)
-	cmd := exec.Command(goBin(t), args...)
-	cmd.Dir = root
-	cmd.Env = os.Environ()
-	for k, v := range gb.env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, b)
-	}
+	gb.build(t, out)
 	return out, stages[len(stages)-1]
-}
-
-func goEnv(t *testing.T, name string) string {
-	t.Helper()
-	b, err := exec.Command(goBin(t), "env", name).Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.TrimSpace(string(b))
 }
 
 // execForm reads an instruction's exec form (["a", "b"]).

@@ -43,13 +43,7 @@ func TestWebhookSignature(t *testing.T) {
 		mu.Unlock()
 	}))
 	defer srv.Close()
-	d, err := alerts.New(alerts.Config{WebhookURL: srv.URL, WebhookSecret: secret}, alerts.Options{Now: func() time.Time { return now }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go d.Run(ctx)
+	d := runDispatcher(t, alerts.Config{WebhookURL: srv.URL, WebhookSecret: secret}, alerts.Options{Now: func() time.Time { return now }})
 	d.Send(alert("dev-1", 1))
 	d.Send(alert("dev-2", 2))
 	eventually(t, "two alerts delivered", func() bool { return d.Stats().WebhookSent == 2 })
@@ -96,6 +90,20 @@ func TestWebhookSignature(t *testing.T) {
 	}
 }
 
+// runDispatcher makes a Dispatcher and runs it until the test ends.
+func runDispatcher(t *testing.T, cfg alerts.Config, opts alerts.Options) *alerts.Dispatcher {
+	t.Helper()
+	d, err := alerts.New(cfg, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { d.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return d
+}
+
 func hmacOf(key []byte, msg string) []byte {
 	m := hmac.New(sha256.New, key)
 	m.Write([]byte(msg))
@@ -120,14 +128,8 @@ func TestWebhookRedirectNotFollowed(t *testing.T) {
 			reg := prometheus.NewRegistry()
 			var logs bytes.Buffer
 			var logMu sync.Mutex
-			d, err := alerts.New(alerts.Config{WebhookURL: srv.URL, WebhookRetries: 3}, alerts.Options{Registerer: reg,
+			d := runDispatcher(t, alerts.Config{WebhookURL: srv.URL, WebhookRetries: 3}, alerts.Options{Registerer: reg,
 				Client: &http.Client{}, Logger: slog.New(slog.NewTextHandler(lockedWriter{&logMu, &logs}, nil))})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			go d.Run(ctx)
 			d.Send(alert("dev-1", 1))
 			eventually(t, "the alert given up", func() bool { return d.Stats().WebhookFailed == 1 })
 			if n := calls.Load(); n != 1 {
@@ -186,14 +188,8 @@ func TestWebhookURLRedactedInLogs(t *testing.T) {
 	var logs bytes.Buffer
 	var mu sync.Mutex
 	url := "http://hookuser:hunter2@" + addr + "/hook?token=s3cr3t-value&channel=ops-room-7#frag-secret"
-	d, err := alerts.New(alerts.Config{WebhookURL: url, WebhookRetries: 1, WebhookTimeout: time.Second},
+	d := runDispatcher(t, alerts.Config{WebhookURL: url, WebhookRetries: 1, WebhookTimeout: time.Second},
 		alerts.Options{Logger: slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go d.Run(ctx)
 	d.Send(alert("dev-1", 1))
 	eventually(t, "the alert given up", func() bool { return d.Stats().WebhookFailed == 1 })
 	mu.Lock()

@@ -104,6 +104,28 @@ func (f *boltFile) load(each func(k, v []byte)) error {
 	return nil
 }
 
+// write runs fn in a read-write transaction on the bucket, then reload,
+// holding f.mu.
+func (f *boltFile) write(fn func(*bolt.Bucket) error, reload func() error) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.update(fn); err != nil {
+		return err
+	}
+	return reload()
+}
+
+// reloadIfChanged calls reload, holding f.mu, if the file changed since
+// the last load.
+func (f *boltFile) reloadIfChanged(reload func() error) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if changed, err := f.changed(); !changed || err != nil {
+		return err
+	}
+	return reload()
+}
+
 // changed reports whether the file changed since the last load. f.mu is
 // held.
 func (f *boltFile) changed() (bool, error) {

@@ -163,9 +163,7 @@ func (s *Store) put(gateway string, replace bool) (string, error) {
 		return "", err
 	}
 	val := encodeEntry(id, sec.hash(), s.opts.Now())
-	s.f.mu.Lock()
-	defer s.f.mu.Unlock()
-	err = s.writeLocked(func(b *bolt.Bucket) error {
+	err = s.f.write(func(b *bolt.Bucket) error {
 		old := b.Get([]byte(gateway))
 		switch {
 		case old != nil && !replace:
@@ -174,7 +172,7 @@ func (s *Store) put(gateway string, replace bool) (string, error) {
 			return fmt.Errorf("%w: %s (issue one first)", ErrNoToken, gateway)
 		}
 		return b.Put([]byte(gateway), val)
-	})
+	}, s.reloadLocked)
 	if err != nil {
 		return "", err
 	}
@@ -184,14 +182,12 @@ func (s *Store) put(gateway string, replace bool) (string, error) {
 
 // Revoke deletes a gateway's token (ErrNoToken if it has none).
 func (s *Store) Revoke(gateway string) error {
-	s.f.mu.Lock()
-	defer s.f.mu.Unlock()
-	err := s.writeLocked(func(b *bolt.Bucket) error {
+	err := s.f.write(func(b *bolt.Bucket) error {
 		if b.Get([]byte(gateway)) == nil {
 			return fmt.Errorf("%w: %s", ErrNoToken, gateway)
 		}
 		return b.Delete([]byte(gateway))
-	})
+	}, s.reloadLocked)
 	if err == nil {
 		s.log.Info("token revoked", "gateway", gateway)
 	}
@@ -199,14 +195,7 @@ func (s *Store) Revoke(gateway string) error {
 }
 
 // Reload reads the file again if it changed since the last load.
-func (s *Store) Reload() error {
-	s.f.mu.Lock()
-	defer s.f.mu.Unlock()
-	if changed, err := s.f.changed(); !changed || err != nil {
-		return err
-	}
-	return s.reloadLocked()
-}
+func (s *Store) Reload() error { return s.f.reloadIfChanged(s.reloadLocked) }
 
 // Watch reloads the file every interval when it changed, until ctx is
 // done; changes made by other processes (the token command) take effect
@@ -214,15 +203,6 @@ func (s *Store) Reload() error {
 // force. It returns nil when ctx ends.
 func (s *Store) Watch(ctx context.Context, every time.Duration) error {
 	return watch(ctx, every, s.log, "tokens", s.Reload)
-}
-
-// writeLocked runs fn in a read-write transaction on the file, then
-// reloads. s.f.mu is held.
-func (s *Store) writeLocked(fn func(*bolt.Bucket) error) error {
-	if err := s.f.update(fn); err != nil {
-		return err
-	}
-	return s.reloadLocked()
 }
 
 // reloadLocked loads the whole file into a new snapshot. s.f.mu is held.

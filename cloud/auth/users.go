@@ -155,9 +155,7 @@ func (u *Users) set(name, password string, replace bool) error {
 	if err != nil {
 		return fmt.Errorf("auth: %w", err)
 	}
-	u.f.mu.Lock()
-	defer u.f.mu.Unlock()
-	err = u.writeLocked(func(b *bolt.Bucket) error {
+	err = u.f.write(func(b *bolt.Bucket) error {
 		old := b.Get([]byte(name))
 		switch {
 		case old != nil && !replace:
@@ -166,7 +164,7 @@ func (u *Users) set(name, password string, replace bool) error {
 			return fmt.Errorf("%w: %s (user add creates one)", ErrNoUser, name)
 		}
 		return b.Put([]byte(name), val)
-	})
+	}, u.reloadLocked)
 	if err == nil {
 		u.log.Info("admin user saved", "user", name, "password_changed", replace)
 	}
@@ -176,14 +174,12 @@ func (u *Users) set(name, password string, replace bool) error {
 // Remove deletes a user (ErrNoUser if there is none); the user's sessions
 // end.
 func (u *Users) Remove(name string) error {
-	u.f.mu.Lock()
-	defer u.f.mu.Unlock()
-	err := u.writeLocked(func(b *bolt.Bucket) error {
+	err := u.f.write(func(b *bolt.Bucket) error {
 		if b.Get([]byte(name)) == nil {
 			return fmt.Errorf("%w: %s", ErrNoUser, name)
 		}
 		return b.Delete([]byte(name))
-	})
+	}, u.reloadLocked)
 	if err == nil {
 		u.log.Info("admin user removed", "user", name)
 	}
@@ -235,26 +231,12 @@ func (u *Users) Current(name, credential string) bool {
 func credentialID(h phc) string { return base64.RawURLEncoding.EncodeToString(h.salt) }
 
 // Reload reads the file again if it changed since the last load.
-func (u *Users) Reload() error {
-	u.f.mu.Lock()
-	defer u.f.mu.Unlock()
-	if changed, err := u.f.changed(); !changed || err != nil {
-		return err
-	}
-	return u.reloadLocked()
-}
+func (u *Users) Reload() error { return u.f.reloadIfChanged(u.reloadLocked) }
 
 // Watch reloads the file every interval when it changed, until ctx is
 // done (see Store.Watch).
 func (u *Users) Watch(ctx context.Context, every time.Duration) error {
 	return watch(ctx, every, u.log, "admin users", u.Reload)
-}
-
-func (u *Users) writeLocked(fn func(*bolt.Bucket) error) error {
-	if err := u.f.update(fn); err != nil {
-		return err
-	}
-	return u.reloadLocked()
 }
 
 func (u *Users) reloadLocked() error {

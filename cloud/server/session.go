@@ -76,21 +76,30 @@ func (ss *sessions) create(user, credential string) string {
 // evictLocked drops the expired sessions, or else the one unused for
 // longest.
 func (ss *sessions) evictLocked(now time.Time) {
-	var oldest [sha256.Size]byte
-	var oldestSeen time.Time
-	for k, s := range ss.m {
-		if ss.expired(s, now) {
-			delete(ss.m, k)
-			continue
-		}
-		if oldestSeen.IsZero() || s.seen.Before(oldestSeen) {
-			oldest, oldestSeen = k, s.seen
-		}
-	}
-	if len(ss.m) >= MaxSessions {
-		delete(ss.m, oldest)
+	if prune(ss.m, MaxSessions, func(s *session) bool { return ss.expired(s, now) }, func(s *session) time.Time { return s.seen }) {
 		ss.evicted.Inc()
 	}
+}
+
+// prune deletes m's stale entries and then, if m still holds max or more,
+// the one with the earliest at; it reports whether it had to do that.
+func prune[K comparable, V any](m map[K]V, max int, stale func(V) bool, at func(V) time.Time) bool {
+	var oldest K
+	var oldestAt time.Time
+	for k, v := range m {
+		if stale(v) {
+			delete(m, k)
+			continue
+		}
+		if a := at(v); oldestAt.IsZero() || a.Before(oldestAt) {
+			oldest, oldestAt = k, a
+		}
+	}
+	if len(m) < max {
+		return false
+	}
+	delete(m, oldest)
+	return true
 }
 
 func (ss *sessions) expired(s *session, now time.Time) bool {
@@ -170,20 +179,8 @@ func (l *loginLimiter) allow(key string) (bool, time.Duration) {
 }
 
 func (l *loginLimiter) pruneLocked(now time.Time) {
-	var idlest string
-	var idlestAt time.Time
-	for k, b := range l.m {
-		if b.tokens+float64(now.Sub(b.at))/float64(LoginRefill) >= LoginBurst {
-			delete(l.m, k)
-			continue
-		}
-		if idlestAt.IsZero() || b.at.Before(idlestAt) {
-			idlest, idlestAt = k, b.at
-		}
-	}
-	if len(l.m) >= maxLimited {
-		delete(l.m, idlest)
-	}
+	prune(l.m, maxLimited, func(b *bucket) bool { return b.tokens+float64(now.Sub(b.at))/float64(LoginRefill) >= LoginBurst },
+		func(b *bucket) time.Time { return b.at })
 }
 
 // sourceKey is the login limiter's key for a remote address: the IP, or
