@@ -124,7 +124,8 @@ type IngestConfig struct {
 }
 
 // TokensConfig: how often the server looks for tokens issued or revoked
-// by `tributary-cloud token` (default 2s).
+// by `tributary-cloud token`, and admin users added, changed or removed by
+// `tributary-cloud user` (default 2s).
 type TokensConfig struct {
 	ReloadEvery time.Duration `yaml:"reload_every"`
 }
