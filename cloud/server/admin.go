@@ -141,6 +141,12 @@ func newAdminGuard(a AdminConfig, users *auth.Users, log *slog.Logger, now func(
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tributary_admin_requests_refused_total",
 			Help: "Admin requests refused before reaching a handler, by reason: host, unauthorized, credentials_in_url."}, []string{"reason"}),
 	}
+	for _, r := range []string{"ok", "failed", "throttled"} {
+		g.logins.WithLabelValues(r) // every series from the start, at 0
+	}
+	for _, r := range []string{"host", "unauthorized", "credentials_in_url"} {
+		g.refused.WithLabelValues(r)
+	}
 	if g.secure {
 		g.cookie = SecureSessionCookie
 	}

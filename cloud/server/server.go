@@ -13,6 +13,18 @@
 // refused, never left half-done by the shutdown; then the ingest's ack log
 // and the stream store close.
 //
+// Admin sign-in (admin.go, login.go, session.go): admin users (users.db,
+// `tributary-cloud user add`) sign in at /login with a form post (never a
+// URL); a session is an HttpOnly, SameSite=Strict cookie (Secure and
+// __Host- prefixed with admin.tls) naming 256 random bits, kept in memory
+// (a restart signs everyone out) for at most admin.session_ttl and
+// admin.session_idle, and ended when its user is removed or gets a new
+// password. Sign-ins are limited per source address (LoginBurst, then one
+// per LoginRefill; IPv6 by /64). Metrics: tributary_admin_logins_total
+// {result=ok|failed|throttled}, tributary_admin_requests_refused_total
+// {reason=host|unauthorized|credentials_in_url}, tributary_admin_sessions,
+// tributary_admin_sessions_evicted_total.
+//
 // /healthz answers the Health document (JSON, every key snake_case), with
 // HTTP status 503 while failing; /metrics has tributary_build_info (1,
 // labels version, goversion and revision) among the others.
