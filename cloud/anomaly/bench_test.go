@@ -93,3 +93,46 @@ func TestDetectorMemory(t *testing.T) {
 	}
 	runtime.KeepAlive(ds)
 }
+
+// TestRegistryMemory measures the heap a Registry holds per series, its
+// entry and detector, at the three sizes a detector goes through: new
+// (learning), after the single-kind calibration (300 points) and once the
+// pattern memory has learnt (700 points). The largest must stay within
+// SeriesBytes, the figure anomaly.max_series' default and memory budget
+// are computed from (see DefaultMaxSeries).
+func TestRegistryMemory(t *testing.T) {
+	const n = 300
+	ts, vs := anomaly.NoisySeries(700)
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("device-%06d", i)
+	}
+	var m0, m1 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&m0)
+	r := anomaly.NewRegistry(anomaly.Config{}, 2*n)
+	done, peak := 0, int64(0)
+	for _, upto := range []int{1, 300, 700} {
+		for j := done; j < upto; j++ {
+			for i := range names {
+				r.Observe(names[i], "temperature", ts[j], vs[j])
+			}
+		}
+		done = upto
+		runtime.GC()
+		runtime.ReadMemStats(&m1)
+		per := (int64(m1.HeapAlloc) - int64(m0.HeapAlloc)) / n
+		t.Logf("after %d points: %d bytes per series", upto, per)
+		peak = max(peak, per)
+	}
+	if st := r.Stats(); st.Series != n {
+		t.Fatalf("%d series held, want %d", st.Series, n)
+	}
+	if peak > anomaly.SeriesBytes {
+		t.Errorf("%d bytes per series at the peak, over SeriesBytes (%d): update it, DefaultMaxSeries and the budget they state", peak, anomaly.SeriesBytes)
+	}
+	if budget := int64(anomaly.DefaultMaxSeries) * anomaly.SeriesBytes; budget > 512<<20 {
+		t.Errorf("DefaultMaxSeries × SeriesBytes = %d bytes, over the 512 MiB budget", budget)
+	}
+	runtime.KeepAlive(r)
+}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tributary-iot/tributary/cloud/anomaly"
 	"github.com/tributary-iot/tributary/internal/bytesize"
 	"github.com/tributary-iot/tributary/internal/defaults"
 	"github.com/tributary-iot/tributary/internal/logging"
@@ -215,8 +216,11 @@ type AnomalyConfig struct {
 	// Threshold is the score from which an alert is raised (default 0.6,
 	// the anomaly package's).
 	Threshold float64 `yaml:"threshold"`
-	// MaxSeries bounds the detectors kept (default 100000); the least
-	// recently updated series is forgotten beyond it.
+	// MaxSeries bounds the detectors kept (default 6000: at most 84 KB
+	// each, so 481 MiB, within a 512 MiB budget; see anomaly.SeriesBytes).
+	// A new series that finds no room takes the place of one silent for an
+	// hour, or else is not scored (tributary_anomaly_unscored_points_total)
+	// until a place frees: the series being scored keep their detectors.
 	MaxSeries int `yaml:"max_series"`
 	// AlertsStream receives every alert as a JSON record (default
 	// "alerts", created if missing with the embedded store; "off"
@@ -238,7 +242,7 @@ const (
 	DefaultOfflineAfter       = time.Minute
 	DefaultFutureMargin       = 10 * time.Minute
 	DefaultAlertThreshold     = 0.6
-	DefaultMaxSeries          = 100_000
+	DefaultMaxSeries          = anomaly.DefaultMaxSeries
 	DefaultAlertsStream       = "alerts"
 	ConsumersFile             = "consumers.db"
 )
