@@ -196,3 +196,61 @@ func TestForgedTokensCannotStarveGateway(t *testing.T) {
 	}
 	checkExactlyOnce(t, e.be, rs) // the forged readings (an hour earlier) are nowhere
 }
+
+// hideLength makes a request body of unknown length (sent chunked).
+type hideLength struct{ r io.Reader }
+
+func (h hideLength) Read(p []byte) (int, error) { return h.r.Read(p) }
+
+// The refusals TestContract and TestBombStream do not cover, each with
+// nothing stored: a forged token naming a real gateway, a batch that
+// claims another gateway than its token's, compressed bodies altered on
+// the way (their checksums catch it) and an oversized body sent without a
+// length.
+func TestRefusalsStoreNothing(t *testing.T) {
+	e := newEnv(t, func(o *ingest.Options) { o.MaxBytes = 64 << 10 })
+	rs := readings(50, 2, t0)
+	tamper := func(b []byte) []byte {
+		b = bytes.Clone(b)
+		b[len(b)/2] ^= 0x55
+		return b
+	}
+	for _, tc := range []struct {
+		name, token, enc string
+		body             []byte
+		status           int
+		msg              string
+	}{
+		{"forged token of gw-1", forge(e.tok["gw-1"]), "", encodeBatch(t, "gw-1", 1, 1, rs), 401, "unknown or revoked token"},
+		{"batch claiming gw-2 with gw-1's token", e.tok["gw-1"], "", encodeBatch(t, "gw-2", 1, 1, rs), 403, "the token is gateway gw-1's, the batch is from gateway gw-2"},
+		{"tampered zstd", e.tok["gw-1"], "zstd", tamper(compress(t, "zstd", encodeBatch(t, "gw-1", 1, 1, rs))), 400, "zstd"},
+		{"tampered gzip", e.tok["gw-1"], "gzip", tamper(compress(t, "gzip", encodeBatch(t, "gw-1", 1, 1, rs))), 400, "gzip"},
+	} {
+		r := e.post(tc.token, tc.enc, tc.body)
+		if r.Status != tc.status || !strings.Contains(r.Err, tc.msg) {
+			t.Errorf("%s: %d %q, want %d %q", tc.name, r.Status, r.Err, tc.status, tc.msg)
+		}
+		if n := e.be.count(); n != 0 {
+			t.Fatalf("%s: %d records stored", tc.name, n)
+		}
+	}
+
+	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+ingest.Path, hideLength{bytes.NewReader(make([]byte, 65<<10))})
+	req.Header.Set("Authorization", "Bearer "+e.tok["gw-1"])
+	req.Header.Set("Content-Type", protocol.ContentTypeBatch)
+	resp, err := e.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 413 || !strings.Contains(string(b), "body over 65536 bytes") {
+		t.Errorf("oversized chunked body: %d %s, want 413", resp.StatusCode, b)
+	}
+	if n := e.be.count(); n != 0 {
+		t.Fatalf("oversized chunked body: %d records stored", n)
+	}
+	if got := e.metric("tributary_ingest_readings_total"); got != 0 {
+		t.Errorf("readings_total = %v after refusals only", got)
+	}
+}
