@@ -197,7 +197,7 @@ func (c *seriesCaps) save(gateway string, keys [][]byte, day uint32) error {
 	})
 	if err != nil {
 		if boltfile.NoSpace(err) {
-			return fmt.Errorf("ingest: no space to grow the ack log %s (%w): free disk space; the gateways resend meanwhile", c.path, err)
+			return errNoSpace(c.path, err)
 		}
 		return fmt.Errorf("ingest: ack log: saving the series of gateway %s: %w", gateway, err)
 	}

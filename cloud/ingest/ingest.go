@@ -154,29 +154,19 @@ func New(ctx context.Context, opts Options) (*Ingest, error) {
 	if opts.MaxBytes == 0 {
 		opts.MaxBytes = protocol.MaxBatchBytes
 	}
-	def := func(d *time.Duration, v time.Duration) {
-		if *d <= 0 {
-			*d = v
-		}
-	}
-	def(&opts.SlotWait, DefaultSlotWait)
-	def(&opts.ThrottleWait, DefaultThrottleWait)
-	def(&opts.RetryAfter, DefaultRetryAfter)
-	def(&opts.PutTimeout, DefaultPutTimeout)
-	def(&opts.EpochTTL, DefaultEpochTTL)
-	def(&opts.ExpireEvery, DefaultExpireEvery)
-	def(&opts.ReadTimeout, DefaultReadTimeout)
-	def(&opts.SeriesTTL, DefaultSeriesTTL)
-	defInt := func(v *int, d int) {
-		if *v <= 0 {
-			*v = d
-		}
-	}
-	defInt(&opts.MaxInFlight, DefaultMaxInFlight)
-	defInt(&opts.MaxInFlightPerGateway, DefaultMaxInFlightPerGateway)
-	defInt(&opts.MaxSpans, DefaultMaxSpans)
-	defInt(&opts.MaxDevicesPerGateway, DefaultMaxDevicesPerGateway)
-	defInt(&opts.MaxSeriesPerGateway, DefaultMaxSeriesPerGateway)
+	orDefault(&opts.SlotWait, DefaultSlotWait)
+	orDefault(&opts.ThrottleWait, DefaultThrottleWait)
+	orDefault(&opts.RetryAfter, DefaultRetryAfter)
+	orDefault(&opts.PutTimeout, DefaultPutTimeout)
+	orDefault(&opts.EpochTTL, DefaultEpochTTL)
+	orDefault(&opts.ExpireEvery, DefaultExpireEvery)
+	orDefault(&opts.ReadTimeout, DefaultReadTimeout)
+	orDefault(&opts.SeriesTTL, DefaultSeriesTTL)
+	orDefault(&opts.MaxInFlight, DefaultMaxInFlight)
+	orDefault(&opts.MaxInFlightPerGateway, DefaultMaxInFlightPerGateway)
+	orDefault(&opts.MaxSpans, DefaultMaxSpans)
+	orDefault(&opts.MaxDevicesPerGateway, DefaultMaxDevicesPerGateway)
+	orDefault(&opts.MaxSeriesPerGateway, DefaultMaxSeriesPerGateway)
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -221,6 +211,13 @@ func New(ctx context.Context, opts Options) (*Ingest, error) {
 		}
 	}
 	return in, nil
+}
+
+// orDefault sets *v to d when it is not positive.
+func orDefault[T int | time.Duration](v *T, d T) {
+	if *v <= 0 {
+		*v = d
+	}
 }
 
 // maxRecovered bounds the natural keys recoverPending keeps.
