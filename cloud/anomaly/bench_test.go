@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -135,4 +136,57 @@ func TestRegistryMemory(t *testing.T) {
 		t.Errorf("DefaultMaxSeries × SeriesBytes = %d bytes, over the 512 MiB budget", budget)
 	}
 	runtime.KeepAlive(r)
+}
+
+// BenchmarkRegistryFlood: a full registry of warm series (1,600 or a few
+// fewer: the bound is kept per shard), and
+// every other point from a series it has never seen (a gateway sending
+// made-up series): ns/op is per point, the flood's included. The
+// registry keeps its detectors and leaves (nearly all) the new series
+// unscored. The
+// baseline, NewDetector, is what each flood point cost when a full
+// registry evicted its least recently used series for any new one: a
+// detector built (and one dropped) per point.
+func BenchmarkRegistryFlood(b *testing.B) {
+	const series = 1600
+	ts, vs := anomaly.NoisySeries(day)
+	b.Run("flood", func(b *testing.B) {
+		r := anomaly.NewRegistry(anomaly.Config{}, series)
+		names := make([]string, series)
+		for i := range names {
+			names[i] = fmt.Sprint("device-", i)
+		}
+		const warm = 700
+		for j := range warm {
+			for i := range names {
+				r.Observe(names[i], "temp", ts[j], vs[j])
+			}
+		}
+		b.ReportAllocs()
+		flood := 0
+		for i := 0; b.Loop(); i++ {
+			k := i / 2 // the k-th point of the known series, round robin
+			j := warm + (k/series)%(day-warm)
+			at := ts[0].Add(time.Duration(warm+k/series) * time.Minute) // one a minute, on and on
+			if i%2 == 1 {
+				r.Observe("flood", strconv.Itoa(i), at, vs[j])
+				flood++
+				continue
+			}
+			r.Observe(names[k%series], "temp", at, vs[j])
+		}
+		// Flood series may take the places the uneven shards leave free,
+		// and each other's once silent for an hour: nothing more.
+		if st := r.Stats(); st.Unscored < uint64(flood)*9/10 {
+			b.Fatalf("stats %+v after %d flood points: the flood took detectors", st, flood)
+		}
+	})
+	b.Run("NewDetector", func(b *testing.B) {
+		b.ReportAllocs()
+		var d *anomaly.Detector
+		for b.Loop() {
+			d = anomaly.NewDetector(anomaly.Config{})
+		}
+		runtime.KeepAlive(d)
+	})
 }

@@ -441,10 +441,11 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		status = err.status
 		in.logRefusal(r, gateway, err)
-		if !bodyRead && r.ContentLength != 0 {
+		if !bodyRead && r.ContentLength != 0 && r.ProtoMajor == 1 {
 			// Refused on the headers: close rather than read the body
 			// to keep the connection (which net/http would otherwise do,
-			// for as long as the sender takes).
+			// for as long as the sender takes). HTTP/2 resets the
+			// stream instead.
 			w.Header().Set("Connection", "close")
 		}
 		if err.retryAfter {
