@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tributary-iot/tributary/cloud/ingest"
 	"github.com/tributary-iot/tributary/edge/uplink"
 	"github.com/tributary-iot/tributary/protocol"
 )
@@ -188,5 +189,55 @@ func TestUplink(t *testing.T) {
 	t.Logf("answers: %v", e.statuses)
 	if e.count(429) == 0 || e.count(503) < 9 {
 		t.Errorf("the faults were not exercised: answers %v", e.statuses)
+	}
+}
+
+// TestUplinkCaps: readings beyond the gateway's device cap are refused
+// in a way the real uplink settles: acknowledged, so its queue empties
+// and nothing is retried, while the stream holds the admitted devices'
+// readings only and the cloud counts the rest.
+func TestUplinkCaps(t *testing.T) {
+	e := newEnv(t, func(o *ingest.Options) { o.MaxDevicesPerGateway = 3 })
+	src := newMemSource(1)
+	up, err := uplink.New(src, uplink.Config{
+		URL: e.srv.URL, Gateway: "gw-1", Token: e.tok["gw-1"], Compression: uplink.CompressionZstd,
+		MaxReadings: 100, MaxAge: 5 * time.Millisecond, MaxInFlight: 2,
+		Backoff:      uplink.Backoff{Initial: time.Millisecond, Max: 20 * time.Millisecond},
+		DrainTimeout: 5 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- up.Run(ctx) }()
+	rs := readings(700, 7, t0) // dev-0 .. dev-6, in turn
+	src.Append(rs...)
+	for src.left() > 0 {
+		src.waitAck(t, up)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Error(err)
+	}
+	var admitted []protocol.Reading
+	for i := range rs {
+		if i%7 < 3 {
+			admitted = append(admitted, rs[i])
+		}
+	}
+	checkExactlyOnce(t, e.be, admitted)
+	if got := e.metric("tributary_ingest_capped_readings_total", "gateway", "gw-1", "cap", "devices"); got != 400 {
+		t.Errorf("capped_readings_total = %v, want 400", got)
+	}
+	if got := e.metric("tributary_ingest_duplicate_readings_total"); got != 0 {
+		t.Errorf("%v readings sent again: the refusal made the uplink retry", got)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for status := range e.statuses {
+		if status != 200 {
+			t.Errorf("answers %v: want only 200", e.statuses)
+		}
 	}
 }
