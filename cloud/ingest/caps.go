@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -149,7 +150,7 @@ func (c *seriesCaps) admit(b *protocol.Batch, fresh spans, day uint32) admission
 			} else if ms == nil && len(g.devices) >= c.maxDevices {
 				a.refused = append(a.refused, seq)
 				a.byDevices++
-				if len(a.refusedDevices) < 5 && !contains(a.refusedDevices, r.Device) {
+				if len(a.refusedDevices) < 5 && !slices.Contains(a.refusedDevices, r.Device) {
 					a.refusedDevices = append(a.refusedDevices, r.Device)
 				}
 			} else if g.series >= c.maxSeries {
@@ -171,15 +172,6 @@ func (c *seriesCaps) admit(b *protocol.Batch, fresh spans, day uint32) admission
 		}
 	}
 	return a
-}
-
-func contains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // save makes the series just admitted durable (their next save, if this
