@@ -54,10 +54,13 @@
 //
 // A gateway may send at most Options.MaxDevicesPerGateway devices (default
 // 10,000, the agent's own intake bound) and Options.MaxSeriesPerGateway
-// series, (device, metric) pairs (default 100,000), so that one gateway,
-// misconfigured or compromised, cannot fill the stream's consumers (the
-// monitor's and the detectors' bounds are fleet-wide) with made-up
-// devices. Its first devices and series are admitted, in seq order; a
+// series, (device, metric) pairs (default 100,000): what one gateway,
+// misconfigured or compromised, can make the cloud and the stream's
+// consumers keep. The defaults fit one large gateway; with many gateways,
+// lower them so that no single one can take all the places of the
+// fleet-wide bounds downstream (the monitor's 10,000 devices and 4,096
+// charted series, the detectors' anomaly.max_series). Its first devices
+// and series are admitted, in seq order; a
 // reading of a new device when the gateway has its maximum, or of a new
 // series when it has its maximum, is refused. Refused readings are not
 // written, but the batch's whole range is acknowledged: the gateway deletes
