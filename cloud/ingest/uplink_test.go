@@ -128,6 +128,35 @@ func (s *memSource) left() int {
 	return s.storedN
 }
 
+// runUplink runs gw-1's real uplink from src to e with quick retries;
+// stop (also called at cleanup) ends it and reports its error.
+func runUplink(t *testing.T, e *env, src *memSource, comp string, maxReadings, inFlight int) (up *uplink.Uplink, stop func()) {
+	t.Helper()
+	up, err := uplink.New(src, uplink.Config{
+		URL: e.srv.URL, Gateway: "gw-1", Token: e.tok["gw-1"], Compression: comp,
+		MaxReadings: maxReadings, MaxAge: 5 * time.Millisecond, MaxInFlight: inFlight,
+		Backoff:      uplink.Backoff{Initial: time.Millisecond, Max: 20 * time.Millisecond},
+		DrainTimeout: 5 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- up.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return up, stop
+}
+
 // TestUplink: the real gateway uplink against the real ingest, while
 // acknowledgements get lost and the ingest restarts: every reading
 // reaches the stream exactly once, and the gateway's queue empties.
@@ -136,24 +165,8 @@ func TestUplink(t *testing.T) {
 	src := newMemSource(3)
 	for _, comp := range []string{uplink.CompressionZstd, uplink.CompressionGzip, uplink.CompressionNone} {
 		t.Run(comp, func(t *testing.T) {
-			up, err := uplink.New(src, uplink.Config{
-				URL: e.srv.URL, Gateway: "gw-1", Token: e.tok["gw-1"], Compression: comp,
-				MaxReadings: 300, MaxAge: 5 * time.Millisecond, MaxInFlight: 3,
-				Backoff:      uplink.Backoff{Initial: time.Millisecond, Max: 20 * time.Millisecond},
-				DrainTimeout: 5 * time.Second,
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { done <- up.Run(ctx) }()
-			defer func() {
-				cancel()
-				if err := <-done; err != nil {
-					t.Error(err)
-				}
-			}()
+			up, stop := runUplink(t, e, src, comp, 300, 3)
+			defer stop()
 			base := src.Tail()
 			for round := range 10 {
 				src.Append(readings(500, 7, t0.Add(time.Duration(base)*time.Second+time.Duration(round)*time.Minute))...)
@@ -199,27 +212,13 @@ func TestUplink(t *testing.T) {
 func TestUplinkCaps(t *testing.T) {
 	e := newEnv(t, func(o *ingest.Options) { o.MaxDevicesPerGateway = 3 })
 	src := newMemSource(1)
-	up, err := uplink.New(src, uplink.Config{
-		URL: e.srv.URL, Gateway: "gw-1", Token: e.tok["gw-1"], Compression: uplink.CompressionZstd,
-		MaxReadings: 100, MaxAge: 5 * time.Millisecond, MaxInFlight: 2,
-		Backoff:      uplink.Backoff{Initial: time.Millisecond, Max: 20 * time.Millisecond},
-		DrainTimeout: 5 * time.Second,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- up.Run(ctx) }()
+	up, stop := runUplink(t, e, src, uplink.CompressionZstd, 100, 2)
 	rs := readings(700, 7, t0) // dev-0 .. dev-6, in turn
 	src.Append(rs...)
 	for src.left() > 0 {
 		src.waitAck(t, up)
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Error(err)
-	}
+	stop()
 	var admitted []protocol.Reading
 	for i := range rs {
 		if i%7 < 3 {
