@@ -7,8 +7,8 @@
 // "Authorization: Bearer <token>" names the gateway (401 when missing,
 // unknown or revoked; 403 when the batch is another gateway's). The token
 // is checked on the headers alone (a hash lookup): a request that fails
-// it holds nothing, and its connection is closed without reading its body,
-// so forged tokens, even naming a real gateway's id, cannot take that
+// it holds nothing, and its connection is closed without reading its body
+// (HTTP/2: its stream is reset), so forged tokens, even naming a real gateway's id, cannot take that
 // gateway's slots or anyone's.
 //
 // Then the request takes one of its gateway's Options.MaxInFlightPerGateway
@@ -59,10 +59,10 @@
 // consumers keep. The defaults fit one large gateway; with many gateways,
 // lower them so that no single one can take all the places of the
 // fleet-wide bounds downstream (the monitor's 10,000 devices and 4,096
-// charted series, the detectors' anomaly.max_series). Its first devices
-// and series are admitted, in seq order; a
-// reading of a new device when the gateway has its maximum, or of a new
-// series when it has its maximum, is refused. Refused readings are not
+// charted series, the detectors' anomaly.max_series). A gateway's first
+// devices and series are admitted, in seq order; a reading of a new device
+// when the gateway has its maximum, or of a new series when it has its
+// maximum, is refused. Refused readings are not
 // written, but the batch's whole range is acknowledged: the gateway deletes
 // them instead of retrying for ever, and they are not lost silently. The
 // 200 answer counts them ("refused") and says why ("refused_reason"), the
