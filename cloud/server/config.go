@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tributary-iot/tributary/cloud/alerts"
+	"github.com/tributary-iot/tributary/cloud/anomaly"
 	"github.com/tributary-iot/tributary/internal/bytesize"
 	"github.com/tributary-iot/tributary/internal/defaults"
 	"github.com/tributary-iot/tributary/internal/logging"
@@ -121,6 +122,18 @@ type IngestConfig struct {
 	// (default 2m: 8MiB at ~600 kbit/s); a client that trickles its body
 	// is cut off then.
 	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// MaxInFlightPerGateway bounds one gateway's requests in progress,
+	// body reading included (default 8; at least the agents'
+	// uplink.max_in_flight); one more gets 429 with Retry-After.
+	MaxInFlightPerGateway int `yaml:"max_in_flight_per_gateway"`
+	// MaxDevicesPerGateway and MaxSeriesPerGateway bound the devices and
+	// (device, metric) series one gateway may send (defaults 10000 and
+	// 100000); readings beyond them are acknowledged but not stored, and
+	// counted (tributary_ingest_capped_readings_total). SeriesTTL: a
+	// series not sent this long stops counting (default 720h).
+	MaxDevicesPerGateway int           `yaml:"max_devices_per_gateway"`
+	MaxSeriesPerGateway  int           `yaml:"max_series_per_gateway"`
+	SeriesTTL            time.Duration `yaml:"series_ttl"`
 }
 
 // TokensConfig: how often the server looks for tokens issued or revoked
@@ -220,8 +233,11 @@ type AnomalyConfig struct {
 	// Threshold is the score from which an alert is raised (default 0.6,
 	// the anomaly package's).
 	Threshold float64 `yaml:"threshold"`
-	// MaxSeries bounds the detectors kept (default 100000); the least
-	// recently updated series is forgotten beyond it.
+	// MaxSeries bounds the detectors kept (default 6000: at most 84 KB
+	// each, so 481 MiB, within a 512 MiB budget; see anomaly.SeriesBytes).
+	// A new series that finds no room takes the place of one silent for an
+	// hour, or else is not scored (tributary_anomaly_unscored_points_total)
+	// until a place frees: the series being scored keep their detectors.
 	MaxSeries int `yaml:"max_series"`
 	// AlertsStream receives every alert as a JSON record (default
 	// "alerts", created if missing with the embedded store; "off"
@@ -252,7 +268,7 @@ const (
 	DefaultOfflineAfter       = time.Minute
 	DefaultFutureMargin       = 10 * time.Minute
 	DefaultAlertThreshold     = 0.6
-	DefaultMaxSeries          = 100_000
+	DefaultMaxSeries          = anomaly.DefaultMaxSeries
 	DefaultAlertsStream       = "alerts"
 	ConsumersFile             = "consumers.db"
 )
@@ -373,14 +389,16 @@ func (c Config) Validate() error {
 		v    time.Duration
 	}{{"ingest.throttle_wait", c.Ingest.ThrottleWait}, {"ingest.retry_after", c.Ingest.RetryAfter},
 		{"ingest.put_timeout", c.Ingest.PutTimeout}, {"ingest.epoch_ttl", c.Ingest.EpochTTL}, {"ingest.read_timeout", c.Ingest.ReadTimeout},
+		{"ingest.series_ttl", c.Ingest.SeriesTTL},
 		{"tokens.reload_every", c.Tokens.ReloadEvery}, {"drain_timeout", c.DrainTimeout},
 		{"monitor.poll_interval", c.Monitor.PollInterval}, {"monitor.offline_after", c.Monitor.OfflineAfter}} {
 		if d.v < 0 {
 			add("%s: must not be negative", d.name)
 		}
 	}
-	if c.Ingest.MaxInFlight < 0 || c.Ingest.MaxRanges < 0 {
-		add("ingest: max_in_flight and max_ranges must not be negative")
+	if c.Ingest.MaxInFlight < 0 || c.Ingest.MaxRanges < 0 || c.Ingest.MaxInFlightPerGateway < 0 ||
+		c.Ingest.MaxDevicesPerGateway < 0 || c.Ingest.MaxSeriesPerGateway < 0 {
+		add("ingest: max_in_flight, max_ranges, max_in_flight_per_gateway, max_devices_per_gateway and max_series_per_gateway must not be negative")
 	}
 	if c.Monitor.StartAt != "TRIM_HORIZON" && c.Monitor.StartAt != "LATEST" {
 		add("monitor.start_at: %q: want TRIM_HORIZON or LATEST", c.Monitor.StartAt)

@@ -163,6 +163,9 @@ func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 		MaxBytes: int(cfg.Ingest.MaxBytes), MaxInFlight: cfg.Ingest.MaxInFlight,
 		ThrottleWait: cfg.Ingest.ThrottleWait, RetryAfter: cfg.Ingest.RetryAfter, PutTimeout: cfg.Ingest.PutTimeout,
 		EpochTTL: cfg.Ingest.EpochTTL, MaxSpans: cfg.Ingest.MaxRanges,
+		MaxInFlightPerGateway: cfg.Ingest.MaxInFlightPerGateway, ReadTimeout: cfg.Ingest.ReadTimeout,
+		MaxDevicesPerGateway: cfg.Ingest.MaxDevicesPerGateway, MaxSeriesPerGateway: cfg.Ingest.MaxSeriesPerGateway,
+		SeriesTTL: cfg.Ingest.SeriesTTL,
 	})
 	if err != nil {
 		return fail(err)
