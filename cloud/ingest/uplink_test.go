@@ -6,12 +6,17 @@ package ingest_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/tributary-iot/tributary/cloud/ingest"
 	"github.com/tributary-iot/tributary/edge/uplink"
+	"github.com/tributary-iot/tributary/internal/logging/logtest"
 	"github.com/tributary-iot/tributary/protocol"
 )
 
@@ -130,14 +135,14 @@ func (s *memSource) left() int {
 
 // runUplink runs gw-1's real uplink from src to e with quick retries;
 // stop (also called at cleanup) ends it and reports its error.
-func runUplink(t *testing.T, e *env, src *memSource, comp string, maxReadings, inFlight int) (up *uplink.Uplink, stop func()) {
+func runUplink(t *testing.T, e *env, src *memSource, comp string, maxReadings, inFlight int, opts ...uplink.Option) (up *uplink.Uplink, stop func()) {
 	t.Helper()
 	up, err := uplink.New(src, uplink.Config{
 		URL: e.srv.URL, Gateway: "gw-1", Token: e.tok["gw-1"], Compression: comp,
 		MaxReadings: maxReadings, MaxAge: 5 * time.Millisecond, MaxInFlight: inFlight,
 		Backoff:      uplink.Backoff{Initial: time.Millisecond, Max: 20 * time.Millisecond},
 		DrainTimeout: 5 * time.Second,
-	})
+	}, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +217,8 @@ func TestUplink(t *testing.T) {
 func TestUplinkCaps(t *testing.T) {
 	e := newEnv(t, func(o *ingest.Options) { o.MaxDevicesPerGateway = 3 })
 	src := newMemSource(1)
-	up, stop := runUplink(t, e, src, uplink.CompressionZstd, 100, 2)
+	reg := prometheus.NewRegistry()
+	up, stop := runUplink(t, e, src, uplink.CompressionZstd, 100, 2, uplink.WithRegisterer(reg))
 	rs := readings(700, 7, t0) // dev-0 .. dev-6, in turn
 	src.Append(rs...)
 	for src.left() > 0 {
@@ -241,11 +247,86 @@ func TestUplinkCaps(t *testing.T) {
 	if got := e.metric("tributary_ingest_duplicate_readings_total"); got != 0 {
 		t.Errorf("%v readings sent again: the refusal made the uplink retry", got)
 	}
+	checkUplinkRefused(t, e, up, reg, len(rs), "devices", uplink.RefusedDevices, "ingest.max_devices_per_gateway")
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for status := range e.statuses {
 		if status != 200 {
 			t.Errorf("answers %v: want only 200", e.statuses)
 		}
+	}
+}
+
+// TestUplinkSeriesCap: readings of series beyond the gateway's series cap
+// are refused, acknowledged and deleted by the uplink, which counts them
+// as the cloud does.
+func TestUplinkSeriesCap(t *testing.T) {
+	e := newEnv(t, func(o *ingest.Options) { o.MaxSeriesPerGateway = 4 })
+	src := newMemSource(1)
+	reg := prometheus.NewRegistry()
+	var logs logtest.Writer
+	up, stop := runUplink(t, e, src, uplink.CompressionGzip, 100, 2, uplink.WithRegisterer(reg),
+		uplink.WithLogger(slog.New(slog.NewJSONHandler(&logs, nil))))
+	rs := readings(800, 2, t0) // dev-0, dev-1 × four metrics: 8 series of 100, interleaved
+	for i := range rs {
+		rs[i].Name = fmt.Sprintf("metric-%d", i/2%4)
+	}
+	src.Append(rs...)
+	for src.left() > 0 {
+		src.waitAck(t, up)
+	}
+	stop()
+	if got := len(streamReadings(t, e.be.records())); got != 400 {
+		t.Errorf("%d readings stored, want the 400 of the 4 admitted series", got)
+	}
+	// Every batch holds refused readings; their log line is rate-limited.
+	lines := strings.Count(logs.String(), "the cloud refused readings at a per-gateway cap")
+	if b := up.Stats().BatchesSent; lines < 1 || uint64(lines) >= b {
+		t.Errorf("%d log lines about refused readings for %d batches, want 1 and rate-limited:\n%s", lines, b, logs.String())
+	}
+	checkUplinkRefused(t, e, up, reg, len(rs), "series", uplink.RefusedSeries, "ingest.max_series_per_gateway")
+}
+
+// checkUplinkRefused checks that the uplink counted (in Stats, which the
+// agent's /healthz shows, and in its metric) exactly the readings the
+// cloud refused at the cap, under reason, and kept the cloud's words; and
+// that it deleted every reading sent, refused or not.
+func checkUplinkRefused(t *testing.T, e *env, up *uplink.Uplink, reg *prometheus.Registry, sent int, capLabel, reason, setting string) {
+	t.Helper()
+	want := e.metric("tributary_ingest_capped_readings_total", "gateway", "gw-1", "cap", capLabel)
+	if want == 0 {
+		t.Fatalf("the cloud refused nothing at its %s cap", capLabel)
+	}
+	s := up.Stats()
+	if float64(s.ReadingsRefused) != want || float64(s.RefusedBy[reason]) != want || len(s.RefusedBy) != 1 {
+		t.Errorf("uplink counted %d refused, by reason %v; the cloud refused %v (%s)", s.ReadingsRefused, s.RefusedBy, want, reason)
+	}
+	if !strings.Contains(s.LastRefusedReason, setting) {
+		t.Errorf("last refused reason %q does not name %s", s.LastRefusedReason, setting)
+	}
+	if s.ReadingsAcked != uint64(sent) {
+		t.Errorf("uplink acknowledged (and deleted) %d readings, want all %d sent", s.ReadingsAcked, sent)
+	}
+	var got float64
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "tributary_uplink_readings_refused_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "reason" && l.GetValue() == reason {
+					got += m.GetCounter().GetValue()
+				} else if l.GetName() == "reason" && m.GetCounter().GetValue() != 0 {
+					t.Errorf("tributary_uplink_readings_refused_total{reason=%q} = %v, want 0", l.GetValue(), m.GetCounter().GetValue())
+				}
+			}
+		}
+	}
+	if got != want {
+		t.Errorf("tributary_uplink_readings_refused_total{reason=%q} = %v, the cloud refused %v", reason, got, want)
 	}
 }

@@ -18,7 +18,7 @@ import (
 // Every key of the /healthz document is snake_case, and every field has
 // a key (none is left out of the document).
 func TestHealthSchemaSnakeCase(t *testing.T) {
-	if err := jsonkeys.CheckSchema(agent.Health{}, "intake.rejected_by"); err != nil {
+	if err := jsonkeys.CheckSchema(agent.Health{}, "intake.rejected_by", "uplink.refused_by"); err != nil {
 		t.Error(err)
 	}
 }
@@ -51,7 +51,7 @@ func TestHealthz(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, body := fetch(t, "http://"+a.HTTPAddr()+"/healthz")
-	if err := jsonkeys.CheckSnakeCase(body, "intake.rejected_by"); err != nil {
+	if err := jsonkeys.CheckSnakeCase(body, "intake.rejected_by", "uplink.refused_by"); err != nil {
 		t.Errorf("%v\n%s", err, body)
 	}
 	var h map[string]any

@@ -208,7 +208,9 @@ func (u *Uplink) attempt(j *job, lo, hi int) outcome {
 			return stopped // cut off by the drain timeout: not the cloud's failure
 		}
 		if r.err == nil && r.status/100 == 2 {
-			if r.msg = u.checkAck(r.body, j.epoch, first, last); r.msg == "" {
+			var a ack
+			if a, r.msg = u.checkAck(r.body, j.epoch, first, last); r.msg == "" {
+				u.countRefused(a, first, last)
 				return u.acked(j, lo, hi)
 			}
 			r.badAck = true
@@ -383,34 +385,85 @@ type response struct {
 }
 
 // ack is the cloud's answer to a stored batch (cloud/ingest): the
-// gateway, epoch and sequence range it acknowledges.
+// gateway, epoch and sequence range it acknowledges, and how many of those
+// readings it refused (did not store) at a per-gateway cap, and why.
 type ack struct {
-	Gateway *string `json:"gateway"`
-	Epoch   *uint64 `json:"epoch"`
-	First   *uint64 `json:"first"`
-	Last    *uint64 `json:"last"`
+	Gateway       *string `json:"gateway"`
+	Epoch         *uint64 `json:"epoch"`
+	First         *uint64 `json:"first"`
+	Last          *uint64 `json:"last"`
+	Refused       uint64  `json:"refused"` // absent from older clouds: 0
+	RefusedReason string  `json:"refused_reason"`
 }
 
-// checkAck returns what is wrong with an acknowledgement of readings
-// first..last of epoch, or "" when it acknowledges exactly them: a body
-// that does not parse, lacks a field, or names another gateway, epoch or
-// range (a proxy's page, another gateway's answer, a confused cloud)
-// deletes nothing.
-func (u *Uplink) checkAck(body []byte, epoch, first, last uint64) string {
+// checkAck parses an acknowledgement of readings first..last of epoch and
+// returns what is wrong with it, or "" when it acknowledges exactly them:
+// a body that does not parse, lacks a field, names another gateway, epoch
+// or range (a proxy's page, another gateway's answer, a confused cloud),
+// or refuses more readings than the range holds deletes nothing.
+func (u *Uplink) checkAck(body []byte, epoch, first, last uint64) (ack, string) {
 	var a ack
 	if err := json.Unmarshal(body, &a); err != nil {
-		return fmt.Sprintf("not a JSON acknowledgement (%v): %.80q", err, strings.TrimSpace(string(body)))
+		return a, fmt.Sprintf("not a JSON acknowledgement (%v): %.80q", err, strings.TrimSpace(string(body)))
 	}
 	switch {
 	case a.Gateway == nil || a.Epoch == nil || a.First == nil || a.Last == nil:
-		return "the acknowledgement lacks gateway, epoch, first or last"
+		return a, "the acknowledgement lacks gateway, epoch, first or last"
 	case *a.Gateway != u.cfg.Gateway:
-		return fmt.Sprintf("it acknowledges gateway %.130q, not %q", *a.Gateway, u.cfg.Gateway)
+		return a, fmt.Sprintf("it acknowledges gateway %.130q, not %q", *a.Gateway, u.cfg.Gateway)
 	case *a.Epoch != epoch || *a.First != first || *a.Last != last:
-		return fmt.Sprintf("it acknowledges epoch %d readings %d..%d, not epoch %d readings %d..%d",
+		return a, fmt.Sprintf("it acknowledges epoch %d readings %d..%d, not epoch %d readings %d..%d",
 			*a.Epoch, *a.First, *a.Last, epoch, first, last)
+	case a.Refused > last-first+1:
+		return a, fmt.Sprintf("it refuses %d readings of the %d sent", a.Refused, last-first+1)
 	}
-	return ""
+	return a, ""
+}
+
+// Reasons the cloud refuses acknowledged readings (Stats.RefusedBy, the
+// reason label of tributary_uplink_readings_refused_total), from the cap
+// settings its refused_reason names.
+const (
+	RefusedDevices          = "devices"            // ingest.max_devices_per_gateway
+	RefusedSeries           = "series"             // ingest.max_series_per_gateway
+	RefusedDevicesAndSeries = "devices_and_series" // both, in one batch
+	RefusedUnspecified      = "unspecified"        // neither named (a newer cloud's reason)
+)
+
+// refusedReasons lists the reasons in the order of counters.refused.
+var refusedReasons = [...]string{RefusedDevices, RefusedSeries, RefusedDevicesAndSeries, RefusedUnspecified}
+
+// refusedReason classifies the cloud's refused_reason.
+func refusedReason(text string) int {
+	dev := strings.Contains(text, "max_devices_per_gateway")
+	ser := strings.Contains(text, "max_series_per_gateway")
+	switch {
+	case dev && ser:
+		return 2
+	case dev:
+		return 0
+	case ser:
+		return 1
+	}
+	return 3
+}
+
+// countRefused counts and logs the readings of an accepted acknowledgement
+// that the cloud refused. They are deleted with the rest: the refusal is
+// permanent (the gateway is at a cap), so sending them again would only be
+// refused again.
+func (u *Uplink) countRefused(a ack, first, last uint64) {
+	if a.Refused == 0 {
+		return
+	}
+	reason := strings.TrimSpace(a.RefusedReason)
+	u.c.refused[refusedReason(reason)].Add(a.Refused)
+	u.c.setRefused(reason)
+	if ok, n := u.logs.capped.Allow(); ok {
+		u.log.Warn("the cloud refused readings at a per-gateway cap; they are deleted from the queue, since sending them again would be refused again: "+
+			"raise the cloud's ingest.max_devices_per_gateway or ingest.max_series_per_gateway, or retire devices",
+			"refused", a.Refused, "first", first, "last", last, "cloud_reason", reason, "suppressed", n)
+	}
 }
 
 const maxErrorBody = 16 << 10

@@ -14,6 +14,17 @@
 //     captive portal's page, another gateway's answer) is retried like a
 //     5xx, counted (tributary_uplink_failures_total{cause="bad_ack"}) and
 //     logged.
+//   - An acknowledgement may say the cloud refused some of the readings
+//     ("refused": n, "refused_reason": why): it did not store them because
+//     this gateway is at a per-gateway cap (ingest.max_devices_per_gateway
+//     or ingest.max_series_per_gateway). They are deleted with the rest:
+//     the refusal is permanent, and sending them again would be refused
+//     again. They are counted (Stats.ReadingsRefused, RefusedBy;
+//     tributary_uplink_readings_refused_total{reason="devices", "series",
+//     "devices_and_series" or "unspecified"}, from the settings the reason
+//     names; the agent's /healthz uplink.readings_refused, refused_by,
+//     last_refused_reason) and logged, rate-limited. An acknowledgement
+//     refusing more readings than the batch holds is a bad_ack.
 //   - The token never crosses the network unencrypted unless asked to: a
 //     plain http:// URL is accepted only to this host (127.0.0.1, ::1,
 //     localhost) or with Config.Insecure.

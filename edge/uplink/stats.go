@@ -10,14 +10,22 @@ import (
 
 // Stats is a snapshot of the uplink's counters and state.
 type Stats struct {
-	BatchesSent     uint64 // batches (or parts of split batches) the cloud acknowledged
-	ReadingsAcked   uint64 // readings the cloud acknowledged, deleted from the queue
-	Requests        uint64 // POSTs made, retries included
-	Retries         uint64 // requests re-sending a range after a failure
-	Splits          uint64 // ranges split in half after a 413, or bisected after a 400
-	BytesRaw        uint64 // encoded batch bytes of every request
-	BytesCompressed uint64 // request body bytes on the wire, every request
-	Failures        Failures
+	BatchesSent   uint64 // batches (or parts of split batches) the cloud acknowledged
+	ReadingsAcked uint64 // readings the cloud acknowledged, deleted from the queue (refused ones included)
+	// ReadingsRefused: acknowledged readings the cloud did not store
+	// because this gateway is at a per-gateway cap (deleted all the same);
+	// RefusedBy splits them by reason (Refused*; nil when none), and
+	// LastRefusedReason is the cloud's explanation of the last refusal.
+	ReadingsRefused   uint64
+	RefusedBy         map[string]uint64
+	LastRefusedReason string
+	LastRefusedTime   time.Time
+	Requests          uint64 // POSTs made, retries included
+	Retries           uint64 // requests re-sending a range after a failure
+	Splits            uint64 // ranges split in half after a 413, or bisected after a 400
+	BytesRaw          uint64 // encoded batch bytes of every request
+	BytesCompressed   uint64 // request body bytes on the wire, every request
+	Failures          Failures
 
 	OldBatches   uint64 // batches taken from the backlog (oldest) end
 	FreshBatches uint64 // batches taken from the fresh end
@@ -56,12 +64,21 @@ type counters struct {
 	network, malformed, unauthorized, tooLarge   atomic.Uint64
 	throttled, other4xx, other5xx, ackFailures   atomic.Uint64
 	badAcks                                      atomic.Uint64
+	refused                                      [len(refusedReasons)]atomic.Uint64
 	parkedRanges, parkedReadings, inFlight       atomic.Int64
 	lastSuccess                                  atomic.Int64 // unix ns
 
 	mu          sync.Mutex
 	lastErr     string
 	lastErrTime time.Time
+	lastRefused string
+	lastRefTime time.Time
+}
+
+func (c *counters) setRefused(reason string) {
+	c.mu.Lock()
+	c.lastRefused, c.lastRefTime = reason, time.Now()
+	c.mu.Unlock()
 }
 
 func (c *counters) setError(msg string) {
@@ -103,8 +120,18 @@ func (u *Uplink) Stats() Stats {
 	if ns := c.lastSuccess.Load(); ns != 0 {
 		s.LastSuccess = time.Unix(0, ns)
 	}
+	for i := range c.refused {
+		if v := c.refused[i].Load(); v > 0 {
+			if s.RefusedBy == nil {
+				s.RefusedBy = map[string]uint64{}
+			}
+			s.RefusedBy[refusedReasons[i]] = v
+			s.ReadingsRefused += v
+		}
+	}
 	c.mu.Lock()
 	s.LastError, s.LastErrorTime = c.lastErr, c.lastErrTime
+	s.LastRefusedReason, s.LastRefusedTime = c.lastRefused, c.lastRefTime
 	c.mu.Unlock()
 	return s
 }
@@ -113,9 +140,10 @@ func (u *Uplink) Stats() Stats {
 type collector struct {
 	u *Uplink
 
-	batches, readings, requests, retries, splits, bytes, failures *prometheus.Desc
-	batchesByEnd, backlog, parked, parkedReadings, inFlight       *prometheus.Desc
-	backoff, lastSuccess                                          *prometheus.Desc
+	batches, readings, refused, requests, retries, splits, bytes *prometheus.Desc
+	failures                                                     *prometheus.Desc
+	batchesByEnd, backlog, parked, parkedReadings, inFlight      *prometheus.Desc
+	backoff, lastSuccess                                         *prometheus.Desc
 }
 
 func newCollector(u *Uplink) *collector {
@@ -123,9 +151,11 @@ func newCollector(u *Uplink) *collector {
 		return prometheus.NewDesc("tributary_uplink_"+name, help, labels, nil)
 	}
 	return &collector{
-		u:              u,
-		batches:        d("batches_acked_total", "Batches (or parts of split batches) the cloud acknowledged."),
-		readings:       d("readings_acked_total", "Readings the cloud acknowledged and the queue deleted."),
+		u:        u,
+		batches:  d("batches_acked_total", "Batches (or parts of split batches) the cloud acknowledged."),
+		readings: d("readings_acked_total", "Readings the cloud acknowledged and the queue deleted."),
+		refused: d("readings_refused_total", "Acknowledged readings the cloud did not store because the gateway is at a per-gateway cap "+
+			"(reason: devices, series, devices_and_series, unspecified); deleted from the queue, as retrying would be refused again.", "reason"),
 		requests:       d("requests_total", "Ingest requests made, retries included."),
 		retries:        d("retries_total", "Requests that re-sent a range after a failure."),
 		splits:         d("splits_total", "Ranges split after a 413 or bisected after a 400."),
@@ -142,7 +172,7 @@ func newCollector(u *Uplink) *collector {
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.batches, c.readings, c.requests, c.retries, c.splits, c.bytes,
+	for _, d := range []*prometheus.Desc{c.batches, c.readings, c.refused, c.requests, c.retries, c.splits, c.bytes,
 		c.failures, c.batchesByEnd, c.backlog, c.parked, c.parkedReadings, c.inFlight, c.backoff, c.lastSuccess} {
 		ch <- d
 	}
@@ -158,6 +188,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	counter(c.batches, s.BatchesSent)
 	counter(c.readings, s.ReadingsAcked)
+	for _, r := range refusedReasons {
+		counter(c.refused, s.RefusedBy[r], r)
+	}
 	counter(c.requests, s.Requests)
 	counter(c.retries, s.Retries)
 	counter(c.splits, s.Splits)

@@ -598,6 +598,8 @@ func TestAckMustMatchRequest(t *testing.T) {
 		{"other gateway", `{"gateway":"gw-2","epoch":1,"first":1,"last":100}`},
 		{"other epoch", `{"gateway":"gw-1","epoch":2,"first":1,"last":100}`},
 		{"other range", `{"gateway":"gw-1","epoch":1,"first":1,"last":50}`},
+		{"refuses more than sent", `{"gateway":"gw-1","epoch":1,"first":1,"last":100,"refused":101,"refused_reason":"x"}`},
+		{"negative refused", `{"gateway":"gw-1","epoch":1,"first":1,"last":100,"refused":-1}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
