@@ -19,8 +19,10 @@
 //
 // Admin users (Users, users.db, bucket "users") log in to the admin
 // listener with a name and password. Passwords are kept as argon2id PHC
-// strings (RFC 9106; m=19456 KiB, t=2, p=1, 16-byte salt, 32-byte key:
-// OWASP's recommendation), never in clear; Verify costs one derivation
+// strings (internal/passhash: RFC 9106; m=19456 KiB, t=2, p=1, 16-byte
+// salt, 32-byte key: OWASP's recommendation), never in clear; a record
+// whose parameters exceed passhash's bounds is ignored as damaged; Verify
+// costs one derivation
 // whether or not the name exists, compares in constant time, and runs at
 // most DefaultMaxHashing at once. The file is shared with the `user`
 // command the same way as tokens.db.

@@ -10,14 +10,14 @@ import (
 	"log/slog"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
-	"golang.org/x/crypto/argon2"
+
+	"github.com/tributary-iot/tributary/internal/passhash"
 )
 
 // Errors of the user store.
@@ -28,31 +28,21 @@ var (
 	ErrWeak       = errors.New("auth: password too short")
 )
 
-// Password hashing: argon2id (RFC 9106) with OWASP's recommended
-// parameters (19 MiB of memory, 2 passes, 1 lane), a 16-byte random salt
-// per password and a 32-byte key, kept as a PHC string
-// ($argon2id$v=19$m=19456,t=2,p=1$SALT$KEY, unpadded base64). A record
-// carries its own parameters, so raising them later leaves existing
-// passwords working.
+// Password hashing: internal/passhash, argon2id (RFC 9106) with OWASP's
+// recommended parameters (passhash.DefaultParams: 19 MiB of memory, 2
+// passes, 1 lane), a 16-byte random salt per password and a 32-byte key,
+// kept as a PHC string ($argon2id$v=19$m=19456,t=2,p=1$SALT$KEY, unpadded
+// base64). A record carries its own parameters, so raising them later
+// leaves existing passwords working; a record asking for more than
+// passhash's bounds is refused as damaged rather than allowed to exhaust
+// memory.
 const (
-	ArgonMemoryKiB = 19 * 1024
-	ArgonTime      = 2
-	ArgonThreads   = 1
-	saltLen        = 16
-	keyLen         = 32
-
 	// MinPasswordLen and MaxPasswordLen bound a password, in bytes.
 	MinPasswordLen = 12
 	MaxPasswordLen = 1024
 
-	// Bounds on the parameters read from the file: a record asking for
-	// more is refused as damaged rather than allowed to exhaust memory.
-	maxArgonMemoryKiB = 1 << 20 // 1 GiB
-	maxArgonTime      = 16
-	maxArgonThreads   = 16
-
 	// DefaultMaxHashing caps the password checks running at once (each
-	// holds ArgonMemoryKiB); more wait.
+	// holds passhash.DefaultParams.Memory); more wait.
 	DefaultMaxHashing = 2
 )
 
@@ -82,13 +72,6 @@ type userRecord struct {
 	Created time.Time `json:"created"`
 }
 
-// phc is a parsed argon2id PHC string.
-type phc struct {
-	memory, time uint32
-	threads      uint8
-	salt, key    []byte
-}
-
 // Users holds the admin users of tributary-cloud's admin listener: names
 // and argon2id password hashes, in a bbolt file (users.db in the data
 // folder, bucket "users", key the name, value JSON {hash, created}).
@@ -103,11 +86,11 @@ type Users struct {
 	sem  chan struct{} // password checks in progress
 	// dummy is checked against for unknown names, so that the answer
 	// takes as long as for a known one.
-	dummy phc
+	dummy passhash.Hash
 }
 
 type userSnapshot struct {
-	byName map[string]phc
+	byName map[string]passhash.Hash
 	infos  []UserInfo // sorted by name
 }
 
@@ -117,7 +100,7 @@ func OpenUsers(path string, opts Options) (*Users, error) {
 	opts = opts.withDefaults()
 	u := &Users{opts: opts, log: opts.Logger, sem: make(chan struct{}, DefaultMaxHashing),
 		f: &boltFile{path: path, bucket: usersBucket, timeout: opts.LockTimeout, fix: "move it aside, then add the users again (tributary-cloud user add)"}}
-	u.snap.Store(&userSnapshot{byName: map[string]phc{}})
+	u.snap.Store(&userSnapshot{byName: map[string]passhash.Hash{}})
 	var err error
 	if u.dummy, err = u.newHash("not a password: timing equaliser"); err != nil {
 		return nil, err
@@ -214,8 +197,7 @@ func (u *Users) Verify(ctx context.Context, name, password string) (credential s
 		password = password[:MaxPasswordLen]
 		known = false
 	}
-	key := argon2.IDKey([]byte(password), ref.salt, ref.time, ref.memory, ref.threads, uint32(len(ref.key)))
-	if subtle.ConstantTimeCompare(key, ref.key) != 1 || !known {
+	if !ref.Verify([]byte(password)) || !known {
 		return "", ErrNoUser
 	}
 	return credentialID(h), nil
@@ -228,7 +210,7 @@ func (u *Users) Current(name, credential string) bool {
 	return ok && subtle.ConstantTimeCompare([]byte(credentialID(h)), []byte(credential)) == 1
 }
 
-func credentialID(h phc) string { return base64.RawURLEncoding.EncodeToString(h.salt) }
+func credentialID(h passhash.Hash) string { return base64.RawURLEncoding.EncodeToString(h.Salt) }
 
 // Reload reads the file again if it changed since the last load.
 func (u *Users) Reload() error { return u.f.reloadIfChanged(u.reloadLocked) }
@@ -240,21 +222,21 @@ func (u *Users) Watch(ctx context.Context, every time.Duration) error {
 }
 
 func (u *Users) reloadLocked() error {
-	snap := &userSnapshot{byName: map[string]phc{}}
+	snap := &userSnapshot{byName: map[string]passhash.Hash{}}
 	err := u.f.load(func(k, v []byte) {
 		name := string(k)
 		var rec userRecord
 		err := json.Unmarshal(v, &rec)
-		var h phc
+		var h passhash.Hash
 		if err == nil {
-			h, err = parsePHC(rec.Hash)
+			h, err = passhash.Parse(rec.Hash)
 		}
 		if err != nil {
 			u.log.Error("ignoring a damaged admin user record; set the password again (tributary-cloud user passwd)", "user", name, "err", err)
 			return
 		}
 		snap.byName[name] = h
-		snap.infos = append(snap.infos, UserInfo{Name: name, Created: rec.Created, KDF: h.params()})
+		snap.infos = append(snap.infos, UserInfo{Name: name, Created: rec.Created, KDF: h.Params.String()})
 	})
 	if err != nil {
 		return err
@@ -276,61 +258,10 @@ func checkPassword(p string) error {
 	return nil
 }
 
-func (u *Users) newHash(password string) (phc, error) {
-	h := phc{memory: ArgonMemoryKiB, time: ArgonTime, threads: ArgonThreads, salt: make([]byte, saltLen)}
-	if _, err := u.opts.Rand.Read(h.salt); err != nil {
-		return h, fmt.Errorf("auth: random: %w", err)
-	}
-	h.key = argon2.IDKey([]byte(password), h.salt, h.time, h.memory, h.threads, keyLen)
-	return h, nil
-}
-
-func (h phc) params() string {
-	return fmt.Sprintf("argon2id m=%d,t=%d,p=%d", h.memory, h.time, h.threads)
-}
-
-// String is the PHC string format.
-func (h phc) String() string {
-	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, h.memory, h.time, h.threads,
-		base64.RawStdEncoding.EncodeToString(h.salt), base64.RawStdEncoding.EncodeToString(h.key))
-}
-
-// parsePHC reads $argon2id$v=19$m=M,t=T,p=P$SALT$KEY, refusing parameters
-// beyond sane bounds.
-func parsePHC(s string) (phc, error) {
-	var h phc
-	parts := strings.Split(s, "$")
-	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" || parts[2] != "v="+strconv.Itoa(argon2.Version) {
-		return h, errors.New("auth: password hash: want $argon2id$v=19$m=..,t=..,p=..$SALT$KEY")
-	}
-	var m, t, p uint64
-	for _, kv := range strings.Split(parts[3], ",") {
-		k, v, _ := strings.Cut(kv, "=")
-		n, err := strconv.ParseUint(v, 10, 32)
-		if err != nil {
-			return h, fmt.Errorf("auth: password hash: parameter %q: %w", kv, err)
-		}
-		switch k {
-		case "m":
-			m = n
-		case "t":
-			t = n
-		case "p":
-			p = n
-		default:
-			return h, fmt.Errorf("auth: password hash: unknown parameter %q", k)
-		}
-	}
-	if m < 8*p || m > maxArgonMemoryKiB || t < 1 || t > maxArgonTime || p < 1 || p > maxArgonThreads {
-		return h, fmt.Errorf("auth: password hash: parameters m=%d,t=%d,p=%d out of bounds", m, t, p)
-	}
-	h.memory, h.time, h.threads = uint32(m), uint32(t), uint8(p)
-	var err error
-	if h.salt, err = base64.RawStdEncoding.Strict().DecodeString(parts[4]); err != nil || len(h.salt) < 8 || len(h.salt) > 64 {
-		return h, errors.New("auth: password hash: bad salt")
-	}
-	if h.key, err = base64.RawStdEncoding.Strict().DecodeString(parts[5]); err != nil || len(h.key) < 16 || len(h.key) > 64 {
-		return h, errors.New("auth: password hash: bad key")
+func (u *Users) newHash(password string) (passhash.Hash, error) {
+	h, err := passhash.New([]byte(password), passhash.DefaultParams, u.opts.Rand)
+	if err != nil {
+		return h, fmt.Errorf("auth: %w", err)
 	}
 	return h, nil
 }

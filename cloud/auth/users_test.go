@@ -172,3 +172,33 @@ func TestUsersReloadAndDamage(t *testing.T) {
 		t.Errorf("damaged records listed: %+v", list)
 	}
 }
+
+// A users.db record written before the hashing moved to internal/passhash
+// (this hash was made by the old code) still verifies, with its
+// parameters listed, and a session from it stays current.
+func TestUsersOldRecordVerifies(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "users.db")
+	openUsers(t, path) // creates the file and its bucket
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const rec = `{"hash":"$argon2id$v=19$m=19456,t=2,p=1$5Tj7mX7DEMhLWt0Uz8WLrA$VvAhlrpkx0BLBQ7t7PhLGs9uYDEKt7iVgLkaf3281IY",` +
+		`"created":"2026-12-07T23:00:00Z"}`
+	err = db.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte("users")).Put([]byte("admin"), []byte(rec)) })
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := openUsers(t, path)
+	if list := u.List(); len(list) != 1 || list[0].KDF != "argon2id m=19456,t=2,p=1" {
+		t.Errorf("users %+v", list)
+	}
+	cred, err := u.Verify(context.Background(), "admin", "correct horse battery staple")
+	if err != nil || !u.Current("admin", cred) {
+		t.Errorf("the old record's password: %q, %v", cred, err)
+	}
+	if _, err := u.Verify(context.Background(), "admin", "correct horse battery stapler"); !errors.Is(err, auth.ErrNoUser) {
+		t.Errorf("another password: %v, want ErrNoUser", err)
+	}
+}

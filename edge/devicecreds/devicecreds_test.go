@@ -284,3 +284,30 @@ func BenchmarkCheck(b *testing.B) {
 		}
 	})
 }
+
+// A devices.json written before the hashing moved to internal/passhash
+// (this entry was made by the old code) still loads, and its password
+// still verifies at CONNECT.
+func TestOldFileVerifies(t *testing.T) {
+	path := filepath.Join(t.TempDir(), devicecreds.FileName)
+	old := `{"format": 1, "devices": [{"id": "dev-1", "hash": ` +
+		`"$argon2id$v=19$m=19456,t=2,p=1$DOuFJkmJxsRWEH3/QWE3+w$jhMySrRsB4gQ12ULnSrMS4AJSm/e+DcasbNv1w4jIF0", ` +
+		`"created": "2026-12-07T23:59:00Z"}]}`
+	if err := os.WriteFile(path, []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := devicecreds.List(path)
+	if err != nil || len(ds) != 1 || ds[0].ID != "dev-1" {
+		t.Fatalf("List: %v, %v", ds, err)
+	}
+	v, err := devicecreds.NewVerifier(path, devicecreds.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Check("192.0.2.1:1234", "dev-1", []byte("pw-dev-1")); err != nil {
+		t.Errorf("the old hash's password: %v", err)
+	}
+	if err := v.Check("192.0.2.1:1234", "dev-1", []byte("pw-dev-2")); !errors.Is(err, devicecreds.ErrWrongPassword) {
+		t.Errorf("another password: %v, want ErrWrongPassword", err)
+	}
+}

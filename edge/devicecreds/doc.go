@@ -14,7 +14,8 @@
 // add|remove|list`); every change is written to a temporary file, synced
 // and renamed over the old one under an exclusive lock, so a running agent
 // never reads half a file and two commands never lose each other's
-// change. A hash is the PHC string of argon2id (RFC 9106) with a 16-byte
+// change. A hash is the PHC string of argon2id (RFC 9106, internal/passhash,
+// which also bounds the parameters a file may ask for) with a 16-byte
 // random salt and a 32-byte key; DefaultParams are OWASP's recommended
 // minimum for argon2id: 19 MiB of memory, 2 passes, 1 lane (about 80 ms
 // on one core of the project's 2-core test machine, against about 2 µs

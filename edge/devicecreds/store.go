@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tributary-iot/tributary/internal/passhash"
 	"github.com/tributary-iot/tributary/protocol"
 )
 
@@ -85,7 +86,7 @@ func Load(path string) ([]Device, error) {
 			return bad("device %q appears twice", d.ID)
 		}
 		seen[d.ID] = true
-		if _, err := parseHash(d.Hash); err != nil {
+		if _, err := passhash.Parse(d.Hash); err != nil {
 			return bad("device %q: %v", d.ID, err)
 		}
 	}
