@@ -280,7 +280,7 @@ func TestUplinkSeriesCap(t *testing.T) {
 		t.Errorf("%d readings stored, want the 400 of the 4 admitted series", got)
 	}
 	// Every batch holds refused readings; their log line is rate-limited.
-	lines := strings.Count(logs.String(), "the cloud refused readings at a per-gateway cap")
+	lines := strings.Count(logs.String(), "the cloud acknowledged readings without storing them")
 	if b := up.Stats().BatchesSent; lines < 1 || uint64(lines) >= b {
 		t.Errorf("%d log lines about refused readings for %d batches, want 1 and rate-limited:\n%s", lines, b, logs.String())
 	}

@@ -457,16 +457,22 @@ func (u *Uplink) countRefused(a ack, first, last uint64) {
 		return
 	}
 	reason := strings.TrimSpace(a.RefusedReason)
+	if len(reason) > maxRefusedReason { // kept for /healthz: bounded
+		reason = strings.ToValidUTF8(reason[:maxRefusedReason], "") + "…"
+	}
 	u.c.refused[refusedReason(reason)].Add(a.Refused)
 	u.c.setRefused(reason)
 	if ok, n := u.logs.capped.Allow(); ok {
-		u.log.Warn("the cloud refused readings at a per-gateway cap; they are deleted from the queue, since sending them again would be refused again: "+
-			"raise the cloud's ingest.max_devices_per_gateway or ingest.max_series_per_gateway, or retire devices",
+		u.log.Warn("the cloud acknowledged readings without storing them (cloud_reason says why; at a per-gateway cap, raise the cloud's "+
+			"ingest.max_devices_per_gateway or ingest.max_series_per_gateway, or retire devices); they are deleted from the queue, as sending them again would be refused again",
 			"refused", a.Refused, "first", first, "last", last, "cloud_reason", reason, "suppressed", n)
 	}
 }
 
-const maxErrorBody = 16 << 10
+const (
+	maxErrorBody     = 16 << 10
+	maxRefusedReason = 1 << 10 // bytes of the cloud's refused_reason kept
+)
 
 // post sends j.body once.
 func (u *Uplink) post(j *job) response {

@@ -587,6 +587,35 @@ func TestShutdownFlushesPartialBatch(t *testing.T) {
 	})
 }
 
+// An acknowledgement that refuses readings for a reason naming no cap
+// setting (a newer cloud's) deletes them all the same, counts them as
+// "unspecified" and keeps the cloud's words.
+func TestAckRefusedUnspecified(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := uplink.NewMemSource(1)
+		rs := readings("dev-a", 100, time.Now())
+		src.Append(rs...)
+		cloud := inProcessCloud(t, uplinktest.Options{})
+		h := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			cloud.ServeHTTP(httptest.NewRecorder(), req)
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, `{"gateway":"gw-1","epoch":1,"first":1,"last":100,"stored":70,"duplicates":0,`+
+				`"refused":30,"refused_reason":"a quota of the future"}`)
+		})
+		r := start(t, src, config(cloud.URL()), uplink.WithHTTPClient(&http.Client{Transport: handlerRT{h}}))
+		waitFor(t, time.Minute, "the ack", func() bool { return src.Stored() == 0 })
+		r.stop()
+		s := r.u.Stats()
+		if s.ReadingsRefused != 30 || len(s.RefusedBy) != 1 || s.RefusedBy[uplink.RefusedUnspecified] != 30 ||
+			s.LastRefusedReason != "a quota of the future" || s.ReadingsAcked != 100 || s.Failures.BadAck != 0 {
+			t.Errorf("stats %s", fmtStats(s))
+		}
+		if !strings.Contains(r.logs.String(), "the cloud acknowledged readings without storing them") {
+			t.Errorf("not logged:\n%s", r.logs)
+		}
+	})
+}
+
 // A 2xx whose acknowledgement does not parse or does not match the
 // request (gateway, epoch, sequence range) deletes nothing: the readings
 // stay, the failure is counted and logged, and the batch is sent again.
