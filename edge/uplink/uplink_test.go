@@ -596,13 +596,9 @@ func TestAckRefusedUnspecified(t *testing.T) {
 		rs := readings("dev-a", 100, time.Now())
 		src.Append(rs...)
 		cloud := inProcessCloud(t, uplinktest.Options{})
-		h := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-			cloud.ServeHTTP(httptest.NewRecorder(), req)
-			w.Header().Set("Content-Type", "application/json")
-			io.WriteString(w, `{"gateway":"gw-1","epoch":1,"first":1,"last":100,"stored":70,"duplicates":0,`+
-				`"refused":30,"refused_reason":"a quota of the future"}`)
-		})
-		r := start(t, src, config(cloud.URL()), uplink.WithHTTPClient(&http.Client{Transport: handlerRT{h}}))
+		client := replaceFirstAnswer(cloud, `{"gateway":"gw-1","epoch":1,"first":1,"last":100,"stored":70,"duplicates":0,`+
+			`"refused":30,"refused_reason":"a quota of the future"}`, nil)
+		r := start(t, src, config(cloud.URL()), uplink.WithHTTPClient(client))
 		waitFor(t, time.Minute, "the ack", func() bool { return src.Stored() == 0 })
 		r.stop()
 		s := r.u.Stats()
@@ -636,21 +632,13 @@ func TestAckMustMatchRequest(t *testing.T) {
 				rs := readings("dev-a", 100, time.Now())
 				src.Append(rs...)
 				cloud := inProcessCloud(t, uplinktest.Options{})
-				var answered atomic.Int32
 				storedAtRetry := -1
-				h := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-					if answered.Add(1) > 1 {
-						if storedAtRetry < 0 {
-							storedAtRetry = src.Stored()
-						}
-						cloud.ServeHTTP(w, req)
-						return
+				client := replaceFirstAnswer(cloud, tc.body, func() {
+					if storedAtRetry < 0 {
+						storedAtRetry = src.Stored()
 					}
-					cloud.ServeHTTP(httptest.NewRecorder(), req) // stored, but the answer is replaced
-					w.Header().Set("Content-Type", "application/json")
-					io.WriteString(w, tc.body)
 				})
-				r := start(t, src, config(cloud.URL()), uplink.WithHTTPClient(&http.Client{Transport: handlerRT{h}}))
+				r := start(t, src, config(cloud.URL()), uplink.WithHTTPClient(client))
 				waitFor(t, time.Minute, "the retry's acks", func() bool { return src.Stored() == 0 })
 				r.stop()
 				if storedAtRetry != len(rs) {
@@ -667,4 +655,24 @@ func TestAckMustMatchRequest(t *testing.T) {
 			})
 		})
 	}
+}
+
+// replaceFirstAnswer is a client of cloud whose first request is stored
+// but answered 200 with body instead of the cloud's answer; later ones
+// (after calling later, if not nil) get the cloud's.
+func replaceFirstAnswer(cloud *uplinktest.Cloud, body string, later func()) *http.Client {
+	var answered atomic.Int32
+	h := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if answered.Add(1) > 1 {
+			if later != nil {
+				later()
+			}
+			cloud.ServeHTTP(w, req)
+			return
+		}
+		cloud.ServeHTTP(httptest.NewRecorder(), req) // stored, but the answer is replaced
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, body)
+	})
+	return &http.Client{Transport: handlerRT{h}}
 }
