@@ -9,10 +9,11 @@ import (
 	"testing"
 )
 
-// nabFloor is the standard-profile score BENCHMARKS.md states for the
-// default Config on the shared NAB subset (72.23 measured; the margin is
-// thin, see there).
-const nabFloor = 72.0
+// nabFloor is the in-sample standard-profile score BENCHMARKS.md states
+// for the default Config on the shared NAB subset (73.19 measured on
+// 2026-12-08, less a small margin; the cross-validated score is lower,
+// see there and `nabrun -cv`).
+const nabFloor = 73.0
 
 // TestNAB scores the detector on the Numenta Anomaly Benchmark files of
 // the shared folder with the shared scorer (tools/nabscore) and checks the

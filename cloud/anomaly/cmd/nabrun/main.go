@@ -34,18 +34,32 @@ func main() {
 	data := flag.String("data", "", "NAB data folder: <category>/<file>.csv")
 	out := flag.String("out", "", "results folder to write")
 	name := flag.String("detector", "tributary", "detector name: the prefix of the results files")
+	cv := flag.Bool("cv", false, "cross-validate the constants, leaving one category out (needs -nabscore)")
+	var o cvOptions
+	flag.StringVar(&o.scorer, "nabscore", "", "-cv: the nabscore binary (built from the shared folder's tools/nabscore)")
+	flag.StringVar(&o.labels, "labels", "", "-cv: combined_windows.json (default: DATA/../labels/combined_windows.json)")
+	flag.StringVar(&o.profiles, "profiles", "", "-cv: profiles.json (default: DATA/../config/profiles.json)")
+	flag.BoolVar(&o.json, "json", false, "-cv: print the report as JSON")
 	flag.Parse()
-	if *data == "" || *out == "" || flag.NArg() > 0 {
-		fmt.Fprintln(os.Stderr, "usage: nabrun -data DIR -out DIR [-detector NAME]")
+	if *data == "" || (*out == "") == !*cv || (*cv && o.scorer == "") || flag.NArg() > 0 {
+		fmt.Fprintln(os.Stderr, "usage: nabrun -data DIR -out DIR [-detector NAME]\n       nabrun -cv -data DIR -nabscore BIN [-labels FILE] [-profiles FILE] [-json]")
 		os.Exit(2)
 	}
-	if err := run(*data, *out, *name); err != nil {
+	var err error
+	if *cv {
+		o.data = *data
+		err = crossValidate(o, os.Stdout)
+	} else {
+		err = run(*data, *out, *name, anomaly.Config{})
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "nabrun:", err)
 		os.Exit(1)
 	}
 }
 
-func run(data, out, name string) error {
+// run scores every file under data with cfg into out, in parallel.
+func run(data, out, name string, cfg anomaly.Config) error {
 	files, err := filepath.Glob(filepath.Join(data, "*", "*.csv"))
 	if err != nil {
 		return err
@@ -63,7 +77,7 @@ func run(data, out, name string) error {
 		go func() {
 			defer wg.Done()
 			for f := range jobs {
-				errs <- scoreFile(f, out, name)
+				errs <- scoreFile(f, out, name, cfg)
 			}
 		}()
 	}
@@ -78,11 +92,13 @@ func run(data, out, name string) error {
 			return err
 		}
 	}
-	fmt.Fprintf(os.Stderr, "nabrun: %d files in %s\n", len(files), time.Since(start).Round(time.Millisecond))
+	if !quiet {
+		fmt.Fprintf(os.Stderr, "nabrun: %d files in %s\n", len(files), time.Since(start).Round(time.Millisecond))
+	}
 	return nil
 }
 
-func scoreFile(in, out, name string) (err error) {
+func scoreFile(in, out, name string, cfg anomaly.Config) (err error) {
 	category := filepath.Base(filepath.Dir(in))
 	dir := filepath.Join(out, category)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -104,7 +120,7 @@ func scoreFile(in, out, name string) (err error) {
 		}
 	}()
 	bw := bufio.NewWriter(w)
-	if err := anomaly.Score(r, bw, anomaly.Config{}); err != nil {
+	if err := anomaly.Score(r, bw, cfg); err != nil {
 		return fmt.Errorf("%s: %w", strings.TrimPrefix(in, data0(in)), err)
 	}
 	return bw.Flush()
