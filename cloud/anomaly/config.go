@@ -30,8 +30,11 @@ type Config struct {
 	// Default 0.6, about the threshold NAB's optimiser picks for this
 	// detector (0.61 in the standard profile).
 	AlertThreshold float64
-	// AlertHoldoff is how many points of a series must pass after an
-	// alert before that series may raise another. Default 60.
+	// AlertHoldoff is the quiet period of an incident, in points: an
+	// open incident resolves after this many points in a row that score
+	// below half of AlertThreshold (and lie in its expected range), and
+	// raises at most one update event per this many points unless its
+	// peak rises. Default 60.
 	AlertHoldoff int
 	// Silence is how many learnt cadences (typical intervals between
 	// points) without a point make Registry.Sweep call a series silent.

@@ -13,6 +13,22 @@
 // Files are scored in parallel (one detector per file, as in the live
 // consumer). It never reads the labels. The package documentation of
 // cloud/anomaly records the current figure.
+//
+// With -cv it cross-validates the detector's constants instead, leaving
+// one NAB category out at a time: it runs every candidate of a small grid
+// of scale-free constants (see grid) over every file, and for each
+// category chooses the candidate with the best standard score on the
+// other categories (scored by nabscore on them alone: the labels reach
+// the choice only through the scorer, never the held-out category's),
+// then scores it on the held-out category. It prints, per fold, the
+// choice and its scores on the held-out category (undefined for a
+// category without anomaly windows), their mean, the out-of-fold results
+// of every category scored together (the cross-validated score, to set
+// beside the in-sample score of the defaults, which it prints too), and
+// the candidate most folds chose, which the defaults should be:
+//
+//	go -C ../shared/tools/nabscore build -o /tmp/nabscore .
+//	go run ./cloud/anomaly/cmd/nabrun -cv -data ../shared/data/nab/data -nabscore /tmp/nabscore
 package main
 
 import (
