@@ -30,23 +30,10 @@ func (e Event) String() string {
 }
 
 // MarshalText writes the name.
-func (e Event) MarshalText() ([]byte, error) {
-	if e >= numEvents {
-		return nil, fmt.Errorf("anomaly: unknown event %d", uint8(e))
-	}
-	return []byte(eventNames[e]), nil
-}
+func (e Event) MarshalText() ([]byte, error) { return marshalName(eventNames[:], e, "event") }
 
 // UnmarshalText reads a name.
-func (e *Event) UnmarshalText(b []byte) error {
-	for i, n := range eventNames {
-		if n == string(b) {
-			*e = Event(i)
-			return nil
-		}
-	}
-	return fmt.Errorf("anomaly: unknown event %q", b)
-}
+func (e *Event) UnmarshalText(b []byte) error { return unmarshalName(eventNames[:], b, e, "event") }
 
 // Range is a range of values, both ends included.
 type Range struct {

@@ -37,10 +37,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/tributary-iot/tributary/cloud/anomaly"
@@ -85,28 +83,12 @@ func run(data, out, name string, cfg anomaly.Config) error {
 	}
 	sort.Strings(files)
 	start := time.Now()
-	jobs := make(chan string)
-	errs := make(chan error, len(files))
-	var wg sync.WaitGroup
-	for range runtime.GOMAXPROCS(0) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for f := range jobs {
-				errs <- scoreFile(f, out, name, cfg)
-			}
-		}()
+	jobs := make([]func() error, len(files))
+	for i, f := range files {
+		jobs[i] = func() error { return scoreFile(f, out, name, cfg) }
 	}
-	for _, f := range files {
-		jobs <- f
-	}
-	close(jobs)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			return err
-		}
+	if err := parallel(jobs); err != nil {
+		return err
 	}
 	if !quiet {
 		fmt.Fprintf(os.Stderr, "nabrun: %d files in %s\n", len(files), time.Since(start).Round(time.Millisecond))
