@@ -160,6 +160,30 @@ func TestIncidentForgotten(t *testing.T) {
 	t.Error("the incident was never resolved")
 }
 
+// TestForgetResolves: Forget returns the resolve event of the series'
+// open incident.
+func TestForgetResolves(t *testing.T) {
+	r := anomaly.NewRegistry(anomaly.Config{}, 16)
+	s := clean(5, 3)
+	s.v[inject] += 5
+	var id string
+	for i := range inject + 1 {
+		if _, evs := r.Observe("dev", "temp", s.t[i], s.v[i]); len(evs) > 0 {
+			id = evs[0].ID
+		}
+	}
+	if _, evs := r.Observe("dev", "temp", s.t[inject+1], s.v[inject+1]); id == "" && len(evs) > 0 {
+		id = evs[0].ID
+	}
+	evs, ok := r.Forget("dev", "temp")
+	if id == "" || !ok || len(evs) != 1 || evs[0].ID != id || evs[0].Reason != anomaly.ReasonForgotten {
+		t.Errorf("Forget: %+v %v, want the resolve of %q", evs, ok, id)
+	}
+	if st := r.Stats(); st.Resolved != 1 || st.Series != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
 func TestEventJSON(t *testing.T) {
 	for _, e := range []anomaly.Event{anomaly.EventOpen, anomaly.EventUpdate, anomaly.EventResolve} {
 		b, err := json.Marshal(e)

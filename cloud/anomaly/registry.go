@@ -175,7 +175,7 @@ func (r *Registry) ObserveReceived(device, metric string, t, received time.Time,
 		// after an outage travels beside its live data): a streaming
 		// detector has moved on, so it is not scored.
 		s.late++
-		return Result{}, out
+		return Result{}, s.count(out)
 	}
 	exp := e.det.expected()
 	res := e.det.Update(t, v)
@@ -397,19 +397,21 @@ func (r *Registry) Sweep(now time.Time) []Alert {
 }
 
 // Forget drops a series (for example a decommissioned device); it
-// reports whether the registry held it.
-func (r *Registry) Forget(device, metric string) bool {
+// reports whether the registry held it, and returns the resolve events
+// (ReasonForgotten) of its open incidents.
+func (r *Registry) Forget(device, metric string) ([]Alert, bool) {
 	k := Key{device, metric}
 	s := r.shard(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	el, ok := s.series[k]
-	if ok {
-		r.drop(el.Value.(*regEntry), nil)
-		delete(s.series, k)
-		s.lru.Remove(el)
+	if !ok {
+		return nil, false
 	}
-	return ok
+	out := r.drop(el.Value.(*regEntry), nil)
+	delete(s.series, k)
+	s.lru.Remove(el)
+	return s.count(out), true
 }
 
 // Stats returns the registry's counters.

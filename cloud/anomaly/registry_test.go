@@ -150,8 +150,11 @@ func TestRegistryLRU(t *testing.T) {
 	if got := r.Stats().Created; got != before {
 		t.Errorf("the most recent series was evicted: created %d -> %d", before, got)
 	}
-	if !r.Forget("keep", "m") || r.Forget("keep", "m") {
-		t.Error("Forget: want true then false")
+	if _, ok := r.Forget("keep", "m"); !ok {
+		t.Error("Forget: want true the first time")
+	}
+	if _, ok := r.Forget("keep", "m"); ok {
+		t.Error("Forget: want false the second time")
 	}
 }
 
