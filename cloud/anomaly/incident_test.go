@@ -200,3 +200,38 @@ func TestEventJSON(t *testing.T) {
 		t.Error(`"closed" unmarshalled`)
 	}
 }
+
+// TestSilentDuringIncident: a series that falls silent while an incident
+// of its own is open, and is the only one silent, resolves the
+// missing-data incident with its first point back; its own incident goes
+// on.
+func TestSilentDuringIncident(t *testing.T) {
+	r := anomaly.NewRegistry(anomaly.Config{}, 16)
+	s := clean(5, 3)
+	s.v[inject] += 5
+	var own string
+	for i := range inject + 3 {
+		if _, evs := r.Observe("dev", "temp", s.t[i], s.v[i]); len(evs) > 0 && evs[0].Event == anomaly.EventOpen {
+			own = evs[0].ID
+		}
+	}
+	now := s.t[inject+2].Add(time.Hour)
+	miss := r.Sweep(now)
+	if own == "" || len(miss) != 1 || miss[0].Kind != anomaly.KindMissing {
+		t.Fatalf("own incident %q, sweep %+v", own, miss)
+	}
+	_, evs := r.Observe("dev", "temp", now.Add(time.Minute), s.v[inject+3])
+	if len(evs) != 1 || evs[0].ID != miss[0].ID || evs[0].Event != anomaly.EventResolve || evs[0].Reason != anomaly.ReasonResumed {
+		t.Fatalf("first point back: %+v, want the resolve of %s", evs, miss[0].ID)
+	}
+	var resolved bool
+	for i := 4; i < 200; i++ {
+		_, evs := r.Observe("dev", "temp", now.Add(time.Duration(i)*time.Minute), s.v[inject+i])
+		for _, a := range evs {
+			resolved = resolved || a.ID == own && a.Event == anomaly.EventResolve
+		}
+	}
+	if !resolved {
+		t.Errorf("the series' own incident %s never resolved", own)
+	}
+}

@@ -182,7 +182,9 @@ func (r *Registry) ObserveReceived(device, metric string, t, received time.Time,
 	s.points++
 	swept := e.silent != nil
 	if swept {
-		r.resume(e)
+		if a, ok := r.resume(e, t, v); ok {
+			out = append(out, a)
+		}
 	}
 	if e.holds {
 		e.waited++
@@ -234,22 +236,32 @@ func (s *regShard) count(out []Alert) []Alert {
 // resume ends the silence of series e: the series follows the
 // missing-data incident until its scores are back to normal (so the jump
 // of a series that moved while it was silent is part of the incident),
-// unless it has an incident of its own open or the missing-data incident
-// is already resolved.
-func (r *Registry) resume(e *regEntry) {
+// unless the missing-data incident is already resolved or the series has
+// an incident of its own open: then it lets go of the missing-data
+// incident, and returns its resolve event if it was the last series to
+// hold it.
+func (r *Registry) resume(e *regEntry, t time.Time, v float64) (Alert, bool) {
 	m := e.silent
 	e.silent = nil
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if e.inc.open {
+		// The series follows its own incident: it no longer holds the
+		// missing-data one open.
+		a, ok := r.releaseMissing(m, t, v)
+		a.Reason = ReasonResumed
+		return a, ok
+	}
 	m.series--
-	if m.resolved || e.inc.open {
-		return
+	if m.resolved {
+		return Alert{}, false
 	}
 	m.resuming++
 	e.inc = incident{open: true, id: m.alert.ID, start: m.alert.Start, kind: KindMissing, peak: m.alert.Peak, missing: m}
 	if r.missing[m.alert.Device] == m {
 		delete(r.missing, m.alert.Device) // a new silence is a new incident
 	}
+	return Alert{}, false
 }
 
 // follow advances e's open incident by one point; a missing-data
@@ -263,9 +275,9 @@ func (r *Registry) follow(e *regEntry, res Result, t time.Time, v float64) (Aler
 	return e.followIncident(&r.cfg, res, t, v)
 }
 
-// releaseMissing drops a forgotten series' hold on m; it returns m's
-// resolve event (ReasonForgotten) if that was the last series holding it
-// open. r.mu is held.
+// releaseMissing drops a series' hold on m (forgotten, or resumed into
+// an incident of its own); it returns m's resolve event (ReasonForgotten)
+// if that was the last series holding it open. r.mu is held.
 func (r *Registry) releaseMissing(m *missingIncident, t time.Time, v float64) (Alert, bool) {
 	m.series--
 	if m.resolved || m.series > 0 || m.resuming > 0 {
