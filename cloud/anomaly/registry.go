@@ -204,8 +204,13 @@ func (r *Registry) ObserveReceived(device, metric string, t, received time.Time,
 		}
 		return res, s.count(out)
 	}
-	if res.Score < r.cfg.AlertThreshold || res.Kind == KindPattern && e.det.learning() {
+	switch {
+	case res.Score < r.cfg.AlertThreshold:
+		return res, s.count(out)
+	case res.Kind == KindPattern && e.det.learning():
 		return res, s.count(out) // the pattern memory is not calibrated yet
+	case swept && res.Kind == KindMissing:
+		return res, s.count(out) // Sweep reported this gap
 	}
 	a := Alert{Device: device, Metric: metric, Time: t, Score: res.Score, Kind: res.Kind, Value: v}
 	if res.Kind == KindSpike && e.det.jump != 0 {
@@ -237,7 +242,7 @@ func (s *regShard) count(out []Alert) []Alert {
 // missing-data incident until its scores are back to normal (so the jump
 // of a series that moved while it was silent is part of the incident),
 // unless the missing-data incident is already resolved or the series has
-// an incident of its own open: then it lets go of the missing-data
+// an incident of its own open (or held): then it lets go of the missing-data
 // incident, and returns its resolve event if it was the last series to
 // hold it.
 func (r *Registry) resume(e *regEntry, t time.Time, v float64) (Alert, bool) {
@@ -245,7 +250,7 @@ func (r *Registry) resume(e *regEntry, t time.Time, v float64) (Alert, bool) {
 	e.silent = nil
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if e.inc.open {
+	if e.inc.open || e.holds {
 		// The series follows its own incident: it no longer holds the
 		// missing-data one open.
 		a, ok := r.releaseMissing(m, t, v)
