@@ -135,7 +135,8 @@ func (p *pipeline) handle(ctx context.Context, b consumer.Batch) error {
 		if r.Received != 0 && r.Flags&protocol.FlagReceiverTime == 0 {
 			received = time.UnixMicro(r.Received)
 		}
-		if _, a, ok := p.detect.ObserveReceived(r.Device, r.Name, time.UnixMicro(r.Time), received, r.Value); ok {
+		_, evs := p.detect.ObserveReceived(r.Device, r.Name, time.UnixMicro(r.Time), received, r.Value)
+		for _, a := range evs {
 			p.alert(a)
 		}
 	}
@@ -167,7 +168,7 @@ func (p *pipeline) run(ctx context.Context) error {
 				case <-ctx.Done():
 					return
 				case now := <-t.C:
-					for _, a := range anomaly.GroupMissing(p.detect.Sweep(now)) {
+					for _, a := range p.detect.Sweep(now) {
 						p.alert(a)
 					}
 				}
