@@ -1,6 +1,9 @@
 package shardstore
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // rtKey names a shard across the store: stream incarnation and index.
 type rtKey struct {
@@ -16,6 +19,16 @@ type shardRuntime struct {
 
 	mu                sync.Mutex
 	outBytes, outCall bucket
+
+	c counters // what ShardMetrics reports
+}
+
+// counters are a shard's CloudWatch-style totals since the store opened.
+type counters struct {
+	inBytes, inRecords          atomic.Uint64
+	writeExceeded, readExceeded atomic.Uint64
+	outBytes, outRecords, reads atomic.Uint64
+	iteratorAgeMs               atomic.Int64 // of the latest read
 }
 
 // bucket is a token bucket holding at most one second's worth of tokens.
