@@ -93,7 +93,10 @@ func Loads(prev, cur Snapshot, lim Limits) ([]ShardLoad, bool) {
 			WriteThrottledPerSec:  rate(p.WriteThrottled, c.WriteThrottled),
 			ReadThrottledPerSec:   rate(p.ReadThrottled, c.ReadThrottled),
 		}
-		recDemand := l.IncomingRecordsPerSec + l.WriteThrottledPerSec
+		// A refused record is usually sent again, and each attempt counts
+		// (as in CloudWatch), so throttles overstate demand: count at most
+		// as many as were taken.
+		recDemand := l.IncomingRecordsPerSec + min(l.WriteThrottledPerSec, l.IncomingRecordsPerSec)
 		byteDemand := l.IncomingBytesPerSec
 		if l.IncomingRecordsPerSec > 0 { // throttled records, at the average size of the stored ones
 			byteDemand *= recDemand / l.IncomingRecordsPerSec
@@ -138,7 +141,13 @@ type planner struct {
 	lastAction time.Time   // the last reshard attempted
 	updates    []time.Time // successful UpdateShardCount calls within the last 24 h
 	lowSince   time.Time   // since when fewer shards would do (zero: not low)
+	over       int         // consecutive measurements that asked for more shards
 }
+
+// scaleUpAfter is how many consecutive measurements must ask for more
+// shards before the stream is scaled up: one interval's burst (a fleet
+// connecting at once, a backlog being flushed) is not a load.
+const scaleUpAfter = 2
 
 // decide applies the rules to one interval's loads (shards carries their
 // hash key ranges, in the same order) and the slowest consumer's lag.
@@ -154,6 +163,8 @@ func (p *planner) decide(now time.Time, ls []ShardLoad, shards []ShardCounters, 
 		throttled = throttled || l.WriteThrottledPerSec > 0
 	}
 	cfg := p.cfg
+	over := p.over
+	p.over = 0 // set again below while the load asks for more
 	need := max(1, int(math.Ceil(total/cfg.TargetUtilisation-1e-9)))
 	desired := min(max(need, cfg.MinShards), cfg.MaxShards)
 	p.pruneUpdates(now)
@@ -164,6 +175,10 @@ func (p *planner) decide(now time.Time, ls []ShardLoad, shards []ShardCounters, 
 		return p.update(d, now, max(cfg.MaxShards, (n+1)/2), fmt.Sprintf("%d open shards, above stream.autoscale.max_shards %d", n, cfg.MaxShards))
 	case desired > n || ls[hot].Utilisation > 1 && n < cfg.MaxShards:
 		p.lowSince = time.Time{}
+		if p.over = over + 1; p.over < scaleUpAfter {
+			d.Reason = fmt.Sprintf("load of %.2f shards' worth needs %d shards; acting if the next measurement agrees", total, desired)
+			return d
+		}
 		return p.scaleUp(d, now, ls, shards, hot, total, desired)
 	case n == cfg.MaxShards && ls[hot].Utilisation > 1:
 		p.lowSince = time.Time{}
@@ -246,6 +261,7 @@ func (p *planner) hold(d Decision, why string) Decision {
 func (p *planner) acted(now time.Time, d Decision, ok bool) {
 	p.lastAction = now
 	p.lowSince = time.Time{}
+	p.over = 0
 	if ok && d.Action == ActionUpdateShardCount {
 		p.updates = append(p.updates, now)
 	}

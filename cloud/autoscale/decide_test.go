@@ -130,6 +130,14 @@ func (r *rig) tick(recs, throttled []float64) autoscale.Decision {
 	return r.step()
 }
 
+// tick2 is two ticks at the same rates: the first must wait for the
+// second (scale-ups need two measurements in a row); it returns the second.
+func (r *rig) tick2(recs, throttled []float64) autoscale.Decision {
+	r.t.Helper()
+	r.want(r.tick(recs, throttled), autoscale.ActionNone, len(r.f.shards), "next measurement agrees")
+	return r.tick(recs, throttled)
+}
+
 func (r *rig) want(d autoscale.Decision, action string, to int, reasonHas string) {
 	r.t.Helper()
 	if d.Action != action || d.To != to || !strings.Contains(d.Reason, reasonHas) {
@@ -145,13 +153,12 @@ func TestScaleUpUniform(t *testing.T) {
 	r := newRig(t, fast, 2)
 	r.want(r.tick(each(2, 400), nil), autoscale.ActionNone, 2, "") // 0.8 shards' worth needs 2 at 50%
 	// 900/s taken and 600/s refused per shard: 3 shards' worth, 6 needed, 4 allowed.
-	r.want(r.tick(each(2, 900), each(2, 600)), autoscale.ActionUpdateShardCount, 4, "at most doubles")
+	r.want(r.tick2(each(2, 900), each(2, 600)), autoscale.ActionUpdateShardCount, 4, "at most doubles")
 	if len(r.f.shards) != 4 {
 		t.Fatalf("%d shards after the update", len(r.f.shards))
 	}
 	r.want(r.step(), autoscale.ActionNone, 4, "new baseline")
-	r.want(r.tick(each(4, 900), each(4, 100)), autoscale.ActionHold, 4, "cooldown")
-	r.want(r.tick(each(4, 900), each(4, 100)), autoscale.ActionHold, 4, "cooldown") // same reason: not recorded twice
+	r.want(r.tick2(each(4, 900), each(4, 100)), autoscale.ActionHold, 4, "cooldown")
 	r.want(r.tick(each(4, 900), each(4, 100)), autoscale.ActionUpdateShardCount, 8, "needs 8 shards")
 	h := r.s.History()
 	if len(h) != 3 || h[0].Action != autoscale.ActionUpdateShardCount || h[1].Action != autoscale.ActionHold || h[2].To != 8 {
@@ -164,7 +171,7 @@ func TestScaleUpUniform(t *testing.T) {
 func TestHotShardSplit(t *testing.T) {
 	r := newRig(t, fast, 4)
 	hot := r.f.shards[2]
-	d := r.tick([]float64{50, 50, 1000, 50}, []float64{0, 0, 200, 0})
+	d := r.tick2([]float64{50, 50, 1000, 50}, []float64{0, 0, 200, 0})
 	r.want(d, autoscale.ActionSplitShard, 5, "one hash key range is hot")
 	want, _ := new(big.Int).SetString(hot.StartingHashKey, 10)
 	end, _ := new(big.Int).SetString(hot.EndingHashKey, 10)
@@ -201,6 +208,7 @@ func TestDailyLimit(t *testing.T) {
 	r := newRig(t, cfg, 1)
 	up := func() autoscale.Decision { // 60% per shard against a 50% target: one more shard or a few
 		n := len(r.f.shards)
+		r.tick(each(n, 600), nil)
 		return r.tick(each(n, 600), nil)
 	}
 	for i := range autoscale.MaxUpdatesPerDay {
@@ -230,10 +238,14 @@ func TestBounds(t *testing.T) {
 	r.want(r.tick(each(2, 0), nil), autoscale.ActionUpdateShardCount, 3, "below stream.autoscale.min_shards 3")
 	r.clk.Advance(time.Minute)
 	r.step()
-	r.want(r.tick(each(3, 1000), each(3, 1000)), autoscale.ActionUpdateShardCount, 4, "needs 4 shards")
+	r.want(r.tick2(each(3, 1000), each(3, 1000)), autoscale.ActionUpdateShardCount, 4, "needs 4 shards")
 	r.clk.Advance(time.Minute)
 	r.step()
 	r.want(r.tick(each(4, 1000), each(4, 1000)), autoscale.ActionHold, 4, "max_shards 4")
+	r.want(r.tick(each(4, 1000), each(4, 1000)), autoscale.ActionHold, 4, "max_shards 4")
+	if h := r.s.History(); len(h) != 3 || h[2].Action != autoscale.ActionHold { // the same hold twice is recorded once
+		t.Errorf("history %+v", h)
+	}
 }
 
 // TestFailedCallCoolsDown: a refused reshard is recorded with its error and
@@ -241,11 +253,11 @@ func TestBounds(t *testing.T) {
 func TestFailedCallCoolsDown(t *testing.T) {
 	r := newRig(t, fast, 2)
 	r.f.failErr = fmt.Errorf("LimitExceededException: nope")
-	d := r.tick(each(2, 1000), each(2, 1000))
+	d := r.tick2(each(2, 1000), each(2, 1000))
 	if d.Action != autoscale.ActionUpdateShardCount || !strings.Contains(d.Error, "LimitExceeded") {
 		t.Fatalf("decision %+v", d)
 	}
-	r.want(r.tick(each(2, 1000), each(2, 1000)), autoscale.ActionHold, 2, "cooldown")
+	r.want(r.tick2(each(2, 1000), each(2, 1000)), autoscale.ActionHold, 2, "cooldown")
 }
 
 // TestHistoryBoundedAndServed: the history keeps the newest Options.History
@@ -261,7 +273,7 @@ func TestHistoryBoundedAndServed(t *testing.T) {
 			r.step()
 			n = 1
 		}
-		r.tick(each(n, 1000), each(n, 1000))
+		r.tick2(each(n, 1000), each(n, 1000))
 		r.step()
 	}
 	if h := r.s.History(); len(h) != 5 {
@@ -277,6 +289,18 @@ func TestHistoryBoundedAndServed(t *testing.T) {
 	if !st.Enabled || len(st.Decisions) != 5 || len(st.Shards) != len(r.f.shards) || st.Shards[0].IncomingRecordsPerSec != 10 ||
 		st.Config.TargetUtilisation != 0.5 || st.Limits != autoscale.KinesisLimits {
 		t.Errorf("status %s", rec.Body)
+	}
+}
+
+// TestBurstIgnored: one interval's burst (a fleet connecting at once) is
+// not a load: no scale-up unless the next measurement asks for it too.
+func TestBurstIgnored(t *testing.T) {
+	r := newRig(t, fast, 2)
+	r.want(r.tick(each(2, 1000), each(2, 3000)), autoscale.ActionNone, 2, "next measurement agrees")
+	r.want(r.tick(each(2, 200), nil), autoscale.ActionNone, 2, "")
+	r.want(r.tick(each(2, 1000), each(2, 3000)), autoscale.ActionNone, 2, "next measurement agrees")
+	if h := r.s.History(); len(h) != 0 || len(r.f.calls) != 0 {
+		t.Errorf("history %+v, calls %v", h, r.f.calls)
 	}
 }
 

@@ -11,7 +11,9 @@
 // bytes and write records over the shard's write limits (1 MiB/s, 1,000
 // records/s on Kinesis) and read bytes over its read limit (2 MiB/s),
 // where write demand counts the throttled records too (what was offered,
-// not only what was taken). Read-call throttles are not scaled for: every
+// not only what was taken), at most as many as were taken: a refused
+// record is usually sent again and each attempt counts, so throttles
+// overstate demand. Read-call throttles are not scaled for: every
 // consumer polls every shard, so more shards do not relieve them.
 //
 // Sources: StoreSource (the embedded store counts every write, read and
@@ -25,6 +27,9 @@
 //
 // With U the sum of the shards' utilisations, the stream needs
 // ceil(U / target_utilisation) shards, within [min_shards, max_shards].
+// A scale-up needs two measurements in a row asking for it: one
+// interval's burst (a fleet connecting at once, a backlog flushed) is not
+// a load.
 //
 //   - Hot key range: if one shard is over the target and at least twice
 //     the others' average, and one more shard would do, that shard alone

@@ -56,6 +56,8 @@ func TestEmbeddedThroughKinesisAPI(t *testing.T) {
 	spread := func(i int) string { return fmt.Sprintf("dev-%d", i) }
 	s.Step(ctx)
 	offer(5, 300, spread) // 150/s per shard against 100/s
+	s.Step(ctx)           // a scale-up needs two measurements in a row
+	offer(5, 300, spread)
 	d := s.Step(ctx)
 	if d.Action != autoscale.ActionUpdateShardCount || d.To != 4 || d.Error != "" {
 		t.Fatalf("under uniform overload: %+v", d)
@@ -75,6 +77,8 @@ func TestEmbeddedThroughKinesisAPI(t *testing.T) {
 		}
 	}
 	inHot := keysIn(hot, 200)
+	offer(5, 150, func(i int) string { return inHot[i] })
+	s.Step(ctx)
 	offer(5, 150, func(i int) string { return inHot[i] })
 	d = s.Step(ctx)
 	if d.Action != autoscale.ActionSplitShard || d.Shard != hot.ShardID || d.Error != "" {
