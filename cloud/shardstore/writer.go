@@ -186,10 +186,11 @@ func (s *Store) commitPuts(batch []*putReq) {
 		}
 		r.ts = ts
 		var sb *bolt.Bucket
+		od := s.onDemandState(m)
 		for i := range r.n {
 			sh := m.route(r.hashes[i])
 			rt := s.runtime(m.ID, sh.Index)
-			if !rt.admitWrite(nowNs, r.sizes[i], &s.thr) {
+			if od != nil && !od.admit(now, r.sizes[i]) || od == nil && !rt.admitWrite(nowNs, r.sizes[i], &s.thr) {
 				rt.c.writeExceeded.Add(1)
 				r.errs[i] = errorf(ErrThrottled, "rate exceeded for shard %s in stream %s", ShardID(sh.Index), m.Name)
 				continue
