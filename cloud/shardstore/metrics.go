@@ -88,28 +88,36 @@ const (
 	MetricOpenShards      = "tributary_stream_open_shards"
 )
 
-const metricHelpCloudWatchNote = " (CloudWatch: "
+// shardSeries are the per-shard series: name, CloudWatch's name, help,
+// and the value.
+var shardSeries = []struct {
+	desc  *prometheus.Desc
+	typ   prometheus.ValueType
+	value func(*ShardMetrics) float64
+}{
+	{shardDesc(MetricIncomingBytes, "Bytes (partition key + data) stored in the shard", "IncomingBytes"), prometheus.CounterValue,
+		func(m *ShardMetrics) float64 { return float64(m.IncomingBytes) }},
+	{shardDesc(MetricIncomingRecords, "Records stored in the shard", "IncomingRecords"), prometheus.CounterValue,
+		func(m *ShardMetrics) float64 { return float64(m.IncomingRecords) }},
+	{shardDesc(MetricWriteExceeded, "Records refused for the shard's write limits", "WriteProvisionedThroughputExceeded"), prometheus.CounterValue,
+		func(m *ShardMetrics) float64 { return float64(m.WriteProvisionedThroughputExceeded) }},
+	{shardDesc(MetricReadExceeded, "Reads refused for the shard's read limits", "ReadProvisionedThroughputExceeded"), prometheus.CounterValue,
+		func(m *ShardMetrics) float64 { return float64(m.ReadProvisionedThroughputExceeded) }},
+	{shardDesc(MetricOutgoingBytes, "Bytes returned by reads of the shard", "OutgoingBytes"), prometheus.CounterValue,
+		func(m *ShardMetrics) float64 { return float64(m.OutgoingBytes) }},
+	{shardDesc(MetricOutgoingRecords, "Records returned by reads of the shard", "OutgoingRecords"), prometheus.CounterValue,
+		func(m *ShardMetrics) float64 { return float64(m.OutgoingRecords) }},
+	{shardDesc(MetricGetRecords, "Successful reads of the shard", "GetRecords.Success"), prometheus.CounterValue,
+		func(m *ShardMetrics) float64 { return float64(m.GetRecords) }},
+	{shardDesc(MetricIteratorAge, "Age of the last record the shard's latest read returned, 0 when caught up", "GetRecords.IteratorAgeMilliseconds"), prometheus.GaugeValue,
+		func(m *ShardMetrics) float64 { return float64(m.IteratorAgeMilliseconds) }},
+}
 
-var (
-	shardLabels       = []string{"stream", "shard"}
-	descIncomingBytes = prometheus.NewDesc(MetricIncomingBytes,
-		"Bytes (partition key + data) stored in the shard"+metricHelpCloudWatchNote+"IncomingBytes).", shardLabels, nil)
-	descIncomingRecords = prometheus.NewDesc(MetricIncomingRecords,
-		"Records stored in the shard"+metricHelpCloudWatchNote+"IncomingRecords).", shardLabels, nil)
-	descWriteExceeded = prometheus.NewDesc(MetricWriteExceeded,
-		"Records refused for the shard's write limits"+metricHelpCloudWatchNote+"WriteProvisionedThroughputExceeded).", shardLabels, nil)
-	descReadExceeded = prometheus.NewDesc(MetricReadExceeded,
-		"Reads refused for the shard's read limits"+metricHelpCloudWatchNote+"ReadProvisionedThroughputExceeded).", shardLabels, nil)
-	descOutgoingBytes = prometheus.NewDesc(MetricOutgoingBytes,
-		"Bytes returned by reads of the shard"+metricHelpCloudWatchNote+"OutgoingBytes).", shardLabels, nil)
-	descOutgoingRecords = prometheus.NewDesc(MetricOutgoingRecords,
-		"Records returned by reads of the shard"+metricHelpCloudWatchNote+"OutgoingRecords).", shardLabels, nil)
-	descGetRecords = prometheus.NewDesc(MetricGetRecords,
-		"Successful reads of the shard"+metricHelpCloudWatchNote+"GetRecords.Success).", shardLabels, nil)
-	descIteratorAge = prometheus.NewDesc(MetricIteratorAge,
-		"Age of the last record the shard's latest read returned, 0 when caught up"+metricHelpCloudWatchNote+"GetRecords.IteratorAgeMilliseconds).", shardLabels, nil)
-	descOpenShards = prometheus.NewDesc(MetricOpenShards, "Open shards of the stream (CloudWatch: OpenShardCount).", []string{"stream"}, nil)
-)
+func shardDesc(name, help, cloudWatch string) *prometheus.Desc {
+	return prometheus.NewDesc(name, help+" (CloudWatch: "+cloudWatch+").", []string{"stream", "shard"}, nil)
+}
+
+var descOpenShards = prometheus.NewDesc(MetricOpenShards, "Open shards of the stream (CloudWatch: OpenShardCount).", []string{"stream"}, nil)
 
 // Collector returns a Prometheus collector of every stream's per-shard
 // metrics (see ShardMetrics), for the server's /metrics.
@@ -118,10 +126,10 @@ func (s *Store) Collector() prometheus.Collector { return storeCollector{s} }
 type storeCollector struct{ s *Store }
 
 func (c storeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descIncomingBytes, descIncomingRecords, descWriteExceeded, descReadExceeded,
-		descOutgoingBytes, descOutgoingRecords, descGetRecords, descIteratorAge, descOpenShards} {
-		ch <- d
+	for _, sr := range shardSeries {
+		ch <- sr.desc
 	}
+	ch <- descOpenShards
 }
 
 func (c storeCollector) Collect(ch chan<- prometheus.Metric) {
@@ -131,21 +139,14 @@ func (c storeCollector) Collect(ch chan<- prometheus.Metric) {
 			continue // deleted meanwhile
 		}
 		open := 0
-		for _, m := range ms {
+		for i := range ms {
+			m := &ms[i]
 			if m.Open {
 				open++
 			}
-			counter := func(d *prometheus.Desc, v uint64) {
-				ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), name, m.ShardID)
+			for _, sr := range shardSeries {
+				ch <- prometheus.MustNewConstMetric(sr.desc, sr.typ, sr.value(m), name, m.ShardID)
 			}
-			counter(descIncomingBytes, m.IncomingBytes)
-			counter(descIncomingRecords, m.IncomingRecords)
-			counter(descWriteExceeded, m.WriteProvisionedThroughputExceeded)
-			counter(descReadExceeded, m.ReadProvisionedThroughputExceeded)
-			counter(descOutgoingBytes, m.OutgoingBytes)
-			counter(descOutgoingRecords, m.OutgoingRecords)
-			counter(descGetRecords, m.GetRecords)
-			ch <- prometheus.MustNewConstMetric(descIteratorAge, prometheus.GaugeValue, float64(m.IteratorAgeMilliseconds), name, m.ShardID)
 		}
 		ch <- prometheus.MustNewConstMetric(descOpenShards, prometheus.GaugeValue, float64(open), name)
 	}

@@ -128,7 +128,8 @@ func (o *onDemand) roll(now time.Time) {
 	}
 }
 
-// refillF is refill at a fractional rate.
+// refillF adds rate·elapsed tokens, up to one second's worth (a new
+// bucket starts full).
 func (b *bucket) refillF(nowNs int64, rate float64) {
 	if !b.init {
 		b.tokens, b.last, b.init = rate, nowNs, true

@@ -38,17 +38,7 @@ type bucket struct {
 	init   bool
 }
 
-func (b *bucket) refill(nowNs int64, rate int) {
-	r := float64(rate)
-	if !b.init {
-		b.tokens, b.last, b.init = r, nowNs, true
-		return
-	}
-	if dt := nowNs - b.last; dt > 0 {
-		b.tokens = min(r, b.tokens+r*float64(dt)/1e9)
-		b.last = nowNs
-	}
-}
+func (b *bucket) refill(nowNs int64, rate int) { b.refillF(nowNs, float64(rate)) }
 
 func (s *Store) runtime(stream uint64, shard uint32) *shardRuntime {
 	k := rtKey{stream, shard}
