@@ -58,6 +58,15 @@
 // key cannot be spread (Kinesis has the same per-key limit), so the
 // splitting stops at max_shards.
 //
+// # Kinesis
+//
+// On Amazon Kinesis the cloud's IAM role needs kinesis:ListShards (to
+// measure), kinesis:UpdateShardCount and kinesis:SplitShard (deploy/aws
+// grants them). A Kinesis stream in ON_DEMAND mode is resharded by
+// Kinesis itself and refuses these calls: leave stream.autoscale off for
+// it (the refusals would be recorded as failed decisions, one per
+// cooldown).
+//
 // # Kafka
 //
 // The autoscaler does not repartition Kafka topics: adding partitions
