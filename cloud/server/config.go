@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tributary-iot/tributary/cloud/alerts"
 	"github.com/tributary-iot/tributary/cloud/autoscale"
 	"github.com/tributary-iot/tributary/internal/bytesize"
 	"github.com/tributary-iot/tributary/internal/defaults"
@@ -42,6 +43,7 @@ const (
 // Files in the data folder.
 const (
 	TokensFile  = "tokens.db"
+	UsersFile   = "users.db" // admin users (tributary-cloud user add)
 	AckLogFile  = "ingest.db"
 	StreamsFile = "streams.db"
 )
@@ -132,7 +134,8 @@ type IngestConfig struct {
 }
 
 // TokensConfig: how often the server looks for tokens issued or revoked
-// by `tributary-cloud token` (default 2s).
+// by `tributary-cloud token`, and admin users added, changed or removed by
+// `tributary-cloud user` (default 2s).
 type TokensConfig struct {
 	ReloadEvery time.Duration `yaml:"reload_every"`
 }
@@ -154,9 +157,12 @@ type KinesisAPIConfig struct {
 
 // AdminConfig is the admin listener: the dashboard, /api/v1 (with its
 // event stream), /metrics, /healthz and /debug/pprof. On a loopback
-// address (the default) it needs no login; on any other, Tokens or
-// TokenFiles must be set, and every request must carry one of the tokens
-// as "Authorization: Bearer TOKEN" (never in the URL).
+// address (the default) it needs no login until an admin user or a token
+// exists; on any other, users (`tributary-cloud user add`, kept in
+// users.db in the data folder) or Tokens/TokenFiles must exist. Then
+// every request must carry a session cookie (from the login page, /login)
+// or one of the tokens as "Authorization: Bearer TOKEN" (never in the
+// URL).
 type AdminConfig struct {
 	// Listen is the admin listener's address (default 127.0.0.1:8081;
 	// "off" disables it).
@@ -175,9 +181,20 @@ type AdminConfig struct {
 	// 421, which defeats DNS rebinding.
 	Hosts []string `yaml:"hosts"`
 	// TLS secures the admin listener (client_ca_file: clients need a
-	// certificate from that CA too).
+	// certificate from that CA too). With it, the session cookie is
+	// Secure (and named __Host-tributary_session).
 	TLS tlsfiles.Server `yaml:"tls"`
+	// SessionTTL is how long a login lasts at most (default 12h);
+	// SessionIdle ends a session unused this long before (default 1h).
+	SessionTTL  time.Duration `yaml:"session_ttl"`
+	SessionIdle time.Duration `yaml:"session_idle"`
 }
+
+// Defaults of the admin sessions.
+const (
+	DefaultSessionTTL  = 12 * time.Hour
+	DefaultSessionIdle = time.Hour
+)
 
 // MonitorConfig is the cloud's own consumer of the stream: it feeds the
 // dashboard's fleet state and the anomaly detectors. It reads the stream
@@ -220,8 +237,17 @@ type AnomalyConfig struct {
 	// "alerts", created if missing with the embedded store; "off"
 	// disables it).
 	AlertsStream string `yaml:"alerts_stream"`
-	// Webhook, if set, gets every alert as a JSON POST.
+	// Webhook, if set, gets every alert as a JSON POST, signed (header
+	// X-Tributary-Signature, see package alerts) when a secret is set.
+	// Redirects are not followed. The URL is redacted in logs (user info
+	// and query values: keep secrets there if the receiver wants them).
 	Webhook string `yaml:"webhook"`
+	// WebhookSecret keys the payloads' HMAC-SHA256 signature; or
+	// WebhookSecretFile names a file holding it (systemd credentials,
+	// Kubernetes secrets); or the environment variable
+	// TRIBUTARY_WEBHOOK_SECRET sets it. At most one of the three.
+	WebhookSecret     string `yaml:"webhook_secret"`
+	WebhookSecretFile string `yaml:"webhook_secret_file"`
 	// IncludeHealth also scores the gateways' own health readings
 	// (agent.*): backlog growth, say. Default off.
 	IncludeHealth bool `yaml:"include_health"`
@@ -263,6 +289,8 @@ func (c Config) WithDefaults() Config {
 	defaults.Set(&c.KinesisListen, DefaultKinesisListen)
 	defaults.Set(&c.KinesisAPI.MaxInFlight, DefaultKinesisMaxInFlight)
 	defaults.Set(&c.Admin.Listen, DefaultAdminListen)
+	defaults.Set(&c.Admin.SessionTTL, DefaultSessionTTL)
+	defaults.Set(&c.Admin.SessionIdle, DefaultSessionIdle)
 	defaults.Set(&c.LogFormat, "text")
 	defaults.Set(&c.LogLevel, "info")
 	defaults.Set(&c.Stream.Name, protocol.DefaultStream)
@@ -394,8 +422,14 @@ func (c Config) Validate() error {
 	}
 	if w := c.Anomaly.Webhook; w != "" {
 		if u, err := url.Parse(w); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			add("anomaly.webhook: %q: want an http:// or https:// URL", w)
+			add("anomaly.webhook: %q: want an http:// or https:// URL", alerts.RedactURL(w))
 		}
+	}
+	if c.Anomaly.Webhook == "" && (c.Anomaly.WebhookSecret != "" || c.Anomaly.WebhookSecretFile != "") {
+		add("anomaly.webhook_secret: set, but there is no anomaly.webhook to sign for")
+	}
+	if s := c.Anomaly.WebhookSecret; s != "" && len(s) < 16 {
+		add("anomaly.webhook_secret: %d characters: want at least 16 (openssl rand -hex 32)", len(s))
 	}
 	for id, secret := range c.KinesisAPI.Credentials {
 		if id == "" || secret == "" {

@@ -81,6 +81,9 @@ func (s *Server) openPipeline(ctx context.Context, api *kinesisapi.Server) error
 	if cfg.AnomalyOn() {
 		p.detect = anomaly.NewRegistry(anomaly.Config{AlertThreshold: cfg.Anomaly.Threshold, FutureMargin: cfg.Monitor.FutureMargin}, cfg.Anomaly.MaxSeries)
 		ac := alerts.Config{WebhookURL: cfg.Anomaly.Webhook}
+		if ac.WebhookSecret, err = cfg.webhookSecret(nil); err != nil {
+			return fmt.Errorf("cloud: %w", err)
+		}
 		if cfg.Anomaly.AlertsStream != "off" {
 			ac.Stream = cfg.Anomaly.AlertsStream
 			if s.store != nil { // with Kinesis, it is provisioned outside (deploy/aws)
