@@ -22,6 +22,9 @@ type fakeStream struct {
 	gen     int
 	calls   []string
 	failErr error
+	// entered and release, when set, hold UpdateShardCount until the test
+	// lets it go.
+	entered, release chan struct{}
 }
 
 func newFake(clk *testenv.Clock, n int) *fakeStream {
@@ -52,6 +55,10 @@ func (f *fakeStream) Snapshot(context.Context) (autoscale.Snapshot, error) {
 
 func (f *fakeStream) UpdateShardCount(_ context.Context, target int) error {
 	f.calls = append(f.calls, fmt.Sprintf("update %d", target))
+	if f.entered != nil {
+		close(f.entered)
+		<-f.release
+	}
 	if f.failErr != nil {
 		return f.failErr
 	}
@@ -258,6 +265,25 @@ func TestFailedCallCoolsDown(t *testing.T) {
 		t.Fatalf("decision %+v", d)
 	}
 	r.want(r.tick2(each(2, 1000), each(2, 1000)), autoscale.ActionHold, 2, "cooldown")
+}
+
+// TestStatusDuringReshard: the admin API answers while a reshard call is
+// in progress (the call is made without the status lock).
+func TestStatusDuringReshard(t *testing.T) {
+	r := newRig(t, fast, 2)
+	r.tick(each(2, 1000), each(2, 1000))
+	r.f.entered, r.f.release = make(chan struct{}), make(chan struct{})
+	r.f.run(10*time.Second, each(2, 1000), each(2, 1000))
+	done := make(chan autoscale.Decision)
+	go func() { done <- r.s.Step(context.Background()) }()
+	<-r.f.entered
+	if st := r.s.Status(); st.Last == nil || st.Last.Action != autoscale.ActionUpdateShardCount || len(st.Decisions) != 0 {
+		t.Errorf("status during the call: %+v", st)
+	}
+	close(r.f.release)
+	if d := <-done; d.Action != autoscale.ActionUpdateShardCount || len(r.s.History()) != 1 {
+		t.Errorf("decision %+v, history %+v", d, r.s.History())
+	}
 }
 
 // TestHistoryBoundedAndServed: the history keeps the newest Options.History

@@ -133,11 +133,41 @@ func (s *Scaler) Run(ctx context.Context) error {
 
 // Step takes one measurement and acts on it: the first measurement, and
 // the first after a reshard, only set the baseline. It returns the
-// decision (ActionNone when there was nothing to compare).
+// decision (ActionNone when there was nothing to compare). Run calls it;
+// calls must not overlap. The reshard call is made without holding the
+// lock that Status takes, so the admin API answers meanwhile.
 func (s *Scaler) Step(ctx context.Context) Decision {
 	cctx, cancel := context.WithTimeout(ctx, callTimeout)
 	snap, err := s.opts.Source.Snapshot(cctx)
 	cancel()
+	d, act := s.decide(ctx, snap, err)
+	if !act {
+		return d
+	}
+	cctx, cancel = context.WithTimeout(ctx, callTimeout)
+	if d.Action == ActionSplitShard {
+		err = s.opts.Resharder.SplitShard(cctx, d.Shard, d.SplitAt)
+	} else {
+		err = s.opts.Resharder.UpdateShardCount(cctx, d.To)
+	}
+	cancel()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.p.acted(d.Time, d, err == nil)
+	if err != nil {
+		d.Error = err.Error()
+		s.log.Warn("autoscale: reshard failed", "action", d.Action, "from", d.From, "to", d.To, "shard", d.Shard, "reason", d.Reason, "err", err)
+	} else {
+		s.log.Info("autoscale: resharded", "action", d.Action, "from", d.From, "to", d.To, "shard", d.Shard, "reason", d.Reason)
+	}
+	s.record(d)
+	s.lastSeen = d
+	return d
+}
+
+// decide turns a measurement into a decision, and reports whether it is a
+// reshard to make.
+func (s *Scaler) decide(ctx context.Context, snap Snapshot, err error) (Decision, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.opts.Now()
@@ -145,17 +175,17 @@ func (s *Scaler) Step(ctx context.Context) Decision {
 		if ctx.Err() == nil {
 			s.log.Warn("autoscale: cannot measure the stream", "err", err)
 		}
-		return Decision{Time: now, Action: ActionNone, Reason: "cannot measure the stream: " + err.Error()}
+		return Decision{Time: now, Action: ActionNone, Reason: "cannot measure the stream: " + err.Error()}, false
 	}
 	snap.At = now
 	prev := s.prev
 	s.prev = &snap
 	if prev == nil {
-		return Decision{Time: now, Action: ActionNone, From: len(snap.Shards), To: len(snap.Shards), Reason: "first measurement"}
+		return Decision{Time: now, Action: ActionNone, From: len(snap.Shards), To: len(snap.Shards), Reason: "first measurement"}, false
 	}
 	ls, ok := Loads(*prev, snap, s.opts.Limits)
 	if !ok {
-		return Decision{Time: now, Action: ActionNone, From: len(snap.Shards), To: len(snap.Shards), Reason: "the shards changed: new baseline"}
+		return Decision{Time: now, Action: ActionNone, From: len(snap.Shards), To: len(snap.Shards), Reason: "the shards changed: new baseline"}, false
 	}
 	s.last = ls
 	var lag time.Duration
@@ -163,44 +193,24 @@ func (s *Scaler) Step(ctx context.Context) Decision {
 		lag = s.opts.Lag()
 	}
 	d := s.p.decide(now, ls, snap.Shards, lag, s.opts.MaxLag)
+	s.lastSeen = d
 	switch d.Action {
 	case ActionNone:
 		s.lastHold = ""
 		if d.Reason != "" {
 			s.log.Debug("autoscale: no change", "shards", d.From, "reason", d.Reason)
 		}
+		return d, false
 	case ActionHold:
 		if d.Reason != s.lastHold { // a hold is recorded when its reason changes
 			s.lastHold = d.Reason
 			s.record(d)
 			s.log.Info("autoscale: hold", "shards", d.From, "reason", d.Reason)
 		}
-	default:
-		s.lastHold = ""
-		s.execute(ctx, &d)
-		s.record(d)
+		return d, false
 	}
-	s.lastSeen = d
-	return d
-}
-
-// execute makes the reshard call of d; d.Error says if it failed.
-func (s *Scaler) execute(ctx context.Context, d *Decision) {
-	cctx, cancel := context.WithTimeout(ctx, callTimeout)
-	defer cancel()
-	var err error
-	if d.Action == ActionSplitShard {
-		err = s.opts.Resharder.SplitShard(cctx, d.Shard, d.SplitAt)
-	} else {
-		err = s.opts.Resharder.UpdateShardCount(cctx, d.To)
-	}
-	s.p.acted(d.Time, *d, err == nil)
-	if err != nil {
-		d.Error = err.Error()
-		s.log.Warn("autoscale: reshard failed", "action", d.Action, "from", d.From, "to", d.To, "shard", d.Shard, "reason", d.Reason, "err", err)
-		return
-	}
-	s.log.Info("autoscale: resharded", "action", d.Action, "from", d.From, "to", d.To, "shard", d.Shard, "reason", d.Reason)
+	s.lastHold = ""
+	return d, true
 }
 
 func (s *Scaler) record(d Decision) {
