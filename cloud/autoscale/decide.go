@@ -142,6 +142,28 @@ type planner struct {
 	updates    []time.Time // successful UpdateShardCount calls within the last 24 h
 	lowSince   time.Time   // since when fewer shards would do (zero: not low)
 	over       int         // consecutive measurements that asked for more shards
+	// lastSplit is the last hot shard split (pending until the call
+	// succeeded): its range and utilisation then.
+	lastSplit, pendingSplit hotSplit
+}
+
+// hotSplit is a shard split for being hot.
+type hotSplit struct {
+	start, end  *big.Int
+	utilisation float64
+}
+
+// stillHot reports whether sh, hot at utilisation u, is a child of the
+// last hot split that kept most (80% or more) of its parent's load: then
+// the heat is one partition key (or a range too narrow to matter), which
+// no split spreads.
+func (p *planner) stillHot(sh ShardCounters, u float64) bool {
+	if p.lastSplit.start == nil {
+		return false
+	}
+	s, ok1 := new(big.Int).SetString(sh.StartingHashKey, 10)
+	e, ok2 := new(big.Int).SetString(sh.EndingHashKey, 10)
+	return ok1 && ok2 && s.Cmp(p.lastSplit.start) >= 0 && e.Cmp(p.lastSplit.end) <= 0 && u >= 0.8*p.lastSplit.utilisation
 }
 
 // scaleUpAfter is how many consecutive measurements must ask for more
@@ -211,11 +233,18 @@ func (p *planner) scaleUp(d Decision, now time.Time, ls []ShardLoad, shards []Sh
 		others = (total - h.Utilisation) / float64(n-1)
 	}
 	if n > 1 && h.Utilisation > cfg.TargetUtilisation && h.Utilisation >= 2*others && desired <= n+1 {
+		if p.stillHot(shards[hot], h.Utilisation) {
+			return p.hold(d, fmt.Sprintf("shard %s at %.0f%% of its limits kept most of its parent's load after the split: one partition key (or a very narrow key range) is hot, "+
+				"and no split spreads one key (Kinesis limits a key to one shard's throughput); send less per device or spread its partition keys", h.ShardID, 100*h.Utilisation))
+		}
 		at, ok := midpoint(shards[hot].StartingHashKey, shards[hot].EndingHashKey)
 		if ok {
 			if hold, why := p.cooling(now); hold {
 				return p.hold(d, why)
 			}
+			ps, _ := new(big.Int).SetString(shards[hot].StartingHashKey, 10)
+			pe, _ := new(big.Int).SetString(shards[hot].EndingHashKey, 10)
+			p.pendingSplit = hotSplit{ps, pe, h.Utilisation}
 			d.Action, d.To, d.Shard, d.SplitAt = ActionSplitShard, n+1, h.ShardID, at
 			d.Reason = fmt.Sprintf("shard %s at %.0f%% of its limits while the others average %.0f%%: one hash key range is hot, so it alone is split (at the middle of its range)",
 				h.ShardID, 100*h.Utilisation, 100*others)
@@ -262,8 +291,12 @@ func (p *planner) acted(now time.Time, d Decision, ok bool) {
 	p.lastAction = now
 	p.lowSince = time.Time{}
 	p.over = 0
-	if ok && d.Action == ActionUpdateShardCount {
+	switch {
+	case ok && d.Action == ActionUpdateShardCount:
 		p.updates = append(p.updates, now)
+		p.lastSplit = hotSplit{} // a new layout
+	case ok && d.Action == ActionSplitShard:
+		p.lastSplit = p.pendingSplit
 	}
 }
 

@@ -186,6 +186,12 @@ func TestHotShardSplit(t *testing.T) {
 	if d.Shard != hot.ShardID || d.SplitAt != want.String() || len(r.f.shards) != 5 {
 		t.Errorf("split %s at %s (%d shards), want %s at %s", d.Shard, d.SplitAt, len(r.f.shards), hot.ShardID, want)
 	}
+	// The heat was one key: all of it landed in one child. No more splits.
+	r.step()
+	r.want(r.tick2([]float64{50, 50, 0, 1000, 50}, []float64{0, 0, 0, 200, 0}), autoscale.ActionHold, 5, "one partition key")
+	if len(r.f.calls) != 1 {
+		t.Errorf("calls %v", r.f.calls)
+	}
 }
 
 // TestScaleDown: a low load scales down only after scale_down_delay, never

@@ -54,9 +54,11 @@
 // in a bounded history (Options.History, default 100), which Handler
 // serves as JSON (GET /api/v1/autoscale on the admin listener, with the
 // last interval's per-shard loads and the configuration). A split's
-// children hold the parent's keys in two halves: a single hot partition
-// key cannot be spread (Kinesis has the same per-key limit), so the
-// splitting stops at max_shards.
+// children hold the parent's keys in two halves, so a single hot
+// partition key cannot be spread (Kinesis has the same per-key limit):
+// when the hot child of a hot split still carries 80% or more of its
+// parent's load, the autoscaler holds, saying so, instead of splitting
+// again.
 //
 // # Kinesis
 //
