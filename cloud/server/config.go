@@ -10,6 +10,7 @@ import (
 
 	"github.com/tributary-iot/tributary/cloud/alerts"
 	"github.com/tributary-iot/tributary/cloud/anomaly"
+	"github.com/tributary-iot/tributary/cloud/autoscale"
 	"github.com/tributary-iot/tributary/internal/bytesize"
 	"github.com/tributary-iot/tributary/internal/defaults"
 	"github.com/tributary-iot/tributary/internal/logging"
@@ -95,8 +96,17 @@ type StreamConfig struct {
 	// can poll every 50 ms (device-to-dashboard latency well under a
 	// second) beside a few outside consumers. Set 5 to behave exactly like
 	// Kinesis.
-	ReadsPerSec int           `yaml:"reads_per_sec"`
-	Kinesis     KinesisConfig `yaml:"kinesis"`
+	ReadsPerSec int `yaml:"reads_per_sec"`
+	// WriteRecordsPerSec and WriteBytesPerSec are the embedded store's
+	// write limits per shard (defaults 1000 and 1MiB, as Kinesis). Lower
+	// them to rehearse resharding on a small load (the autoscaling load
+	// test does).
+	WriteRecordsPerSec int           `yaml:"write_records_per_sec"`
+	WriteBytesPerSec   bytesize.Size `yaml:"write_bytes_per_sec"`
+	Kinesis            KinesisConfig `yaml:"kinesis"`
+	// Autoscale reshards the stream to fit its load (embedded or
+	// kinesis; see package autoscale).
+	Autoscale autoscale.Config `yaml:"autoscale"`
 }
 
 // KinesisConfig points the kinesis backend at Amazon Kinesis (Endpoint
@@ -315,6 +325,7 @@ func (c Config) WithDefaults() Config {
 		}
 	}
 	defaults.Set(&c.Stream.ReadsPerSec, DefaultReadsPerSec)
+	c.Stream.Autoscale = c.Stream.Autoscale.WithDefaults()
 	defaults.Set(&c.Monitor.OfflineAfter, DefaultOfflineAfter)
 	defaults.Set(&c.Monitor.FutureMargin, DefaultFutureMargin)
 	defaults.Set(&c.Anomaly.Threshold, DefaultAlertThreshold)
@@ -380,6 +391,17 @@ func (c Config) Validate() error {
 	}
 	if c.Stream.Shards < 1 || c.Stream.Shards > 1000 {
 		add("stream.shards: %d: want 1..1000", c.Stream.Shards)
+	}
+	if c.Stream.WriteRecordsPerSec < 0 || c.Stream.WriteRecordsPerSec > 1_000_000 {
+		add("stream.write_records_per_sec: %d: want 1..1000000 records per second per shard, or 0 for Kinesis's 1000", c.Stream.WriteRecordsPerSec)
+	}
+	if c.Stream.WriteBytesPerSec < 0 || c.Stream.WriteBytesPerSec > 1<<30 {
+		add("stream.write_bytes_per_sec: %d: want up to 1GiB per second per shard, or 0 for Kinesis's 1MiB", c.Stream.WriteBytesPerSec)
+	}
+	if c.Stream.Autoscale.Enabled {
+		if err := c.Stream.Autoscale.Validate(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if c.Ingest.MaxBytes < 1<<10 || c.Ingest.MaxBytes > protocol.MaxBatchBytes {
 		add("ingest.max_bytes: %d: want 1KiB..%d", c.Ingest.MaxBytes, protocol.MaxBatchBytes)

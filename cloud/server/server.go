@@ -51,6 +51,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tributary-iot/tributary/cloud/auth"
+	"github.com/tributary-iot/tributary/cloud/autoscale"
 	"github.com/tributary-iot/tributary/cloud/ingest"
 	"github.com/tributary-iot/tributary/cloud/kinesisapi"
 	"github.com/tributary-iot/tributary/cloud/kinesisbackend"
@@ -110,6 +111,7 @@ type Server struct {
 	ingest  *ingest.Ingest
 
 	pipe       *pipeline             // the monitor consumer (nil when off)
+	scaler     *autoscale.Scaler     // stream.autoscale (nil when off)
 	throughput shardstore.Throughput // the embedded store's limits, resolved
 
 	ln, kinesisLn, adminLn        net.Listener
@@ -203,6 +205,9 @@ func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 	if err := s.openPipeline(ctx, api); err != nil {
 		return fail(err)
 	}
+	if err := s.openAutoscaler(api); err != nil {
+		return fail(err)
+	}
 	return s, nil
 }
 
@@ -280,6 +285,9 @@ func (s *Server) openBackend(ctx context.Context, opts Options) error {
 		}
 		s.store = st
 		s.backend = StoreBackend{Store: st}
+		if err := s.reg.Register(st.Collector()); err != nil {
+			return fmt.Errorf("cloud: shard metrics: %w", err)
+		}
 		return s.createStream(ctx, cfg.Stream.Name, cfg.Stream.Shards)
 	case BackendKinesis:
 		k := cfg.Stream.Kinesis
@@ -347,6 +355,8 @@ func (s *Server) checkKinesisStream(ctx context.Context, name string) error {
 func (s *Server) storeOptions(opts Options) shardstore.Options {
 	so := opts.StoreOptions
 	defaults.Set(&so.Throughput.ReadsPerSec, s.cfg.Stream.ReadsPerSec)
+	defaults.Set(&so.Throughput.WriteRecordsPerSec, s.cfg.Stream.WriteRecordsPerSec)
+	defaults.Set(&so.Throughput.WriteBytesPerSec, int(s.cfg.Stream.WriteBytesPerSec))
 	return so
 }
 
@@ -428,6 +438,9 @@ func (s *Server) Run(ctx context.Context) error {
 	wg.Go(func() { _ = s.tokens.Watch(bg, s.cfg.Tokens.ReloadEvery) })
 	wg.Go(func() { _ = s.users.Watch(bg, s.cfg.Tokens.ReloadEvery) })
 	wg.Go(func() { _ = s.ingest.Run(bg) })
+	if s.scaler != nil {
+		wg.Go(func() { _ = s.scaler.Run(bg) })
+	}
 	if s.pipe != nil {
 		wg.Go(func() {
 			if err := s.pipe.run(bg); err != nil {

@@ -5,8 +5,6 @@
 package e2e_test
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -184,21 +182,7 @@ health:
 	// Stop the agent (its health readings would keep the stream busy),
 	// then the verdict.
 	agent.Stop()
-	var stdout, stderr bytes.Buffer
-	v := exec.Command(simBin, "verify", "-truth", truth, "-endpoint", "http://"+kinAddr, "-json",
-		"-settle", "3s", "-timeout", "3m", "-progress", "0")
-	v.Stdout, v.Stderr = &stdout, &stderr
-	verr := v.Run()
-	var rep verifyReport
-	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
-		t.Fatalf("verify: %v, %v; stderr:\n%s", verr, err, stderr.String())
-	}
-	if err := json.Unmarshal(stdout.Bytes(), &rep.Result); err != nil {
-		t.Fatal(err)
-	}
-	if !rep.Complete {
-		t.Errorf("verify did not read the stream to its end; stderr:\n%s", stderr.String())
-	}
+	rep := runVerify(t, simBin, truth, kinAddr, "3m")
 	tot := rep.Result.Totals
 	t.Logf("verify: expected %d, received %d, unique %d, lost %d, duplicated %d, unexpected %d, out of order %d; health readings %d; latency p50 %.0f ms, p99 %.0f ms, max %.0f ms",
 		tot.Expected, tot.Received, tot.Unique, tot.Lost, tot.Duplicated, tot.Unexpected, tot.OutOfOrder,

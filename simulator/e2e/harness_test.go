@@ -1,6 +1,7 @@
 package e2e_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"net"
@@ -36,8 +37,8 @@ type cloudProc struct {
 }
 
 // startCloud issues a token for gateway in a new data folder under dir and
-// starts tributary-cloud on it.
-func startCloud(t *testing.T, dir, gateway string) *cloudProc {
+// starts tributary-cloud on it, with extra arguments (-config FILE, say).
+func startCloud(t *testing.T, dir, gateway string, extra ...string) *cloudProc {
 	t.Helper()
 	cloudBin := bin(t, "tributary-cloud")
 	c := &cloudProc{addr: testenv.FreeAddr(t), kinesisAddr: testenv.FreeAddr(t), adminAddr: testenv.FreeAddr(t)}
@@ -48,11 +49,33 @@ func startCloud(t *testing.T, dir, gateway string) *cloudProc {
 	}
 	c.token = strings.TrimSpace(string(out))
 	c.Daemon = testenv.NewDaemon(t, dir, "cloud", cloudBin,
-		[]string{"-data", data, "-listen", c.addr, "-kinesis-listen", c.kinesisAddr,
-			"-admin-listen", c.adminAddr, "-log-level", "warn"},
+		append([]string{"-data", data, "-listen", c.addr, "-kinesis-listen", c.kinesisAddr,
+			"-admin-listen", c.adminAddr, "-log-level", "warn"}, extra...),
 		testenv.HTTPReady("http://"+c.addr+"/healthz"))
 	c.Start()
 	return c
+}
+
+// runVerify runs tributary-sim verify -json over the stream behind the
+// Kinesis API at kinesisAddr against the truth file, and decodes its report.
+func runVerify(t *testing.T, simBin, truth, kinesisAddr, timeout string) verifyReport {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	v := exec.Command(simBin, "verify", "-truth", truth, "-endpoint", "http://"+kinesisAddr, "-json",
+		"-settle", "3s", "-timeout", timeout, "-progress", "0")
+	v.Stdout, v.Stderr = &stdout, &stderr
+	verr := v.Run()
+	var rep verifyReport
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		t.Fatalf("verify: %v, %v; stderr:\n%s", verr, err, stderr.String())
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &rep.Result); err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Complete {
+		t.Errorf("verify did not read the stream to its end; stderr:\n%s", stderr.String())
+	}
+	return rep
 }
 
 // httpOK reports whether GET url answers 2xx.
