@@ -70,10 +70,12 @@
 // Config.TLS (a *tls.Config, internal/tlsfiles) encrypts the connections;
 // Config.SASL authenticates: SCRAM-SHA-512 with a user name and password,
 // or AWS_MSK_IAM, which signs with the default AWS credential chain
-// (environment, shared files, IAM role) and needs the IAM actions
-// kafka-cluster:Connect, DescribeCluster, DescribeTopic, CreateTopic,
-// WriteData, ReadData, WriteDataIdempotently and DescribeTopicDynamicConfiguration
-// is not needed (deploy/aws/tributary-msk.yaml has the policy).
+// (environment, shared files, IAM role). The Kafka APIs sent are
+// ApiVersions, Metadata, CreateTopics, InitProducerId, Produce, ListOffsets
+// and Fetch (no KIP-714 client metrics): on MSK the IAM actions
+// kafka-cluster:Connect and WriteDataIdempotently on the cluster, and
+// CreateTopic, DescribeTopic, WriteData and ReadData on the topics
+// (deploy/aws/tributary-msk.yaml, checked by deploy/msk_test.go).
 //
 // # Metrics
 //
