@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"regexp"
 	"sync"
 	"time"
@@ -20,6 +19,8 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl"
 	saslaws "github.com/twmb/franz-go/pkg/sasl/aws"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/tributary-iot/tributary/internal/loglimit"
 )
 
 // SASL mechanisms of SASLConfig.Mechanism.
@@ -181,7 +182,7 @@ func (c Config) ClientOpts(ctx context.Context) ([]kgo.Opt, error) {
 		kgo.SeedBrokers(c.Brokers...),
 		kgo.ClientID(c.ClientID),
 		kgo.DialTimeout(c.DialTimeout),
-		kgo.WithLogger(kgoLogger{c.Logger}),
+		kgo.WithLogger(newKgoLogger(c.Logger)),
 		// No KIP-714 metrics pushed to the brokers: one API (and IAM action)
 		// less.
 		kgo.DisableClientMetrics(),
@@ -304,20 +305,31 @@ func (b *Backend) Close() error {
 	return nil
 }
 
-// kgoLogger sends franz-go's warnings and errors to slog.
-type kgoLogger struct{ l *slog.Logger }
-
-func (k kgoLogger) Level() kgo.LogLevel {
-	if os.Getenv("KGO_DEBUG") != "" {
-		return kgo.LogLevelDebug
-	}
-	return kgo.LogLevelWarn
+// kgoLogger sends franz-go's warnings and errors to slog, each distinct
+// message at most once a minute (a broker outage makes franz-go warn at
+// every retry), with the count of the ones suppressed. franz-go's messages
+// are constant strings, so the limiters are bounded by its source.
+type kgoLogger struct {
+	l      *slog.Logger
+	limits *sync.Map // message → *loglimit.Limiter
 }
+
+func newKgoLogger(l *slog.Logger) kgoLogger { return kgoLogger{l: l, limits: new(sync.Map)} }
+
+func (k kgoLogger) Level() kgo.LogLevel { return kgo.LogLevelWarn }
 
 func (k kgoLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
 	lv := slog.LevelWarn
 	if level == kgo.LogLevelError {
 		lv = slog.LevelError
+	}
+	v, _ := k.limits.LoadOrStore(msg, new(loglimit.Limiter))
+	ok, suppressed := v.(*loglimit.Limiter).Allow()
+	if !ok {
+		return
+	}
+	if suppressed > 0 {
+		keyvals = append(keyvals, "suppressed", suppressed)
 	}
 	k.l.Log(context.Background(), lv, "kafka: "+msg, keyvals...)
 }

@@ -85,15 +85,7 @@ func checkTopicOf(t *testing.T, recs []*kgo.Record, want []protocol.Reading, gat
 			got[rec.Readings[i].Key()]++
 		}
 	}
-	bad := 0
-	for i := range want {
-		if got[want[i].Key()] != 1 {
-			bad++
-		}
-	}
-	if bad > 0 || len(got) != len(want) {
-		t.Errorf("%d of %d readings not in the topic exactly once (%d distinct in the topic)", bad, len(want), len(got))
-	}
+	exactlyOnce(t, got, want)
 }
 
 func kafkaConfig(data, broker string) server.Config {

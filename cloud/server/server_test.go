@@ -236,6 +236,13 @@ func checkStream(t *testing.T, recs []types.Record, want []protocol.Reading) {
 			got[rec.Readings[i].Key()]++
 		}
 	}
+	exactlyOnce(t, got, want)
+}
+
+// exactlyOnce: every reading of want was counted once in got, and got
+// holds nothing else.
+func exactlyOnce(t *testing.T, got map[protocol.Key]int, want []protocol.Reading) {
+	t.Helper()
 	bad := 0
 	for i := range want {
 		if got[want[i].Key()] != 1 {
