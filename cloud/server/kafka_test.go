@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tributary-iot/tributary/cloud/server"
@@ -204,4 +206,26 @@ func TestKafkaCloudKill9(t *testing.T) {
 	logs, _ := os.ReadFile(cloud.Log)
 	t.Logf("restarts that found batches in the crash window and read the topic's tail back: %d",
 		strings.Count(string(logs), "stream tail read back"))
+}
+
+// TestKafkaBackPressure: a broker refusing writes (NOT_ENOUGH_REPLICAS, as
+// when too few replicas are in sync) reaches the gateway as 429 or 503
+// with Retry-After, nothing is acknowledged, and the resend after the
+// broker recovered is stored once.
+func TestKafkaBackPressure(t *testing.T) {
+	k := testenv.StartKafka(t, testenv.KafkaOptions{})
+	r := start(t, kafkaConfig(t.TempDir(), k.Addr), shardstore.Options{})
+	tok, _ := r.s.Tokens().Issue("gw-1")
+	url := "http://" + r.s.Addr()
+	rs := readings(300, 6, t0)
+	k.Fault(0, kerr.NotEnoughReplicas.Code, -1, "telemetry")
+	code, retry := sendBatch(t, url, tok, &protocol.Batch{Gateway: "gw-1", Epoch: 1, FirstSeq: 1, Readings: rs})
+	if (code != http.StatusTooManyRequests && code != http.StatusServiceUnavailable) || retry == "" {
+		t.Errorf("while the broker refuses: HTTP %d, Retry-After %q; want 429 or 503 with Retry-After", code, retry)
+	}
+	k.ClearFaults()
+	if code, _ := sendBatch(t, url, tok, &protocol.Batch{Gateway: "gw-1", Epoch: 1, FirstSeq: 1, Readings: rs}); code != http.StatusOK {
+		t.Fatalf("after the broker recovered: HTTP %d", code)
+	}
+	checkTopic(t, readTopic(t, k.Addr, "telemetry"), rs)
 }
