@@ -7,12 +7,18 @@
 //	cfg := kafkabackend.Config{Brokers: []string{"b-1:9092"}, Topic: "telemetry"}
 //	b, err := kafkabackend.New(ctx, cfg)      // connects lazily, validates cfg
 //	err = b.EnsureTopics(ctx, "telemetry", "alerts") // kadm: create if missing
-//	res, err := b.Put(ctx, "telemetry", entries) // ingest.Backend
+//	res, err := b.Put(ctx, "telemetry", entries) // ingest.Backend; Result.ShardID is
+//	                                          // the partition ("3"), SequenceNumber the offset
 //	err = b.Scan(ctx, "telemetry", from, to, fn) // ingest.Scanner
 //	opts, err := cfg.ClientOpts(ctx)          // connection options (brokers, TLS,
 //	                                          // SASL, client id) for other clients,
 //	                                          // e.g. a consumer group
-//	b.Client(), b.Close()
+//	b.Client(), b.Config(), b.Close()
+//
+// Errors: ErrInvalidEntry (Result.Err: empty key, over MaxRecordBytes),
+// ErrPartitionMismatch (EnsureTopics: an existing topic's partition count
+// differs; it is left alone). Constants MechanismSCRAMSHA512,
+// MechanismAWSMSKIAM and the Default* values of Config.
 //
 // # Records
 //

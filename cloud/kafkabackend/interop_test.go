@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/twmb/franz-go/pkg/kfake"
+
 	"github.com/tributary-iot/tributary/cloud/ingest"
 	"github.com/tributary-iot/tributary/cloud/kafkabackend"
 	"github.com/tributary-iot/tributary/internal/testenv"
@@ -129,5 +131,41 @@ func TestMurmur2Placement(t *testing.T) {
 	}
 	if len(spread) < 5 {
 		t.Errorf("%d keys on only %d of 7 partitions", len(keys), len(spread))
+	}
+}
+
+// javaPartitions are the partitions of 7 that Kafka's default partitioner
+// gives these keys, as librdkafka's murmur2_random placed them (kcat -P -X
+// partitioner=murmur2_random, 2026-12-08): TestMurmur2Placement checks the
+// same live when kcat is installed.
+var javaPartitions = map[string]string{
+	"0": "3", "a": "5", "dev-0": "3", "dev-1": "1", "dev-123456789": "0", "dev-2": "4", "dev-3": "0",
+	"gw-17.dev-4": "3", "node-1": "6", "node-2": "5", "sensor:00:1A:7D": "4", "the-quick-brown-fox": "1", "ünïcode": "6",
+}
+
+// TestJavaPartitions: Put places keys where Kafka's Java client would.
+func TestJavaPartitions(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(7, "telemetry"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	b, err := kafkabackend.New(t.Context(), kafkabackend.Config{Brokers: c.ListenAddrs(), Partitions: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var es []ingest.Entry
+	for k := range javaPartitions {
+		es = append(es, ingest.Entry{PartitionKey: k, Data: []byte("v")})
+	}
+	res, err := b.Put(t.Context(), "telemetry", es)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range res {
+		if want := javaPartitions[es[i].PartitionKey]; r.Err != nil || r.ShardID != want {
+			t.Errorf("key %q: partition %s (%v), Java's is %s", es[i].PartitionKey, r.ShardID, r.Err, want)
+		}
 	}
 }
