@@ -68,6 +68,11 @@ type Config struct {
 	// MaxBufferedRecords bounds the records the producer holds, across all
 	// Puts (default 10000); beyond it Put answers ErrThrottled at once.
 	MaxBufferedRecords int
+	// RememberLate is how long a record that Put reported as unknown and
+	// that the broker acknowledged later is remembered (at most
+	// MaxBufferedRecords of them), so that the gateway's resend of it is
+	// acknowledged without a second copy (default 10m).
+	RememberLate time.Duration
 	// Registerer, if set, gets the Prometheus collectors
 	// (tributary_kafka_*).
 	Registerer prometheus.Registerer
@@ -85,6 +90,7 @@ const (
 	DefaultPutTimeout         = 30 * time.Second
 	DefaultSettleTimeout      = time.Second
 	DefaultMaxBufferedRecords = 10000
+	DefaultRememberLate       = 10 * time.Minute
 	// retryBackoffMax caps the producer's pause between retries, so that
 	// a record that stayed unsent is failed soon after its deadline.
 	retryBackoffMax = 250 * time.Millisecond
@@ -141,7 +147,8 @@ func (c Config) Validate() error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"DialTimeout", c.DialTimeout}, {"RequestTimeout", c.RequestTimeout}, {"PutTimeout", c.PutTimeout}, {"SettleTimeout", c.SettleTimeout}} {
+	}{{"DialTimeout", c.DialTimeout}, {"RequestTimeout", c.RequestTimeout}, {"PutTimeout", c.PutTimeout}, {"SettleTimeout", c.SettleTimeout},
+		{"RememberLate", c.RememberLate}} {
 		if d.v < 0 {
 			return fmt.Errorf("kafkabackend: %s is negative (%v): use 0 for the default", d.name, d.v)
 		}
@@ -162,6 +169,7 @@ func (c Config) WithDefaults() Config {
 	c.PutTimeout = cmp.Or(c.PutTimeout, DefaultPutTimeout)
 	c.SettleTimeout = cmp.Or(c.SettleTimeout, DefaultSettleTimeout)
 	c.MaxBufferedRecords = cmp.Or(c.MaxBufferedRecords, DefaultMaxBufferedRecords)
+	c.RememberLate = cmp.Or(c.RememberLate, DefaultRememberLate)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -234,8 +242,7 @@ type Backend struct {
 	log    *slog.Logger
 	m      *metrics
 
-	mu     sync.Mutex
-	flying map[flightKey]*flight // records produced and not yet settled
+	flights flights
 
 	closeOnce sync.Once
 }
@@ -248,7 +255,8 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 		return nil, err
 	}
 	cfg = cfg.WithDefaults()
-	b := &Backend{cfg: cfg, base: base, log: cfg.Logger, flying: make(map[flightKey]*flight)}
+	b := &Backend{cfg: cfg, base: base, log: cfg.Logger}
+	b.flights.init(cfg.MaxBufferedRecords, cfg.RememberLate)
 	opts := append(append([]kgo.Opt(nil), base...),
 		kgo.RequiredAcks(kgo.AllISRAcks()), // with idempotence, the default; said so
 		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),

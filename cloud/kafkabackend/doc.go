@@ -58,8 +58,10 @@
 //     sequence number (the broker drops the copy if the first one landed).
 //     A later Put of the identical record (same topic, key and value: the
 //     gateway's resend of the same batch) waits for that copy instead of
-//     producing a second one, so a broker outage longer than the timeouts
-//     does not duplicate records when it ends.
+//     producing a second one; and once that copy is acknowledged, a resend
+//     within Config.RememberLate (10m) is acknowledged with it. So a broker
+//     outage longer than the timeouts does not duplicate records when it
+//     ends.
 //   - any other Err: not written and retrying will not help (a record over
 //     the broker's max.message.bytes, authorization refused).
 //
@@ -86,6 +88,7 @@
 // # Metrics
 //
 // tributary_kafka_records_total{result=written|throttled|unknown|failed},
-// tributary_kafka_joined_total (resends that waited for an in-flight copy),
+// tributary_kafka_joined_total (resends that waited for an in-flight copy
+// or found it acknowledged late), tributary_kafka_late_acks_total,
 // tributary_kafka_put_seconds, tributary_kafka_buffered_records.
 package kafkabackend

@@ -232,3 +232,35 @@ func TestBrokerKilledMidWrite(t *testing.T) {
 	}
 	t.Logf("%d acknowledged, %d had an unknown outcome on the way, %d were refused first", len(acked), len(unknown), len(refused))
 }
+
+// TestLateAckRemembered: a record reported as unknown (REQUEST_TIMED_OUT)
+// that the producer gets acknowledged after Put gave up is remembered, so
+// that a resend long after is acknowledged without a second copy.
+func TestLateAckRemembered(t *testing.T) {
+	k := startKafka(t)
+	b := newBackend(t, k, nil)
+	k.Fault(produceKey, kerr.RequestTimedOut.Code, -1, "telemetry")
+	es := entries(t, 4, 0)
+	for i, r := range putWithin(t, b, 100*time.Millisecond, es) {
+		if !errors.Is(r.Err, ingest.ErrOutcomeUnknown) {
+			t.Fatalf("entry %d: %v, want ErrOutcomeUnknown", i, r.Err)
+		}
+	}
+	// The producer keeps retrying; once the broker answers, it is
+	// acknowledged, after Put gave up.
+	k.ClearFaults()
+	testenv.WaitFor(t, "the producer to finish the records", 20*time.Second, func() bool {
+		return b.Client().BufferedProduceRecords() == 0
+	})
+	for i, r := range putWithin(t, b, 5*time.Second, es) {
+		if r.Err != nil || r.ShardID == "" {
+			t.Errorf("resent entry %d: %+v", i, r)
+		}
+	}
+	got := contents(t, b)
+	for i := range es {
+		if n := got[string(es[i].Data)]; n != 1 {
+			t.Errorf("entry %d is in the topic %d times, want once", i, n)
+		}
+	}
+}

@@ -12,7 +12,7 @@ import (
 type metrics struct {
 	records                             *prometheus.CounterVec
 	written, throttled, unknown, failed prometheus.Counter
-	joined                              prometheus.Counter
+	joined, late                        prometheus.Counter
 	putSeconds                          prometheus.Histogram
 	buffered                            prometheus.GaugeFunc
 }
@@ -32,6 +32,10 @@ func newMetrics(c *kgo.Client) *metrics {
 			Name: "tributary_kafka_joined_total",
 			Help: "Entries identical to a record still in flight, which waited for it instead of being produced again.",
 		}),
+		late: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tributary_kafka_late_acks_total",
+			Help: "Records reported as unknown whose write finished later (acknowledged or failed); acknowledged ones are remembered so that their resend is not written twice.",
+		}),
 		putSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "tributary_kafka_put_seconds",
 			Help:    "Latency of one Put: every entry acknowledged or given up.",
@@ -46,7 +50,7 @@ func newMetrics(c *kgo.Client) *metrics {
 
 func (m *metrics) register(r prometheus.Registerer) error {
 	var errs []error
-	for _, c := range []prometheus.Collector{m.records, m.joined, m.putSeconds, m.buffered} {
+	for _, c := range []prometheus.Collector{m.records, m.joined, m.late, m.putSeconds, m.buffered} {
 		errs = append(errs, r.Register(c))
 	}
 	return errors.Join(errs...)

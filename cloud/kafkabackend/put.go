@@ -2,10 +2,8 @@ package kafkabackend
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -26,29 +24,6 @@ const MaxRecordBytes = 1 << 20
 // ErrInvalidEntry is wrapped by a Result's Err when the entry can never be
 // written: an empty key, or key and value over MaxRecordBytes.
 var ErrInvalidEntry = errors.New("kafkabackend: invalid entry")
-
-// flightKey identifies a record by its content: topic, key and value.
-type flightKey [sha256.Size]byte
-
-func keyOf(topic string, e *ingest.Entry) flightKey {
-	h := sha256.New()
-	h.Write([]byte(topic))
-	h.Write([]byte{0})
-	h.Write([]byte(e.PartitionKey))
-	h.Write([]byte{0})
-	h.Write(e.Data)
-	var k flightKey
-	h.Sum(k[:0])
-	return k
-}
-
-// flight is a record handed to the producer; done closes when its promise
-// has run (rec and err are set then).
-type flight struct {
-	done chan struct{}
-	rec  *kgo.Record
-	err  error
-}
 
 // Put writes entries to topic ("" means Config.Topic) and returns one
 // Result per entry, in order (see the package doc for what each means).
@@ -127,47 +102,6 @@ func checkEntry(e *ingest.Entry) error {
 		return fmt.Errorf("%w: %d bytes of key and value (at most %d)", ErrInvalidEntry, n, MaxRecordBytes)
 	}
 	return nil
-}
-
-// produce hands e to the producer, or returns the flight of an identical
-// record still in flight.
-func (b *Backend) produce(ctx context.Context, topic string, e *ingest.Entry) *flight {
-	k := keyOf(topic, e)
-	b.mu.Lock()
-	if f := b.flying[k]; f != nil {
-		b.mu.Unlock()
-		b.m.joined.Inc()
-		return f
-	}
-	f := &flight{done: make(chan struct{})}
-	b.flying[k] = f
-	b.mu.Unlock()
-	rec := &kgo.Record{Topic: topic, Key: []byte(e.PartitionKey), Value: e.Data}
-	b.client.TryProduce(ctx, rec, func(r *kgo.Record, err error) {
-		f.rec, f.err = r, err
-		b.mu.Lock()
-		delete(b.flying, k)
-		b.mu.Unlock()
-		close(f.done)
-	})
-	return f
-}
-
-// settle waits for f until timeout is closed and says what became of it.
-func (b *Backend) settle(f *flight, timeout <-chan struct{}) ingest.Result {
-	select {
-	case <-f.done:
-	case <-timeout:
-		select {
-		case <-f.done:
-		default:
-			return ingest.Result{Err: fmt.Errorf("%w: kafkabackend: sent to the broker and not acknowledged by the deadline (the producer keeps retrying it)", ingest.ErrOutcomeUnknown)}
-		}
-	}
-	if f.err == nil {
-		return ingest.Result{ShardID: strconv.Itoa(int(f.rec.Partition)), SequenceNumber: strconv.FormatInt(f.rec.Offset, 10)}
-	}
-	return ingest.Result{Err: classify(f.err)}
 }
 
 // classify maps the error a record failed with. franz-go's idempotent
