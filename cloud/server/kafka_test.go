@@ -211,7 +211,8 @@ func TestKafkaCloudKill9(t *testing.T) {
 // TestKafkaBackPressure: a broker refusing writes (NOT_ENOUGH_REPLICAS, as
 // when too few replicas are in sync) reaches the gateway as 429 or 503
 // with Retry-After, nothing is acknowledged, and the resend after the
-// broker recovered is stored once.
+// broker recovered is stored once; so is one after writes went
+// unanswered.
 func TestKafkaBackPressure(t *testing.T) {
 	k := testenv.StartKafka(t, testenv.KafkaOptions{})
 	r := start(t, kafkaConfig(t.TempDir(), k.Addr), shardstore.Options{})
@@ -227,5 +228,21 @@ func TestKafkaBackPressure(t *testing.T) {
 	if code, _ := sendBatch(t, url, tok, &protocol.Batch{Gateway: "gw-1", Epoch: 1, FirstSeq: 1, Readings: rs}); code != http.StatusOK {
 		t.Fatalf("after the broker recovered: HTTP %d", code)
 	}
-	checkTopic(t, readTopic(t, k.Addr, "telemetry"), rs)
+
+	// Unanswered writes (REQUEST_TIMED_OUT: the broker may have appended
+	// them) are never acknowledged: 503. The producer finishes them once
+	// the broker answers, and the gateway's resend is acknowledged without
+	// a second copy.
+	more := readings(300, 6, t0.Add(time.Hour))
+	k.Fault(0, kerr.RequestTimedOut.Code, -1, "telemetry")
+	batch := &protocol.Batch{Gateway: "gw-1", Epoch: 1, FirstSeq: 301, Readings: more}
+	if code, retry := sendBatch(t, url, tok, batch); code != http.StatusServiceUnavailable || retry == "" {
+		t.Errorf("while writes go unanswered: HTTP %d, Retry-After %q; want 503 with Retry-After", code, retry)
+	}
+	k.ClearFaults()
+	testenv.WaitFor(t, "the resend to be acknowledged", 30*time.Second, func() bool {
+		code, _ := sendBatch(t, url, tok, batch)
+		return code == http.StatusOK
+	})
+	checkTopic(t, readTopic(t, k.Addr, "telemetry"), append(rs, more...))
 }
