@@ -77,7 +77,10 @@ cleanup() {
 }
 trap cleanup INT TERM EXIT
 
-TOKEN=$(./bin/tributary-cloud -data "$OUT/cloud" token issue "$GW" 2>/dev/null)
+# The gateway's token goes to a file only its owner can read, never on a
+# command line (ps shows those).
+mkdir -p "$OUT/agent"
+(umask 077 && ./bin/tributary-cloud -data "$OUT/cloud" token issue "$GW" 2>/dev/null >"$OUT/agent/token")
 # Each process runs in its own session, so that Ctrl-C reaches only this
 # script, which stops them in order (fleet, agent, verify, cloud).
 setsid ./bin/tributary-cloud -data "$OUT/cloud" -listen "127.0.0.1:$HTTP" -admin-listen "127.0.0.1:$ADMIN" \
@@ -86,7 +89,7 @@ cloud_pid=$!
 wait_http "$HTTP" /healthz tributary-cloud "$OUT/cloud.log"
 wait_http "$ADMIN" /healthz "tributary-cloud's admin listener" "$OUT/cloud.log"
 
-setsid ./bin/tributary-agent -data "$OUT/agent" -gateway "$GW" -cloud "http://127.0.0.1:$HTTP" -token "$TOKEN" \
+setsid ./bin/tributary-agent -data "$OUT/agent" -gateway "$GW" -cloud "http://127.0.0.1:$HTTP" -token-file "$OUT/agent/token" \
 	-listen "127.0.0.1:$AGENT" -mqtt-listen "127.0.0.1:$MQTT" >"$OUT/agent.log" 2>&1 &
 agent_pid=$!
 wait_http "$AGENT" /healthz tributary-agent "$OUT/agent.log"

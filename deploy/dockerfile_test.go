@@ -208,6 +208,22 @@ func findGoBuild(t *testing.T, file string, st stage, vars map[string]string) go
 	return gb
 }
 
+// build runs the go build command here, from the repository root, with
+// its environment, writing the binary to out.
+func (gb goBuild) build(t *testing.T, out string) {
+	t.Helper()
+	args := slices.Insert(append([]string{"build"}, gb.args...), 1, "-o", out)
+	cmd := exec.Command(goBin(t), args...)
+	cmd.Dir = root
+	cmd.Env = os.Environ()
+	for k, v := range gb.env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go %s (env %v): %v\n%s", strings.Join(args, " "), gb.env, err, b)
+	}
+}
+
 // TestDockerfiles checks every container file: pinned base images (no
 // latest), a static CGO_ENABLED=0 -trimpath build of a command that exists
 // in the repository, a final distroless or scratch stage that runs as a
@@ -324,17 +340,7 @@ func TestDockerfiles(t *testing.T) {
 			}
 			// The same build, here.
 			out := filepath.Join(t.TempDir(), tc.binary)
-			args := append([]string{"build"}, gb.args...)
-			args = slices.Insert(args, 1, "-o", out)
-			cmd := exec.Command(goBin(t), args...)
-			cmd.Dir = root
-			cmd.Env = os.Environ()
-			for k, v := range gb.env {
-				cmd.Env = append(cmd.Env, k+"="+v)
-			}
-			if b, err := cmd.CombinedOutput(); err != nil {
-				t.Fatalf("go %s (env %v): %v\n%s", strings.Join(args, " "), gb.env, err, b)
-			}
+			gb.build(t, out)
 			ef, err := elf.Open(out)
 			if err != nil {
 				t.Fatal(err)
@@ -345,7 +351,7 @@ func TestDockerfiles(t *testing.T) {
 					t.Errorf("%s has an ELF interpreter: not static, it would not run on distroless/static", tc.binary)
 				}
 			}
-			t.Logf("go %s: ok", strings.Join(args, " "))
+			t.Logf("go build %s: ok", strings.Join(gb.args, " "))
 		})
 	}
 }

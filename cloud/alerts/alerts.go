@@ -11,6 +11,13 @@
 // (connection error, 429 or 5xx) up to Config.WebhookRetries times, then
 // drops it and counts it. Alerts are at most once per sink across a
 // restart: the queues are in memory.
+//
+// Webhook hygiene: with Config.WebhookSecret every POST carries an
+// HMAC-SHA256 signature of its timestamp and body (SignatureHeader, which
+// documents the format; VerifySignature is a reference receiver). A
+// redirect is not followed: it counts as a failure
+// (tributary_alerts_webhook_redirects_total) and the alert is dropped.
+// The URL appears in logs and errors only redacted (RedactURL).
 package alerts
 
 import (
@@ -49,7 +56,9 @@ type Config struct {
 	// Stream receives every alert as a JSON record ("" disables it).
 	Stream string
 	// WebhookURL, if set, gets every alert as a JSON POST.
-	WebhookURL     string
+	WebhookURL string
+	// WebhookSecret, if set, signs every POST (SignatureHeader).
+	WebhookSecret  []byte
 	WebhookTimeout time.Duration // per attempt, default 5s
 	WebhookRetries int           // attempts after the first, default 3
 	// QueueSize bounds each sink's queue (default 4096).
@@ -62,7 +71,7 @@ func (c Config) Validate() error {
 	if c.WebhookURL != "" {
 		u, err := url.Parse(c.WebhookURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("alerts: webhook %q: want an http:// or https:// URL", c.WebhookURL))
+			errs = append(errs, fmt.Errorf("alerts: webhook %q: want an http:// or https:// URL", RedactURL(c.WebhookURL)))
 		}
 	}
 	if c.WebhookTimeout < 0 || c.WebhookRetries < 0 || c.QueueSize < 0 {
@@ -86,8 +95,11 @@ type Options struct {
 	// Registerer gets the counters, if set.
 	Registerer prometheus.Registerer
 	// Client posts to the webhook (default: a client with
-	// Config.WebhookTimeout).
+	// Config.WebhookTimeout). Redirects are never followed, whatever its
+	// CheckRedirect.
 	Client *http.Client
+	// Now stamps the signatures (default time.Now).
+	Now func() time.Time
 }
 
 // Dispatcher fans alerts out to the sinks. Send may be called
@@ -99,9 +111,11 @@ type Dispatcher struct {
 	stream chan anomaly.Alert // nil without a stream sink
 	hook   chan anomaly.Alert // nil without a webhook
 
-	sent    *prometheus.CounterVec
-	dropped *prometheus.CounterVec
-	failed  *prometheus.CounterVec
+	sent      *prometheus.CounterVec
+	dropped   *prometheus.CounterVec
+	failed    *prometheus.CounterVec
+	redirects prometheus.Counter
+	hookURL   string // the webhook URL, redacted: for logs
 
 	mu    sync.Mutex
 	stats Stats
@@ -130,8 +144,14 @@ func New(cfg Config, opts Options) (*Dispatcher, error) {
 	if opts.Client == nil {
 		opts.Client = &http.Client{Timeout: cfg.WebhookTimeout}
 	}
+	opts.Client = noRedirects(opts.Client)
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	d := &Dispatcher{
-		cfg: cfg, opts: opts, log: opts.Logger.With("component", "alerts"),
+		cfg: cfg, opts: opts, log: opts.Logger.With("component", "alerts"), hookURL: RedactURL(cfg.WebhookURL),
+		redirects: prometheus.NewCounter(prometheus.CounterOpts{Name: "tributary_alerts_webhook_redirects_total",
+			Help: "Webhook answers that were redirects (3xx): not followed, the alert dropped. Point anomaly.webhook at the final URL."}),
 		sent:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tributary_alerts_sent_total", Help: "Alerts delivered, by sink (log, stream, webhook)."}, []string{"sink"}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tributary_alerts_dropped_total", Help: "Alerts not delivered to a sink: its queue was full, or the webhook kept failing."}, []string{"sink"}),
 		failed:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tributary_alerts_attempt_failures_total", Help: "Failed delivery attempts (retried), by sink."}, []string{"sink"}),
@@ -143,7 +163,7 @@ func New(cfg Config, opts Options) (*Dispatcher, error) {
 		d.hook = make(chan anomaly.Alert, cfg.QueueSize)
 	}
 	if opts.Registerer != nil {
-		for _, c := range []prometheus.Collector{d.sent, d.dropped, d.failed} {
+		for _, c := range []prometheus.Collector{d.sent, d.dropped, d.failed, d.redirects} {
 			if err := opts.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("alerts: register metrics: %w", err)
 			}
@@ -341,13 +361,13 @@ func (d *Dispatcher) post(ctx context.Context, a anomaly.Alert) {
 		}
 		d.failed.WithLabelValues("webhook").Inc()
 		if attempt >= d.cfg.WebhookRetries || ctx.Err() != nil {
-			d.log.Warn("webhook gave up on an alert", "url", d.cfg.WebhookURL, "device", a.Device, "attempts", attempt+1, "err", err)
+			d.log.Warn("webhook gave up on an alert", "url", d.hookURL, "device", a.Device, "attempts", attempt+1, "err", err)
 			d.drop("webhook", &d.stats.WebhookFailed)
 			return
 		}
 		var perm permanent
 		if errors.As(err, &perm) {
-			d.log.Warn("webhook refused an alert; not retried", "url", d.cfg.WebhookURL, "device", a.Device, "err", err)
+			d.log.Warn("webhook refused an alert; not retried", "url", d.hookURL, "device", a.Device, "err", err)
 			d.drop("webhook", &d.stats.WebhookFailed)
 			return
 		}
@@ -365,19 +385,25 @@ func (d *Dispatcher) postOnce(ctx context.Context, body []byte) error {
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.cfg.WebhookURL, bytes.NewReader(body))
 	if err != nil {
-		return permanent{err}
+		return permanent{redactErr(err)}
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "tributary-cloud")
+	if len(d.cfg.WebhookSecret) > 0 {
+		req.Header.Set(SignatureHeader, Sign(d.cfg.WebhookSecret, body, d.opts.Now()))
+	}
 	resp, err := d.opts.Client.Do(req)
 	if err != nil {
-		return err
+		return redactErr(err)
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	switch {
 	case resp.StatusCode < 300:
 		return nil
+	case resp.StatusCode < 400:
+		d.redirects.Inc()
+		return permanent{fmt.Errorf("%w (%s to %s)", errRedirect, resp.Status, RedactURL(resp.Header.Get("Location")))}
 	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
 		return fmt.Errorf("webhook answered %s", resp.Status)
 	default:

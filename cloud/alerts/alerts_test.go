@@ -127,7 +127,7 @@ func TestWebhookRetriesServerErrorsNotClientErrors(t *testing.T) {
 		n := calls.Add(1)
 		var a anomaly.Alert
 		b, _ := io.ReadAll(r.Body)
-		if err := json.Unmarshal(b, &a); err != nil || r.Header.Get("Content-Type") != "application/json" {
+		if err := json.Unmarshal(b, &a); err != nil || r.Header.Get("Content-Type") != "application/json" || r.Header.Get(alerts.SignatureHeader) != "" {
 			t.Errorf("webhook body %q: %v", b, err)
 		}
 		switch {
@@ -142,13 +142,7 @@ func TestWebhookRetriesServerErrorsNotClientErrors(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	d, err := alerts.New(alerts.Config{WebhookURL: srv.URL, WebhookRetries: 2}, alerts.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go d.Run(ctx)
+	d := runDispatcher(t, alerts.Config{WebhookURL: srv.URL, WebhookRetries: 2}, alerts.Options{})
 	d.Send(alert("dev-1", 1))
 	d.Send(alert("bad", 2))
 	d.Send(alert("dev-2", 3))

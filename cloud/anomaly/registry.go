@@ -3,9 +3,12 @@ package anomaly
 import (
 	"container/list"
 	"hash/maphash"
+	"log/slog"
 	"math"
 	"sync"
 	"time"
+
+	"github.com/tributary-iot/tributary/internal/loglimit"
 )
 
 // Key names a series: one metric of one device.
@@ -29,37 +32,57 @@ type Alert struct {
 type RegistryStats struct {
 	Series  int    // series held now
 	Created uint64 // detectors made (a series evicted and seen again counts twice)
-	Evicted uint64 // series forgotten to stay within the bound
-	Points  uint64 // points scored
-	Late    uint64 // points not after their series' last one: not scored
-	Future  uint64 // points stamped beyond Config.FutureMargin after their receive time: not scored
-	Alerts  uint64 // alerts raised
+	Evicted uint64 // idle series forgotten to make room for new ones
+	// Unscored counts the points of new series that found the registry
+	// full of series active within EvictIdle: not scored, no detector
+	// made.
+	Unscored uint64
+	Points   uint64 // points scored
+	Late     uint64 // points not after their series' last one: not scored
+	Future   uint64 // points stamped beyond Config.FutureMargin after their receive time: not scored
+	Alerts   uint64 // alerts raised
 }
 
 // Registry holds one Detector per series for a live consumer, at most
-// maxSeries of them: when a new series would exceed the bound, the least
-// recently updated one is forgotten (and counted). It is safe for
-// concurrent use; series are spread over independently locked shards, and
-// the bound is kept per shard.
+// maxSeries of them. When a new series finds it full, the least recently
+// updated series is forgotten (counted in Evicted) if its last point is at
+// least EvictIdle (1h) older than the new one's; otherwise the new series
+// gets no detector and its points are not scored (counted in Unscored)
+// until a place frees. So the series being scored keep their detectors: a
+// flood of new series (a misbehaving gateway, a fleet larger than the
+// bound) cannot evict them, nor make the registry build and drop a
+// detector at every point. Both are logged, at most once a minute each. It
+// is safe for concurrent use; series are spread over independently locked
+// shards, and the bound is kept per shard.
 type Registry struct {
 	cfg    Config
 	seed   maphash.Seed
+	max    int
+	log    *slog.Logger
+	full   loglimit.Limiter // "no room" lines
+	evict  loglimit.Limiter // "evicted" lines
 	shards [regShards]regShard
 }
+
+// EvictIdle is how long a series must have been silent (in device time,
+// against the new series' point) before a full Registry forgets it for a
+// new one.
+const EvictIdle = time.Hour
 
 const regShards = 16
 
 type regShard struct {
-	mu      sync.Mutex
-	max     int
-	series  map[Key]*list.Element // of *regEntry
-	lru     list.List             // front: most recent
-	created uint64
-	evicted uint64
-	points  uint64
-	late    uint64
-	future  uint64
-	alerts  uint64
+	mu       sync.Mutex
+	max      int
+	series   map[Key]*list.Element // of *regEntry
+	lru      list.List             // front: most recent
+	created  uint64
+	evicted  uint64
+	unscored uint64
+	points   uint64
+	late     uint64
+	future   uint64
+	alerts   uint64
 }
 
 type regEntry struct {
@@ -80,18 +103,39 @@ type regEntry struct {
 // back before it is called a level shift.
 const settleMax = 8
 
-// DefaultMaxSeries is the bound NewRegistry uses for maxSeries <= 0.
-const DefaultMaxSeries = 10000
+// Memory. A series costs its Detector plus the registry's entry: about
+// 82 KB while the detector learns (its first ~620 points), about 50 KB
+// after (TestRegistryMemory measures both; SeriesBytes, 84,000 bytes, is
+// the figure with a margin). The bound must hold the worst case, every
+// series learning (a fleet just started, or a flood of new series):
+// DefaultMaxSeries, 6,000 series, is at most 481 MiB of live heap, so it
+// fits a 512 MiB budget (about 285 MiB once learnt). Size
+// anomaly.max_series from SeriesBytes per series.
+const (
+	DefaultMaxSeries = 6000
+	SeriesBytes      = 84_000
+)
+
+// RegistryOption configures a Registry.
+type RegistryOption func(*Registry)
+
+// WithLogger logs the registry's evictions and the series it has no
+// room for (at most one line a minute each); the default discards them.
+func WithLogger(l *slog.Logger) RegistryOption { return func(r *Registry) { r.log = l } }
 
 // NewRegistry returns a registry of at most maxSeries series (rounded up
 // to a multiple of 16; DefaultMaxSeries if maxSeries <= 0), whose
 // detectors use cfg.
-func NewRegistry(cfg Config, maxSeries int) *Registry {
+func NewRegistry(cfg Config, maxSeries int, opts ...RegistryOption) *Registry {
 	if maxSeries <= 0 {
 		maxSeries = DefaultMaxSeries
 	}
-	r := &Registry{cfg: cfg.withDefaults(), seed: maphash.MakeSeed()}
+	r := &Registry{cfg: cfg.withDefaults(), seed: maphash.MakeSeed(), log: slog.New(slog.DiscardHandler)}
+	for _, o := range opts {
+		o(r)
+	}
 	per := (maxSeries + regShards - 1) / regShards
+	r.max = per * regShards
 	for i := range r.shards {
 		r.shards[i].max = per
 		r.shards[i].series = make(map[Key]*list.Element)
@@ -134,7 +178,10 @@ func (r *Registry) ObserveReceived(device, metric string, t, received time.Time,
 		s.future++
 		return Result{}, Alert{}, false
 	}
-	e := s.get(k, r.cfg)
+	e := r.get(s, k, t)
+	if e == nil {
+		return Result{}, Alert{}, false
+	}
 	if e.det.n > 0 && !t.After(e.det.prevT) {
 		// A redelivered point, or one uploaded late (a gateway's backlog
 		// after an outage travels beside its live data): a streaming
@@ -178,18 +225,33 @@ func (r *Registry) ObserveReceived(device, metric string, t, received time.Time,
 	return res, a, true
 }
 
-func (s *regShard) get(k Key, cfg Config) *regEntry {
+// get returns k's entry, making it if there is room for a series whose
+// point is at t (see Registry), or nil. s.mu is held.
+func (r *Registry) get(s *regShard, k Key, t time.Time) *regEntry {
 	if el, ok := s.series[k]; ok {
 		s.lru.MoveToFront(el)
 		return el.Value.(*regEntry)
 	}
 	if s.lru.Len() >= s.max {
 		old := s.lru.Back()
-		delete(s.series, old.Value.(*regEntry).key)
+		oe := old.Value.(*regEntry)
+		if oe.det.n > 0 && t.Sub(oe.det.prevT) < EvictIdle {
+			s.unscored++
+			if ok, n := r.full.Allow(); ok {
+				r.log.Warn("anomaly detectors full: points of new series are not scored until a series has been silent for an hour; raise anomaly.max_series (84 KB of memory per series)",
+					"max_series", r.max, "device", k.Device, "metric", k.Metric, "suppressed", n)
+			}
+			return nil
+		}
+		delete(s.series, oe.key)
 		s.lru.Remove(old)
 		s.evicted++
+		if ok, n := r.evict.Allow(); ok {
+			r.log.Info("anomaly detectors full: forgot a silent series for a new one", "max_series", r.max,
+				"forgotten_device", oe.key.Device, "forgotten_metric", oe.key.Metric, "device", k.Device, "metric", k.Metric, "suppressed", n)
+		}
 	}
-	e := &regEntry{key: k, det: NewDetector(cfg), sinceAlr: cfg.AlertHoldoff}
+	e := &regEntry{key: k, det: NewDetector(r.cfg), sinceAlr: r.cfg.AlertHoldoff}
 	s.series[k] = s.lru.PushFront(e)
 	s.created++
 	return e
@@ -253,6 +315,7 @@ func (r *Registry) Stats() RegistryStats {
 		st.Series += s.lru.Len()
 		st.Created += s.created
 		st.Evicted += s.evicted
+		st.Unscored += s.unscored
 		st.Points += s.points
 		st.Late += s.late
 		st.Future += s.future

@@ -3,11 +3,16 @@ package anomaly_test
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/tributary-iot/tributary/cloud/anomaly"
+	"github.com/tributary-iot/tributary/internal/testenv"
 )
 
 // TestRegistryLevelShift: the jump of a level shift is held until the
@@ -53,7 +58,7 @@ func TestRegistryLevelShift(t *testing.T) {
 // TestRegistrySweep: a series that stops is reported once, at the first
 // sweep 5 cadences after its last point, and not again when it resumes.
 func TestRegistrySweep(t *testing.T) {
-	r := anomaly.NewRegistry(anomaly.Config{}, 10)
+	r := anomaly.NewRegistry(anomaly.Config{}, 32) // two series per shard: a and b may share one
 	s := clean(1, 1)
 	n := 600
 	for i := range n {
@@ -105,30 +110,95 @@ func TestRegistrySweepYoung(t *testing.T) {
 	}
 }
 
+// TestRegistryBound: each new series, an hour after the one before, finds
+// the least recently updated one silent long enough to be forgotten.
 func TestRegistryBound(t *testing.T) {
 	const max = 64
 	r := anomaly.NewRegistry(anomaly.Config{}, max)
 	for i := range 1000 {
-		r.Observe(fmt.Sprint("dev", i), "m", t0, 1)
+		r.Observe(fmt.Sprint("dev", i), "m", t0.Add(time.Duration(i)*anomaly.EvictIdle), 1)
 	}
 	st := r.Stats()
 	if st.Series > max || st.Series < max/2 {
 		t.Errorf("%d series held, want at most %d (and not far below)", st.Series, max)
 	}
-	if st.Created != 1000 || st.Evicted != st.Created-uint64(st.Series) {
+	if st.Created != 1000 || st.Evicted != st.Created-uint64(st.Series) || st.Unscored != 0 {
 		t.Errorf("stats %+v", st)
 	}
 }
 
-// TestRegistryLRU: the series observed most recently survive eviction.
+// TestRegistryFull: when every detector is in use, new series are not
+// scored (counted, logged once a minute, no detector made) and the series
+// being scored keep their detectors; once a series has been silent for
+// EvictIdle, a new series takes its place (counted, logged). The metrics
+// say the same.
+func TestRegistryFull(t *testing.T) {
+	logs := &testenv.Buffer{}
+	r := anomaly.NewRegistry(anomaly.Config{}, 160, anomaly.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
+	for i := range 1000 {
+		r.Observe(fmt.Sprint("dev", i), "m", t0.Add(time.Duration(i)*time.Second), 1)
+	}
+	st := r.Stats()
+	if st.Series > 160 || st.Created != uint64(st.Series) || st.Evicted != 0 || st.Unscored != 1000-uint64(st.Series) {
+		t.Fatalf("a flood of new series: %+v, want the first ones kept and the rest unscored", st)
+	}
+	if n := strings.Count(logs.String(), "anomaly detectors full: points of new series are not scored"); n != 1 {
+		t.Errorf("%d lines for %d unscored series, want 1 (once a minute):\n%s", n, st.Unscored, logs)
+	}
+	// The kept series go on: none of them is forgotten.
+	for i := range 1000 {
+		_, _, _ = r.Observe(fmt.Sprint("dev", i), "m", t0.Add(20*time.Minute+time.Duration(i)*time.Second), 1)
+	}
+	if st2 := r.Stats(); st2.Created != st.Created || st2.Points != 2*uint64(st.Series) {
+		t.Errorf("after a second round: %+v, want the same %d detectors scoring again", st2, st.Series)
+	}
+	// Two hours later, a new series takes the place of a silent one.
+	r.Observe("newcomer", "m", t0.Add(2*time.Hour+20*time.Minute), 1)
+	if st3 := r.Stats(); st3.Evicted != 1 || st3.Created != st.Created+1 {
+		t.Errorf("after the silence: %+v, want one series forgotten for the newcomer", st3)
+	}
+	if !strings.Contains(logs.String(), "forgot a silent series for a new one") {
+		t.Errorf("no log line for the eviction:\n%s", logs)
+	}
+	reg := prometheus.NewRegistry()
+	if err := r.Register(reg); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		m := mf.GetMetric()[0]
+		got[mf.GetName()] = m.GetCounter().GetValue() + m.GetGauge().GetValue()
+	}
+	st3 := r.Stats()
+	for name, want := range map[string]float64{
+		"tributary_anomaly_series": float64(st3.Series), "tributary_anomaly_max_series": 160,
+		"tributary_anomaly_series_evicted_total": 1, "tributary_anomaly_unscored_points_total": float64(st3.Unscored),
+		"tributary_anomaly_series_created_total": float64(st3.Created), "tributary_anomaly_points_total": float64(st3.Points),
+	} {
+		if got[name] != want {
+			t.Errorf("%s = %v, want %v", name, got[name], want)
+		}
+	}
+}
+
+// TestRegistryLRU: a full registry forgets the series silent longest, and
+// never one observed within EvictIdle.
 func TestRegistryLRU(t *testing.T) {
 	r := anomaly.NewRegistry(anomaly.Config{}, 16) // one series per shard
 	for i := range 200 {
 		r.Observe(fmt.Sprint("old", i), "m", t0, 1)
 	}
-	r.Observe("keep", "m", t0, 1)
+	at := t0.Add(2 * anomaly.EvictIdle)
+	r.Observe("keep", "m", at, 1) // takes the place of an old series of its shard
+	for i := range 200 {
+		r.Observe(fmt.Sprint("new", i), "m", at.Add(time.Minute), 1)
+	}
 	before := r.Stats().Created
-	r.Observe("keep", "m", t0.Add(time.Minute), 1)
+	r.Observe("keep", "m", at.Add(2*time.Minute), 1)
 	if got := r.Stats().Created; got != before {
 		t.Errorf("the most recent series was evicted: created %d -> %d", before, got)
 	}
@@ -142,7 +212,7 @@ func TestRegistryDefaultBound(t *testing.T) {
 	for i := range anomaly.DefaultMaxSeries + 100 {
 		r.Observe(fmt.Sprint(i), "m", t0, 1)
 	}
-	if st := r.Stats(); st.Series > anomaly.DefaultMaxSeries+16 || st.Evicted == 0 {
+	if st := r.Stats(); st.Series > anomaly.DefaultMaxSeries || st.Unscored < 100 {
 		t.Errorf("stats %+v with the default bound %d", st, anomaly.DefaultMaxSeries)
 	}
 }

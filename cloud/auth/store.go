@@ -1,4 +1,5 @@
-// Package auth issues, stores and verifies the gateways' bearer tokens.
+// Package auth issues, stores and verifies the gateways' bearer tokens
+// and the admin users' passwords.
 //
 // Each gateway has at most one active token: Issue creates it (and refuses
 // when one exists, so a working gateway is never locked out by accident),
@@ -15,6 +16,14 @@
 // it while the server runs; Watch notices the change (size or modification
 // time) and reloads. Verify reads an in-memory snapshot only: it
 // takes no lock and does no I/O.
+//
+// Admin users (Users, users.db, bucket "users") log in to the admin
+// listener with a name and password. Passwords are kept as argon2id PHC
+// strings (RFC 9106; m=19456 KiB, t=2, p=1, 16-byte salt, 32-byte key:
+// OWASP's recommendation), never in clear; Verify costs one derivation
+// whether or not the name exists, compares in constant time, and runs at
+// most DefaultMaxHashing at once. The file is shared with the `user`
+// command the same way as tokens.db.
 package auth
 
 import (
@@ -26,16 +35,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/tributary-iot/tributary/internal/boltfile"
 	"github.com/tributary-iot/tributary/protocol"
 )
 
@@ -71,13 +77,10 @@ type Info struct {
 
 // Store holds the tokens. It is safe for concurrent use.
 type Store struct {
-	path string
+	f    *boltFile
 	opts Options
 	log  *slog.Logger
-
-	mu    sync.Mutex // serialises file access and reloads in this process
-	stamp fileStamp
-	snap  atomic.Pointer[snapshot]
+	snap atomic.Pointer[snapshot]
 }
 
 type snapshot struct {
@@ -90,8 +93,8 @@ type entry struct {
 	hash    [sha256.Size]byte
 }
 
-// Open opens (creating if need be) the token file at path and loads it.
-func Open(path string, opts Options) (*Store, error) {
+// withDefaults fills in opts' zero fields.
+func (opts Options) withDefaults() Options {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -104,15 +107,19 @@ func Open(path string, opts Options) (*Store, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Store{path: path, opts: opts, log: opts.Logger}
+	return opts
+}
+
+// Open opens (creating if need be) the token file at path and loads it.
+func Open(path string, opts Options) (*Store, error) {
+	opts = opts.withDefaults()
+	s := &Store{opts: opts, log: opts.Logger,
+		f: &boltFile{path: path, bucket: bucketName, timeout: opts.LockTimeout, fix: "move it aside, then issue every gateway a new token"}}
 	s.snap.Store(&snapshot{byID: map[ID]entry{}})
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		if err := s.writeLocked(func(*bolt.Bucket) error { return nil }); err != nil {
-			return nil, err
-		}
-		return s, nil
+	s.f.mu.Lock()
+	defer s.f.mu.Unlock()
+	if created, err := s.f.ensure(); created || err != nil {
+		return s, err
 	}
 	if err := s.reloadLocked(); err != nil {
 		return nil, err
@@ -156,9 +163,7 @@ func (s *Store) put(gateway string, replace bool) (string, error) {
 		return "", err
 	}
 	val := encodeEntry(id, sec.hash(), s.opts.Now())
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	err = s.writeLocked(func(b *bolt.Bucket) error {
+	err = s.f.write(func(b *bolt.Bucket) error {
 		old := b.Get([]byte(gateway))
 		switch {
 		case old != nil && !replace:
@@ -167,7 +172,7 @@ func (s *Store) put(gateway string, replace bool) (string, error) {
 			return fmt.Errorf("%w: %s (issue one first)", ErrNoToken, gateway)
 		}
 		return b.Put([]byte(gateway), val)
-	})
+	}, s.reloadLocked)
 	if err != nil {
 		return "", err
 	}
@@ -177,14 +182,12 @@ func (s *Store) put(gateway string, replace bool) (string, error) {
 
 // Revoke deletes a gateway's token (ErrNoToken if it has none).
 func (s *Store) Revoke(gateway string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	err := s.writeLocked(func(b *bolt.Bucket) error {
+	err := s.f.write(func(b *bolt.Bucket) error {
 		if b.Get([]byte(gateway)) == nil {
 			return fmt.Errorf("%w: %s", ErrNoToken, gateway)
 		}
 		return b.Delete([]byte(gateway))
-	})
+	}, s.reloadLocked)
 	if err == nil {
 		s.log.Info("token revoked", "gateway", gateway)
 	}
@@ -192,123 +195,34 @@ func (s *Store) Revoke(gateway string) error {
 }
 
 // Reload reads the file again if it changed since the last load.
-func (s *Store) Reload() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st, err := stampOf(s.path)
-	if err != nil {
-		return fmt.Errorf("auth: %w", err)
-	}
-	if st == s.stamp {
-		return nil
-	}
-	return s.reloadLocked()
-}
+func (s *Store) Reload() error { return s.f.reloadIfChanged(s.reloadLocked) }
 
 // Watch reloads the file every interval when it changed, until ctx is
 // done; changes made by other processes (the token command) take effect
 // within one interval. Errors are logged, and the last good tokens stay in
 // force. It returns nil when ctx ends.
 func (s *Store) Watch(ctx context.Context, every time.Duration) error {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	var failing bool
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-		if err := s.Reload(); err != nil {
-			if !failing {
-				s.log.Error("cannot reload tokens; the previous ones stay in force", "err", err)
-			}
-			failing = true
-		} else if failing {
-			s.log.Info("tokens reloaded")
-			failing = false
-		}
-	}
+	return watch(ctx, every, s.log, "tokens", s.Reload)
 }
 
-// writeLocked runs fn in a read-write transaction on the file, then
-// reloads. s.mu is held.
-func (s *Store) writeLocked(fn func(*bolt.Bucket) error) error {
-	db, err := s.open(false)
-	if err != nil {
-		return err
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(bucketName)
-		if err != nil {
-			return err
-		}
-		return fn(b)
-	})
-	if cerr := db.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("auth: closing %s: %w", s.path, cerr)
-	}
-	if err != nil {
-		return err
-	}
-	return s.reloadLocked()
-}
-
-func (s *Store) open(readOnly bool) (*bolt.DB, error) {
-	db, err := boltfile.Open(s.path, bolt.Options{Timeout: s.opts.LockTimeout, ReadOnly: readOnly},
-		"move it aside, then issue every gateway a new token")
-	switch {
-	case errors.Is(err, boltfile.ErrInUse):
-		return nil, fmt.Errorf("%w: %s (waited %v)", ErrLocked, s.path, s.opts.LockTimeout)
-	case err != nil:
-		return nil, fmt.Errorf("auth: %w", err)
-	}
-	return db, nil
-}
-
-// reloadLocked loads the whole file into a new snapshot. The stamp is
-// taken before reading, so a change that lands during the read is picked
-// up by the next Reload.
+// reloadLocked loads the whole file into a new snapshot. s.f.mu is held.
 func (s *Store) reloadLocked() error {
-	st, err := stampOf(s.path)
-	if err != nil {
-		return fmt.Errorf("auth: %w", err)
-	}
-	db, err := s.open(true)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
 	snap := &snapshot{byID: map[ID]entry{}}
-	err = db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketName)
-		if b == nil {
-			return nil
+	err := s.f.load(func(k, v []byte) {
+		gw := string(k)
+		id, hash, created, err := decodeEntry(v)
+		if err != nil {
+			s.log.Error("ignoring a corrupt token record; issue the gateway a new token", "gateway", gw, "err", err)
+			return
 		}
-		return b.ForEach(func(k, v []byte) error {
-			gw := string(k)
-			id, hash, created, err := decodeEntry(v)
-			if err != nil {
-				s.log.Error("ignoring a corrupt token record; issue the gateway a new token", "gateway", gw, "err", err)
-				return nil
-			}
-			snap.byID[id] = entry{gateway: gw, hash: hash}
-			snap.infos = append(snap.infos, Info{Gateway: gw, ID: id, Created: created})
-			return nil
-		})
+		snap.byID[id] = entry{gateway: gw, hash: hash}
+		snap.infos = append(snap.infos, Info{Gateway: gw, ID: id, Created: created})
 	})
 	if err != nil {
-		return fmt.Errorf("auth: reading %s: %w", s.path, err)
+		return err
 	}
 	slices.SortFunc(snap.infos, func(a, b Info) int { return strings.Compare(a.Gateway, b.Gateway) })
 	s.snap.Store(snap)
-	s.stamp = st
-	if time.Since(time.Unix(0, st.mtime)) < racyWindow {
-		// File times are coarse (a kernel tick): a write within the same
-		// tick would leave the stamp unchanged. Until the file is older
-		// than that, reload unconditionally (git's "racily clean" rule).
-		s.stamp = fileStamp{}
-	}
 	return nil
 }
 
@@ -342,19 +256,4 @@ func firstByte(v []byte) int {
 		return -1
 	}
 	return int(v[0])
-}
-
-// fileStamp tells whether a file changed.
-type fileStamp struct{ size, mtime int64 }
-
-// racyWindow: a file modified less than this long ago may change again
-// without its stamp changing.
-const racyWindow = 2 * time.Second
-
-func stampOf(path string) (fileStamp, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return fileStamp{}, err
-	}
-	return fileStamp{size: fi.Size(), mtime: fi.ModTime().UnixNano()}, nil
 }

@@ -198,11 +198,16 @@ func (l *ackLog) save(k ackKey, st *ackState) error {
 	})
 	switch {
 	case boltfile.NoSpace(err):
-		return fmt.Errorf("ingest: no space to grow the ack log %s (%w): free disk space; the gateways resend meanwhile", l.path, err)
+		return errNoSpace(l.path, err)
 	case err != nil:
 		return fmt.Errorf("ingest: ack log: saving gateway %s epoch %d: %w", k.gateway, k.epoch, err)
 	}
 	return nil
+}
+
+// errNoSpace is the error for a write that found the disk full.
+func errNoSpace(path string, err error) error {
+	return fmt.Errorf("ingest: no space to grow the ack log %s (%w): free disk space; the gateways resend meanwhile", path, err)
 }
 
 // each calls fn for every stored state (corrupt ones with err set).

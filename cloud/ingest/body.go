@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
@@ -32,18 +35,32 @@ func contentEncoding(h string) (encoding, *httpError) {
 	return 0, fail(http.StatusUnsupportedMediaType, "unsupported content encoding %q: use zstd, gzip or identity", h)
 }
 
-// readBody reads the body, at most MaxBytes, into a pooled buffer.
+// preGrow bounds what readBody allocates ahead of the bytes that arrive:
+// a client that announces a large body and trickles it costs what it has
+// sent, not what it announced.
+const preGrow = 256 << 10
+
+// readBody reads the body, at most MaxBytes, into a pooled buffer, within
+// ReadTimeout.
 func (in *Ingest) readBody(w http.ResponseWriter, r *http.Request) (*bytes.Buffer, *httpError) {
+	// Not supported by every ResponseWriter (a test recorder): then the
+	// server's own read timeout is the only one.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(in.opts.ReadTimeout))
 	buf := in.getBuf()
 	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength))
+		buf.Grow(int(min(r.ContentLength, preGrow)))
 	}
 	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, int64(in.opts.MaxBytes)))
 	if err != nil {
 		in.putBuf(buf)
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		var ne net.Error
+		switch {
+		case errors.As(err, &mbe):
 			return nil, fail(http.StatusRequestEntityTooLarge, "body over %d bytes: send smaller batches", in.opts.MaxBytes)
+		case errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
+			in.m.slowBodies.Inc()
+			return nil, fail(http.StatusRequestTimeout, "body not received within %v (ingest.read_timeout): send smaller batches on a slow link", in.opts.ReadTimeout)
 		}
 		return nil, fail(http.StatusBadRequest, "reading the body: %v", err)
 	}

@@ -5,7 +5,21 @@
 // # Request
 //
 // "Authorization: Bearer <token>" names the gateway (401 when missing,
-// unknown or revoked; 403 when the batch is another gateway's). The body
+// unknown or revoked; 403 when the batch is another gateway's). The token
+// is checked on the headers alone (a hash lookup): a request that fails
+// it holds nothing, and its connection is closed without reading its body
+// (HTTP/2: its stream is reset), so forged tokens, even naming a real gateway's id, cannot take that
+// gateway's slots or anyone's.
+//
+// Then the request takes one of its gateway's Options.MaxInFlightPerGateway
+// slots (default 8), held to the answer, or is answered 429 with
+// Retry-After at once (tributary_ingest_gateway_busy_total{gateway}). The
+// body is read under that slot only, within Options.ReadTimeout (default
+// 2m, else 408), into a buffer that grows as bytes arrive: a slow sender
+// holds its own gateway's slots, never the shared ones. Decoding and
+// writing take one of the Options.MaxInFlight shared slots (default 32;
+// 503 with Retry-After after SlotWait). Bodies being read cost at most
+// MaxInFlightPerGateway × MaxBytes per gateway with a token. The body
 // is a protocol.Batch (Content-Type application/vnd.tributary.batch+cbor,
 // else 415) compressed per Content-Encoding: zstd, gzip or identity (else
 // 415). It is read through a limit of Options.MaxBytes (default and at
@@ -18,7 +32,8 @@
 // whose time is not absolute (before 2^28 s) is 400 too, because a stream
 // record cannot carry it. Nothing of a refused batch is written. Every error is JSON
 // {"error": "..."}; 429 and 503 carry Retry-After. A 200 answers
-// {"gateway", "epoch", "first", "last", "stored", "duplicates"}.
+// {"gateway", "epoch", "first", "last", "stored", "duplicates", "refused"}
+// and, when refused is not 0, "refused_reason" (see Per-gateway caps).
 //
 // # Stream records
 //
@@ -34,6 +49,36 @@
 // Options.ThrottleWait (1s) after the writes began; then the answer is
 // 429. A backend error is 503, and so is an ack log that cannot be
 // written (a full disk: the message says so).
+//
+// # Per-gateway caps
+//
+// A gateway may send at most Options.MaxDevicesPerGateway devices (default
+// 10,000, the agent's own intake bound) and Options.MaxSeriesPerGateway
+// series, (device, metric) pairs (default 100,000): what one gateway,
+// misconfigured or compromised, can make the cloud and the stream's
+// consumers keep. The defaults fit one large gateway; with many gateways,
+// lower them so that no single one can take all the places of the
+// fleet-wide bounds downstream (the monitor's 10,000 devices and 4,096
+// charted series, the detectors' anomaly.max_series). A gateway's first
+// devices and series are admitted, in seq order; a reading of a new device
+// when the gateway has its maximum, or of a new series when it has its
+// maximum, is refused. Refused readings are not
+// written, but the batch's whole range is acknowledged: the gateway deletes
+// them instead of retrying for ever, and they are not lost silently. The
+// 200 answer counts them ("refused") and says why ("refused_reason"), the
+// cloud counts them per gateway (tributary_ingest_capped_readings_total
+// {gateway, cap=devices|series}) and logs them (one line per gateway per
+// minute). A resend of such a batch is answered as a duplicate.
+//
+// What was admitted is kept in the ack log's file (one key per series,
+// saved before the batch is written; the day it was last sent is saved
+// hourly by Run), so a restart changes nothing about which devices get
+// through. A series not sent for Options.SeriesTTL (default 30 days) stops
+// counting (Run), so retired devices free their place. The state is
+// bounded by the caps: about 75 bytes per series with ten metrics per
+// device (TestSeriesCapsMemory), at most 150, so 7.5 to 15 MB for a gateway
+// at the default cap; tributary_ingest_tracked_series counts them. Lowering
+// a cap refuses new series only; those admitted stay until they expire.
 //
 // # Deduplication
 //
@@ -95,7 +140,9 @@
 // # Metrics
 //
 // tributary_ingest_requests_total{code}, request_seconds,
-// requests_in_flight, busy_total, received_bytes_total{form=wire|raw},
+// requests_in_flight, busy_total, gateway_busy_total{gateway},
+// slow_bodies_total, capped_readings_total{gateway, cap}, tracked_series,
+// received_bytes_total{form=wire|raw},
 // readings_total, duplicate_readings_total, duplicate_batches_total,
 // backend_put_seconds, throttled_records_total,
 // possible_duplicate_readings_total, uncertain_readings,

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,6 +18,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tributary-iot/tributary/internal/loglimit"
 	"github.com/tributary-iot/tributary/protocol"
 )
 
@@ -33,6 +35,13 @@ const (
 	DefaultMaxSpans     = 1024
 	DefaultSlotWait     = 2 * time.Second
 	DefaultExpireEvery  = time.Hour
+	// DefaultMaxInFlightPerGateway is four times the agent's default
+	// uplink.max_in_flight (2).
+	DefaultMaxInFlightPerGateway = 8
+	DefaultReadTimeout           = 2 * time.Minute
+	DefaultMaxDevicesPerGateway  = 10_000 // the agent's own bound (intake.DefaultMaxDevices)
+	DefaultMaxSeriesPerGateway   = 100_000
+	DefaultSeriesTTL             = 30 * 24 * time.Hour
 )
 
 // TokenVerifier maps a bearer token to its gateway (auth.Store).
@@ -59,6 +68,23 @@ type Options struct {
 	// 2s) is answered 503 with Retry-After.
 	MaxInFlight int
 	SlotWait    time.Duration
+	// MaxInFlightPerGateway bounds the requests of one gateway in
+	// progress, from its token's check to the answer, body reading
+	// included (default 8); one more is answered 429 with Retry-After at
+	// once. Requests with a bad token never count.
+	MaxInFlightPerGateway int
+	// ReadTimeout bounds the reading of a request's body, from when its
+	// gateway's slot is taken (default 2m); a body still incomplete then
+	// is answered 408.
+	ReadTimeout time.Duration
+	// MaxDevicesPerGateway and MaxSeriesPerGateway bound the devices and
+	// the series (device, metric) one gateway may send (defaults 10,000 and
+	// 100,000): readings of a device or series beyond them are refused,
+	// acknowledged and counted (see the package documentation). A device
+	// or series not sent for SeriesTTL (default 30 days) stops counting.
+	MaxDevicesPerGateway int
+	MaxSeriesPerGateway  int
+	SeriesTTL            time.Duration
 	// ThrottleWait is how long one request keeps retrying entries the
 	// backend throttles before it answers 429 (default 1s).
 	ThrottleWait time.Duration
@@ -95,6 +121,10 @@ type Ingest struct {
 	// stop (see recoverPending); read-only after New.
 	recovered map[string]map[protocol.Key]struct{}
 	limitLog  logLimiter
+	gwSlots   gatewaySlots
+	busyLog   loglimit.Keyed // by gateway (authenticated, so bounded by the tokens)
+	capLog    loglimit.Keyed // by gateway
+	caps      *seriesCaps
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -124,23 +154,19 @@ func New(ctx context.Context, opts Options) (*Ingest, error) {
 	if opts.MaxBytes == 0 {
 		opts.MaxBytes = protocol.MaxBatchBytes
 	}
-	def := func(d *time.Duration, v time.Duration) {
-		if *d <= 0 {
-			*d = v
-		}
-	}
-	def(&opts.SlotWait, DefaultSlotWait)
-	def(&opts.ThrottleWait, DefaultThrottleWait)
-	def(&opts.RetryAfter, DefaultRetryAfter)
-	def(&opts.PutTimeout, DefaultPutTimeout)
-	def(&opts.EpochTTL, DefaultEpochTTL)
-	def(&opts.ExpireEvery, DefaultExpireEvery)
-	if opts.MaxInFlight <= 0 {
-		opts.MaxInFlight = DefaultMaxInFlight
-	}
-	if opts.MaxSpans <= 0 {
-		opts.MaxSpans = DefaultMaxSpans
-	}
+	orDefault(&opts.SlotWait, DefaultSlotWait)
+	orDefault(&opts.ThrottleWait, DefaultThrottleWait)
+	orDefault(&opts.RetryAfter, DefaultRetryAfter)
+	orDefault(&opts.PutTimeout, DefaultPutTimeout)
+	orDefault(&opts.EpochTTL, DefaultEpochTTL)
+	orDefault(&opts.ExpireEvery, DefaultExpireEvery)
+	orDefault(&opts.ReadTimeout, DefaultReadTimeout)
+	orDefault(&opts.SeriesTTL, DefaultSeriesTTL)
+	orDefault(&opts.MaxInFlight, DefaultMaxInFlight)
+	orDefault(&opts.MaxInFlightPerGateway, DefaultMaxInFlightPerGateway)
+	orDefault(&opts.MaxSpans, DefaultMaxSpans)
+	orDefault(&opts.MaxDevicesPerGateway, DefaultMaxDevicesPerGateway)
+	orDefault(&opts.MaxSeriesPerGateway, DefaultMaxSeriesPerGateway)
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -165,6 +191,15 @@ func New(ctx context.Context, opts Options) (*Ingest, error) {
 		zdec:  zdec,
 	}
 	in.m = newMetrics(in)
+	caps, bad, err := openSeriesCaps(acks, opts.MaxDevicesPerGateway, opts.MaxSeriesPerGateway)
+	if err != nil {
+		in.Close()
+		return nil, err
+	}
+	in.caps = caps
+	if bad > 0 {
+		in.log.Error("corrupt series entries in the ack log skipped: those series count again when next sent", "entries", bad)
+	}
 	if err := in.recoverPending(ctx); err != nil {
 		in.Close()
 		return nil, err
@@ -176,6 +211,13 @@ func New(ctx context.Context, opts Options) (*Ingest, error) {
 		}
 	}
 	return in, nil
+}
+
+// orDefault sets *v to d when it is not positive.
+func orDefault[T int | time.Duration](v *T, d T) {
+	if *v <= 0 {
+		*v = d
+	}
 }
 
 // maxRecovered bounds the natural keys recoverPending keeps.
@@ -288,6 +330,11 @@ func (in *Ingest) settleRecovered(b *protocol.Batch, st *ackState, fresh spans) 
 func (in *Ingest) Close() error {
 	in.closeOnce.Do(func() {
 		in.zdec.Close()
+		if in.caps != nil {
+			if _, err := in.caps.flush(0); err != nil {
+				in.log.Warn("saving the series' last days", "err", err)
+			}
+		}
 		in.closeErr = in.acks.close()
 	})
 	return in.closeErr
@@ -310,10 +357,20 @@ func (in *Ingest) Run(ctx context.Context) error {
 	}
 }
 
-// Expire forgets the ack state of epochs idle for longer than EpochTTL. A
-// batch of a forgotten epoch is stored again if it is ever resent.
+// Expire forgets the ack state of epochs idle for longer than EpochTTL (a
+// batch of a forgotten epoch is stored again if it is ever resent) and the
+// series not sent for SeriesTTL (they no longer count against their
+// gateway's caps), and saves the days the others were last sent.
 func (in *Ingest) Expire() error {
-	before := in.opts.Now().Add(-in.opts.EpochTTL).Unix()
+	now := in.opts.Now()
+	forgot, err := in.caps.flush(unixDay(now.Add(-in.opts.SeriesTTL)))
+	if err != nil {
+		return err
+	}
+	if forgot > 0 {
+		in.log.Info("series not sent for series_ttl no longer count against their gateway's caps", "series", forgot, "idle_for", in.opts.SeriesTTL)
+	}
+	before := now.Add(-in.opts.EpochTTL).Unix()
 	keys, err := in.acks.stale(before)
 	if err != nil {
 		return err
@@ -349,6 +406,11 @@ type response struct {
 	Last       uint64 `json:"last"`
 	Stored     int    `json:"stored"`     // readings written now
 	Duplicates int    `json:"duplicates"` // readings acknowledged before
+	// Refused: readings of devices or series beyond the gateway's caps,
+	// acknowledged (the gateway deletes them) but not stored; why in
+	// RefusedReason.
+	Refused       int    `json:"refused"`
+	RefusedReason string `json:"refused_reason,omitempty"`
 }
 
 type apiError struct {
@@ -373,11 +435,19 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	in.m.inFlight.Inc()
 	defer in.m.inFlight.Dec()
-	resp, gateway, err := in.serve(w, r)
+	var bodyRead bool
+	resp, gateway, err := in.serve(w, r, &bodyRead)
 	status := http.StatusOK
 	if err != nil {
 		status = err.status
 		in.logRefusal(r, gateway, err)
+		if !bodyRead && r.ContentLength != 0 && r.ProtoMajor == 1 {
+			// Refused on the headers: close rather than read the body
+			// to keep the connection (which net/http would otherwise do,
+			// for as long as the sender takes). HTTP/2 resets the
+			// stream instead.
+			w.Header().Set("Connection", "close")
+		}
 		if err.retryAfter {
 			w.Header().Set("Retry-After", strconv.Itoa(ceilSeconds(in.opts.RetryAfter)))
 		}
@@ -416,11 +486,13 @@ func (in *Ingest) logRefusal(r *http.Request, gateway string, err *httpError) {
 	}
 }
 
-func (in *Ingest) serve(w http.ResponseWriter, r *http.Request) (*response, string, *httpError) {
+func (in *Ingest) serve(w http.ResponseWriter, r *http.Request, bodyRead *bool) (*response, string, *httpError) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		return nil, "", fail(http.StatusMethodNotAllowed, "use POST to send batches to %s", Path)
 	}
+	// The token is checked on the headers alone (a hash lookup): nothing
+	// is held, waited for or read for a request that does not pass.
 	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || token == "" {
 		return nil, "", fail(http.StatusUnauthorized, "missing bearer token: send Authorization: Bearer <token> (issue one with `tributary-cloud token issue GATEWAY`)")
@@ -440,31 +512,27 @@ func (in *Ingest) serve(w http.ResponseWriter, r *http.Request) (*response, stri
 	if r.ContentLength > int64(in.opts.MaxBytes) {
 		return nil, gateway, fail(http.StatusRequestEntityTooLarge, "body of %d bytes, limit %d: send smaller batches", r.ContentLength, in.opts.MaxBytes)
 	}
+	release, herr := in.gatewaySlot(gateway, log)
+	if herr != nil {
+		return nil, gateway, herr
+	}
+	defer release()
+	// The body is read under the gateway's slot only: a slow sender holds
+	// its own gateway's slots, never the shared ones.
+	body, herr := in.readBody(w, r)
+	*bodyRead = true
+	if herr != nil {
+		return nil, gateway, herr
+	}
+	defer in.putBuf(body)
 	if herr := in.acquireSlot(r.Context()); herr != nil {
 		return nil, gateway, herr
 	}
 	defer func() { <-in.slots }()
 
-	body, herr := in.readBody(w, r)
+	b, herr := in.decode(enc, body)
 	if herr != nil {
 		return nil, gateway, herr
-	}
-	defer in.putBuf(body)
-	raw, herr := in.decompress(enc, body.Bytes())
-	if herr != nil {
-		return nil, gateway, herr
-	}
-	in.m.bytes.WithLabelValues("wire").Add(float64(body.Len()))
-	in.m.bytes.WithLabelValues("raw").Add(float64(len(raw)))
-	b, err := protocol.DecodeBatch(raw)
-	if enc != encIdentity {
-		in.putRaw(raw)
-	}
-	if err != nil {
-		if errors.Is(err, protocol.ErrTooLarge) {
-			return nil, gateway, fail(http.StatusRequestEntityTooLarge, "%v", err)
-		}
-		return nil, gateway, fail(http.StatusBadRequest, "%v", err)
 	}
 	if b.Gateway != gateway {
 		return nil, gateway, fail(http.StatusForbidden, "the token is gateway %s's, the batch is from gateway %s", gateway, b.Gateway)
@@ -474,6 +542,44 @@ func (in *Ingest) serve(w http.ResponseWriter, r *http.Request) (*response, stri
 	}
 	resp, herr := in.store(r.Context(), b, log)
 	return resp, gateway, herr
+}
+
+// decode decompresses and decodes a body.
+func (in *Ingest) decode(enc encoding, body *bytes.Buffer) (*protocol.Batch, *httpError) {
+	raw, herr := in.decompress(enc, body.Bytes())
+	if herr != nil {
+		return nil, herr
+	}
+	in.m.bytes.WithLabelValues("wire").Add(float64(body.Len()))
+	in.m.bytes.WithLabelValues("raw").Add(float64(len(raw)))
+	b, err := protocol.DecodeBatch(raw)
+	if enc != encIdentity {
+		in.putRaw(raw)
+	}
+	if err != nil {
+		if errors.Is(err, protocol.ErrTooLarge) {
+			return nil, fail(http.StatusRequestEntityTooLarge, "%v", err)
+		}
+		return nil, fail(http.StatusBadRequest, "%v", err)
+	}
+	return b, nil
+}
+
+// gatewaySlot takes one of the gateway's MaxInFlightPerGateway slots, or
+// answers 429 at once.
+func (in *Ingest) gatewaySlot(gateway string, log *slog.Logger) (release func(), herr *httpError) {
+	release, ok := in.gwSlots.tryAcquire(gateway, in.opts.MaxInFlightPerGateway)
+	if ok {
+		return release, nil
+	}
+	in.m.gatewayBusy.WithLabelValues(gateway).Inc()
+	if ok, n := in.busyLog.Allow(gateway); ok {
+		log.Warn("gateway over its in-flight limit: answering 429", "limit", in.opts.MaxInFlightPerGateway,
+			"setting", "ingest.max_in_flight_per_gateway", "suppressed", n)
+	}
+	return nil, &httpError{status: http.StatusTooManyRequests, retryAfter: true,
+		msg: fmt.Sprintf("gateway %s has %d requests in progress (ingest.max_in_flight_per_gateway): retry later, or send fewer at once (uplink.max_in_flight)",
+			gateway, in.opts.MaxInFlightPerGateway)}
 }
 
 func (in *Ingest) acquireSlot(ctx context.Context) *httpError {

@@ -61,3 +61,31 @@ func (l *keyLocks) tryAcquire(k ackKey) (release func(), ok bool) {
 		return nil, false
 	}
 }
+
+// gatewaySlots counts the requests of each gateway in progress. Entries
+// live only while a request holds them, so the map is bounded by the
+// requests in flight.
+type gatewaySlots struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+// tryAcquire takes one of gateway's max slots if one is free.
+func (g *gatewaySlots) tryAcquire(gateway string, max int) (release func(), ok bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.n == nil {
+		g.n = make(map[string]int)
+	}
+	if g.n[gateway] >= max {
+		return nil, false
+	}
+	g.n[gateway]++
+	return func() {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if g.n[gateway]--; g.n[gateway] <= 0 {
+			delete(g.n, gateway)
+		}
+	}, true
+}

@@ -11,6 +11,10 @@ type metrics struct {
 	requestSeconds   prometheus.Histogram
 	inFlight         prometheus.Gauge
 	busy             prometheus.Counter
+	gatewayBusy      *prometheus.CounterVec
+	slowBodies       prometheus.Counter
+	capped           *prometheus.CounterVec
+	trackedSeries    prometheus.GaugeFunc
 	bytes            *prometheus.CounterVec
 	readings         prometheus.Counter
 	duplicates       prometheus.Counter
@@ -37,6 +41,15 @@ func newMetrics(in *Ingest) *metrics {
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "requests_in_flight",
 			Help: "Ingest requests being handled."}),
 		busy: c("busy_total", "Requests answered 503 because every slot was taken (max_in_flight)."),
+		gatewayBusy: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "gateway_busy_total",
+			Help: "Requests answered 429 because their gateway had max_in_flight_per_gateway requests in progress."}, []string{"gateway"}),
+		slowBodies: c("slow_bodies_total", "Requests answered 408 because their body did not arrive within read_timeout."),
+		capped: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "capped_readings_total",
+			Help: "Readings refused (and acknowledged) because their gateway was at max_devices_per_gateway (cap=devices) or max_series_per_gateway (cap=series)."},
+			[]string{"gateway", "cap"}),
+		trackedSeries: prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "tracked_series",
+			Help: "Series (gateway, device, metric) counted against the per-gateway caps."},
+			func() float64 { return float64(in.caps.count()) }),
 		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "received_bytes_total",
 			Help: "Batch bytes received: as sent (form=wire, compressed) and decompressed (form=raw)."}, []string{"form"}),
 		readings:         c("readings_total", "Readings written to the stream and acknowledged."),
@@ -59,7 +72,7 @@ func newMetrics(in *Ingest) *metrics {
 
 func (m *metrics) register(r prometheus.Registerer) error {
 	var errs []error
-	for _, c := range []prometheus.Collector{m.requests, m.requestSeconds, m.inFlight, m.busy, m.bytes, m.readings,
+	for _, c := range []prometheus.Collector{m.requests, m.requestSeconds, m.inFlight, m.busy, m.gatewayBusy, m.slowBodies, m.capped, m.trackedSeries, m.bytes, m.readings,
 		m.duplicates, m.duplicateBatches, m.putSeconds, m.throttledEntries, m.rewritten, m.recovered, m.forgottenSpans, m.expired, m.uncertain} {
 		errs = append(errs, r.Register(c))
 	}

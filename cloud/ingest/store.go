@@ -30,6 +30,9 @@ func (in *Ingest) store(ctx context.Context, b *protocol.Batch, log *slog.Logger
 	if herr := op.load(); herr != nil {
 		return nil, herr
 	}
+	if herr := op.applyCaps(); herr != nil {
+		return nil, herr
+	}
 	if op.fresh.count() == 0 {
 		return op.acknowledgeKnown()
 	}
@@ -49,7 +52,7 @@ func (in *Ingest) store(ctx context.Context, b *protocol.Batch, log *slog.Logger
 	}
 	op.resp.Stored = stored
 	log.Debug("batch stored", "epoch", b.Epoch, "first", op.resp.First, "last", op.resp.Last, "stored", stored,
-		"duplicates", op.resp.Duplicates, "records", len(entries))
+		"duplicates", op.resp.Duplicates, "refused", op.resp.Refused, "records", len(entries))
 	return op.resp, nil
 }
 
@@ -96,9 +99,10 @@ func (op *storeOp) load() *httpError {
 }
 
 // acknowledgeKnown answers a batch with nothing to write: acknowledged
-// before, or found in the stream (then that is recorded).
+// before, found in the stream or refused by the caps (then that is
+// recorded).
 func (op *storeOp) acknowledgeKnown() (*response, *httpError) {
-	if op.settled > 0 {
+	if op.settled > 0 || op.resp.Refused > 0 {
 		op.st.acked = op.st.acked.add(op.resp.First, op.resp.Last)
 		if herr := op.save(); herr != nil {
 			return nil, herr

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tributary-iot/tributary/cloud/ingest"
 	"github.com/tributary-iot/tributary/edge/uplink"
 	"github.com/tributary-iot/tributary/protocol"
 )
@@ -127,6 +128,35 @@ func (s *memSource) left() int {
 	return s.storedN
 }
 
+// runUplink runs gw-1's real uplink from src to e with quick retries;
+// stop (also called at cleanup) ends it and reports its error.
+func runUplink(t *testing.T, e *env, src *memSource, comp string, maxReadings, inFlight int) (up *uplink.Uplink, stop func()) {
+	t.Helper()
+	up, err := uplink.New(src, uplink.Config{
+		URL: e.srv.URL, Gateway: "gw-1", Token: e.tok["gw-1"], Compression: comp,
+		MaxReadings: maxReadings, MaxAge: 5 * time.Millisecond, MaxInFlight: inFlight,
+		Backoff:      uplink.Backoff{Initial: time.Millisecond, Max: 20 * time.Millisecond},
+		DrainTimeout: 5 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- up.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return up, stop
+}
+
 // TestUplink: the real gateway uplink against the real ingest, while
 // acknowledgements get lost and the ingest restarts: every reading
 // reaches the stream exactly once, and the gateway's queue empties.
@@ -135,24 +165,8 @@ func TestUplink(t *testing.T) {
 	src := newMemSource(3)
 	for _, comp := range []string{uplink.CompressionZstd, uplink.CompressionGzip, uplink.CompressionNone} {
 		t.Run(comp, func(t *testing.T) {
-			up, err := uplink.New(src, uplink.Config{
-				URL: e.srv.URL, Gateway: "gw-1", Token: e.tok["gw-1"], Compression: comp,
-				MaxReadings: 300, MaxAge: 5 * time.Millisecond, MaxInFlight: 3,
-				Backoff:      uplink.Backoff{Initial: time.Millisecond, Max: 20 * time.Millisecond},
-				DrainTimeout: 5 * time.Second,
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { done <- up.Run(ctx) }()
-			defer func() {
-				cancel()
-				if err := <-done; err != nil {
-					t.Error(err)
-				}
-			}()
+			up, stop := runUplink(t, e, src, comp, 300, 3)
+			defer stop()
 			base := src.Tail()
 			for round := range 10 {
 				src.Append(readings(500, 7, t0.Add(time.Duration(base)*time.Second+time.Duration(round)*time.Minute))...)
@@ -188,5 +202,50 @@ func TestUplink(t *testing.T) {
 	t.Logf("answers: %v", e.statuses)
 	if e.count(429) == 0 || e.count(503) < 9 {
 		t.Errorf("the faults were not exercised: answers %v", e.statuses)
+	}
+}
+
+// TestUplinkCaps: readings beyond the gateway's device cap are refused
+// in a way the real uplink settles: acknowledged, so its queue empties
+// and nothing is retried, while the stream holds the admitted devices'
+// readings only and the cloud counts the rest.
+func TestUplinkCaps(t *testing.T) {
+	e := newEnv(t, func(o *ingest.Options) { o.MaxDevicesPerGateway = 3 })
+	src := newMemSource(1)
+	up, stop := runUplink(t, e, src, uplink.CompressionZstd, 100, 2)
+	rs := readings(700, 7, t0) // dev-0 .. dev-6, in turn
+	src.Append(rs...)
+	for src.left() > 0 {
+		src.waitAck(t, up)
+	}
+	stop()
+	// Which three devices get in depends on which batch the uplink sends
+	// first; all of their readings and none of the others' are stored.
+	devices := map[string]bool{}
+	for _, r := range streamReadings(t, e.be.records()) {
+		devices[r.Device] = true
+	}
+	var admitted []protocol.Reading
+	for i := range rs {
+		if devices[rs[i].Device] {
+			admitted = append(admitted, rs[i])
+		}
+	}
+	if len(devices) != 3 {
+		t.Errorf("readings of %d devices stored, want 3: %v", len(devices), devices)
+	}
+	checkExactlyOnce(t, e.be, admitted)
+	if got := e.metric("tributary_ingest_capped_readings_total", "gateway", "gw-1", "cap", "devices"); got != 400 {
+		t.Errorf("capped_readings_total = %v, want 400", got)
+	}
+	if got := e.metric("tributary_ingest_duplicate_readings_total"); got != 0 {
+		t.Errorf("%v readings sent again: the refusal made the uplink retry", got)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for status := range e.statuses {
+		if status != 200 {
+			t.Errorf("answers %v: want only 200", e.statuses)
+		}
 	}
 }

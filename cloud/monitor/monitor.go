@@ -4,7 +4,9 @@
 //
 // A Monitor is fed by a consumer (HandleBatch is a consumer.Handler) and by
 // the anomaly detectors (AddAlert). All state is in memory and bounded by
-// Options; what does not fit is dropped and counted, never queued.
+// Options; what does not fit is dropped, counted
+// (tributary_monitor_dropped_total) and logged (once a minute per bound),
+// never queued.
 package monitor
 
 import (
@@ -17,6 +19,7 @@ import (
 
 	"github.com/tributary-iot/tributary/cloud/anomaly"
 	"github.com/tributary-iot/tributary/cloud/consumer"
+	"github.com/tributary-iot/tributary/internal/loglimit"
 	"github.com/tributary-iot/tributary/protocol"
 )
 
@@ -43,7 +46,8 @@ type Monitor struct {
 	alertSeq  uint64
 	alertMin  [60]minuteCount // alerts per minute, for the last hour
 	lastSweep time.Time
-	st        Stats // counters; the gauges are filled by Stats()
+	st        Stats          // counters; the gauges are filled by Stats()
+	dropLog   loglimit.Keyed // by bound (a fixed set)
 }
 
 type minuteCount struct {
@@ -115,6 +119,7 @@ func (m *Monitor) HandleBatch(ctx context.Context, b consumer.Batch) error {
 		sink = &pointSink{}
 	}
 	m.mu.Lock()
+	before := m.st.Dropped
 	m.st.Batches++
 	var sh *shardObs
 	if b.Shard != "" {
@@ -136,11 +141,37 @@ func (m *Monitor) HandleBatch(ctx context.Context, b consumer.Batch) error {
 	if now.Sub(m.lastSweep) >= time.Minute {
 		m.sweep(now)
 	}
+	after := m.st.Dropped
 	m.mu.Unlock()
+	m.logDrops(before, after)
 	if sink != nil {
 		m.hub.publishPoints(sink)
 	}
 	return nil
+}
+
+// logDrops logs the readings a batch dropped at a bound, at most once a
+// minute per bound, naming the setting to raise.
+func (m *Monitor) logDrops(before, after Dropped) {
+	for _, d := range []struct {
+		what, bound string
+		n           uint64
+		limit       int
+	}{
+		{"devices", "MaxDevices", after.Devices - before.Devices, m.opt.MaxDevices},
+		{"gateways", "MaxGateways", after.Gateways - before.Gateways, m.opt.MaxGateways},
+		{"metrics", "MaxMetricsPerDevice", after.Metrics - before.Metrics, m.opt.MaxMetricsPerDevice},
+		{"series", "MaxSeries", after.Series - before.Series, m.opt.MaxSeries},
+		{"shards", "MaxShards", after.Shards - before.Shards, m.opt.MaxShards},
+	} {
+		if d.n == 0 {
+			continue
+		}
+		if ok, n := m.dropLog.Allow(d.what); ok {
+			m.log.Warn("monitor bound reached: not charting "+d.what+" beyond it (tributary_monitor_dropped_total)",
+				"bound", d.bound, "limit", d.limit, "dropped", d.n, "suppressed", n)
+		}
+	}
 }
 
 // arrived is when a record reached the stream: its arrival time, or now

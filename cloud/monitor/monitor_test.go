@@ -2,6 +2,7 @@ package monitor_test
 
 import (
 	"fmt"
+	"log/slog"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +17,7 @@ import (
 	"github.com/tributary-iot/tributary/cloud/anomaly"
 	"github.com/tributary-iot/tributary/cloud/consumer"
 	"github.com/tributary-iot/tributary/cloud/monitor"
+	"github.com/tributary-iot/tributary/internal/testenv"
 	"github.com/tributary-iot/tributary/protocol"
 )
 
@@ -258,7 +260,9 @@ func TestSeriesWindows(t *testing.T) {
 }
 
 func TestBounds(t *testing.T) {
-	m := monitor.New(monitor.Options{MaxDevices: 2, MaxMetricsPerDevice: 2, MaxSeries: 3, MaxAlerts: 2, PointsPerSeries: 4})
+	logs := &testenv.Buffer{}
+	m := monitor.New(monitor.Options{MaxDevices: 2, MaxMetricsPerDevice: 2, MaxSeries: 3, MaxAlerts: 2, PointsPerSeries: 4,
+		Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	now := us()
 	handle(t, m, batch("s0",
 		rec("gw1", "d1", "a", 1, now), rec("gw1", "d1", "b", 1, now), rec("gw1", "d1", "c", 1, now), // c: too many metrics
@@ -266,11 +270,18 @@ func TestBounds(t *testing.T) {
 		rec("gw1", "d2", "b", 1, now),                                    // series bound
 		rec("gw1", "d3", "a", 1, now),                                    // device bound
 	))
+	// Every drop is logged, once a minute per bound.
+	handle(t, m, batch("s0", rec("gw1", "d4", "a", 1, now)))
+	for _, bound := range []string{"MaxDevices", "MaxMetricsPerDevice", "MaxSeries"} {
+		if n := strings.Count(logs.String(), "bound="+bound+" "); n != 1 {
+			t.Errorf("%d log lines for %s, want 1:\n%s", n, bound, logs)
+		}
+	}
 	for range 5 {
 		m.AddAlert(anomaly.Alert{Device: "d1", Metric: "a", Kind: anomaly.KindSpike, Time: time.Now()})
 	}
 	s := m.Stats()
-	want := monitor.Dropped{Devices: 1, Metrics: 1, Series: 1, Alerts: 3}
+	want := monitor.Dropped{Devices: 2, Metrics: 1, Series: 1, Alerts: 3}
 	if s.Dropped != want || s.PointsEvicted != 2 || s.Devices != 2 || s.Series != 3 {
 		t.Errorf("stats %+v, want dropped %+v, 2 points evicted, 2 devices, 3 series", s, want)
 	}

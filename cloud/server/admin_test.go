@@ -93,7 +93,7 @@ func TestExposedListenersNeedAuth(t *testing.T) {
 		cfg  server.Config
 		want string
 	}{
-		{"admin", server.Config{Admin: server.AdminConfig{Listen: "0.0.0.0:0"}, KinesisListen: "off"}, "admin.listen: \"0.0.0.0:0\" is not a loopback address: set admin.tokens"},
+		{"admin", server.Config{Admin: server.AdminConfig{Listen: "0.0.0.0:0"}, KinesisListen: "off"}, "admin.listen: \"0.0.0.0:0\" is not a loopback address: add an admin user (tributary-cloud -data DIR user add NAME) or set admin.tokens"},
 		{"admin all interfaces", server.Config{Admin: server.AdminConfig{Listen: ":0"}, KinesisListen: "off"}, "admin.tokens"},
 		{"kinesis", server.Config{Admin: server.AdminConfig{Listen: "off"}, KinesisListen: ":0"}, "kinesis_listen: \":0\" is not a loopback address: set kinesis_api.credentials"},
 	} {
@@ -146,8 +146,15 @@ func TestAdminTokens(t *testing.T) {
 			}
 		}
 	}
-	if got := status(t, c, "GET", admin+"/api/v1/overview?token=s3cret-token&access_token=s3cret-token", "", ""); got != 401 {
-		t.Errorf("token in the URL: %d, want 401", got)
+	for _, q := range []string{"?token=s3cret-token", "?access_token=s3cret-token", "?device=x&Password=p"} {
+		if got := status(t, c, "GET", admin+"/api/v1/overview"+q, "", ""); got != 400 {
+			t.Errorf("credentials in the URL (%s): %d, want 400", q, got)
+		}
+		// Refused even with a good token in the header: the URL has
+		// already leaked it into logs.
+		if got := status(t, c, "GET", admin+"/api/v1/overview"+q, "", "Bearer s3cret-token"); got != 400 {
+			t.Errorf("credentials in the URL (%s) with a good header: %d, want 400", q, got)
+		}
 	}
 	req, _ := http.NewRequest("GET", admin+"/metrics", nil)
 	resp, err := c.Do(req)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tributary-iot/tributary/cloud/alerts"
+	"github.com/tributary-iot/tributary/cloud/anomaly"
 	"github.com/tributary-iot/tributary/internal/bytesize"
 	"github.com/tributary-iot/tributary/internal/defaults"
 	"github.com/tributary-iot/tributary/internal/logging"
@@ -42,6 +44,7 @@ const (
 // Files in the data folder.
 const (
 	TokensFile  = "tokens.db"
+	UsersFile   = "users.db" // admin users (tributary-cloud user add)
 	AckLogFile  = "ingest.db"
 	StreamsFile = "streams.db"
 )
@@ -169,10 +172,23 @@ type IngestConfig struct {
 	// (default 2m: 8MiB at ~600 kbit/s); a client that trickles its body
 	// is cut off then.
 	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// MaxInFlightPerGateway bounds one gateway's requests in progress,
+	// body reading included (default 8; at least the agents'
+	// uplink.max_in_flight); one more gets 429 with Retry-After.
+	MaxInFlightPerGateway int `yaml:"max_in_flight_per_gateway"`
+	// MaxDevicesPerGateway and MaxSeriesPerGateway bound the devices and
+	// (device, metric) series one gateway may send (defaults 10000 and
+	// 100000); readings beyond them are acknowledged but not stored, and
+	// counted (tributary_ingest_capped_readings_total). SeriesTTL: a
+	// series not sent this long stops counting (default 720h).
+	MaxDevicesPerGateway int           `yaml:"max_devices_per_gateway"`
+	MaxSeriesPerGateway  int           `yaml:"max_series_per_gateway"`
+	SeriesTTL            time.Duration `yaml:"series_ttl"`
 }
 
 // TokensConfig: how often the server looks for tokens issued or revoked
-// by `tributary-cloud token` (default 2s).
+// by `tributary-cloud token`, and admin users added, changed or removed by
+// `tributary-cloud user` (default 2s).
 type TokensConfig struct {
 	ReloadEvery time.Duration `yaml:"reload_every"`
 }
@@ -194,9 +210,12 @@ type KinesisAPIConfig struct {
 
 // AdminConfig is the admin listener: the dashboard, /api/v1 (with its
 // event stream), /metrics, /healthz and /debug/pprof. On a loopback
-// address (the default) it needs no login; on any other, Tokens or
-// TokenFiles must be set, and every request must carry one of the tokens
-// as "Authorization: Bearer TOKEN" (never in the URL).
+// address (the default) it needs no login until an admin user or a token
+// exists; on any other, users (`tributary-cloud user add`, kept in
+// users.db in the data folder) or Tokens/TokenFiles must exist. Then
+// every request must carry a session cookie (from the login page, /login)
+// or one of the tokens as "Authorization: Bearer TOKEN" (never in the
+// URL).
 type AdminConfig struct {
 	// Listen is the admin listener's address (default 127.0.0.1:8081;
 	// "off" disables it).
@@ -215,9 +234,20 @@ type AdminConfig struct {
 	// 421, which defeats DNS rebinding.
 	Hosts []string `yaml:"hosts"`
 	// TLS secures the admin listener (client_ca_file: clients need a
-	// certificate from that CA too).
+	// certificate from that CA too). With it, the session cookie is
+	// Secure (and named __Host-tributary_session).
 	TLS tlsfiles.Server `yaml:"tls"`
+	// SessionTTL is how long a login lasts at most (default 12h);
+	// SessionIdle ends a session unused this long before (default 1h).
+	SessionTTL  time.Duration `yaml:"session_ttl"`
+	SessionIdle time.Duration `yaml:"session_idle"`
 }
+
+// Defaults of the admin sessions.
+const (
+	DefaultSessionTTL  = 12 * time.Hour
+	DefaultSessionIdle = time.Hour
+)
 
 // MonitorConfig is the cloud's own consumer of the stream: it feeds the
 // dashboard's fleet state and the anomaly detectors. It reads the stream
@@ -253,15 +283,27 @@ type AnomalyConfig struct {
 	// Threshold is the score from which an alert is raised (default 0.6,
 	// the anomaly package's).
 	Threshold float64 `yaml:"threshold"`
-	// MaxSeries bounds the detectors kept (default 100000); the least
-	// recently updated series is forgotten beyond it.
+	// MaxSeries bounds the detectors kept (default 6000: at most 84 KB
+	// each, so 481 MiB, within a 512 MiB budget; see anomaly.SeriesBytes).
+	// A new series that finds no room takes the place of one silent for an
+	// hour, or else is not scored (tributary_anomaly_unscored_points_total)
+	// until a place frees: the series being scored keep their detectors.
 	MaxSeries int `yaml:"max_series"`
 	// AlertsStream receives every alert as a JSON record (default
 	// "alerts", created if missing with the embedded store; "off"
 	// disables it).
 	AlertsStream string `yaml:"alerts_stream"`
-	// Webhook, if set, gets every alert as a JSON POST.
+	// Webhook, if set, gets every alert as a JSON POST, signed (header
+	// X-Tributary-Signature, see package alerts) when a secret is set.
+	// Redirects are not followed. The URL is redacted in logs (user info
+	// and query values: keep secrets there if the receiver wants them).
 	Webhook string `yaml:"webhook"`
+	// WebhookSecret keys the payloads' HMAC-SHA256 signature; or
+	// WebhookSecretFile names a file holding it (systemd credentials,
+	// Kubernetes secrets); or the environment variable
+	// TRIBUTARY_WEBHOOK_SECRET sets it. At most one of the three.
+	WebhookSecret     string `yaml:"webhook_secret"`
+	WebhookSecretFile string `yaml:"webhook_secret_file"`
 	// IncludeHealth also scores the gateways' own health readings
 	// (agent.*): backlog growth, say. Default off.
 	IncludeHealth bool `yaml:"include_health"`
@@ -276,7 +318,7 @@ const (
 	DefaultOfflineAfter       = time.Minute
 	DefaultFutureMargin       = 10 * time.Minute
 	DefaultAlertThreshold     = 0.6
-	DefaultMaxSeries          = 100_000
+	DefaultMaxSeries          = anomaly.DefaultMaxSeries
 	DefaultAlertsStream       = "alerts"
 	ConsumersFile             = "consumers.db"
 )
@@ -303,6 +345,8 @@ func (c Config) WithDefaults() Config {
 	defaults.Set(&c.KinesisListen, DefaultKinesisListen)
 	defaults.Set(&c.KinesisAPI.MaxInFlight, DefaultKinesisMaxInFlight)
 	defaults.Set(&c.Admin.Listen, DefaultAdminListen)
+	defaults.Set(&c.Admin.SessionTTL, DefaultSessionTTL)
+	defaults.Set(&c.Admin.SessionIdle, DefaultSessionIdle)
 	defaults.Set(&c.LogFormat, "text")
 	defaults.Set(&c.LogLevel, "info")
 	defaults.Set(&c.Stream.Name, protocol.DefaultStream)
@@ -400,14 +444,16 @@ func (c Config) Validate() error {
 		v    time.Duration
 	}{{"ingest.throttle_wait", c.Ingest.ThrottleWait}, {"ingest.retry_after", c.Ingest.RetryAfter},
 		{"ingest.put_timeout", c.Ingest.PutTimeout}, {"ingest.epoch_ttl", c.Ingest.EpochTTL}, {"ingest.read_timeout", c.Ingest.ReadTimeout},
+		{"ingest.series_ttl", c.Ingest.SeriesTTL},
 		{"tokens.reload_every", c.Tokens.ReloadEvery}, {"drain_timeout", c.DrainTimeout},
 		{"monitor.poll_interval", c.Monitor.PollInterval}, {"monitor.offline_after", c.Monitor.OfflineAfter}} {
 		if d.v < 0 {
 			add("%s: must not be negative", d.name)
 		}
 	}
-	if c.Ingest.MaxInFlight < 0 || c.Ingest.MaxRanges < 0 {
-		add("ingest: max_in_flight and max_ranges must not be negative")
+	if c.Ingest.MaxInFlight < 0 || c.Ingest.MaxRanges < 0 || c.Ingest.MaxInFlightPerGateway < 0 ||
+		c.Ingest.MaxDevicesPerGateway < 0 || c.Ingest.MaxSeriesPerGateway < 0 {
+		add("ingest: max_in_flight, max_ranges, max_in_flight_per_gateway, max_devices_per_gateway and max_series_per_gateway must not be negative")
 	}
 	if c.Monitor.StartAt != "TRIM_HORIZON" && c.Monitor.StartAt != "LATEST" {
 		add("monitor.start_at: %q: want TRIM_HORIZON or LATEST", c.Monitor.StartAt)
@@ -427,8 +473,14 @@ func (c Config) Validate() error {
 	}
 	if w := c.Anomaly.Webhook; w != "" {
 		if u, err := url.Parse(w); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			add("anomaly.webhook: %q: want an http:// or https:// URL", w)
+			add("anomaly.webhook: %q: want an http:// or https:// URL", alerts.RedactURL(w))
 		}
+	}
+	if c.Anomaly.Webhook == "" && (c.Anomaly.WebhookSecret != "" || c.Anomaly.WebhookSecretFile != "") {
+		add("anomaly.webhook_secret: set, but there is no anomaly.webhook to sign for")
+	}
+	if s := c.Anomaly.WebhookSecret; s != "" && len(s) < 16 {
+		add("anomaly.webhook_secret: %d characters: want at least 16 (openssl rand -hex 32)", len(s))
 	}
 	for id, secret := range c.KinesisAPI.Credentials {
 		if id == "" || secret == "" {

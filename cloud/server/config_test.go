@@ -9,15 +9,15 @@ import (
 	"github.com/tributary-iot/tributary/cloud/server"
 )
 
-// TestConfigFixtures loads testdata/*.good.yml (must validate) and
-// *.bad.yml (must fail with every "# want:" substring).
+// TestConfigFixtures loads testdata/*.good.yml (must pass Check without
+// files) and *.bad.yml (must fail with every "# want:" substring).
 func TestConfigFixtures(t *testing.T) {
 	yamltest.Run(t, "testdata", 5, func(b []byte) error {
 		cfg, err := server.ParseConfig(b)
 		if err != nil {
 			return err
 		}
-		return cfg.WithDefaults().Validate()
+		return cfg.WithDefaults().Check(server.CheckOptions{NoFiles: true})
 	})
 }
 

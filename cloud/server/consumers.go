@@ -84,8 +84,15 @@ func (s *Server) openPipeline(ctx context.Context, api *kinesisapi.Server) error
 		return fmt.Errorf("cloud: monitor: %w", err)
 	}
 	if cfg.AnomalyOn() {
-		p.detect = anomaly.NewRegistry(anomaly.Config{AlertThreshold: cfg.Anomaly.Threshold, FutureMargin: cfg.Monitor.FutureMargin}, cfg.Anomaly.MaxSeries)
+		p.detect = anomaly.NewRegistry(anomaly.Config{AlertThreshold: cfg.Anomaly.Threshold, FutureMargin: cfg.Monitor.FutureMargin}, cfg.Anomaly.MaxSeries,
+			anomaly.WithLogger(s.log.With("component", "anomaly")))
+		if err := p.detect.Register(s.reg); err != nil {
+			return fmt.Errorf("cloud: anomaly: %w", err)
+		}
 		ac := alerts.Config{WebhookURL: cfg.Anomaly.Webhook}
+		if ac.WebhookSecret, err = cfg.webhookSecret(nil); err != nil {
+			return fmt.Errorf("cloud: %w", err)
+		}
 		if cfg.Anomaly.AlertsStream != "off" {
 			ac.Stream = cfg.Anomaly.AlertsStream
 			if s.store != nil { // with Kinesis, it is provisioned outside (deploy/aws)

@@ -2,11 +2,13 @@ package server_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -127,6 +129,42 @@ func TestHeadersTooLarge(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
 			t.Errorf("%s: %d, want 431", addr, resp.StatusCode)
+		}
+	}
+}
+
+// TestIngestLimitsWired: ingest.max_devices_per_gateway reaches the
+// ingest (readings of the device beyond it are acknowledged, counted in
+// the answer and on /metrics), and the anomaly registry's metrics are
+// served with the default bound.
+func TestIngestLimitsWired(t *testing.T) {
+	r := start(t, server.Config{Data: t.TempDir(), Ingest: server.IngestConfig{MaxDevicesPerGateway: 1}}, shardstore.Options{})
+	tok, err := r.s.Tokens().Issue("gw-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := protocol.AppendBatch(nil, &protocol.Batch{Gateway: "gw-1", Epoch: 1, FirstSeq: 1,
+		Readings: readings(10, 2, time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, "http://"+r.s.Addr()+"/v1/ingest", bytes.NewReader(raw))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Content-Type", protocol.ContentTypeBatch)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ack struct{ Stored, Refused int }
+	err = json.NewDecoder(resp.Body).Decode(&ack)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != 200 || ack.Stored != 5 || ack.Refused != 5 {
+		t.Fatalf("%d %+v %v: want 5 stored and node-1's 5 refused", resp.StatusCode, ack, err)
+	}
+	m := get(t, "http://"+r.s.AdminAddr()+"/metrics")
+	for _, want := range []string{`tributary_ingest_capped_readings_total{cap="devices",gateway="gw-1"} 5`, "tributary_anomaly_max_series 6000"} {
+		if !strings.Contains(m, want) {
+			t.Errorf("/metrics lacks %s", want)
 		}
 	}
 }

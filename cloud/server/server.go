@@ -3,8 +3,9 @@
 // Amazon MSK), the ingest
 // API and /healthz on the listener gateways reach (TLS optional, client
 // certificates optional), the dashboard, /api/v1, /metrics and pprof on
-// the admin listener (loopback by default; bearer tokens required
-// elsewhere; a Host allow-list), and the embedded store's Kinesis API on a
+// the admin listener (loopback by default; admin users with a login page
+// and sessions, or bearer tokens, required elsewhere; a Host allow-list;
+// cross-origin protection), and the embedded store's Kinesis API on a
 // third (loopback by default; SigV4 credentials required elsewhere).
 //
 // Shutdown (Run's context ends): the listeners stop taking connections
@@ -12,6 +13,18 @@
 // (http.Server.Shutdown), so every batch being written is acknowledged or
 // refused, never left half-done by the shutdown; then the ingest's ack log
 // and the stream store close.
+//
+// Admin sign-in (admin.go, login.go, session.go): admin users (users.db,
+// `tributary-cloud user add`) sign in at /login with a form post (never a
+// URL); a session is an HttpOnly, SameSite=Strict cookie (Secure and
+// __Host- prefixed with admin.tls) naming 256 random bits, kept in memory
+// (a restart signs everyone out) for at most admin.session_ttl and
+// admin.session_idle, and ended when its user is removed or gets a new
+// password. Sign-ins are limited per source address (LoginBurst, then one
+// per LoginRefill; IPv6 by /64). Metrics: tributary_admin_logins_total
+// {result=ok|failed|throttled}, tributary_admin_requests_refused_total
+// {reason=host|unauthorized|credentials_in_url}, tributary_admin_sessions,
+// tributary_admin_sessions_evicted_total.
 //
 // /healthz answers the Health document (JSON, every key snake_case), with
 // HTTP status 503 while failing; /metrics has tributary_build_info (1,
@@ -61,6 +74,9 @@ type Options struct {
 	// ReadHeaderTimeout bounds the wait for a request's headers on every
 	// listener (default DefaultReadHeaderTimeout; tests shorten it).
 	ReadHeaderTimeout time.Duration
+	// Now is the clock of the admin sessions and sign-in limits (default
+	// time.Now; tests move it).
+	Now func() time.Time
 }
 
 // HTTP limits of every listener. A connection that has not sent its
@@ -88,6 +104,8 @@ type Server struct {
 	reg     *prometheus.Registry
 
 	tokens  *auth.Store
+	users   *auth.Users // admin users (users.db)
+	now     func() time.Time
 	store   *shardstore.Store       // embedded backend
 	kinesis *kinesisbackend.Backend // kinesis backend
 	kafka   *kafkabackend.Backend   // kafka backend
@@ -120,7 +138,10 @@ func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 	}
 	log := cmp.Or(opts.Logger, slog.Default())
 	s := &Server{cfg: cfg, log: log, version: opts.Version, started: time.Now(), reg: metrics.NewRegistry(buildinfo.Read(opts.Version)),
-		headerTimeout: cmp.Or(opts.ReadHeaderTimeout, DefaultReadHeaderTimeout)}
+		headerTimeout: cmp.Or(opts.ReadHeaderTimeout, DefaultReadHeaderTimeout), now: opts.Now}
+	if s.now == nil {
+		s.now = time.Now
+	}
 	fail := func(err error) (*Server, error) { s.Close(); return nil, err }
 
 	if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
@@ -128,6 +149,12 @@ func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 	}
 	var err error
 	if s.tokens, err = auth.Open(filepath.Join(cfg.Data, TokensFile), auth.Options{Logger: log.With("component", "auth")}); err != nil {
+		return fail(err)
+	}
+	if s.users, err = auth.OpenUsers(filepath.Join(cfg.Data, UsersFile), auth.Options{Logger: log.With("component", "auth")}); err != nil {
+		return fail(err)
+	}
+	if err := adminExposed(cfg.Admin, s.users.Len()); err != nil {
 		return fail(err)
 	}
 	if err := s.openBackend(ctx, opts); err != nil {
@@ -139,6 +166,9 @@ func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 		MaxBytes: int(cfg.Ingest.MaxBytes), MaxInFlight: cfg.Ingest.MaxInFlight,
 		ThrottleWait: cfg.Ingest.ThrottleWait, RetryAfter: cfg.Ingest.RetryAfter, PutTimeout: cfg.Ingest.PutTimeout,
 		EpochTTL: cfg.Ingest.EpochTTL, MaxSpans: cfg.Ingest.MaxRanges,
+		MaxInFlightPerGateway: cfg.Ingest.MaxInFlightPerGateway, ReadTimeout: cfg.Ingest.ReadTimeout,
+		MaxDevicesPerGateway: cfg.Ingest.MaxDevicesPerGateway, MaxSeriesPerGateway: cfg.Ingest.MaxSeriesPerGateway,
+		SeriesTTL: cfg.Ingest.SeriesTTL,
 	})
 	if err != nil {
 		return fail(err)
@@ -209,11 +239,18 @@ func (s *Server) listen() error {
 		return fmt.Errorf("cloud: admin.tls: %w", err)
 	}
 	s.admin = s.adminMux(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}), health)
-	guard, err := newAdminGuard(cfg.Admin, http.NewCrossOriginProtection().Handler(s.admin))
+	guard, err := newAdminGuard(cfg.Admin, s.users, s.log.With("component", "admin"), s.now, s.admin)
 	if err != nil {
 		return err
 	}
-	s.adminSrv = s.httpServer("admin", guard, adminTLS)
+	for _, c := range guard.collectors() {
+		if err := s.reg.Register(c); err != nil {
+			return fmt.Errorf("cloud: admin metrics: %w", err)
+		}
+	}
+	// Cross-origin protection covers every state-changing request, the
+	// sign-in and sign-out included.
+	s.adminSrv = s.httpServer("admin", http.NewCrossOriginProtection().Handler(guard), adminTLS)
 	// Shutdown ends the dashboard's event streams (they never go idle).
 	base, cancel := context.WithCancel(context.Background())
 	s.adminSrv.BaseContext = func(net.Listener) context.Context { return base }
@@ -375,6 +412,9 @@ func (s *Server) Registry() *prometheus.Registry { return s.reg }
 // Tokens is the token store (tests issue tokens with it).
 func (s *Server) Tokens() *auth.Store { return s.tokens }
 
+// Users is the admin user store.
+func (s *Server) Users() *auth.Users { return s.users }
+
 // Store is the embedded shard store (nil with the kinesis backend).
 func (s *Server) Store() *shardstore.Store { return s.store }
 
@@ -387,6 +427,7 @@ func (s *Server) Run(ctx context.Context) error {
 	errc := make(chan error, 4)
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = s.tokens.Watch(bg, s.cfg.Tokens.ReloadEvery) })
+	wg.Go(func() { _ = s.users.Watch(bg, s.cfg.Tokens.ReloadEvery) })
 	wg.Go(func() { _ = s.ingest.Run(bg) })
 	if s.pipe != nil {
 		wg.Go(func() {

@@ -15,6 +15,15 @@
 // described field by field by the Health type (status, reasons, queue,
 // uplink, clock, intake, local), with HTTP status 503 while failing.
 //
+// Before opening anything New runs Config.Check: Validate plus what
+// depends on files (the device password file in the data folder, which
+// decides who may connect to the embedded broker; the token file; the TLS
+// files). `tributary-agent validate` prints the same. The embedded broker
+// checks device passwords with edge/devicecreds (argon2id hashes,
+// DevicesFile). With queue.on_corrupt: quarantine a damaged queue file is
+// moved aside and a new queue started; /healthz stays "degraded" and
+// tributary_queue_damaged_files non-zero while such files remain.
+//
 // Each component adds its own attributes (such as "component") to the
 // logger it is given, so New passes the agent's logger on unchanged.
 package agent
@@ -29,6 +38,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,6 +46,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tributary-iot/tributary/edge/clock"
+	"github.com/tributary-iot/tributary/edge/devicecreds"
 	"github.com/tributary-iot/tributary/edge/intake"
 	"github.com/tributary-iot/tributary/edge/local"
 	"github.com/tributary-iot/tributary/edge/queue"
@@ -44,7 +55,6 @@ import (
 	"github.com/tributary-iot/tributary/internal/buildinfo"
 	"github.com/tributary-iot/tributary/internal/healthz"
 	"github.com/tributary-iot/tributary/internal/metrics"
-	"github.com/tributary-iot/tributary/internal/tlsfiles"
 	"github.com/tributary-iot/tributary/protocol"
 )
 
@@ -97,7 +107,7 @@ func (s storeAdapter) DeadLetter(ctx context.Context, topic, reason string, payl
 // is reported at once.
 func New(cfg Config, opts Options) (*Agent, error) {
 	cfg = cfg.WithDefaults()
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.Check(); err != nil {
 		return nil, err
 	}
 	log := cmp.Or(opts.Logger, slog.Default())
@@ -113,8 +123,12 @@ func New(cfg Config, opts Options) (*Agent, error) {
 		Policy:         queue.Policy(cfg.Queue.Policy),
 		DedupeWindow:   cfg.Queue.DedupeWindow,
 		CommitInterval: *cfg.Queue.CommitInterval,
+		OnCorrupt:      queue.OnCorrupt(cfg.Queue.OnCorrupt),
 		Logger:         log,
 	})
+	if errors.Is(err, queue.ErrCorrupt) && cfg.Queue.OnCorrupt == string(queue.Refuse) {
+		return nil, fmt.Errorf("%w; on an unattended gateway, queue.on_corrupt: quarantine does that by itself", err)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +141,7 @@ func New(cfg Config, opts Options) (*Agent, error) {
 	}
 	ucfg := uplink.Config{
 		URL: cfg.Cloud.URL, Gateway: cfg.Gateway, Token: token,
-		TLS:         cfg.Cloud.TLS,
+		TLS: cfg.Cloud.TLS, Insecure: cfg.Cloud.Insecure,
 		Compression: cfg.Cloud.Compression, MaxReadings: cfg.Cloud.MaxReadings, MaxBytes: int(cfg.Cloud.MaxBytes),
 		MaxAge: cfg.Cloud.MaxAge, RequestTimeout: cfg.Cloud.Timeout, MaxInFlight: cfg.Cloud.MaxInFlight,
 		DrainTimeout: cfg.DrainTimeout,
@@ -149,16 +163,16 @@ func New(cfg Config, opts Options) (*Agent, error) {
 			MaxInFlight: cfg.MQTT.MaxInFlight,
 		}, store, iopts)
 	} else {
-		users := make([]intake.User, len(cfg.MQTT.Users))
-		for i, u := range cfg.MQTT.Users {
-			users[i] = intake.User{Username: u.Username, Password: u.Password}
+		var pw intake.Passwords
+		if pw, err = a.devicePasswords(); err != nil {
+			return fail(err)
 		}
 		a.emb, err = intake.NewEmbedded(intake.EmbeddedConfig{
 			Listen:               cfg.MQTT.Listen,
 			Gateway:              cfg.Gateway,
-			TLS:                  tlsfiles.Server{CertFile: cfg.MQTT.TLS.CertFile, KeyFile: cfg.MQTT.TLS.KeyFile, ClientCAFile: cfg.MQTT.ClientCAFile},
+			TLS:                  cfg.embeddedTLS(),
 			AllowAnonymous:       cfg.MQTT.AllowAnonymous,
-			Users:                users,
+			Passwords:            pw,
 			StrictDeviceIdentity: cfg.MQTT.StrictIdentity,
 			MaxInFlight:          cfg.MQTT.MaxInFlight,
 			MaxClients:           cfg.MQTT.MaxClients,
@@ -187,6 +201,27 @@ func New(cfg Config, opts Options) (*Agent, error) {
 	return a, nil
 }
 
+// devicePasswords reads the device password file: nil when it holds no
+// device (then devices connect anonymously, on loopback or with
+// allow_anonymous, until a restart after `device add`).
+func (a *Agent) devicePasswords() (intake.Passwords, error) {
+	ds, err := devicecreds.Load(a.cfg.DevicesFile())
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	if len(ds) == 0 {
+		a.log.Info("no device passwords: devices connect without credentials (restart after `tributary-agent device add` to require them)",
+			"file", a.cfg.DevicesFile())
+		return nil, nil
+	}
+	v, err := devicecreds.NewVerifier(a.cfg.DevicesFile(), devicecreds.Options{Logger: a.log, Registerer: a.reg})
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	a.log.Info("device passwords", "file", a.cfg.DevicesFile(), "devices", v.Len())
+	return v, nil
+}
+
 // MQTTAddr is the embedded broker's address ("" with an external broker).
 func (a *Agent) MQTTAddr() string {
 	if a.emb == nil {
@@ -212,6 +247,14 @@ func (a *Agent) Run(ctx context.Context) error {
 	go srv.Serve(a.httpLn)
 	defer srv.Close()
 
+	for _, w := range a.cfg.Warnings() {
+		if !strings.HasPrefix(w, "mqtt.allow_anonymous") { // the broker says that itself
+			a.log.Warn(w)
+		}
+	}
+	if damaged := a.damagedFiles(); len(damaged) > 0 {
+		a.log.Warn("damaged queue files moved aside are in the data folder; /healthz reports degraded until they are deleted", "files", damaged)
+	}
 	a.log.Info("agent started", "gateway", a.cfg.Gateway, "version", a.version, "data", a.cfg.Data,
 		"mqtt", a.mqttDescription(), "cloud", a.cfg.Cloud.URL, "listen", a.HTTPAddr(),
 		"queue_quota", int64(a.cfg.Queue.MaxBytes), "policy", a.cfg.Queue.Policy, "epoch", a.q.Epoch(),
@@ -319,11 +362,23 @@ func (a *Agent) registerQueueMetrics() {
 		return 0
 	})
 	gauge("dead_letters", "Rejected payloads kept for inspection.", func(s queue.Stats) float64 { return float64(s.DeadLetters) })
+	gauge("damaged_files", "Damaged queue files moved aside (queue.on_corrupt: quarantine) and still in the data folder.",
+		func(queue.Stats) float64 { return float64(len(a.damagedFiles())) })
 	counter("appended_readings_total", "Readings committed.", func(s queue.Stats) float64 { return float64(s.Appended) })
 	counter("duplicate_readings_total", "Readings dropped as redeliveries (natural key seen before).", func(s queue.Stats) float64 { return float64(s.Duplicates) })
 	counter("dropped_readings_total", "Readings dropped by the drop-oldest policy.", func(s queue.Stats) float64 { return float64(s.Dropped) })
 	counter("acked_readings_total", "Readings deleted after the cloud acknowledged them.", func(s queue.Stats) float64 { return float64(s.Acked) })
 	counter("commits_total", "Queue transactions committed (group commits).", func(s queue.Stats) float64 { return float64(s.Commits) })
+}
+
+// damagedFiles lists the damaged queue files moved aside that are still
+// in the data folder.
+func (a *Agent) damagedFiles() []string {
+	files, err := queue.DamagedFiles(filepath.Join(a.cfg.Data, QueueFile))
+	if err != nil {
+		a.log.Debug("listing damaged queue files", "err", err)
+	}
+	return files
 }
 
 // Health reports the agent's state.
@@ -345,6 +400,14 @@ func (a *Agent) Health() Health {
 	if st.Blocked {
 		h.Status = "failing"
 		h.Reasons = append(h.Reasons, "queue full under the block policy: producers are not acknowledged")
+	}
+	if damaged := a.damagedFiles(); len(damaged) > 0 {
+		h.Queue.DamagedFiles = damaged
+		if h.Status == "ok" {
+			h.Status = "degraded"
+		}
+		h.Reasons = append(h.Reasons, fmt.Sprintf("queue: %d damaged queue file(s) moved aside (queue.on_corrupt: quarantine), "+
+			"their unsent readings lost; inspect, then delete them to clear this: %s", len(damaged), strings.Join(damaged, ", ")))
 	}
 	if !h.Clock.Synced && h.Status == "ok" {
 		h.Status = "degraded"

@@ -12,7 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tributary-iot/tributary/edge/intake"
+	"github.com/tributary-iot/tributary/edge/queue"
+	"github.com/tributary-iot/tributary/edge/uplink"
 	"github.com/tributary-iot/tributary/firmware/sensor"
 	"github.com/tributary-iot/tributary/internal/brokerurl"
 	"github.com/tributary-iot/tributary/internal/bytesize"
@@ -87,6 +88,8 @@ type Config struct {
 	// below the live heap (about 15 MiB + 50 KiB per connected device),
 	// or the collector runs constantly.
 	MemoryLimit *bytesize.Size `yaml:"memory_limit"`
+
+	tokenFromEnv bool // WithEnvToken took cloud.token from $TRIBUTARY_TOKEN
 }
 
 // MQTTConfig selects the intake: an external broker (Broker set) or the
@@ -100,19 +103,23 @@ type MQTTConfig struct {
 	// MaxInFlight bounds messages being committed at once. Default 1024.
 	MaxInFlight int `yaml:"max_in_flight"`
 
-	// Embedded broker.
-	Listen       string       `yaml:"listen"` // default ":1883"
+	// Embedded broker. Device passwords live hashed in the data folder
+	// (devices.json: `tributary-agent device add|remove|list`), read again
+	// within a second when they change.
+	Listen string `yaml:"listen"` // default ":1883"
+	// Users held plain-text device passwords; they are refused now, with
+	// how to move them to the device file (device add -password-stdin).
 	Users        []UserConfig `yaml:"users"`
 	ClientCAFile string       `yaml:"client_ca_file"` // require device client certificates signed by this CA
 	// AllowAnonymous admits devices without credentials on a listener
 	// reachable from the network (logged as a warning at every start).
-	// Without users or client_ca_file, anonymous devices are otherwise
+	// Without device passwords or client_ca_file, anonymous devices are otherwise
 	// admitted only on a loopback listen address, and any other address
 	// is refused at start.
 	AllowAnonymous bool `yaml:"allow_anonymous"`
 	// StrictIdentity holds each device to its own id (certificate CN or
-	// username), its last will included. Default: on when users or
-	// client_ca_file is set.
+	// username), its last will included. Default: on when devices have
+	// passwords or client_ca_file is set.
 	StrictIdentity *bool `yaml:"strict_identity"`
 	// MaxClients bounds the broker's open connections (CONNECT sent or
 	// not), MaxClientsPerSource those from one address (loopback
@@ -124,7 +131,8 @@ type MQTTConfig struct {
 	ConnectTimeout      time.Duration `yaml:"connect_timeout"`
 }
 
-// UserConfig is one device credential for the embedded broker.
+// UserConfig was a plain-text device credential (mqtt.users): refused,
+// see MQTTConfig.Users.
 type UserConfig struct {
 	Username string `yaml:"username"`
 	Password string `yaml:"password"`
@@ -138,6 +146,13 @@ type QueueConfig struct {
 	// "drop-oldest" (every dropped reading counted).
 	Policy       string `yaml:"policy"`
 	DedupeWindow int    `yaml:"dedupe_window"`
+	// OnCorrupt is what the agent does when the queue file is damaged:
+	// "refuse" (the default: it does not start, and says so) or
+	// "quarantine" (for unattended gateways: the file is renamed aside
+	// with a timestamp, never deleted, a new queue with a new epoch
+	// starts, and /healthz reports "degraded" with the damaged file, as
+	// does tributary_queue_damaged_files, until it is deleted).
+	OnCorrupt string `yaml:"on_corrupt"`
 	// CommitInterval is the least time between two fsynced commits:
 	// readings arriving meanwhile share the next one. Default 2ms; it
 	// adds at most that to each acknowledgement and saves most of the
@@ -147,17 +162,22 @@ type QueueConfig struct {
 
 // CloudConfig is the uplink.
 type CloudConfig struct {
-	URL          string          `yaml:"url"`
-	Token        string          `yaml:"token"`
-	TokenFile    string          `yaml:"token_file"`
-	TLS          tlsfiles.Client `yaml:"tls"`
-	Compression  string          `yaml:"compression"` // zstd (default), gzip, none
-	MaxReadings  int             `yaml:"batch_readings"`
-	MaxBytes     bytesize.Size   `yaml:"batch_bytes"`
-	MaxAge       time.Duration   `yaml:"batch_age"`
-	BacklogShare *float64        `yaml:"backlog_share"`
-	MaxInFlight  int             `yaml:"max_in_flight"`
-	Timeout      time.Duration   `yaml:"timeout"`
+	URL       string          `yaml:"url"`
+	Token     string          `yaml:"token"`
+	TokenFile string          `yaml:"token_file"`
+	TLS       tlsfiles.Client `yaml:"tls"`
+	// Insecure allows a plain http:// url to a host other than this one:
+	// the token and the readings then cross the network unencrypted
+	// (logged as a warning at every start). https, or http to 127.0.0.1,
+	// ::1 or localhost, need nothing.
+	Insecure     bool          `yaml:"insecure"`
+	Compression  string        `yaml:"compression"` // zstd (default), gzip, none
+	MaxReadings  int           `yaml:"batch_readings"`
+	MaxBytes     bytesize.Size `yaml:"batch_bytes"`
+	MaxAge       time.Duration `yaml:"batch_age"`
+	BacklogShare *float64      `yaml:"backlog_share"`
+	MaxInFlight  int           `yaml:"max_in_flight"`
+	Timeout      time.Duration `yaml:"timeout"`
 }
 
 // LocalConfig lists sensors on the gateway's own buses.
@@ -206,6 +226,7 @@ func (c Config) WithDefaults() Config {
 	defaults.Set(&c.MQTT.MaxInFlight, 1024)
 	defaults.Set(&c.Queue.MaxBytes, DefaultQueueMaxBytes)
 	defaults.Set(&c.Queue.Policy, DefaultPolicy)
+	defaults.Set(&c.Queue.OnCorrupt, string(queue.Refuse))
 	defaults.Set(&c.Cloud.Compression, DefaultCompression)
 	defaults.Set(&c.Local.Device, c.Gateway)
 	defaults.Set(&c.Health.Every, DefaultHealthEvery)
@@ -248,6 +269,9 @@ func (c Config) Validate() error {
 	if c.Queue.Policy != "block" && c.Queue.Policy != "drop-oldest" {
 		add("queue.policy: %q: want block or drop-oldest", c.Queue.Policy)
 	}
+	if c.Queue.OnCorrupt != string(queue.Refuse) && c.Queue.OnCorrupt != string(queue.Quarantine) {
+		add("queue.on_corrupt: %q: want refuse or quarantine", c.Queue.OnCorrupt)
+	}
 	if c.Queue.DedupeWindow < 0 {
 		add("queue.dedupe_window: must not be negative")
 	}
@@ -255,6 +279,9 @@ func (c Config) Validate() error {
 		add("cloud.url: required: the ingest API base URL, e.g. https://cloud.example:8080 (-cloud)")
 	} else if u, err := url.Parse(c.Cloud.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		add("cloud.url: %q: want http(s)://host[:port]", c.Cloud.URL)
+	} else if u.Scheme == "http" && !c.Cloud.Insecure && !uplink.LoopbackHost(u.Hostname()) {
+		add("cloud.url: %q: plain http to a host other than this one sends the token and the readings unencrypted: "+
+			"use https://, or set cloud.insecure: true to accept that", c.Cloud.URL)
 	}
 	if c.Cloud.Token == "" && c.Cloud.TokenFile == "" {
 		gw := c.Gateway
@@ -318,10 +345,6 @@ func (m MQTTConfig) validate(gateway string) []error {
 		}
 	} else if _, _, err := net.SplitHostPort(m.Listen); err != nil {
 		add("mqtt.listen: %q is not host:port", m.Listen)
-	} else if len(m.Users) == 0 && m.ClientCAFile == "" && !m.AllowAnonymous && !intake.LoopbackAddr(m.Listen) {
-		add("mqtt.listen: %q is reachable from the network and no device authentication is configured: "+
-			"add mqtt.users or mqtt.client_ca_file, set mqtt.allow_anonymous: true to accept anonymous devices anyway, "+
-			"or listen on 127.0.0.1", m.Listen)
 	}
 	if err := m.TLS.Validate(); err != nil {
 		add("mqtt.tls: %v", err)
@@ -330,20 +353,18 @@ func (m MQTTConfig) validate(gateway string) []error {
 		add("mqtt.max_in_flight: %d: want 1..65535", m.MaxInFlight)
 	}
 	for i, u := range m.Users {
-		if u.Username == "" || u.Password == "" {
-			add("mqtt.users[%d]: username and password are required", i)
+		id := u.Username
+		if id == "" || id == gateway {
+			id = "ID"
 		}
-		if u.Username != "" && u.Username == gateway {
-			add("mqtt.users[%d]: %q is the gateway's own id, reserved for the agent", i, u.Username)
-		}
+		add("mqtt.users[%d] (%q): plain-text device passwords are no longer accepted: store it hashed with "+
+			"`printf %%s 'PASSWORD' | tributary-agent device add %s -password-stdin -config FILE` (the device keeps its password), "+
+			"then delete mqtt.users from the config", i, u.Username, id)
 	}
-	if m.Broker != "" && (len(m.Users) > 0 || m.ClientCAFile != "" || m.StrictIdentity != nil || m.AllowAnonymous ||
+	if m.Broker != "" && (m.ClientCAFile != "" || m.StrictIdentity != nil || m.AllowAnonymous ||
 		m.MaxClients != 0 || m.MaxClientsPerSource != 0 || m.ConnectTimeout != 0) {
-		add("mqtt: users, client_ca_file, strict_identity, allow_anonymous, max_clients, max_clients_per_source and connect_timeout " +
+		add("mqtt: client_ca_file, strict_identity, allow_anonymous, max_clients, max_clients_per_source and connect_timeout " +
 			"configure the embedded broker; they do nothing with an external broker")
-	}
-	if m.Broker == "" && m.StrictIdentity != nil && *m.StrictIdentity && len(m.Users) == 0 && m.ClientCAFile == "" {
-		add("mqtt.strict_identity: needs mqtt.users or mqtt.client_ca_file: an anonymous device has no verified id")
 	}
 	if m.MaxClients < 0 || m.MaxClientsPerSource < 0 || m.ConnectTimeout < 0 {
 		add("mqtt: max_clients, max_clients_per_source and connect_timeout must not be negative (0 means the default)")
@@ -366,6 +387,7 @@ func (c Config) WithEnvToken(getenv func(string) string) Config {
 		}
 	}
 	c.Cloud.Token = strings.TrimSpace(getenv(TokenEnv))
+	c.tokenFromEnv = c.Cloud.Token != ""
 	return c
 }
 

@@ -19,7 +19,7 @@ func TestConfigFixtures(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		return cfg.WithDefaults().Validate()
+		return cfg.WithDefaults().Check()
 	})
 }
 

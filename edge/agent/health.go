@@ -16,7 +16,7 @@ import (
 // "failing", 200 otherwise.
 type Health struct {
 	// Status is "ok", "degraded" (readings flow, but something needs a
-	// look: an unsynchronised clock) or "failing" (the uplink is failing,
+	// look: an unsynchronised clock, a damaged queue file moved aside) or "failing" (the uplink is failing,
 	// or the queue is full under the block policy).
 	Status  string   `json:"status"`
 	Reasons []string `json:"reasons,omitempty"` // why not ok; omitted when ok
@@ -44,6 +44,10 @@ type HealthQueue struct {
 	DeadLetters      int     `json:"dead_letters"`          // rejected payloads kept for inspection
 	Blocked          bool    `json:"blocked"`               // full under the block policy: producers wait
 	Policy           string  `json:"policy"`                // block or drop-oldest
+	// DamagedFiles are damaged queue files moved aside
+	// (queue.on_corrupt: quarantine) and still in the data folder: the
+	// status is "degraded" until they are deleted. Omitted when none.
+	DamagedFiles []string `json:"damaged_files,omitempty"`
 }
 
 // HealthUplink summarises the uplink to the cloud since the start.
@@ -78,7 +82,8 @@ type HealthFailures struct {
 	Throttled    uint64 `json:"throttled"`    // 429, 503
 	Other4xx     uint64 `json:"other_4xx"`
 	Other5xx     uint64 `json:"other_5xx"`
-	Ack          uint64 `json:"ack"` // acknowledged, but the queue's Ack failed
+	Ack          uint64 `json:"ack"`     // acknowledged, but the queue's Ack failed
+	BadAck       uint64 `json:"bad_ack"` // a 2xx whose acknowledgement does not match the batch (kept, retried)
 }
 
 // HealthClock is the gateway clock's state.
@@ -130,7 +135,7 @@ func healthUplink(s uplink.Stats, err error) HealthUplink {
 		Splits: s.Splits, BytesRaw: s.BytesRaw, BytesCompressed: s.BytesCompressed,
 		Failures: HealthFailures{Network: s.Failures.Network, Malformed: s.Failures.Malformed,
 			Unauthorized: s.Failures.Unauthorized, TooLarge: s.Failures.TooLarge, Throttled: s.Failures.Throttled,
-			Other4xx: s.Failures.Other4xx, Other5xx: s.Failures.Other5xx, Ack: s.Failures.Ack},
+			Other4xx: s.Failures.Other4xx, Other5xx: s.Failures.Other5xx, Ack: s.Failures.Ack, BadAck: s.Failures.BadAck},
 		OldBatches: s.OldBatches, FreshBatches: s.FreshBatches, BacklogSeqs: s.BacklogSeqs,
 		ParkedRanges: s.ParkedRanges, ParkedReadings: s.ParkedReadings, InFlight: s.InFlight,
 		Backoff: s.Backoff.String(), LastSuccess: timeOrNil(s.LastSuccess), LastError: s.LastError,

@@ -16,7 +16,7 @@
 //
 // Anonymous clients are admitted on a loopback listener, or anywhere when
 // EmbeddedConfig.AllowAnonymous says so (a warning at every start); a
-// listener reachable from the network with neither Users nor
+// listener reachable from the network with neither Passwords nor
 // TLS.ClientCAFile nor AllowAnonymous is refused (ErrUnauthenticated).
 // With authentication StrictDeviceIdentity is on unless turned off: a
 // device publishes, subscribes and leaves its last will only under its
@@ -25,6 +25,11 @@
 // would bypass the store). The gateway's own id and readings named
 // protocol.HealthPrefix... are the agent's: telemetry with them is
 // rejected (ReasonReserved) by both intakes.
+//
+// Passwords are checked by EmbeddedConfig.Passwords; the agent passes an
+// edge/devicecreds Verifier: argon2id hashes in a file, never the
+// passwords, verifications cached, failed attempts throttled per source
+// address so that CONNECTs cannot make the gateway derive keys forever.
 //
 // A listener wrapper (limitListener) bounds open connections in total
 // (MaxClients) and per source address (MaxClientsPerSource, loopback

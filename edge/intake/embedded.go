@@ -3,8 +3,6 @@ package intake
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -37,20 +35,23 @@ type EmbeddedConfig struct {
 	// AllowAnonymous admits clients that present neither a username nor a
 	// client certificate, on any listener; the broker logs a warning at
 	// every start. Without it, anonymous clients are admitted only when no
-	// authentication is configured (no Users, no TLS.ClientCAFile) and
+	// authentication is configured (no Passwords, no TLS.ClientCAFile) and
 	// Listen is a loopback address; a listener reachable from the network
 	// with no authentication is refused by Validate (ErrUnauthenticated).
 	AllowAnonymous bool
-	// Users are the accepted usernames and passwords. A client presenting
-	// a username must match one when Users is set.
-	Users []User
+	// Passwords, when set, checks the username and password of every
+	// client that presents a username (edge/devicecreds: argon2id hashes,
+	// never the passwords); a client presenting an unknown username or a
+	// wrong password is refused. The gateway's own id is refused as a
+	// username.
+	Passwords Passwords
 	// StrictDeviceIdentity lets a device publish and subscribe only under
 	// tributary/v1/devices/{its id}/, its id being its certificate's
 	// common name, else its verified username; its last will too. An
 	// anonymous client has no id. Telemetry under another id is rejected
 	// (dead-lettered, acknowledged, not forwarded); other device topics
 	// are refused by ACL (mochi disconnects an MQTT 3.1.1 client), a will
-	// on them at CONNECT. Admin users are exempt. Nil means on when Users
+	// on them at CONNECT. Admin users are exempt. Nil means on when Passwords
 	// or TLS.ClientCAFile is set, off otherwise; true needs one of them.
 	StrictDeviceIdentity *bool
 	// MaxClients bounds the open connections, whether or not they have
@@ -82,12 +83,16 @@ type EmbeddedConfig struct {
 	ClientInflight int
 }
 
-// User is one username/password pair. Admin users are exempt from
-// StrictDeviceIdentity (consoles, debugging subscribers).
-type User struct {
-	Username string
-	Password string
-	Admin    bool
+// Passwords checks device passwords; *devicecreds.Verifier is one.
+type Passwords interface {
+	// Check returns nil when password is username's, else why not;
+	// source is the client's remote address (host:port), against which a
+	// checker may count failures.
+	Check(source, username string, password []byte) error
+	// Lookup reports whether username has a password, and whether it is
+	// an admin: exempt from StrictDeviceIdentity (consoles, debugging
+	// subscribers).
+	Lookup(username string) (known, admin bool)
 }
 
 func (c *EmbeddedConfig) defaults() {
@@ -108,7 +113,7 @@ func (c *EmbeddedConfig) defaults() {
 
 // authenticated reports whether clients can prove who they are
 // (passwords or client certificates).
-func (c *EmbeddedConfig) authenticated() bool { return len(c.Users) > 0 || c.TLS.ClientCAFile != "" }
+func (c *EmbeddedConfig) authenticated() bool { return c.Passwords != nil || c.TLS.ClientCAFile != "" }
 
 // anonymous reports whether anonymous clients are admitted.
 func (c *EmbeddedConfig) anonymous() bool {
@@ -142,26 +147,18 @@ func (c EmbeddedConfig) Validate() error {
 	if err := c.TLS.Validate(); err != nil {
 		bad("tls: %v", err)
 	}
-	seen := map[string]bool{}
-	for i, u := range c.Users {
-		switch {
-		case u.Username == "":
-			bad("users entry %d: username is empty", i+1)
-		case u.Password == "":
-			bad("users entry %d (%q): password is empty", i+1, u.Username)
-		case seen[u.Username]:
-			bad("users entry %d: username %q appears twice", i+1, u.Username)
-		case c.Gateway != "" && u.Username == c.Gateway:
-			bad("users entry %d: %q is the gateway's own id, reserved for the agent", i+1, u.Username)
+	if c.Passwords != nil && c.Gateway != "" {
+		if known, _ := c.Passwords.Lookup(c.Gateway); known {
+			bad("device %q has a password, but it is the gateway's own id, reserved for the agent: remove it (tributary-agent device remove %s)",
+				c.Gateway, c.Gateway)
 		}
-		seen[u.Username] = true
 	}
 	if !c.authenticated() && !c.AllowAnonymous && !LoopbackAddr(c.Listen) {
 		errs = append(errs, fmt.Errorf("%w: listen %q is reachable from the network and no authentication is configured: "+
-			"add users or client_ca_file, or set allow_anonymous to accept anonymous devices", ErrUnauthenticated, c.Listen))
+			"add device passwords (tributary-agent device add) or client_ca_file, or set allow_anonymous to accept anonymous devices", ErrUnauthenticated, c.Listen))
 	}
 	if *c.StrictDeviceIdentity && !c.authenticated() {
-		bad("strict_identity needs users or client_ca_file: an anonymous client has no verified id")
+		bad("strict_identity needs device passwords or client_ca_file: an anonymous client has no verified id")
 	}
 	if c.MaxClients < 1 || c.MaxInFlight < 1 || c.ClientQueue < 1 || c.ClientInflight < 1 || c.ClientInflight > 65535 {
 		bad("max_clients %d, max_in_flight %d, client_queue %d must be at least 1 and client_inflight %d within 1..65535",
@@ -186,7 +183,7 @@ type Embedded struct {
 	cfg    EmbeddedConfig
 	core   *core
 	ln     net.Listener
-	users  map[string]User
+	pw     Passwords // nil: no passwords
 	anon   bool
 	strict bool
 	srv    *mqtt.Server
@@ -216,11 +213,8 @@ func NewEmbedded(cfg EmbeddedConfig, store Store, opts Options) (*Embedded, erro
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	e := &Embedded{cfg: cfg, users: make(map[string]User), anon: cfg.anonymous(), strict: *cfg.StrictDeviceIdentity,
+	e := &Embedded{cfg: cfg, pw: cfg.Passwords, anon: cfg.anonymous(), strict: *cfg.StrictDeviceIdentity,
 		pending: map[*pending]struct{}{}}
-	for _, u := range cfg.Users {
-		e.users[u.Username] = u
-	}
 	tc, err := cfg.TLS.Load()
 	if err != nil {
 		return nil, fmt.Errorf("intake: embedded: tls: %w", err)
@@ -297,7 +291,7 @@ func (e *Embedded) Run(ctx context.Context) error {
 	}
 	e.core.connected.Store(true)
 	e.core.log.Info("embedded broker serving", "max_clients", e.cfg.MaxClients,
-		"anonymous", e.anon, "users", len(e.users), "strict_identity", e.strict)
+		"anonymous", e.anon, "passwords", e.pw != nil, "strict_identity", e.strict)
 	if e.cfg.AllowAnonymous {
 		e.core.log.Warn("anonymous MQTT clients are accepted (allow_anonymous): anyone who can reach the listener can publish and subscribe"+
 			" without credentials", "listen", e.ln.Addr().String())
@@ -361,8 +355,10 @@ func (e *Embedded) identity(cl *mqtt.Client) (id string, admin bool) {
 		}
 	}
 	u := string(cl.Properties.Username)
-	if usr, ok := e.users[u]; ok {
-		return u, usr.Admin // authenticate checked the password
+	if e.pw != nil && u != "" {
+		if known, admin := e.pw.Lookup(u); known {
+			return u, admin // authenticate checked the password
+		}
 	}
 	return "", false // anonymous: a username nobody checked is no identity
 }
@@ -402,11 +398,14 @@ func (e *Embedded) credentials(cl *mqtt.Client, pk packets.Packet) string {
 		}
 	}
 	user := string(pk.Connect.Username)
-	if user != "" && len(e.users) > 0 {
-		if u, ok := e.users[user]; ok && passwordEqual(u.Password, pk.Connect.Password) {
-			return ""
+	if user != "" && e.pw != nil {
+		if e.cfg.Gateway != "" && user == e.cfg.Gateway {
+			return "the username is the gateway's own id, reserved for the agent"
 		}
-		return "unknown username or wrong password"
+		if err := e.pw.Check(cl.Net.Remote, user, pk.Connect.Password); err != nil {
+			return err.Error()
+		}
+		return ""
 	}
 	if !e.anon {
 		return "anonymous clients are not allowed"
@@ -429,11 +428,6 @@ func (e *Embedded) willRefusal(cl *mqtt.Client) string {
 		return fmt.Sprintf("last will on topic %q, which the client may not publish to", truncate(topic, 200))
 	}
 	return ""
-}
-
-func passwordEqual(want string, got []byte) bool {
-	a, b := sha256.Sum256([]byte(want)), sha256.Sum256(got)
-	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
 }
 
 // The ACL: with StrictDeviceIdentity a client reaches only its own device

@@ -127,7 +127,7 @@ func TestEmbeddedSharedCommits(t *testing.T) {
 	}
 }
 
-// TestEmbeddedTLSPasswords: TLS with username/password; with Users set,
+// TestEmbeddedTLSPasswords: TLS with username/password; with Passwords set,
 // anonymous clients are refused by default.
 func TestEmbeddedTLSPasswords(t *testing.T) {
 	pki := testenv.NewPKI(t)
@@ -135,7 +135,7 @@ func TestEmbeddedTLSPasswords(t *testing.T) {
 	store := &memStore{}
 	_, url := newEmbedded(t, store, func(c *intake.EmbeddedConfig) {
 		c.TLS = tlsfiles.Server{CertFile: serverCert, KeyFile: serverKey}
-		c.Users = []intake.User{{Username: "dev-1", Password: "s3cret"}}
+		c.Passwords = passwords(t, "dev-1:s3cret")
 	})
 	tlsc := pki.ClientTLS(t, "")
 	withTLS := func(user, pass string) func(*mqtt.ClientOptions) {
@@ -214,7 +214,7 @@ func TestEmbeddedStrictIdentity(t *testing.T) {
 func TestEmbeddedStrictIdentityPasswords(t *testing.T) {
 	store := &memStore{}
 	_, url := newEmbedded(t, store, func(c *intake.EmbeddedConfig) {
-		c.Users = []intake.User{{Username: "dev-1", Password: "a"}, {Username: "console", Password: "b", Admin: true}}
+		c.Passwords = passwords(t, "dev-1:a", "console:b:admin")
 		c.StrictDeviceIdentity = ptr(true)
 	})
 	user := func(u, p string) func(*mqtt.ClientOptions) {
@@ -334,8 +334,6 @@ func TestEmbeddedConfig(t *testing.T) {
 		{intake.EmbeddedConfig{Listen: "nonsense"}, "listen"},
 		{intake.EmbeddedConfig{Listen: "127.0.0.1:0", TLS: tlsfiles.Server{CertFile: "c"}}, "go together"},
 		{intake.EmbeddedConfig{Listen: "127.0.0.1:0", TLS: tlsfiles.Server{ClientCAFile: "ca"}}, "client certificates need TLS"},
-		{intake.EmbeddedConfig{Listen: "127.0.0.1:0", Users: []intake.User{{Username: "a"}}}, "password is empty"},
-		{intake.EmbeddedConfig{Listen: "127.0.0.1:0", Users: []intake.User{{Username: "a", Password: "x"}, {Username: "a", Password: "y"}}}, "twice"},
 		{intake.EmbeddedConfig{Listen: "127.0.0.1:0", MaxPacketBytes: 1000}, "max_packet_bytes"},
 		{intake.EmbeddedConfig{Listen: "127.0.0.1:0", TLS: tlsfiles.Server{CertFile: "/nonexistent", KeyFile: "/nonexistent"}}, "cert_file"},
 	} {

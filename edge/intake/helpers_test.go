@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"go.uber.org/goleak"
 
+	"github.com/tributary-iot/tributary/edge/devicecreds"
 	"github.com/tributary-iot/tributary/protocol"
 )
 
@@ -315,4 +317,23 @@ func publish(t *testing.T, c mqtt.Client, topic string, payload []byte) {
 	if err := tok.Error(); err != nil {
 		t.Fatalf("publish to %s: %v", topic, err)
 	}
+}
+
+// passwords writes a device password file with entries "id:password" or
+// "id:password:admin" and returns a Verifier of it.
+func passwords(t *testing.T, entries ...string) *devicecreds.Verifier {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), devicecreds.FileName)
+	for _, e := range entries {
+		parts := strings.Split(e, ":")
+		admin := len(parts) == 3 && parts[2] == "admin"
+		if err := devicecreds.Add(path, parts[0], []byte(parts[1]), admin, devicecreds.Params{Memory: 64, Time: 1, Threads: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v, err := devicecreds.NewVerifier(path, devicecreds.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }

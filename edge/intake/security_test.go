@@ -6,13 +6,16 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tributary-iot/tributary/edge/devicecreds"
 	"github.com/tributary-iot/tributary/edge/intake"
 	"github.com/tributary-iot/tributary/internal/logging/logtest"
 	"github.com/tributary-iot/tributary/protocol"
@@ -34,7 +37,7 @@ func TestEmbeddedAnonymousPolicy(t *testing.T) {
 			t.Errorf("listen %q without authentication: %v, want ErrUnauthenticated", listen, err)
 			continue
 		}
-		for _, setting := range []string{"users", "client_ca_file", "allow_anonymous"} {
+		for _, setting := range []string{"device add", "client_ca_file", "allow_anonymous"} {
 			if !strings.Contains(err.Error(), setting) {
 				t.Errorf("listen %q: error %q does not name %s", listen, err, setting)
 			}
@@ -72,7 +75,7 @@ func TestEmbeddedAnonymousPolicy(t *testing.T) {
 	// Every interface with passwords: anonymous clients are refused.
 	_, url = newEmbedded(t, &memStore{}, func(c *intake.EmbeddedConfig) {
 		c.Listen = "0.0.0.0:0"
-		c.Users = []intake.User{{Username: "dev-1", Password: "a"}}
+		c.Passwords = passwords(t, "dev-1:a")
 	})
 	if c, err := connect(url, "anon"); err == nil {
 		c.Disconnect(0)
@@ -86,11 +89,11 @@ func TestEmbeddedAnonymousPolicy(t *testing.T) {
 // it is stored; the gateway's topics are refused; no user may be named
 // after the gateway.
 func TestEmbeddedReserved(t *testing.T) {
-	users := []intake.User{{Username: "dev-1", Password: "a"}}
+	users := passwords(t, "dev-1:a")
 	store := &memStore{}
 	_, url := newEmbedded(t, store, func(c *intake.EmbeddedConfig) {
 		c.Gateway = "gw-1"
-		c.Users = users
+		c.Passwords = users
 	})
 	dev1 := publisher(t, url, "dev-1", func(o *mqtt.ClientOptions) { o.SetUsername("dev-1").SetPassword("a") })
 	publish(t, dev1, protocol.TelemetryTopic("dev-2"), pack("x", 2, true))
@@ -108,12 +111,12 @@ func TestEmbeddedReserved(t *testing.T) {
 	dev1.Publish(protocol.StatusTopic("gw-1"), 1, false, []byte(`{"state":"offline"}`)).WaitTimeout(2 * time.Second)
 	waitFor(t, 5*time.Second, "dev-1 to be disconnected", func() bool { return !dev1.IsConnectionOpen() })
 
-	_, err := intake.NewEmbedded(intake.EmbeddedConfig{Listen: "127.0.0.1:0", Gateway: "dev-1", Users: users}, store, intake.Options{})
+	_, err := intake.NewEmbedded(intake.EmbeddedConfig{Listen: "127.0.0.1:0", Gateway: "dev-1", Passwords: users}, store, intake.Options{})
 	if err == nil || !strings.Contains(err.Error(), "reserved") {
 		t.Errorf("a user named after the gateway: %v", err)
 	}
 	_, err = intake.NewEmbedded(intake.EmbeddedConfig{Listen: "127.0.0.1:0", StrictDeviceIdentity: ptr(true)}, store, intake.Options{})
-	if err == nil || !strings.Contains(err.Error(), "strict_identity needs users or client_ca_file") {
+	if err == nil || !strings.Contains(err.Error(), "strict_identity needs device passwords or client_ca_file") {
 		t.Errorf("strict identity without authentication: %v", err)
 	}
 }
@@ -153,7 +156,7 @@ func TestEmbeddedWillAbuse(t *testing.T) {
 	store := &memStore{}
 	strict, url := newEmbedded(t, store, func(c *intake.EmbeddedConfig) {
 		c.Gateway = "gw-1"
-		c.Users = []intake.User{{Username: "dev-1", Password: "a"}}
+		c.Passwords = passwords(t, "dev-1:a")
 	})
 	// Anonymous on loopback (no strict identity): still no telemetry wills
 	// and nothing under the gateway's id.
@@ -244,4 +247,77 @@ func TestEmbeddedConnectionGuards(t *testing.T) {
 	if _, _, rs, _ := store.snapshot(); len(rs) != 1 {
 		t.Errorf("store = %v", rs)
 	}
+}
+
+// TestEmbeddedPasswordRefusals: with device passwords, a wrong, empty or
+// missing password and an unknown username are refused at CONNECT and
+// nothing they send is stored; after FailureBurst failures from one
+// address its attempts that need a key derivation are refused without
+// one (counted), while a device verified before still connects.
+func TestEmbeddedPasswordRefusals(t *testing.T) {
+	path := filepath.Join(t.TempDir(), devicecreds.FileName)
+	for _, d := range []string{"dev-1", "dev-2"} {
+		if err := devicecreds.Add(path, d, []byte("pw-"+d), false, devicecreds.Params{Memory: 64, Time: 1, Threads: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reg := prometheus.NewRegistry()
+	v, err := devicecreds.NewVerifier(path, devicecreds.Options{FailureBurst: 3, FailureEvery: time.Hour, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &memStore{}
+	_, url := newEmbedded(t, store, func(c *intake.EmbeddedConfig) { c.Passwords = v })
+	addr := strings.TrimPrefix(url, "tcp://")
+	if code, _ := rawConnect(t, addr, "ok", "dev-1", "pw-dev-1", protocol.StatusTopic("dev-1")); code != 0 {
+		t.Fatalf("dev-1 with its password: CONNACK %d", code) // now cached
+	}
+	for _, tc := range []struct{ user, pass string }{
+		{"dev-2", "pw-dev-1"}, // another device's password
+		{"dev-2", ""},         // empty
+		{"dev-9", "pw-dev-2"}, // unknown device
+		{"dev-2", "guess"},    // over the allowance: throttled
+		{"dev-2", "pw-dev-2"}, // the right one, but it would need a derivation: throttled
+		{"", ""},              // anonymous
+	} {
+		if code, _ := rawConnect(t, addr, "c-"+tc.user, tc.user, tc.pass, protocol.StatusTopic(cmpOr(tc.user, "x"))); code == 0 {
+			t.Errorf("user %q password %q: accepted", tc.user, tc.pass)
+		}
+		// A refused client's telemetry goes nowhere.
+		if c, err := connect(url, "p-"+tc.user, func(o *mqtt.ClientOptions) {
+			o.SetUsername(tc.user).SetPassword(tc.pass).SetConnectTimeout(2 * time.Second)
+		}); err == nil {
+			c.Publish(protocol.TelemetryTopic(cmpOr(tc.user, "x")), 1, false, pack("x", 1, true)).WaitTimeout(time.Second)
+			c.Disconnect(0)
+			t.Errorf("paho, user %q password %q: connected", tc.user, tc.pass)
+		}
+	}
+	if code, _ := rawConnect(t, addr, "ok2", "dev-1", "pw-dev-1", protocol.StatusTopic("dev-1")); code != 0 {
+		t.Errorf("dev-1 again, from the throttled address: CONNACK %d", code)
+	}
+	if appends, _, rs, dead := store.snapshot(); appends != 0 || len(rs) != 0 || len(dead) != 0 {
+		t.Errorf("store: %d appends, readings %v, dead letters %v; want nothing", appends, rs, dead)
+	}
+	mfs, _ := reg.Gather()
+	var throttled, hashes float64
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			switch {
+			case mf.GetName() == "tributary_intake_password_checks_total" && m.GetLabel()[0].GetValue() == devicecreds.ResultThrottled:
+				throttled = m.GetCounter().GetValue()
+			case mf.GetName() == "tributary_intake_password_hashes_total":
+				hashes = m.GetCounter().GetValue()
+			}
+		}
+	}
+	if throttled < 2 || hashes > 4 {
+		t.Errorf("throttled %v (want at least 2), derivations %v (want at most 4: dev-1 once, then the allowance of 3 failures)", throttled, hashes)
+	}
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -267,4 +268,76 @@ func TestOpenWithLowerQuotaCompacts(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkFile(t, path, quota)
+}
+
+// With OnCorrupt Quarantine a damaged file is renamed aside, byte for
+// byte, and a new empty queue with a new epoch takes its place; a sound
+// file is opened as usual.
+func TestQuarantineDamagedFile(t *testing.T) {
+	base := baseQueueFile(t)
+	good := func() uint64 { // the epoch of the base file
+		path := filepath.Join(t.TempDir(), "q.db")
+		if err := os.WriteFile(path, base, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		q := mustOpen(t, path, queue.Options{OnCorrupt: queue.Quarantine})
+		defer q.Close()
+		if q.Quarantined() != nil || q.Stats().Depth == 0 {
+			t.Fatalf("a sound file was quarantined: %+v, %+v", q.Quarantined(), q.Stats())
+		}
+		return q.Epoch()
+	}()
+	zeroMetas := append(make([]byte, 2*4096), base[2*4096:]...)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "q.db")
+	if err := os.WriteFile(path, zeroMetas, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := queue.Open(path, queue.Options{}); !errors.Is(err, queue.ErrCorrupt) {
+		t.Fatalf("the default (refuse): %v, want ErrCorrupt", err)
+	}
+	for round := range 2 { // a second damaged file gets a name of its own
+		if round == 1 {
+			if err := os.WriteFile(path, zeroMetas, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		q, err := queue.Open(path, queue.Options{OnCorrupt: queue.Quarantine})
+		if err != nil {
+			t.Fatal(err)
+		}
+		qr := q.Quarantined()
+		if qr == nil || !errors.Is(qr.Err, queue.ErrCorrupt) || !strings.HasPrefix(qr.MovedTo, path+queue.DamagedSuffix) {
+			t.Fatalf("round %d: quarantined %+v", round, qr)
+		}
+		if moved, err := os.ReadFile(qr.MovedTo); err != nil || !bytes.Equal(moved, zeroMetas) {
+			t.Errorf("round %d: the damaged file was not kept as it was (%v)", round, err)
+		}
+		if st := q.Stats(); st.Depth != 0 || q.Epoch() == good || q.Epoch() == 0 {
+			t.Errorf("round %d: new queue %+v, epoch %d (damaged file's %d)", round, st, q.Epoch(), good)
+		}
+		if _, err := q.Append(context.Background(), readings("new", 0, 10)); err != nil {
+			t.Fatal(err)
+		}
+		if err := q.Close(); err != nil {
+			t.Fatal(err)
+		}
+		files, err := queue.DamagedFiles(path)
+		if err != nil || len(files) != round+1 || !slices.Contains(files, qr.MovedTo) {
+			t.Errorf("round %d: DamagedFiles %q, %v", round, files, err)
+		}
+	}
+	// The new queue reopens with its readings, quarantining nothing.
+	q := mustOpen(t, path, queue.Options{OnCorrupt: queue.Quarantine})
+	defer q.Close()
+	if q.Quarantined() != nil || q.Stats().Depth != 10 {
+		t.Errorf("reopened: %+v, depth %d", q.Quarantined(), q.Stats().Depth)
+	}
+	// A file another process holds is not damaged: never moved aside.
+	if _, err := queue.Open(path, queue.Options{OnCorrupt: queue.Quarantine}); !errors.Is(err, queue.ErrLocked) {
+		t.Errorf("second open: %v, want ErrLocked", err)
+	}
+	if files, _ := queue.DamagedFiles(path); len(files) != 2 {
+		t.Errorf("damaged files after a locked open: %q", files)
+	}
 }

@@ -27,7 +27,11 @@
 //     an existing file before bbolt maps it (error ErrCorrupt, never a
 //     crash), and each entry carries a CRC-32C: Read moves a damaged entry
 //     to the dead letters and counts it instead of returning garbage or
-//     stalling.
+//     stalling. With Options.OnCorrupt Quarantine, Open moves a damaged
+//     file aside instead (renamed queue.db.damaged-{UTC time}, never
+//     deleted; DamagedFiles lists them) and starts a new queue with a new
+//     epoch; Queue.Quarantined says so. A file locked by another process
+//     is never taken for damaged.
 //
 // # File layout
 //

@@ -63,6 +63,10 @@ type Options struct {
 	// trading that much acknowledgement latency for far less CPU and
 	// flash wear. Appends arriving meanwhile join the next commit.
 	CommitInterval time.Duration
+	// OnCorrupt is what Open does with a damaged file: Refuse (the
+	// default: an error wrapping ErrCorrupt) or Quarantine (move it aside,
+	// start a new queue).
+	OnCorrupt OnCorrupt
 	// Logger receives drop events, quota transitions and corruption
 	// reports (default: discard).
 	Logger *slog.Logger
@@ -93,6 +97,13 @@ func (o Options) withDefaults() (Options, limits, error) {
 	case Block, DropOldest:
 	default:
 		return o, l, fmt.Errorf("queue: unknown policy %q (want %q or %q)", o.Policy, Block, DropOldest)
+	}
+	switch o.OnCorrupt {
+	case "":
+		o.OnCorrupt = Refuse
+	case Refuse, Quarantine:
+	default:
+		return o, l, fmt.Errorf("queue: unknown OnCorrupt %q (want %q or %q)", o.OnCorrupt, Refuse, Quarantine)
 	}
 	defaults.Set(&o.MaxBatch, DefaultMaxBatch)
 	if o.MaxBatch < 0 {

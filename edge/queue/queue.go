@@ -145,12 +145,19 @@ type Queue struct {
 	stats   Stats
 
 	w writer // owned by the writer goroutine (and Open before it starts)
+
+	quarantined *Quarantined // what Open moved aside, if anything
 }
 
 // Open opens the queue in the file at path, creating it if needed. An
 // existing file is checked page by page before use; a damaged one gives an
 // error wrapping ErrCorrupt. A new file gets a new random nonzero epoch.
-func Open(path string, o Options) (*Queue, error) {
+//
+// With Options.OnCorrupt Quarantine a damaged file is moved aside instead
+// (see Quarantine) and Open returns a new queue; Quarantined says so.
+func Open(path string, o Options) (*Queue, error) { return openOrQuarantine(path, o) }
+
+func open(path string, o Options) (*Queue, error) {
 	o, lim, err := o.withDefaults()
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package uplink
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -54,6 +55,11 @@ type Config struct {
 	Gateway string
 	Token   string
 	TLS     tlsfiles.Client
+	// Insecure allows a plain http:// URL to a host other than this one
+	// (loopback): the token and the readings then cross the network
+	// unencrypted. Without it such a URL is refused; https, or http to
+	// 127.0.0.1, ::1 or localhost, need nothing.
+	Insecure bool
 
 	// Compression is the Content-Encoding: "zstd" (default), "gzip" or
 	// "none".
@@ -129,6 +135,9 @@ func (c Config) Validate() error {
 		bad("url %q: a base URL has no query or fragment", c.URL)
 	} else if u.Scheme == "http" && !c.TLS.IsZero() {
 		bad("tls settings given but url %q is plain http", c.URL)
+	} else if u.Scheme == "http" && !c.Insecure && !LoopbackHost(u.Hostname()) {
+		bad("url %q: plain http to a host other than this one sends the token and the readings unencrypted: "+
+			"use https, or set Insecure (the agent's cloud.insecure: true) to accept that", c.URL)
 	}
 	if err := protocol.CheckDeviceID(c.Gateway); err != nil {
 		bad("gateway: %v", err)
@@ -174,4 +183,14 @@ func (c Config) Validate() error {
 		bad("tls: %v", err)
 	}
 	return errors.Join(errs...)
+}
+
+// LoopbackHost reports whether host (a URL's host name, without port) is
+// this machine: a loopback IP or "localhost".
+func LoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -29,6 +29,8 @@ func TestConfigValidate(t *testing.T) {
 		{"scheme", func(c *uplink.Config) { c.URL = "ftp://cloud" }, "want http://host"},
 		{"query", func(c *uplink.Config) { c.URL = "https://cloud/?a=b" }, "no query"},
 		{"tls on http", func(c *uplink.Config) { c.URL = "http://cloud"; c.TLS.CAFile = "x" }, "plain http"},
+		{"http to the network", func(c *uplink.Config) { c.URL = "http://cloud.example:8080" }, "Insecure"},
+		{"http to a LAN address", func(c *uplink.Config) { c.URL = "http://192.0.2.7:8080" }, "cloud.insecure: true"},
 		{"gateway", func(c *uplink.Config) { c.Gateway = "bad id!" }, "gateway"},
 		{"token", func(c *uplink.Config) { c.Token = "" }, "token is required"},
 		{"token space", func(c *uplink.Config) { c.Token = "a b" }, "white space"},
@@ -52,6 +54,20 @@ func TestConfigValidate(t *testing.T) {
 		}
 		if _, nerr := uplink.New(uplink.NewMemSource(1), c); nerr == nil {
 			t.Errorf("%s: New accepted it", tc.name)
+		}
+	}
+	// Plain http is fine to this host, or anywhere with Insecure.
+	for _, url := range []string{"http://127.0.0.1:8080", "http://[::1]:8080", "http://localhost:8080", "http://127.0.0.2"} {
+		c := good()
+		c.URL = url
+		if err := c.Validate(); err != nil {
+			t.Errorf("%s: %v", url, err)
+		}
+	}
+	if c := good(); true {
+		c.URL, c.Insecure = "http://cloud.example:8080", true
+		if err := c.Validate(); err != nil {
+			t.Errorf("http with Insecure: %v", err)
 		}
 	}
 	// Several problems are reported together.

@@ -207,9 +207,13 @@ func (u *Uplink) attempt(j *job, lo, hi int) outcome {
 		if r.err != nil && u.run.Err() != nil {
 			return stopped // cut off by the drain timeout: not the cloud's failure
 		}
+		if r.err == nil && r.status/100 == 2 {
+			if r.msg = u.checkAck(r.body, j.epoch, first, last); r.msg == "" {
+				return u.acked(j, lo, hi)
+			}
+			r.badAck = true
+		}
 		switch {
-		case r.err == nil && r.status/100 == 2:
-			return u.acked(j, lo, hi)
 		case r.status == http.StatusBadRequest:
 			u.c.malformed.Add(1)
 			msg := fmt.Sprintf("400 from the cloud for readings %d..%d of epoch %d: %s", first, last, j.epoch, r.msg)
@@ -238,6 +242,15 @@ func (u *Uplink) attempt(j *job, lo, hi int) outcome {
 func (u *Uplink) transient(r response, first, last uint64, retryIn time.Duration) {
 	var msg string
 	switch {
+	case r.badAck:
+		u.c.badAcks.Add(1)
+		msg = fmt.Sprintf("%d with an acknowledgement that does not match the request: %s", r.status, r.msg)
+		u.c.setError(msg)
+		if ok, n := u.logs.badAck.Allow(); ok {
+			u.log.Error("the cloud answered a batch with an acknowledgement that does not match it; the readings are kept and the batch is sent again",
+				"status", r.status, "problem", r.msg, "first", first, "last", last, "retry_in", retryIn, "suppressed", n)
+		}
+		return
 	case r.err != nil:
 		u.c.network.Add(1)
 		msg = r.err.Error()
@@ -362,9 +375,42 @@ func (u *Uplink) encode(j *job, lo, hi int) error {
 // response is what one POST came to.
 type response struct {
 	status     int
-	msg        string // the cloud's error message
+	msg        string // the cloud's error message, or what is wrong with its acknowledgement
+	body       []byte // a 2xx's body: the acknowledgement
+	badAck     bool   // a 2xx whose acknowledgement does not match the request
 	retryAfter time.Duration
 	err        error // no HTTP response
+}
+
+// ack is the cloud's answer to a stored batch (cloud/ingest): the
+// gateway, epoch and sequence range it acknowledges.
+type ack struct {
+	Gateway *string `json:"gateway"`
+	Epoch   *uint64 `json:"epoch"`
+	First   *uint64 `json:"first"`
+	Last    *uint64 `json:"last"`
+}
+
+// checkAck returns what is wrong with an acknowledgement of readings
+// first..last of epoch, or "" when it acknowledges exactly them: a body
+// that does not parse, lacks a field, or names another gateway, epoch or
+// range (a proxy's page, another gateway's answer, a confused cloud)
+// deletes nothing.
+func (u *Uplink) checkAck(body []byte, epoch, first, last uint64) string {
+	var a ack
+	if err := json.Unmarshal(body, &a); err != nil {
+		return fmt.Sprintf("not a JSON acknowledgement (%v): %.80q", err, strings.TrimSpace(string(body)))
+	}
+	switch {
+	case a.Gateway == nil || a.Epoch == nil || a.First == nil || a.Last == nil:
+		return "the acknowledgement lacks gateway, epoch, first or last"
+	case *a.Gateway != u.cfg.Gateway:
+		return fmt.Sprintf("it acknowledges gateway %.130q, not %q", *a.Gateway, u.cfg.Gateway)
+	case *a.Epoch != epoch || *a.First != first || *a.Last != last:
+		return fmt.Sprintf("it acknowledges epoch %d readings %d..%d, not epoch %d readings %d..%d",
+			*a.Epoch, *a.First, *a.Last, epoch, first, last)
+	}
+	return ""
 }
 
 const maxErrorBody = 16 << 10
@@ -395,6 +441,7 @@ func (u *Uplink) post(j *job) response {
 	defer resp.Body.Close()
 	r := response{status: resp.StatusCode}
 	if r.status/100 == 2 {
+		r.body, _ = io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
 		return r
 	}

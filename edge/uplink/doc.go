@@ -6,8 +6,17 @@
 // # Guarantees
 //
 //   - A reading is deleted from the queue (Source.Ack) only after a 2xx
-//     from the cloud for a batch that holds it. Every other outcome keeps
-//     it: nothing is dropped, by the uplink, for any answer.
+//     from the cloud for a batch that holds it, whose body parses as the
+//     cloud's acknowledgement ({"gateway", "epoch", "first", "last", ...})
+//     and names this gateway and exactly the batch's epoch and sequence
+//     range. Every other outcome keeps it: nothing is dropped, by the
+//     uplink, for any answer. A 2xx with another body (a proxy's or
+//     captive portal's page, another gateway's answer) is retried like a
+//     5xx, counted (tributary_uplink_failures_total{cause="bad_ack"}) and
+//     logged.
+//   - The token never crosses the network unencrypted unless asked to: a
+//     plain http:// URL is accepted only to this host (127.0.0.1, ::1,
+//     localhost) or with Config.Insecure.
 //   - A batch is a contiguous seq range [first, last] of one queue epoch.
 //     Batches never overlap one another; a range is never sent twice at
 //     the same time. A batch is re-sent only when its answer was not a

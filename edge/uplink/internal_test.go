@@ -87,7 +87,7 @@ func benchReadings(n int) []protocol.Reading {
 // Encoding and compressing a batch allocates per batch, not per reading.
 func TestEncodeAllocations(t *testing.T) {
 	for _, comp := range []string{CompressionZstd, CompressionGzip, CompressionNone} {
-		u, err := New(NewMemSource(1), Config{URL: "http://x", Gateway: "gw-1", Token: "t", Compression: comp})
+		u, err := New(NewMemSource(1), Config{URL: "http://127.0.0.1", Gateway: "gw-1", Token: "t", Compression: comp})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -42,6 +42,10 @@ type Failures struct {
 	Other4xx     uint64
 	Other5xx     uint64
 	Ack          uint64 // the cloud acknowledged but the queue's Ack failed (retried)
+	// BadAck: a 2xx whose acknowledgement does not parse, or names
+	// another gateway, epoch or sequence range than the request: the
+	// readings are kept and the batch retried.
+	BadAck uint64
 }
 
 // counters holds what Stats reports; updated with atomics.
@@ -51,6 +55,7 @@ type counters struct {
 	oldBatches, freshBatches, backlog            atomic.Uint64
 	network, malformed, unauthorized, tooLarge   atomic.Uint64
 	throttled, other4xx, other5xx, ackFailures   atomic.Uint64
+	badAcks                                      atomic.Uint64
 	parkedRanges, parkedReadings, inFlight       atomic.Int64
 	lastSuccess                                  atomic.Int64 // unix ns
 
@@ -85,6 +90,7 @@ func (u *Uplink) Stats() Stats {
 			Other4xx:     c.other4xx.Load(),
 			Other5xx:     c.other5xx.Load(),
 			Ack:          c.ackFailures.Load(),
+			BadAck:       c.badAcks.Load(),
 		},
 		OldBatches:     c.oldBatches.Load(),
 		FreshBatches:   c.freshBatches.Load(),
@@ -163,7 +169,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		v     uint64
 	}{{"network", f.Network}, {"malformed", f.Malformed}, {"unauthorized", f.Unauthorized},
 		{"too_large", f.TooLarge}, {"throttled", f.Throttled}, {"other_4xx", f.Other4xx},
-		{"other_5xx", f.Other5xx}, {"ack", f.Ack}} {
+		{"other_5xx", f.Other5xx}, {"ack", f.Ack}, {"bad_ack", f.BadAck}} {
 		counter(c.failures, x.v, x.cause)
 	}
 	counter(c.batchesByEnd, s.OldBatches, "old")

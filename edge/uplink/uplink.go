@@ -96,7 +96,7 @@ type Uplink struct {
 
 	unauthorized atomic.Bool
 	refusal      atomic.Pointer[string] // the cloud's message for the last refused batch
-	logs         struct{ transient, refused, auth, tooLarge, read, ack, stalled loglimit.Limiter }
+	logs         struct{ transient, refused, auth, tooLarge, read, ack, badAck, stalled loglimit.Limiter }
 }
 
 // New checks cfg, applies its defaults and builds an Uplink reading src.

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -584,4 +585,55 @@ func TestShutdownFlushesPartialBatch(t *testing.T) {
 			t.Errorf("after stop: %d readings in the cloud, %d left in the queue; want 10 and 0", n, src.Stored())
 		}
 	})
+}
+
+// A 2xx whose acknowledgement does not parse or does not match the
+// request (gateway, epoch, sequence range) deletes nothing: the readings
+// stay, the failure is counted and logged, and the batch is sent again.
+func TestAckMustMatchRequest(t *testing.T) {
+	for _, tc := range []struct{ name, body string }{
+		{"empty", ""},
+		{"html", "<html>captive portal</html>"},
+		{"missing fields", `{"gateway":"gw-1","stored":100}`},
+		{"other gateway", `{"gateway":"gw-2","epoch":1,"first":1,"last":100}`},
+		{"other epoch", `{"gateway":"gw-1","epoch":2,"first":1,"last":100}`},
+		{"other range", `{"gateway":"gw-1","epoch":1,"first":1,"last":50}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				src := uplink.NewMemSource(1)
+				rs := readings("dev-a", 100, time.Now())
+				src.Append(rs...)
+				cloud := inProcessCloud(t, uplinktest.Options{})
+				var answered atomic.Int32
+				storedAtRetry := -1
+				h := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+					if answered.Add(1) > 1 {
+						if storedAtRetry < 0 {
+							storedAtRetry = src.Stored()
+						}
+						cloud.ServeHTTP(w, req)
+						return
+					}
+					cloud.ServeHTTP(httptest.NewRecorder(), req) // stored, but the answer is replaced
+					w.Header().Set("Content-Type", "application/json")
+					io.WriteString(w, tc.body)
+				})
+				r := start(t, src, config(cloud.URL()), uplink.WithHTTPClient(&http.Client{Transport: handlerRT{h}}))
+				waitFor(t, time.Minute, "the retry's acks", func() bool { return src.Stored() == 0 })
+				r.stop()
+				if storedAtRetry != len(rs) {
+					t.Errorf("after a bad acknowledgement %d readings were left in the queue, want all %d", storedAtRetry, len(rs))
+				}
+				if s := r.u.Stats(); s.Failures.BadAck != 1 || s.ReadingsAcked != uint64(len(rs)) {
+					t.Errorf("stats %s", fmtStats(s))
+				}
+				src.CheckAckedOnce(t)
+				cloud.AssertExactlyOnce(t, uplinktest.Keys(rs))
+				if !strings.Contains(r.logs.String(), "acknowledgement that does not match") {
+					t.Errorf("not logged:\n%s", r.logs)
+				}
+			})
+		})
+	}
 }

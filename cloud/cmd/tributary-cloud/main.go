@@ -1,7 +1,7 @@
 // Command tributary-cloud is the cloud tier: the ingest API that gateways
 // upload batches to (and /healthz) on -listen, the dashboard, /api/v1,
-// /metrics and pprof on -admin-listen (loopback unless admin.tokens is
-// set), the embedded stream store and its Kinesis API on -kinesis-listen
+// /metrics and pprof on -admin-listen (loopback unless admin users or
+// admin.tokens exist), the embedded stream store and its Kinesis API on -kinesis-listen
 // (loopback unless kinesis_api.credentials is set), or Amazon Kinesis as
 // the stream.
 //
@@ -10,12 +10,24 @@
 //	tributary-cloud -data DIR token issue|rotate|revoke GATEWAY
 //	tributary-cloud -data DIR token list
 //	tributary-cloud admin-token
+//	tributary-cloud -data DIR user add|passwd [-generate] NAME
+//	tributary-cloud -data DIR user remove NAME
+//	tributary-cloud -data DIR user list
+//	tributary-cloud validate [-config FILE] [flags] [-no-files]
 //	tributary-cloud anomaly score [-in FILE] [-out FILE]
+//	tributary-cloud plan [-devices N ...] [-from ADMIN-URL] [-json]
 //
 // Flags win over the config file; deploy/cloud.example.yaml is an
 // annotated config. `token issue` prints the new bearer token on stdout
 // (and nothing else there, so scripts can capture it); a running server
-// picks token changes up within tokens.reload_every (2s). SIGINT or
+// picks token changes up within tokens.reload_every (2s). `user add`
+// reads the new admin user's password from the terminal (no echo, asked
+// twice) or one line of stdin, never from a flag; with -generate it
+// prints a random one on stdout instead. Users sign in on the admin
+// listener's /login; a running server picks user changes up within
+// tokens.reload_every too. `validate` loads the config as a start would
+// (same flags), prints the effective settings as YAML with the secrets
+// redacted, then every problem, and exits 0 or 1. SIGINT or
 // SIGTERM stops taking requests and lets those in progress finish within
 // drain_timeout; a second signal kills the server at once.
 package main
@@ -52,9 +64,22 @@ const usage = `usage: tributary-cloud -data DIR [-listen ADDR] [-admin-listen AD
        tributary-cloud -data DIR token list             list gateways with a token
        tributary-cloud admin-token                      print a new admin bearer token (stdout) and
                                                         its admin.tokens entry (stderr)
+       tributary-cloud -data DIR user add NAME          add an admin user (dashboard sign-in); the password
+                                                        is read from the terminal or stdin, never a flag
+       tributary-cloud -data DIR user add -generate NAME  ... with a random password, printed once (stdout)
+       tributary-cloud -data DIR user passwd [-generate] NAME  set a new password (their sessions end)
+       tributary-cloud -data DIR user remove NAME       delete an admin user (their sessions end)
+       tributary-cloud -data DIR user list              list the admin users
+       tributary-cloud validate [-config FILE] [flags] [-no-files]
+                                          print the effective config (secrets redacted) and every
+                                          problem a start would find; exit 0 or 1. -no-files: do not
+                                          read the TLS, token and secret files it names
        tributary-cloud anomaly score [-in FILE] [-out FILE]
                                           score a NAB-format CSV (timestamp,value) with the live
                                           detectors: writes timestamp,value,anomaly_score
+       tributary-cloud plan [-devices N ...] [-from ADMIN-URL] [-json]
+                                          shards needed and the monthly cost on Kinesis and MSK
+                                          (plan -h for its flags)
 
 `
 
@@ -63,14 +88,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c := cmdline.New("tributary-cloud", version, usage, "YAML config `file` (optional; see deploy/cloud.example.yaml)", stdout, stderr)
 	c.String("data", "data `folder`: tokens, the ack log and the stream store", func(v string) { cfg.Data = v })
 	c.String("listen", "`address` of the ingest API and /healthz, for gateways (default :8080)", func(v string) { cfg.Listen = v })
-	c.String("admin-listen", "`address` of the dashboard, /api/v1, /metrics and pprof (default 127.0.0.1:8081; off to disable; any other than loopback needs admin.tokens)", func(v string) { cfg.Admin.Listen = v })
+	c.String("admin-listen", "`address` of the dashboard, /api/v1, /metrics and pprof (default 127.0.0.1:8081; off to disable; any other than loopback needs admin users or admin.tokens)", func(v string) { cfg.Admin.Listen = v })
 	c.String("kinesis-listen", "`address` of the Kinesis API (default 127.0.0.1:4567; off to disable; any other than loopback needs kinesis_api.credentials)", func(v string) { cfg.KinesisListen = v })
 	c.LogFlags(&cfg.LogFormat, &cfg.LogLevel)
 	if code, done := c.Parse(args, true); done {
 		return code
 	}
 	cmd := c.Flags.Args()
+	var user struct {
+		sub, name string
+		generate  bool
+	}
+	noFiles := false
 	switch {
+	case len(cmd) > 0 && cmd[0] == "plan":
+		return planCommand(ctx, cmd[1:], stdout, stderr)
 	case len(cmd) > 0 && cmd[0] == "anomaly":
 		return anomalyCommand(cmd[1:], os.Stdin, stdout, stderr)
 	case len(cmd) > 0 && cmd[0] == "admin-token":
@@ -90,13 +122,33 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			}
 			cmd = cmd[:n]
 		}
+	case len(cmd) > 0 && cmd[0] == "user":
+		// Flags may also follow the command: user add ops -data DIR.
+		var rest []string
+		var err error
+		if user.sub, user.generate, user.name, rest, err = userArgs(cmd[1:], stderr); err != nil {
+			return c.Failf(cmdline.ExitUsage, "%v (see -h)", err)
+		}
+		if code, done := c.Parse(rest, false); done {
+			return max(code, cmdline.ExitUsage)
+		}
+	case len(cmd) > 0 && cmd[0] == "validate":
+		c.Flags.BoolVar(&noFiles, "no-files", false, "validate: do not read the files the config names (TLS, token and secret files)")
+		if code, done := c.Parse(cmd[1:], false); done {
+			return code
+		}
 	case len(cmd) > 0:
 		return c.Failf(cmdline.ExitUsage, "unknown command %q (see -h)", cmd[0])
 	}
 	if code, ok := cmdline.LoadConfig(c, &cfg, server.LoadConfig); !ok {
 		return code
 	}
-	if len(cmd) > 0 {
+	switch {
+	case len(cmd) > 0 && cmd[0] == "validate":
+		return validateCommand(cfg, noFiles, stdout, stderr)
+	case len(cmd) > 0 && cmd[0] == "user":
+		return userCommand(cfg.Data, user.sub, user.generate, user.name, stdout, stderr)
+	case len(cmd) > 0:
 		return tokenCommand(cfg.Data, cmd[1:], stdout, stderr)
 	}
 	log, code, ok := cmdline.Start(c, &cfg)

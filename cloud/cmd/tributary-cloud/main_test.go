@@ -114,7 +114,7 @@ func TestAdminTokenCommand(t *testing.T) {
 func TestExposedWithoutAuth(t *testing.T) {
 	data := t.TempDir()
 	for _, c := range []struct{ flag, want string }{
-		{"-admin-listen", "admin.tokens"},
+		{"-admin-listen", "user add NAME) or set admin.tokens"},
 		{"-kinesis-listen", "kinesis_api.credentials"},
 	} {
 		code, _, errOut := cli(t, "-data", data, c.flag, ":0")

@@ -149,10 +149,10 @@ func NewTLSServer(t testing.TB, opts Options) *Cloud {
 }
 
 // URL is the server's base URL (NewServer, NewTLSServer), or
-// "http://cloud.test" for an in-process Cloud.
+// "http://localhost" for an in-process Cloud (it never dials).
 func (c *Cloud) URL() string {
 	if c.srv == nil {
-		return "http://cloud.test"
+		return "http://localhost"
 	}
 	return c.srv.URL
 }

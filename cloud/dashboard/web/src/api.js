@@ -2,6 +2,11 @@
 
 export async function get(path) {
   const resp = await fetch(`/api/v1/${path}`, { headers: { Accept: "application/json" } });
+  if (resp.status === 401) {
+    // The session ended (expired, signed out elsewhere, user removed):
+    // sign in again, then come back here.
+    location.assign(`/login?next=${encodeURIComponent(location.pathname + location.hash)}`);
+  }
   const body = await resp.json().catch(() => ({}));
   if (!resp.ok) throw new Error(body.error || `${resp.status} ${resp.statusText}`);
   return body;
