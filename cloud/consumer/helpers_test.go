@@ -26,7 +26,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	testenv.RunHelper(map[string]func(){consumerChildName: consumerChild}) // TestKill9ResumesWithoutGaps's child
+	testenv.RunHelper(map[string]func(){consumerChildName: consumerChild, kafkaChildName: kafkaChild}) // TestKill9ResumesWithoutGaps's child
 	goleak.VerifyTestMain(m)
 }
 
