@@ -36,6 +36,7 @@ const (
 const (
 	BackendEmbedded = "embedded" // cloud/shardstore in the data folder, with the Kinesis API on kinesis_listen
 	BackendKinesis  = "kinesis"  // Amazon Kinesis Data Streams or a compatible endpoint
+	BackendKafka    = "kafka"    // Apache Kafka or Amazon MSK (cloud/kafkabackend)
 )
 
 // Files in the data folder.
@@ -82,7 +83,7 @@ type Config struct {
 // StreamConfig selects where stream records go.
 type StreamConfig struct {
 	Name    string `yaml:"name"`    // default "telemetry"
-	Backend string `yaml:"backend"` // embedded (default) or kinesis
+	Backend string `yaml:"backend"` // embedded (default), kinesis or kafka
 	// Shards is the shard count the stream is created with when missing
 	// (embedded; default 4).
 	Shards int `yaml:"shards"`
@@ -94,6 +95,55 @@ type StreamConfig struct {
 	// Kinesis.
 	ReadsPerSec int           `yaml:"reads_per_sec"`
 	Kinesis     KinesisConfig `yaml:"kinesis"`
+	Kafka       KafkaConfig   `yaml:"kafka"`
+}
+
+// KafkaConfig points the kafka backend at Apache Kafka or Amazon MSK. The
+// topics (stream.name and anomaly.alerts_stream) are created at start if
+// missing, with Partitions and ReplicationFactor; an existing topic is
+// never changed (a warning says when its partition count differs).
+type KafkaConfig struct {
+	// Brokers are the bootstrap brokers, host:port. Required.
+	Brokers []string `yaml:"brokers"`
+	// Partitions of the topics created (default 4). Fix it for good at
+	// the start: adding partitions later moves devices to other partitions.
+	Partitions int32 `yaml:"partitions"`
+	// ReplicationFactor of the topics created (default 1; 3 on MSK).
+	ReplicationFactor int16 `yaml:"replication_factor"`
+	// ClientID names the client to the brokers (default tributary-cloud).
+	ClientID string `yaml:"client_id"`
+	// TLS encrypts the connections (MSK: enabled: true, the system roots
+	// verify the brokers). With only enabled set, the system roots verify.
+	TLS KafkaTLS `yaml:"tls"`
+	// SASL authenticates: scram-sha-512 (username and password or
+	// password_file) or aws-msk-iam (the default AWS credential chain).
+	SASL KafkaSASL `yaml:"sasl"`
+	// DialTimeout bounds connecting to a broker (default 10s).
+	DialTimeout time.Duration `yaml:"dial_timeout"`
+	// RequestTimeout is how long a broker may take to answer a produce
+	// request with acks=all (default 10s).
+	RequestTimeout time.Duration `yaml:"request_timeout"`
+	// MaxBufferedRecords bounds the records the producer holds (default
+	// 10000); beyond it uploads get 429 until the brokers catch up.
+	MaxBufferedRecords int `yaml:"max_buffered_records"`
+}
+
+// KafkaTLS is the TLS towards the brokers: Enabled, and the files of
+// tlsfiles.Client (any of them implies Enabled).
+type KafkaTLS struct {
+	Enabled         bool `yaml:"enabled"`
+	tlsfiles.Client `yaml:",inline"`
+}
+
+// On reports whether TLS is used.
+func (t KafkaTLS) On() bool { return t.Enabled || !t.Client.IsZero() }
+
+// KafkaSASL is SASL authentication towards the brokers.
+type KafkaSASL struct {
+	Mechanism    string `yaml:"mechanism"` // scram-sha-512 or aws-msk-iam; empty: none
+	Username     string `yaml:"username"`
+	Password     string `yaml:"password"`
+	PasswordFile string `yaml:"password_file"` // a file holding the password (trailing newline ignored)
 }
 
 // KinesisConfig points the kinesis backend at Amazon Kinesis (Endpoint
@@ -266,7 +316,7 @@ func (c Config) WithDefaults() Config {
 	defaults.Set(&c.Monitor.StartAt, "TRIM_HORIZON")
 	if c.Monitor.PollInterval == 0 {
 		c.Monitor.PollInterval = DefaultMonitorPoll
-		if c.Stream.Backend == BackendKinesis {
+		if c.Stream.Backend == BackendKinesis || c.Stream.Backend == BackendKafka {
 			c.Monitor.PollInterval = DefaultMonitorPollKinesis
 		}
 	}
@@ -293,7 +343,7 @@ func (c Config) Validate() error {
 	if c.KinesisListen != "off" {
 		if _, _, err := net.SplitHostPort(c.KinesisListen); err != nil {
 			add("kinesis_listen: %q is not host:port (or off)", c.KinesisListen)
-		} else if !IsLoopback(c.KinesisListen) && len(c.KinesisAPI.Credentials) == 0 && c.Stream.Backend != BackendKinesis {
+		} else if !IsLoopback(c.KinesisListen) && len(c.KinesisAPI.Credentials) == 0 && c.Stream.Backend == BackendEmbedded {
 			add("kinesis_listen: %q is not a loopback address: set kinesis_api.credentials so that every call must be signed, or listen on 127.0.0.1", c.KinesisListen)
 		}
 	}
@@ -313,11 +363,16 @@ func (c Config) Validate() error {
 	if len(c.Stream.Name) > 128 || strings.Trim(c.Stream.Name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != "" {
 		add("stream.name: %q: want 1-128 characters of [a-zA-Z0-9_.-]", c.Stream.Name)
 	}
+	if c.Stream.Backend != BackendKinesis && c.Stream.Kinesis != (KinesisConfig{}) {
+		add("stream.kinesis: configures the kinesis backend, but stream.backend is %s", c.Stream.Backend)
+	}
+	if c.Stream.Backend != BackendKafka && !c.Stream.Kafka.isZero() {
+		add("stream.kafka: configures the kafka backend, but stream.backend is %s", c.Stream.Backend)
+	}
 	switch c.Stream.Backend {
 	case BackendEmbedded:
-		if c.Stream.Kinesis != (KinesisConfig{}) {
-			add("stream.kinesis: configures the kinesis backend, but stream.backend is embedded")
-		}
+	case BackendKafka:
+		errs = append(errs, c.Stream.Kafka.validate()...)
 	case BackendKinesis:
 		k := c.Stream.Kinesis
 		if k.Endpoint != "" {
@@ -329,7 +384,7 @@ func (c Config) Validate() error {
 			add("stream.kinesis: access_key_id and secret_access_key go together (or leave both empty for the default AWS credential chain)")
 		}
 	default:
-		add("stream.backend: %q: want embedded or kinesis", c.Stream.Backend)
+		add("stream.backend: %q: want embedded, kinesis or kafka", c.Stream.Backend)
 	}
 	if c.Stream.ReadsPerSec < 1 || c.Stream.ReadsPerSec > 1000 {
 		add("stream.reads_per_sec: %d: want 1..1000 GetRecords per second per shard", c.Stream.ReadsPerSec)

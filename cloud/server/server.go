@@ -1,5 +1,6 @@
 // Package server wires tributary-cloud together: gateway tokens, the
-// stream backend (the embedded shard store or Amazon Kinesis), the ingest
+// stream backend (the embedded shard store, Amazon Kinesis, or Kafka /
+// Amazon MSK), the ingest
 // API and /healthz on the listener gateways reach (TLS optional, client
 // certificates optional), the dashboard, /api/v1, /metrics and pprof on
 // the admin listener (loopback by default; bearer tokens required
@@ -39,6 +40,7 @@ import (
 
 	"github.com/tributary-iot/tributary/cloud/auth"
 	"github.com/tributary-iot/tributary/cloud/ingest"
+	"github.com/tributary-iot/tributary/cloud/kafkabackend"
 	"github.com/tributary-iot/tributary/cloud/kinesisapi"
 	"github.com/tributary-iot/tributary/cloud/kinesisbackend"
 	"github.com/tributary-iot/tributary/cloud/monitor"
@@ -88,6 +90,7 @@ type Server struct {
 	tokens  *auth.Store
 	store   *shardstore.Store       // embedded backend
 	kinesis *kinesisbackend.Backend // kinesis backend
+	kafka   *kafkabackend.Backend   // kafka backend
 	backend ingest.Backend
 	ingest  *ingest.Ingest
 
@@ -158,7 +161,7 @@ func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 	switch {
 	case cfg.KinesisListen == "off":
 	case s.store == nil:
-		log.Info("no Kinesis API on kinesis_listen: the stream backend is Kinesis itself", "kinesis_listen", cfg.KinesisListen)
+		log.Info("no Kinesis API on kinesis_listen: it serves the embedded store, and the stream backend is "+cfg.Stream.Backend, "kinesis_listen", cfg.KinesisListen)
 	default:
 		kinesisTLS, err := cfg.KinesisAPI.TLS.Load()
 		if err != nil {
@@ -244,12 +247,10 @@ func (s *Server) openBackend(ctx context.Context, opts Options) error {
 		s.store = st
 		s.backend = StoreBackend{Store: st}
 		return s.createStream(ctx, cfg.Stream.Name, cfg.Stream.Shards)
+	case BackendKafka:
+		return s.openKafka(ctx)
 	case BackendKinesis:
 		k := cfg.Stream.Kinesis
-		wait := cfg.Ingest.ThrottleWait
-		if wait == 0 {
-			wait = ingest.DefaultThrottleWait
-		}
 		kb, err := kinesisbackend.New(ctx, kinesisbackend.Config{
 			Stream: cfg.Stream.Name, Region: k.Region, Endpoint: k.Endpoint,
 			AccessKeyID: k.AccessKeyID, SecretAccessKey: k.SecretAccessKey,
@@ -259,7 +260,7 @@ func (s *Server) openBackend(ctx context.Context, opts Options) error {
 			return err
 		}
 		s.kinesis = kb
-		s.backend = KinesisBackend{Backend: kb, Timeout: wait}
+		s.backend = KinesisBackend{Backend: kb, Timeout: throttleWait(cfg)}
 		return s.checkKinesisStream(ctx, cfg.Stream.Name)
 	}
 	return nil
@@ -475,6 +476,9 @@ func (s *Server) Close() error {
 		if s.kinesis != nil {
 			errs = append(errs, s.kinesis.Close())
 		}
+		if s.kafka != nil {
+			errs = append(errs, s.kafka.Close())
+		}
 		s.closeErr = errors.Join(errs...)
 	})
 	return s.closeErr
@@ -488,8 +492,8 @@ type Health struct {
 	Version  string `json:"version,omitempty"`
 	Uptime   string `json:"uptime"`           // a Go duration, rounded to the second
 	Stream   string `json:"stream"`           // the telemetry stream's name
-	Backend  string `json:"backend"`          // embedded or kinesis
-	Shards   int    `json:"shards,omitempty"` // open shards (embedded); omitted with kinesis
+	Backend  string `json:"backend"`          // embedded, kinesis or kafka
+	Shards   int    `json:"shards,omitempty"` // open shards (embedded); omitted with kinesis and kafka
 	Gateways int    `json:"gateways"`         // gateways with an active token
 }
 
