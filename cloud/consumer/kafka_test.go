@@ -6,12 +6,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -60,44 +58,13 @@ func (p *producer) put(t testing.TB, devs []string, n int) {
 	}
 }
 
-// kafkaRunning is a KafkaConsumer started by runKafka.
-type kafkaRunning struct {
-	c      *consumer.KafkaConsumer
-	cancel context.CancelFunc
-	done   chan struct{}
-	err    error
-}
-
-func (r *kafkaRunning) stop(t testing.TB) {
-	t.Helper()
-	r.cancel()
-	select {
-	case <-r.done:
-		if r.err != nil {
-			t.Errorf("Run: %v", r.err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("Run did not return after cancel")
-	}
-}
-
-func runKafka(t testing.TB, conn []kgo.Opt, cfg consumer.Config, h consumer.Handler, opts consumer.Options) *kafkaRunning {
+func runKafka(t testing.TB, conn []kgo.Opt, cfg consumer.Config, h consumer.Handler, opts consumer.Options) *running[*consumer.KafkaConsumer] {
 	t.Helper()
 	c, err := consumer.NewKafka(conn, cfg, h, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &kafkaRunning{c: c, cancel: cancel, done: make(chan struct{})}
-	go func() {
-		r.err = c.Run(ctx)
-		close(r.done)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-r.done
-	})
-	return r
+	return startRunner(t, c)
 }
 
 // lineLog is a handler's record of what it handled, in the order handled
@@ -149,7 +116,7 @@ func TestKafkaGroupRebalance(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	a := runKafka(t, kafkaConn(k.Addr), kafkaConfig(), log.handler, consumer.Options{Registerer: reg})
 
-	var b *kafkaRunning
+	var b *running[*consumer.KafkaConsumer]
 	aStopped := false
 	for n := range total {
 		prod.put(t, devs, n)
@@ -309,35 +276,11 @@ func kafkaChild() {
 }
 
 func runKafkaChild() error {
-	f, err := os.OpenFile(os.Getenv(envChildOut), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	cfg := kafkaConfig()
-	cfg.Limit = 7 // small batches: many commits for the kills to fall between
-	h := func(ctx context.Context, b consumer.Batch) error {
-		var sb strings.Builder
-		for _, r := range b.Readings {
-			if r.Name == "seq" {
-				fmt.Fprintf(&sb, "%s %d %s\n", r.Device, int(r.Value), b.Shard)
-			}
-		}
-		if _, err := f.WriteString(sb.String()); err != nil {
-			return err
-		}
-		time.Sleep(time.Millisecond) // a handler that takes time
-		return f.Sync()
-	}
-	c, err := consumer.NewKafka(kafkaConn(os.Getenv(envKafkaAddr)), cfg, h, consumer.Options{})
-	if err != nil {
-		return err
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
-	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute) // never outlive a dead parent for long
-	defer cancel()
-	return c.Run(ctx)
+	return runChild(func(h consumer.Handler) (consumer.Runner, error) {
+		cfg := kafkaConfig()
+		cfg.Limit = 7 // small batches: many commits for the kills to fall between
+		return consumer.NewKafka(kafkaConn(os.Getenv(envKafkaAddr)), cfg, h, consumer.Options{})
+	})
 }
 
 // TestKafkaKill9ResumesWithoutGaps runs the Kafka consumer as a separate

@@ -44,20 +44,31 @@ func consumerChild() {
 }
 
 func runConsumerChild() error {
+	hc := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	defer hc.CloseIdleConnections()
+	return runChild(func(h consumer.Handler) (consumer.Runner, error) {
+		client := kinesis.NewFromConfig(aws.Config{
+			Region:      "us-east-1",
+			Credentials: aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", "")),
+			HTTPClient:  hc,
+		}, func(o *kinesis.Options) { o.BaseEndpoint = aws.String(os.Getenv(envChildURL)) })
+		cfg := config(nil, os.Getenv(envChildCP)) // a path given: no test needed
+		cfg.Limit = 7                             // small batches: many checkpoints for the kills to fall between
+		return consumer.New(client, cfg, h, consumer.Options{})
+	})
+}
+
+// runChild runs the consumer that newConsumer builds around a handler
+// that appends "device value shard" for every "seq" reading to the file
+// named by envChildOut and fsyncs it before returning, so the file is
+// exactly what was handled; until SIGTERM (or two minutes: never outlive
+// a dead parent for long).
+func runChild(newConsumer func(consumer.Handler) (consumer.Runner, error)) error {
 	f, err := os.OpenFile(os.Getenv(envChildOut), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	hc := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
-	defer hc.CloseIdleConnections()
-	client := kinesis.NewFromConfig(aws.Config{
-		Region:      "us-east-1",
-		Credentials: aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", "")),
-		HTTPClient:  hc,
-	}, func(o *kinesis.Options) { o.BaseEndpoint = aws.String(os.Getenv(envChildURL)) })
-	cfg := config(nil, os.Getenv(envChildCP)) // a path given: no test needed
-	cfg.Limit = 7                             // small batches: many checkpoints for the kills to fall between
 	h := func(ctx context.Context, b consumer.Batch) error {
 		var sb strings.Builder
 		for _, r := range b.Readings {
@@ -71,13 +82,13 @@ func runConsumerChild() error {
 		time.Sleep(time.Millisecond) // a handler that takes time
 		return f.Sync()
 	}
-	c, err := consumer.New(client, cfg, h, consumer.Options{})
+	c, err := newConsumer(h)
 	if err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute) // never outlive a dead parent for long
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	return c.Run(ctx)
 }

@@ -43,15 +43,7 @@ func BenchmarkDeviceToConsumer(b *testing.B) {
 
 func benchDeviceToConsumer(b *testing.B, cfg server.Config) {
 	cfg.Listen, cfg.Admin.Listen, cfg.KinesisListen = "127.0.0.1:0", "127.0.0.1:0", "off"
-	s, err := server.New(b.Context(), cfg, server.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		StoreOptions: shardstore.Options{Throughput: shardstore.Throughput{Unlimited: true}}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	s := benchServer(b, cfg)
 	tok, err := s.Tokens().Issue("gw-1")
 	if err != nil {
 		b.Fatal(err)
@@ -122,4 +114,20 @@ func benchDeviceToConsumer(b *testing.B, cfg server.Config) {
 	b.ReportMetric(q(0.5), "p50-ms")
 	b.ReportMetric(q(0.99), "p99-ms")
 	b.ReportMetric(0, "ns/op")
+}
+
+// benchServer runs a cloud on cfg (an unthrottled embedded store, logs
+// discarded) until the benchmark ends.
+func benchServer(b *testing.B, cfg server.Config) *server.Server {
+	b.Helper()
+	s, err := server.New(b.Context(), cfg, server.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		StoreOptions: shardstore.Options{Throughput: shardstore.Throughput{Unlimited: true}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	b.Cleanup(func() { cancel(); <-done })
+	return s
 }

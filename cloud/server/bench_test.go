@@ -2,10 +2,8 @@ package server_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -15,7 +13,6 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/tributary-iot/tributary/cloud/server"
-	"github.com/tributary-iot/tributary/cloud/shardstore"
 	"github.com/tributary-iot/tributary/protocol"
 )
 
@@ -30,20 +27,12 @@ import (
 //	go test -run '^$' -bench Ingest -benchtime 200x ./cloud/server
 func BenchmarkIngest(b *testing.B) {
 	const gateways, perBatch, devices = 4, 5000, 100
-	s, err := server.New(b.Context(), server.Config{Data: b.TempDir(), Listen: "127.0.0.1:0", KinesisListen: "off"},
-		server.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-			StoreOptions: shardstore.Options{Throughput: shardstore.Throughput{Unlimited: true}}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	s := benchServer(b, server.Config{Data: b.TempDir(), Listen: "127.0.0.1:0", KinesisListen: "off"})
 	url := "http://" + s.Addr() + "/v1/ingest"
 
 	enc, _ := zstd.NewWriter(nil)
 	tokens := make([]string, gateways)
+	var err error
 	for g := range tokens {
 		if tokens[g], err = s.Tokens().Issue(fmt.Sprintf("gw-%d", g)); err != nil {
 			b.Fatal(err)
