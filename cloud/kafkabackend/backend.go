@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"regexp"
 	"sync"
 	"time"
@@ -86,6 +87,7 @@ const (
 	// retryBackoffMax caps the producer's pause between retries, so that
 	// a record that stayed unsent is failed soon after its deadline.
 	retryBackoffMax = 250 * time.Millisecond
+	metadataMinAge  = 250 * time.Millisecond
 )
 
 // Kafka topic names: 1-249 of [a-zA-Z0-9._-], not "." or "..".
@@ -252,6 +254,9 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 		kgo.ProducerLinger(time.Millisecond),
 		kgo.RetryBackoffFn(retryBackoff),
 		kgo.UnknownTopicRetries(3),
+		// A retriable produce error waits for a metadata refresh; the
+		// default 5s between refreshes would outlast most Put deadlines.
+		kgo.MetadataMinAge(metadataMinAge),
 	)
 	if b.client, err = kgo.NewClient(opts...); err != nil {
 		return nil, fmt.Errorf("kafkabackend: %w", err)
@@ -299,7 +304,12 @@ func (b *Backend) Close() error {
 // kgoLogger sends franz-go's warnings and errors to slog.
 type kgoLogger struct{ l *slog.Logger }
 
-func (k kgoLogger) Level() kgo.LogLevel { return kgo.LogLevelWarn }
+func (k kgoLogger) Level() kgo.LogLevel {
+	if os.Getenv("KGO_DEBUG") != "" {
+		return kgo.LogLevelDebug
+	}
+	return kgo.LogLevelWarn
+}
 
 func (k kgoLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
 	lv := slog.LevelWarn

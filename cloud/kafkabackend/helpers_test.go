@@ -3,6 +3,8 @@ package kafkabackend_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"os"
 	"testing"
 	"time"
 
@@ -19,6 +21,9 @@ func newBackend(t *testing.T, k *testenv.Kafka, mod func(*kafkabackend.Config)) 
 	t.Helper()
 	cfg := kafkabackend.Config{Brokers: []string{k.Addr}, Topic: "telemetry", Partitions: 4,
 		PutTimeout: 10 * time.Second, SettleTimeout: time.Second, DialTimeout: 2 * time.Second, RequestTimeout: 3 * time.Second}
+	if testing.Verbose() {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
 	if mod != nil {
 		mod(&cfg)
 	}

@@ -70,7 +70,8 @@ func (b *Backend) Put(ctx context.Context, topic string, entries []ingest.Entry)
 		defer cancel()
 	}
 	deadline, _ := ctx.Deadline()
-	settle := time.NewTimer(time.Until(deadline) + b.cfg.SettleTimeout)
+	settled := make(chan struct{}) // closed SettleTimeout after the deadline
+	settle := time.AfterFunc(time.Until(deadline)+b.cfg.SettleTimeout, func() { close(settled) })
 	defer settle.Stop()
 
 	results := make([]ingest.Result, len(entries))
@@ -108,7 +109,7 @@ func (b *Backend) Put(ctx context.Context, topic string, entries []ingest.Entry)
 			if f == nil {
 				continue
 			}
-			results[i] = b.settle(f, settle.C)
+			results[i] = b.settle(f, settled)
 			b.count(results[i].Err)
 			if err := results[i].Err; err != nil {
 				blocked[entries[i].PartitionKey] = err
@@ -152,8 +153,8 @@ func (b *Backend) produce(ctx context.Context, topic string, e *ingest.Entry) *f
 	return f
 }
 
-// settle waits for f until timeout fires and says what became of it.
-func (b *Backend) settle(f *flight, timeout <-chan time.Time) ingest.Result {
+// settle waits for f until timeout is closed and says what became of it.
+func (b *Backend) settle(f *flight, timeout <-chan struct{}) ingest.Result {
 	select {
 	case <-f.done:
 	case <-timeout:
