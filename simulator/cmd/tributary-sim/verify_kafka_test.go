@@ -84,7 +84,7 @@ func TestVerifyKafka(t *testing.T) {
 	stdout.Reset()
 	stderr.Reset()
 	if code := run(t.Context(), []string{"verify", "-kafka", k.Addr, "-stream", "nosuch", "-truth", writeTruth(t, clean.truth),
-		"-settle", "1s", "-timeout", "20s", "-poll", "50ms"}, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "nosuch") {
+		"-settle", "1s", "-timeout", "20s", "-poll", "50ms"}, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), `kafka topic "nosuch" does not exist`) {
 		t.Errorf("missing topic: exit %d, want 1\nstderr: %s", code, stderr.String())
 	}
 }
