@@ -182,6 +182,9 @@ func (c Config) ClientOpts(ctx context.Context) ([]kgo.Opt, error) {
 		kgo.ClientID(c.ClientID),
 		kgo.DialTimeout(c.DialTimeout),
 		kgo.WithLogger(kgoLogger{c.Logger}),
+		// No KIP-714 metrics pushed to the brokers: one API (and IAM action)
+		// less.
+		kgo.DisableClientMetrics(),
 	}
 	if c.TLS != nil {
 		opts = append(opts, kgo.DialTLSConfig(c.TLS.Clone()))

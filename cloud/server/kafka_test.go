@@ -2,7 +2,12 @@ package server_test
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -57,6 +62,11 @@ func readTopic(t *testing.T, addr, topic string) []*kgo.Record {
 // record keyed by its device, each device on one partition.
 func checkTopic(t *testing.T, recs []*kgo.Record, want []protocol.Reading) {
 	t.Helper()
+	checkTopicOf(t, recs, want, map[string]bool{"gw-1": true})
+}
+
+func checkTopicOf(t *testing.T, recs []*kgo.Record, want []protocol.Reading, gateways map[string]bool) {
+	t.Helper()
 	got := map[protocol.Key]int{}
 	part := map[string]int32{}
 	for _, r := range recs {
@@ -64,7 +74,7 @@ func checkTopic(t *testing.T, recs []*kgo.Record, want []protocol.Reading) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if string(r.Key) != rec.Device || rec.Gateway != "gw-1" {
+		if string(r.Key) != rec.Device || !gateways[rec.Gateway] {
 			t.Errorf("record of %s from %s keyed %q", rec.Device, rec.Gateway, r.Key)
 		}
 		if p, ok := part[rec.Device]; ok && p != r.Partition {
@@ -129,4 +139,77 @@ func TestKafkaBackendServer(t *testing.T) {
 	r = start(t, kafkaConfig(data, k.Addr), shardstore.Options{})
 	ship(t, newSrc(rs), uplink.Config{URL: "http://" + r.s.Addr(), Token: tok})
 	checkTopic(t, readTopic(t, k.Addr, "telemetry"), rs)
+}
+
+// TestKafkaCloudKill9: tributary-cloud, as its own process on the kafka
+// backend, is killed with SIGKILL twice while four gateways upload; each
+// restart reads the topic's tail back for the batches it was writing, so
+// that the resent batches are acknowledged without duplicates in Kafka.
+func TestKafkaCloudKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds tributary-cloud and runs a broker process")
+	}
+	k := testenv.StartKafka(t, testenv.KafkaOptions{})
+	bin := testenv.Binary(t, "./cloud/cmd/tributary-cloud")
+	dir := t.TempDir()
+	data, listen := filepath.Join(dir, "data"), testenv.FreeAddr(t)
+	cfgFile := filepath.Join(dir, "cloud.yaml")
+	cfg := fmt.Sprintf("data: %s\nlisten: %q\nkinesis_listen: \"off\"\nadmin:\n  listen: \"off\"\n"+
+		"stream:\n  backend: kafka\n  kafka:\n    brokers: [%q]\n    partitions: 3\n", data, listen, k.Addr)
+	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const gateways, perGateway = 4, 3000
+	tokens := make([]string, gateways)
+	for g := range tokens {
+		out, err := exec.Command(bin, "-data", data, "token", "issue", fmt.Sprintf("gw-%d", g)).Output()
+		if err != nil {
+			t.Fatalf("token issue: %v", err)
+		}
+		tokens[g] = strings.TrimSpace(string(out))
+	}
+	cloud := testenv.NewDaemon(t, dir, "tributary-cloud", bin, []string{"-config", cfgFile}, testenv.HTTPReady("http://"+listen+"/healthz"))
+	cloud.Start()
+
+	var want []protocol.Reading
+	srcs := make([]*src, gateways)
+	names := map[string]bool{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	for g := range srcs {
+		rs := readings(perGateway, 5, t0)
+		for i := range rs {
+			rs[i].Device = fmt.Sprintf("g%d-%s", g, rs[i].Device)
+		}
+		want = append(want, rs...)
+		srcs[g] = newSrc(rs)
+		gw := fmt.Sprintf("gw-%d", g)
+		names[gw] = true
+		up, err := uplink.New(srcs[g], uplink.Config{URL: "http://" + listen, Gateway: gw, Token: tokens[g],
+			MaxReadings: 50, MaxAge: 5 * time.Millisecond, Backoff: uplink.Backoff{Initial: 10 * time.Millisecond, Max: 200 * time.Millisecond}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() { _ = up.Run(ctx) })
+	}
+	remaining := func() int {
+		n := 0
+		for _, s := range srcs {
+			n += s.remaining()
+		}
+		return n
+	}
+	for _, left := range []int{gateways * perGateway * 3 / 4, gateways * perGateway / 3} {
+		testenv.WaitFor(t, "uploads to progress", 60*time.Second, func() bool { return remaining() <= left })
+		cloud.Kill9()
+		cloud.Start()
+	}
+	testenv.WaitFor(t, "every reading acknowledged", 90*time.Second, func() bool { return remaining() == 0 })
+	cancel()
+	wg.Wait()
+	checkTopicOf(t, readTopic(t, k.Addr, "telemetry"), want, names)
+	logs, _ := os.ReadFile(cloud.Log)
+	t.Logf("restarts that found batches in the crash window and read the topic's tail back: %d",
+		strings.Count(string(logs), "stream tail read back"))
 }
