@@ -1,11 +1,18 @@
 package e2e_test
 
 import (
+	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tributary-iot/tributary/internal/testenv"
 )
@@ -75,16 +82,19 @@ ingest:
 	testenv.WaitFor(t, "all 40 devices on the dashboard (read from Kafka)", 60*time.Second, func() bool { return devicesOnDashboard() == 40 })
 	down("kill -9 cloud", cloud.Kill9, cloud.Daemon, 500*time.Millisecond)
 	down("kill -9 kafka broker", k.Kill9, k.Daemon, time.Second)
+	down("kill -9 cloud", cloud.Kill9, cloud.Daemon, 2*time.Second)
 	// Longer than the request timeout, the ingest's put timeout and the
 	// agent's upload timeout (5 s): uploads fail until the broker is back.
+	// Last, so that the cloud's counters below cover it.
 	down("kafka broker down 12s", k.Stop, k.Daemon, 12*time.Second)
-	down("kill -9 cloud", cloud.Kill9, cloud.Daemon, 2*time.Second)
 	if cloud.Kills() != 2 || k.Kills() != 1 {
 		t.Fatalf("kills: cloud %d, broker %d, want 2 and 1", cloud.Kills(), k.Kills())
 	}
 
 	fleetDone(t, simProc, simLog, health)
 	agent.Stop()
+	logCounters(t, "http://"+cloud.adminAddr+"/metrics", "tributary_ingest_possible_duplicate", "tributary_ingest_recovered",
+		"tributary_ingest_uncertain", "tributary_kafka_records_total", "tributary_kafka_joined_total")
 	rep := runVerify(t, simBin, truth, "-kafka", k.Addr)
 	logInterruptions(t, log, rep, "TRIBUTARY_CHAOS_KAFKA_REPORT")
 	tot := rep.Result.Totals
@@ -98,4 +108,57 @@ ingest:
 	if n := devicesOnDashboard(); n != 40 {
 		t.Errorf("dashboard after the run: %d devices, want 40", n)
 	}
+
+	// The monitor's consumer group followed the topic to its end through
+	// the broker's SIGKILL and outage and the cloud's kills.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(k.Addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	var lag map[int32]int64
+	if !testenv.Poll(30*time.Second, func() bool {
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		defer cancel()
+		ends, err := adm.ListEndOffsets(ctx, "telemetry")
+		if err != nil {
+			return false
+		}
+		got, err := adm.FetchOffsets(ctx, "tributary-monitor")
+		if err != nil {
+			return false
+		}
+		lag = map[int32]int64{}
+		ends.Each(func(e kadm.ListedOffset) {
+			if o, ok := got.Lookup("telemetry", e.Partition); !ok || o.At != e.Offset {
+				lag[e.Partition] = e.Offset - o.At
+			}
+		})
+		return len(lag) == 0
+	}) {
+		t.Errorf("the tributary-monitor group did not commit the end of every partition: records behind by partition %v", lag)
+	}
+}
+
+// logCounters logs the lines of the Prometheus text at url that start
+// with one of the prefixes (how the run went, for whoever reads a failure).
+func logCounters(t *testing.T, url string, prefixes ...string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Logf("metrics: %v", err)
+		return
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var sb strings.Builder
+	for line := range strings.Lines(string(body)) {
+		for _, p := range prefixes {
+			if strings.HasPrefix(line, p) {
+				sb.WriteString(line)
+			}
+		}
+	}
+	t.Logf("cloud counters since its last start:\n%s", sb.String())
 }
