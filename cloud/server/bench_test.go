@@ -2,10 +2,8 @@ package server_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -19,7 +17,6 @@ import (
 
 	"github.com/tributary-iot/tributary/cloud/kinesisapi/kinesisapitest"
 	"github.com/tributary-iot/tributary/cloud/server"
-	"github.com/tributary-iot/tributary/cloud/shardstore"
 	"github.com/tributary-iot/tributary/internal/testenv"
 	"github.com/tributary-iot/tributary/protocol"
 )
@@ -74,20 +71,12 @@ func BenchmarkIngestBackends(b *testing.B) {
 
 func benchIngest(b *testing.B, cfg server.Config) {
 	const gateways, perBatch, devices = 4, 5000, 100
-	s, err := server.New(b.Context(), cfg,
-		server.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-			StoreOptions: shardstore.Options{Throughput: shardstore.Throughput{Unlimited: true}}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	s := benchServer(b, cfg)
 	url := "http://" + s.Addr() + "/v1/ingest"
 
 	enc, _ := zstd.NewWriter(nil)
 	tokens := make([]string, gateways)
+	var err error
 	for g := range tokens {
 		if tokens[g], err = s.Tokens().Issue(fmt.Sprintf("gw-%d", g)); err != nil {
 			b.Fatal(err)

@@ -262,7 +262,9 @@ const (
 // MonitorConfig is the cloud's own consumer of the stream: it feeds the
 // dashboard's fleet state and the anomaly detectors. It reads the stream
 // through the Kinesis API with the SDK (in process for the embedded store),
-// checkpointing in the data folder (consumers.db).
+// checkpointing in the data folder (consumers.db); with stream.backend
+// kafka it is a member of the consumer group Application, committing its
+// offsets to the group (cloud/consumer.KafkaConsumer).
 type MonitorConfig struct {
 	Enabled *bool `yaml:"enabled"` // default true
 	// Application names the checkpoints (default "tributary-monitor").

@@ -193,7 +193,7 @@ func verifyAll(t *testing.T, dir, simBin, kinesisAddr string, truths []string) {
 	}
 	truth := filepath.Join(dir, "truth.jsonl")
 	writeFile(t, truth, all.String())
-	rep := runVerify(t, simBin, truth, kinesisAddr, "2m")
+	rep := runVerify(t, simBin, truth, "-endpoint", "http://"+kinesisAddr, "-timeout", "2m")
 	tot := rep.Result.Totals
 	t.Logf("verify: expected %d, received %d, unique %d, lost %d, duplicated %d, unexpected %d, out of order %d",
 		tot.Expected, tot.Received, tot.Unique, tot.Lost, tot.Duplicated, tot.Unexpected, tot.OutOfOrder)

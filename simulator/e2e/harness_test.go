@@ -1,7 +1,6 @@
 package e2e_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"net"
@@ -37,7 +36,7 @@ type cloudProc struct {
 }
 
 // startCloud issues a token for gateway in a new data folder under dir and
-// starts tributary-cloud on it, with extra arguments (-config FILE, say).
+// starts tributary-cloud on it, with extra flags appended (e.g. -config).
 func startCloud(t *testing.T, dir, gateway string, extra ...string) *cloudProc {
 	t.Helper()
 	cloudBin := bin(t, "tributary-cloud")
@@ -54,28 +53,6 @@ func startCloud(t *testing.T, dir, gateway string, extra ...string) *cloudProc {
 		testenv.HTTPReady("http://"+c.addr+"/healthz"))
 	c.Start()
 	return c
-}
-
-// runVerify runs tributary-sim verify -json over the stream behind the
-// Kinesis API at kinesisAddr against the truth file, and decodes its report.
-func runVerify(t *testing.T, simBin, truth, kinesisAddr, timeout string) verifyReport {
-	t.Helper()
-	var stdout, stderr bytes.Buffer
-	v := exec.Command(simBin, "verify", "-truth", truth, "-endpoint", "http://"+kinesisAddr, "-json",
-		"-settle", "3s", "-timeout", timeout, "-progress", "0")
-	v.Stdout, v.Stderr = &stdout, &stderr
-	verr := v.Run()
-	var rep verifyReport
-	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
-		t.Fatalf("verify: %v, %v; stderr:\n%s", verr, err, stderr.String())
-	}
-	if err := json.Unmarshal(stdout.Bytes(), &rep.Result); err != nil {
-		t.Fatal(err)
-	}
-	if !rep.Complete {
-		t.Errorf("verify did not read the stream to its end; stderr:\n%s", stderr.String())
-	}
-	return rep
 }
 
 // httpOK reports whether GET url answers 2xx.
