@@ -15,7 +15,7 @@ CMDS    := $(wildcard */cmd/*)
 BINS    := $(notdir $(CMDS))
 FUZZTIME ?= 30s
 
-.PHONY: all build test check deps deps-mosquitto deps-qemu deps-kinesalite deps-chromium deps-systemd deps-kcat bench bench-nab bench-alerts bench-load bench-go bench-sim fuzz fuzz-smoke release demo clean
+.PHONY: all build test check deps deps-mosquitto deps-qemu deps-kinesalite deps-chromium deps-systemd deps-kcat bench bench-nab bench-alerts bench-load bench-go bench-sim chaos-kafka fuzz fuzz-smoke release demo clean
 
 all: build
 
@@ -120,10 +120,18 @@ LOAD_DURATION ?= 10m
 bench-load: build
 	./simulator/bench/load.sh bin $(LOAD_DEVICES) $(LOAD_DURATION)
 
+# chaos-kafka: the end-to-end chaos run on the kafka backend (cloud killed
+# twice, the broker killed once and down 12 s). Not in `make check` yet:
+# it can find readings written twice after the long broker outage (see
+# simulator/e2e/chaos_kafka_test.go).
+chaos-kafka: deps-kcat
+	$(GO) test -race -count=1 -tags chaoskafka -run TestChaosKafka -v ./simulator/e2e/
+
 # bench-nab: the anomaly detectors on the Numenta Anomaly Benchmark: TestNAB
 # runs cmd/nabrun over NAB_DIR's NAB subset, scores it with NAB_DIR's
 # tools/nabscore, prints the three profiles' scores and checks the floor
-# stated in BENCHMARKS.md.
+# stated in BENCHMARKS.md; then cross-validates the constants (nabrun -cv,
+# leaving one category out) and checks the cross-validated floor.
 bench-nab:
 	TRIBUTARY_NAB_DIR=$(abspath $(NAB_DIR)) $(GO) test -count=1 -run '^TestNAB$$' -v ./cloud/anomaly
 

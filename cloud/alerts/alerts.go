@@ -3,6 +3,34 @@
 // partition key the device, so other consumers can read them through the
 // Kinesis API) and an optional webhook (one JSON POST per alert).
 //
+// An alert is one event of an incident (cloud/anomaly): "open" when a
+// series (or a silent device) becomes anomalous, "update" while it stays
+// so and the incident changes, "resolve" when it is back to normal. Every
+// event of an incident carries the incident's id, kind, start, peak score
+// and the range of values the detector expected; a stream record and a
+// webhook body are the same JSON object:
+//
+//	{
+//	  "id": "9f1c2a7e3b4d5c6a",           // the incident's, in all its events
+//	  "event": "open",                     // open | update | resolve
+//	  "device": "sim-00042",
+//	  "metric": "temperature",             // "" for a device-wide missing-data incident
+//	  "time": "2026-03-01T10:04:00Z",      // of the point (or sweep) behind this event
+//	  "score": 0.93,                       // that point's score in [0, 1]; 0 in a resolve
+//	  "kind": "level_shift",               // spike level_shift drift stuck noise missing pattern
+//	  "value": 27.4,                       // that point's value (missing: the last value, 0 device-wide)
+//	  "peak": 0.97,                        // the incident's highest score so far
+//	  "start": "2026-03-01T10:04:00Z",     // when the incident opened
+//	  "end": "2026-03-01T10:21:30Z",       // resolve only: when it resolved
+//	  "expected": {"low": 20.1, "high": 22.3}, // absent for missing data
+//	  "reason": "normal"                   // resolve only: normal settled resumed forgotten
+//	}
+//
+// A consumer that wants one alert per incident takes the open events; one
+// that tracks state keys by id. Records written before incidents existed
+// have no id, event, peak, start, end or expected: read a missing event as
+// "open".
+//
 // Send never blocks the consumer that found the anomaly: each sink has a
 // bounded queue (Config.QueueSize), and an alert that does not fit is
 // dropped and counted (tributary_alerts_dropped_total{sink}). The stream
@@ -175,8 +203,8 @@ func New(cfg Config, opts Options) (*Dispatcher, error) {
 // Send logs a and queues it for the stream and the webhook; it never
 // blocks.
 func (d *Dispatcher) Send(a anomaly.Alert) {
-	d.log.Warn("anomaly", "device", a.Device, "metric", a.Metric, "kind", a.Kind.String(),
-		"score", strconv.FormatFloat(a.Score, 'f', 3, 64), "value", a.Value, "time", a.Time)
+	d.log.Warn("anomaly", "event", a.Event.String(), "id", a.ID, "device", a.Device, "metric", a.Metric, "kind", a.Kind.String(),
+		"score", strconv.FormatFloat(a.Score, 'f', 3, 64), "peak", strconv.FormatFloat(a.Peak, 'f', 3, 64), "value", a.Value, "time", a.Time)
 	d.sent.WithLabelValues("log").Inc()
 	d.mu.Lock()
 	d.stats.Received++
@@ -231,7 +259,8 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	return nil
 }
 
-// Record is an alert as the alerts stream stores it: anomaly.Alert's JSON.
+// Record is an alert as the alerts stream stores it and the webhook
+// receives it: anomaly.Alert's JSON (see the package documentation).
 func Record(a anomaly.Alert) ([]byte, error) { return json.Marshal(a) }
 
 func (d *Dispatcher) runStream(ctx context.Context) {

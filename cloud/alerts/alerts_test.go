@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -59,7 +60,10 @@ func openStore(t *testing.T) *shardstore.Store {
 }
 
 func alert(dev string, i int) anomaly.Alert {
-	return anomaly.Alert{Device: dev, Metric: "temp", Time: time.Date(2026, 1, 1, 0, 0, i, 0, time.UTC), Score: 0.9, Kind: anomaly.KindSpike, Value: float64(i)}
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	return anomaly.Alert{ID: fmt.Sprintf("%016x", i), Event: anomaly.Event(i % 3), Device: dev, Metric: "temp",
+		Time: start.Add(time.Duration(i) * time.Second), Score: 0.9, Kind: anomaly.KindSpike, Value: float64(i),
+		Peak: 0.95, Start: start, Expected: anomaly.Range{Low: -1, High: 1}}
 }
 
 func eventually(t *testing.T, what string, cond func() bool) {

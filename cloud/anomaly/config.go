@@ -12,11 +12,11 @@ import (
 type Config struct {
 	// Warmup is how many points a detector learns from before it scores
 	// (its Score is 0 until then). Default 200. The pattern memory learns
-	// for 104 downsampled steps of its own (208 points at scale 2) and
+	// for 104 downsampled steps of its own (312 points at scale 3) and
 	// scores nothing before.
 	Warmup int
 	// Scales are the downsampling steps of the pattern memory, one memory
-	// per step. Default {2, 6}.
+	// per step. Default {3, 6}.
 	Scales []int
 	// Categories bounds each pattern memory; when it is full the least
 	// recently used category is forgotten. Default 64 (19 KB per scale).
@@ -30,8 +30,11 @@ type Config struct {
 	// Default 0.6, about the threshold NAB's optimiser picks for this
 	// detector (0.61 in the standard profile).
 	AlertThreshold float64
-	// AlertHoldoff is how many points of a series must pass after an
-	// alert before that series may raise another. Default 60.
+	// AlertHoldoff is the quiet period of an incident, in points: an
+	// open incident resolves after this many points in a row that score
+	// below half of AlertThreshold (and lie in its expected range), and
+	// raises at most one update event per this many points unless its
+	// peak rises. Default 60.
 	AlertHoldoff int
 	// Silence is how many learnt cadences (typical intervals between
 	// points) without a point make Registry.Sweep call a series silent.
@@ -49,6 +52,27 @@ type Config struct {
 	// later, correct point look late, blinding the series. Default
 	// DefaultFutureMargin; negative disables the check.
 	FutureMargin time.Duration
+
+	// Constants are calibration constants of the detectors. The zero
+	// value means the defaults, which leave-one-category-out
+	// cross-validation on NAB chose (with Scales; see the package
+	// documentation); they are one set for every series, not meant to be
+	// tuned per series.
+	Constants Constants
+}
+
+// Constants are the detectors' calibration constants that
+// cross-validation chooses (Config.Constants), each scale-free: a
+// surprisal (-log10 of a tail probability under each statistic's own
+// running calibration) and a score. Zero fields take the defaults.
+type Constants struct {
+	// Full is the surprisal above a detector's offset that scores 1
+	// (a one-in-10^Full event). Default 10.
+	Full float64
+	// Extreme is the score of a value just beyond every value the series
+	// has shown (a new extreme), before the excess adds to it. Default
+	// 0.1; negative: a new extreme is no evidence.
+	Extreme float64
 }
 
 // DefaultFutureMargin is Config.FutureMargin's default.
@@ -104,7 +128,7 @@ func (c Config) withDefaults() Config {
 		}
 	}
 	if len(scales) == 0 {
-		scales = append(scales, 2, 6)
+		scales = append(scales, 3, 6)
 	}
 	c.Scales = scales
 	if c.Categories <= 0 || c.Categories > maxCategories {
@@ -127,6 +151,16 @@ func (c Config) withDefaults() Config {
 	}
 	if !(c.Silence >= 1 && c.Silence <= maxSilence) {
 		c.Silence = 5
+	}
+	k := &c.Constants
+	if !(k.Full > 0 && k.Full <= 100) {
+		k.Full = 10
+	}
+	switch {
+	case k.Extreme < 0:
+		k.Extreme = 0
+	case !(k.Extreme > 0 && k.Extreme <= 1):
+		k.Extreme = 0.1
 	}
 	return c
 }

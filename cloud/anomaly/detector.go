@@ -54,8 +54,9 @@ type Detector struct {
 	vmean, vvar   float64
 	daily, weekly profile
 
-	cal [numKinds]tail
-	pat []pattern
+	cal    [numKinds]tail
+	offset [numKinds]float64 // surprisal each kind ignores
+	pat    []pattern
 
 	lastAlarm float64
 	sinceAlrm int
@@ -70,6 +71,7 @@ const ringN = 16
 func NewDetector(cfg Config) *Detector {
 	cfg = cfg.withDefaults()
 	d := &Detector{cfg: cfg, prep: 0.01, sinceAlrm: math.MaxInt32}
+	d.offset[KindNoise] = noiseOffset
 	d.daily.init(24, time.Hour)
 	d.weekly.init(7*24, time.Hour)
 	d.pat = make([]pattern, len(cfg.Scales))
@@ -98,6 +100,7 @@ func (d *Detector) Update(t time.Time, v float64) Result {
 	floor := 1e-9 * max(max(math.Abs(v), d.hi-d.lo), 1e-6)
 	sig := d.sigma + floor
 
+	full := d.cfg.Constants.Full
 	// Single-kind statistics, each calibrated against its own history.
 	var stat [numKinds]float64
 	var have [numKinds]bool
@@ -141,16 +144,16 @@ func (d *Detector) Update(t time.Time, v float64) Result {
 			// Spikes that recur (daily jobs, bursty traffic) would each
 			// be a far tail event; scoring against the recent record
 			// keeps only the spikes that beat every recent one.
-			s[k] = kindWeight[k] * min(clamp01(d.cal[k].record(x)/recordFull), clamp01(d.cal[k].surprisal(x)/kindFull))
+			s[k] = kindWeight[k] * min(clamp01(d.cal[k].record(x)/recordFull), clamp01(d.cal[k].surprisal(x)/full))
 		} else {
-			s[k] = kindWeight[k] * clamp01((d.cal[k].surprisal(x)-kindOffset[k])/kindFull)
+			s[k] = kindWeight[k] * clamp01((d.cal[k].surprisal(x)-d.offset[k])/full)
 		}
 		d.cal[k].add(x)
 	}
 	if stat[KindMissing] < minGap {
 		s[KindMissing] = 0
 	}
-	s[KindStuck] = clamp01(d.stuck(dx, v) / kindFull)
+	s[KindStuck] = clamp01(d.stuck(dx, v) / full)
 
 	// Seasonal profiles, a new extreme, and the pattern memory.
 	dv := v - d.vmean
@@ -174,13 +177,13 @@ func (d *Detector) Update(t time.Time, v float64) Result {
 		csum += c
 	}
 	conf = (conf + csum/float64(len(d.pat))) / 2
-	s[KindPattern] = kindWeight[KindPattern] * (1 - (1-conf)*(1-clamp01(seas/kindFull)))
+	s[KindPattern] = kindWeight[KindPattern] * (1 - (1-conf)*(1-clamp01(seas/full)))
 
 	d.learn(t, v, dx, sig, mean, d2sum)
 	if d.n <= d.cfg.Warmup {
 		return Result{Scores: res.Scores}
 	}
-	res.Score, res.Kind = combine(s, beyond)
+	res.Score, res.Kind = combine(s, beyond, d.cfg.Constants.Extreme)
 	return d.suppress(res)
 }
 
@@ -193,11 +196,9 @@ func (d *Detector) Update(t time.Time, v float64) Result {
 // documentation), one set for every series.
 var (
 	kindWeight = [numKinds]float64{KindSpike: 1, KindLevelShift: 1, KindDrift: 1, KindStuck: 1, KindNoise: 1, KindMissing: 0.5, KindPattern: 1}
-	kindOffset = [numKinds]float64{KindNoise: 5}
 )
 
 const (
-	kindFull   = 10  // surprisal above the offset that makes a score 1
 	recordFull = 2   // doublings of the recent record that make a spike score 1
 	minGap     = 2.5 // gaps shorter than this many cadences are not missing data
 	maxStat    = 1e9 // statistics are clipped here
@@ -206,11 +207,11 @@ const (
 	// points.
 	runForget = 0.9999
 	// Combination and suppression.
-	beyondBase     = 0.2 // score of a value just beyond every value seen
 	beyondSlope    = 0.5 // ... plus this times the excess, as a share of the range
 	alarmLevel     = 0.3 // a score that starts an event
 	refractoryGain = 1.2 // within an event, a score must beat the alarm by this factor
 	rearm          = 0.1 // an event ends when the score falls below this share of its alarm
+	noiseOffset    = 5   // surprisal the noise detector ignores: variance changes are common
 )
 
 // rate is the learning rate of a running mean over n values that
@@ -307,7 +308,7 @@ func (d *Detector) learn(t time.Time, v, dx, sig, mean, d2sum float64) {
 // combine merges the detectors' scores by probabilistic OR (agreeing
 // detectors reinforce each other), with a new extreme as one more piece
 // of evidence, and names the kind.
-func combine(s *[numKinds]float64, beyond float64) (float64, Kind) {
+func combine(s *[numKinds]float64, beyond, extreme float64) (float64, Kind) {
 	none := 1.0
 	best, kind := 0.0, KindNone
 	for k := KindSpike; k < numKinds; k++ {
@@ -317,8 +318,8 @@ func combine(s *[numKinds]float64, beyond float64) (float64, Kind) {
 			best, kind = x, k
 		}
 	}
-	if beyond > 0 {
-		none *= 1 - clamp01(beyondBase+beyondSlope*beyond)
+	if beyond > 0 && extreme > 0 {
+		none *= 1 - clamp01(extreme+beyondSlope*beyond)
 		if kind == KindNone || kind == KindPattern {
 			kind = KindSpike
 		}

@@ -16,6 +16,13 @@ const threshold = 0.6
 // detector has learnt.
 const inject = 4 * day
 
+// learnt is when the slowest pattern memory of the default Config (scale
+// 6) has learnt (104 steps) and adapted its vigilance once after (52
+// steps): 6·156 points. Before, its scores are not yet calibrated: the
+// end of learning can raise a false alarm, and a Registry opens no
+// incident then.
+const learnt = 6 * (104 + 52)
+
 // kindCases inject one kind of anomaly each into a clean series.
 var kindCases = []struct {
 	name   string
@@ -60,7 +67,7 @@ func TestDetectorKinds(t *testing.T) {
 			var kind anomaly.Kind
 			for i := range s.v {
 				r := d.Update(s.t[i], s.v[i])
-				if r.Score >= threshold {
+				if r.Score >= threshold && i > learnt {
 					if i < inject {
 						t.Fatalf("%s seed %d: false alarm %.2f (%s) at point %d of the clean series", c.name, seed, r.Score, r.Kind, i)
 					}

@@ -32,22 +32,28 @@ func (k Kind) String() string {
 }
 
 // MarshalText writes the name.
-func (k Kind) MarshalText() ([]byte, error) {
-	if k >= numKinds {
-		return nil, fmt.Errorf("anomaly: unknown kind %d", uint8(k))
-	}
-	return []byte(kindNames[k]), nil
-}
+func (k Kind) MarshalText() ([]byte, error) { return marshalName(kindNames[:], k, "kind") }
 
 // UnmarshalText reads a name.
-func (k *Kind) UnmarshalText(b []byte) error {
-	for i, n := range kindNames {
+func (k *Kind) UnmarshalText(b []byte) error { return unmarshalName(kindNames[:], b, k, "kind") }
+
+// marshalName writes the name of e, an enumeration with names.
+func marshalName[E ~uint8](names []string, e E, what string) ([]byte, error) {
+	if int(e) >= len(names) {
+		return nil, fmt.Errorf("anomaly: unknown %s %d", what, uint8(e))
+	}
+	return []byte(names[e]), nil
+}
+
+// unmarshalName sets *e to the value named b.
+func unmarshalName[E ~uint8](names []string, b []byte, e *E, what string) error {
+	for i, n := range names {
 		if n == string(b) {
-			*k = Kind(i)
+			*e = E(i)
 			return nil
 		}
 	}
-	return fmt.Errorf("anomaly: unknown kind %q", b)
+	return fmt.Errorf("anomaly: unknown %s %q", what, b)
 }
 
 // Kinds returns every kind a detector reports, KindNone excluded.

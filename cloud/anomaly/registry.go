@@ -17,15 +17,29 @@ type Key struct {
 	Metric string
 }
 
-// Alert is one anomaly event of one series, raised by a Registry when the
-// series' score reaches Config.AlertThreshold.
+// Alert is one event of an incident: a series (or a silent device) that
+// became anomalous (EventOpen), still is (EventUpdate), or returned to
+// normal (EventResolve). Its JSON is the record of the alerts stream and
+// the body of the webhook (see the package documentation).
 type Alert struct {
+	ID     string    `json:"id"`    // the incident's, the same in all its events
+	Event  Event     `json:"event"` // open, update or resolve
 	Device string    `json:"device"`
-	Metric string    `json:"metric"`
-	Time   time.Time `json:"time"`
-	Score  float64   `json:"score"`
-	Kind   Kind      `json:"kind"`
-	Value  float64   `json:"value"`
+	Metric string    `json:"metric"` // "" for a device-wide missing-data incident
+	Time   time.Time `json:"time"`   // of the point (or sweep) that caused this event
+	Score  float64   `json:"score"`  // that point's score (0 for a resolve)
+	Kind   Kind      `json:"kind"`   // the incident's kind
+	Value  float64   `json:"value"`  // that point's value (missing data: the last value)
+	Peak   float64   `json:"peak"`   // the highest score of the incident so far
+	Start  time.Time `json:"start"`  // when the incident opened
+	// End is when it resolved (resolve events only).
+	End time.Time `json:"end,omitzero"`
+	// Expected is the range of values the detector expected when the
+	// incident opened (absent for missing data).
+	Expected Range `json:"expected,omitzero"`
+	// Reason says why it resolved (resolve events only): ReasonNormal,
+	// ReasonSettled, ReasonResumed or ReasonForgotten.
+	Reason string `json:"reason,omitempty"`
 }
 
 // RegistryStats counts what a Registry did.
@@ -40,7 +54,9 @@ type RegistryStats struct {
 	Points   uint64 // points scored
 	Late     uint64 // points not after their series' last one: not scored
 	Future   uint64 // points stamped beyond Config.FutureMargin after their receive time: not scored
-	Alerts   uint64 // alerts raised
+	Alerts   uint64 // incidents opened (open events)
+	Updates  uint64 // update events
+	Resolved uint64 // incidents resolved (resolve events)
 }
 
 // Registry holds one Detector per series for a live consumer, at most
@@ -62,6 +78,9 @@ type Registry struct {
 	full   loglimit.Limiter // "no room" lines
 	evict  loglimit.Limiter // "evicted" lines
 	shards [regShards]regShard
+
+	mu      sync.Mutex                  // after a shard's
+	missing map[string]*missingIncident // open missing-data incidents by device
 }
 
 // EvictIdle is how long a series must have been silent (in device time,
@@ -83,20 +102,23 @@ type regShard struct {
 	late     uint64
 	future   uint64
 	alerts   uint64
+	updates  uint64
+	resolve  uint64
 }
 
 type regEntry struct {
-	key      Key
-	det      *Detector
-	sinceAlr int  // points since the last alert
-	silent   bool // Sweep has raised a KindMissing alert for the current silence
+	key    Key
+	det    *Detector
+	inc    incident         // the open incident of the series' points
+	silent *missingIncident // the missing-data incident of the current silence (Sweep)
 	// An alert held back until the series shows whether a jump was a
 	// spike (it comes back) or the start of a level shift (it stays).
-	held   Alert
-	holds  bool
-	base   float64 // the level before the jump
-	jump   float64
-	waited int
+	held    Alert
+	heldExp Range
+	holds   bool
+	base    float64 // the level before the jump
+	jump    float64
+	waited  int
 }
 
 // settleMax is how many points a spike alert waits for the series to come
@@ -130,7 +152,8 @@ func NewRegistry(cfg Config, maxSeries int, opts ...RegistryOption) *Registry {
 	if maxSeries <= 0 {
 		maxSeries = DefaultMaxSeries
 	}
-	r := &Registry{cfg: cfg.withDefaults(), seed: maphash.MakeSeed(), log: slog.New(slog.DiscardHandler)}
+	r := &Registry{cfg: cfg.withDefaults(), seed: maphash.MakeSeed(), log: slog.New(slog.DiscardHandler),
+		missing: map[string]*missingIncident{}}
 	for _, o := range opts {
 		o(r)
 	}
@@ -148,19 +171,32 @@ func (r *Registry) shard(k Key) *regShard {
 }
 
 // Observe scores the next point of a series (making its detector on first
-// sight). A point whose time is not after the series' last one (a
-// redelivery, or a late upload) is not scored and counted in Stats.Late. It returns the detector's Result and, when there is one, an
-// Alert: a point scored at least Config.AlertThreshold and the series had
-// not alerted in the Config.AlertHoldoff points before. The detector
-// withholds repeated scores of one event, so one event gives one alert.
+// sight) and returns the detector's Result and the events of the
+// series' incidents that this point caused, usually none (see the package
+// documentation). A point whose time is not after the series' last one (a
+// redelivery, or a late upload) is not scored and counted in Stats.Late.
 //
-// An alert carries the time, value and score of the point that raised it.
-// Most are returned with that point; an alert for a sudden jump is held
-// until the series shows what the jump was (up to 8 more points): a spike
-// if the series comes back at least half way, else a level shift. It is
-// then returned with the point that settled it. A held alert is dropped
-// if its series is forgotten.
-func (r *Registry) Observe(device, metric string, t time.Time, v float64) (Result, Alert, bool) {
+// An incident opens at a point scored at least Config.AlertThreshold
+// when the series has none open (and, for a KindPattern score, once the
+// slowest pattern memory has learnt and adapted its vigilance once: 936
+// points with the default Scales); its open event carries the time,
+// value and score of that point, and the range of values expected before
+// it.
+// The open event of a sudden jump is held until the series shows what the
+// jump was (up to 8 more points): a spike if the series comes back at
+// least half way, else a level shift; it is then returned with the point
+// that settled it. While the incident is open, a new alarm gives an
+// update event (when it raises the peak, else at most once per
+// Config.AlertHoldoff points). The incident resolves once
+// Config.AlertHoldoff points in a row score below half the threshold and
+// lie in the expected range (ReasonNormal), or after ten times as many
+// such points outside that range (ReasonSettled: a new normal), so the
+// return of a level shift or a drift is part of its incident. The first
+// point of a series that Sweep found silent resolves the missing-data
+// incident (ReasonResumed). A series forgotten to keep the registry's
+// bound resolves its open incidents (ReasonForgotten); their events come
+// with the point that made the registry forget it.
+func (r *Registry) Observe(device, metric string, t time.Time, v float64) (Result, []Alert) {
 	return r.ObserveReceived(device, metric, t, time.Time{}, v)
 }
 
@@ -169,31 +205,35 @@ func (r *Registry) Observe(device, metric string, t time.Time, v float64) (Resul
 // Config.FutureMargin after received is not scored and does not advance
 // its series' clock (so the series' later points are still scored); it is
 // counted in Stats.Future.
-func (r *Registry) ObserveReceived(device, metric string, t, received time.Time, v float64) (Result, Alert, bool) {
+func (r *Registry) ObserveReceived(device, metric string, t, received time.Time, v float64) (Result, []Alert) {
 	k := Key{device, metric}
 	s := r.shard(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if r.cfg.FutureMargin > 0 && !received.IsZero() && t.Sub(received) > r.cfg.FutureMargin {
 		s.future++
-		return Result{}, Alert{}, false
+		return Result{}, nil
 	}
-	e := r.get(s, k, t)
+	e, out := r.get(s, k, t)
 	if e == nil {
-		return Result{}, Alert{}, false
+		return Result{}, nil
 	}
 	if e.det.n > 0 && !t.After(e.det.prevT) {
 		// A redelivered point, or one uploaded late (a gateway's backlog
 		// after an outage travels beside its live data): a streaming
 		// detector has moved on, so it is not scored.
 		s.late++
-		return Result{}, Alert{}, false
+		return Result{}, s.count(out)
 	}
+	exp := e.det.expected()
 	res := e.det.Update(t, v)
 	s.points++
-	e.sinceAlr++
-	swept := e.silent
-	e.silent = false
+	swept := e.silent != nil
+	if swept {
+		if a, ok := r.resume(e, t, v); ok {
+			out = append(out, a)
+		}
+	}
 	if e.holds {
 		e.waited++
 		switch {
@@ -201,37 +241,119 @@ func (r *Registry) ObserveReceived(device, metric string, t, received time.Time,
 		case e.waited >= settleMax:
 			e.held.Kind = KindLevelShift
 		default:
-			return res, Alert{}, false
+			return res, s.count(out)
 		}
 		e.holds = false
-		s.alerts++
-		return res, e.held, true
+		out = append(out, e.openIncident(e.held, e.heldExp))
 	}
-	if res.Score < r.cfg.AlertThreshold || e.sinceAlr <= r.cfg.AlertHoldoff {
-		return res, Alert{}, false
+	if e.inc.open {
+		if a, ok := r.follow(e, res, t, v); ok {
+			out = append(out, a)
+		}
+		return res, s.count(out)
 	}
-	if swept && res.Kind == KindMissing {
-		return res, Alert{}, false // Sweep reported this gap already
+	switch {
+	case res.Score < r.cfg.AlertThreshold:
+		return res, s.count(out)
+	case res.Kind == KindPattern && e.det.learning():
+		return res, s.count(out) // the pattern memory is not calibrated yet
+	case swept && res.Kind == KindMissing:
+		return res, s.count(out) // Sweep reported this gap
 	}
-	e.sinceAlr = 0
 	a := Alert{Device: device, Metric: metric, Time: t, Score: res.Score, Kind: res.Kind, Value: v}
 	if res.Kind == KindSpike && e.det.jump != 0 {
-		e.held, e.holds, e.waited = a, true, 0
+		e.held, e.heldExp, e.holds, e.waited = a, exp, true, 0
 		e.jump = e.det.jump
 		e.base = v - e.jump
-		return res, Alert{}, false
+		return res, s.count(out)
 	}
-	s.alerts++
-	return res, a, true
+	out = append(out, e.openIncident(a, exp))
+	return res, s.count(out)
 }
 
-// get returns k's entry, making it if there is room for a series whose
-// point is at t (see Registry), or nil. s.mu is held.
-func (r *Registry) get(s *regShard, k Key, t time.Time) *regEntry {
+// count counts the events of out and returns it.
+func (s *regShard) count(out []Alert) []Alert {
+	for i := range out {
+		switch out[i].Event {
+		case EventOpen:
+			s.alerts++
+		case EventUpdate:
+			s.updates++
+		case EventResolve:
+			s.resolve++
+		}
+	}
+	return out
+}
+
+// resume ends the silence of series e: the series follows the
+// missing-data incident until its scores are back to normal (so the jump
+// of a series that moved while it was silent is part of the incident),
+// unless the missing-data incident is already resolved or the series has
+// an incident of its own open (or held): then it lets go of the missing-data
+// incident, and returns its resolve event if it was the last series to
+// hold it.
+func (r *Registry) resume(e *regEntry, t time.Time, v float64) (Alert, bool) {
+	m := e.silent
+	e.silent = nil
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if e.inc.open || e.holds {
+		// The series follows its own incident: it no longer holds the
+		// missing-data one open.
+		a, ok := r.releaseMissing(m, t, v)
+		a.Reason = ReasonResumed
+		return a, ok
+	}
+	m.series--
+	if m.resolved {
+		return Alert{}, false
+	}
+	m.resuming++
+	e.inc = incident{open: true, id: m.alert.ID, start: m.alert.Start, kind: KindMissing, peak: m.alert.Peak, missing: m}
+	if r.missing[m.alert.Device] == m {
+		delete(r.missing, m.alert.Device) // a new silence is a new incident
+	}
+	return Alert{}, false
+}
+
+// follow advances e's open incident by one point; a missing-data
+// incident's events are made under r.mu.
+func (r *Registry) follow(e *regEntry, res Result, t time.Time, v float64) (Alert, bool) {
+	if e.inc.missing == nil {
+		return e.followIncident(&r.cfg, res, t, v)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return e.followIncident(&r.cfg, res, t, v)
+}
+
+// releaseMissing drops a series' hold on m (forgotten, or resumed into
+// an incident of its own); it returns m's resolve event (ReasonForgotten)
+// if that was the last series holding it open. r.mu is held.
+func (r *Registry) releaseMissing(m *missingIncident, t time.Time, v float64) (Alert, bool) {
+	m.series--
+	if m.resolved || m.series > 0 || m.resuming > 0 {
+		return Alert{}, false
+	}
+	m.resolved = true
+	if r.missing[m.alert.Device] == m {
+		delete(r.missing, m.alert.Device)
+	}
+	a := m.alert
+	a.Event, a.Time, a.Value, a.Score, a.End, a.Reason = EventResolve, t, v, 0, t, ReasonForgotten
+	return a, true
+}
+
+// get returns the entry of k, made if there is room for a series whose
+// point is at t (see Registry), or nil; and the resolve events of the
+// series forgotten to make room for it. s.mu is held.
+func (r *Registry) get(s *regShard, k Key, t time.Time) (*regEntry, []Alert) {
 	if el, ok := s.series[k]; ok {
 		s.lru.MoveToFront(el)
-		return el.Value.(*regEntry)
+		return el.Value.(*regEntry), nil
 	}
+	var out []Alert
 	if s.lru.Len() >= s.max {
 		old := s.lru.Back()
 		oe := old.Value.(*regEntry)
@@ -241,8 +363,9 @@ func (r *Registry) get(s *regShard, k Key, t time.Time) *regEntry {
 				r.log.Warn("anomaly detectors full: points of new series are not scored until a series has been silent for an hour; raise anomaly.max_series (84 KB of memory per series)",
 					"max_series", r.max, "device", k.Device, "metric", k.Metric, "suppressed", n)
 			}
-			return nil
+			return nil, nil
 		}
+		out = r.drop(oe, out)
 		delete(s.series, oe.key)
 		s.lru.Remove(old)
 		s.evicted++
@@ -251,59 +374,123 @@ func (r *Registry) get(s *regShard, k Key, t time.Time) *regEntry {
 				"forgotten_device", oe.key.Device, "forgotten_metric", oe.key.Metric, "device", k.Device, "metric", k.Metric, "suppressed", n)
 		}
 	}
-	e := &regEntry{key: k, det: NewDetector(r.cfg), sinceAlr: r.cfg.AlertHoldoff}
+	e := &regEntry{key: k, det: NewDetector(r.cfg)}
 	s.series[k] = s.lru.PushFront(e)
 	s.created++
-	return e
+	return e, out
 }
 
-// Sweep raises a KindMissing alert for every series that has gone
-// silent: its detector has warmed up (Config.Warmup points) and its last
-// point is at least Config.Silence learnt cadences older than now. It
-// raises one alert per silence; the series' next point ends the silence
-// (and raises no second KindMissing alert for the same gap). The alert
-// carries now, the series' last value, and as its score the share of the
+// drop resolves the incidents of a series being forgotten, appending
+// their events to out. Its shard's lock is held.
+func (r *Registry) drop(e *regEntry, out []Alert) []Alert {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if m := e.inc.missing; m != nil {
+		// Following a missing-data incident: this series no longer
+		// holds it open.
+		m.series++ // releaseMissing takes it back
+		m.resuming--
+		e.inc = incident{}
+		if a, ok := r.releaseMissing(m, e.det.prevT, e.det.prevV); ok {
+			out = append(out, a)
+		}
+	}
+	if a, ok := e.forgetIncident(); ok {
+		out = append(out, a)
+	}
+	if m := e.silent; m != nil {
+		e.silent = nil
+		if a, ok := r.releaseMissing(m, e.det.prevT, e.det.prevV); ok {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// Sweep opens a missing-data incident (KindMissing) for the series that
+// have gone silent: their detector has warmed up (Config.Warmup points)
+// and their last point is at least Config.Silence learnt cadences (and
+// Config.MinSilence) older than now. The series of one device that go
+// silent in one sweep share one incident: device-wide (Metric "" and
+// Value 0) when there are several, else the series' own. A series that
+// goes silent while its device has a missing-data incident open joins
+// it. Each open event carries now, as its score the share of the
 // expected points that did not arrive, 1 - cadence/silence (0.8 at 5
-// cadences). Call it periodically, for example every minute, from one
-// goroutine; its cost is linear in the number of series held.
+// cadences; the highest of the series'), and, for one series, its last
+// value. The first of the silent series to send a point again resolves
+// the incident (Observe). Call Sweep periodically, for example every
+// ten seconds, from one goroutine; its cost is linear in the number of
+// series held, and it holds every shard's lock while it runs.
 func (r *Registry) Sweep(now time.Time) []Alert {
+	for i := range r.shards {
+		r.shards[i].mu.Lock()
+	}
+	defer func() {
+		for i := range r.shards {
+			r.shards[i].mu.Unlock()
+		}
+	}()
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	var out []Alert
+	opened := map[string]int{} // device → index in out
 	for i := range r.shards {
 		s := &r.shards[i]
-		s.mu.Lock()
 		for el := s.lru.Front(); el != nil; el = el.Next() {
 			e := el.Value.(*regEntry)
 			d := e.det
-			if e.silent || d.n <= r.cfg.Warmup || d.cadence <= 0 {
+			if e.silent != nil || d.n <= r.cfg.Warmup || d.cadence <= 0 {
 				continue
 			}
 			gap := now.Sub(d.prevT).Seconds()
 			if gap < r.cfg.Silence*d.cadence || gap < r.cfg.MinSilence.Seconds() {
 				continue
 			}
-			e.silent = true
-			s.alerts++
-			out = append(out, Alert{Device: e.key.Device, Metric: e.key.Metric, Time: now,
-				Score: 1 - d.cadence/gap, Kind: KindMissing, Value: d.prevV})
+			dev := e.key.Device
+			m := r.missing[dev]
+			if m == nil {
+				a := Alert{ID: incidentID(dev, e.key.Metric, now), Event: EventOpen, Device: dev, Metric: e.key.Metric,
+					Time: now, Score: 1 - d.cadence/gap, Kind: KindMissing, Value: d.prevV, Start: now}
+				a.Peak = a.Score
+				m = &missingIncident{alert: a}
+				r.missing[dev] = m
+				opened[dev] = len(out)
+				out = append(out, a)
+				s.alerts++
+			} else if j, ok := opened[dev]; ok {
+				// Another series of the device in this sweep: the
+				// incident is the device's.
+				if m.alert.Metric != "" {
+					m.alert.Metric, m.alert.Value = "", 0
+					m.alert.ID = incidentID(dev, "", now)
+				}
+				m.alert.Score = max(m.alert.Score, 1-d.cadence/gap)
+				m.alert.Peak = m.alert.Score
+				out[j] = m.alert
+			}
+			m.series++
+			e.silent = m
 		}
-		s.mu.Unlock()
 	}
 	return out
 }
 
 // Forget drops a series (for example a decommissioned device); it
-// reports whether the registry held it.
-func (r *Registry) Forget(device, metric string) bool {
+// reports whether the registry held it, and returns the resolve events
+// (ReasonForgotten) of its open incidents.
+func (r *Registry) Forget(device, metric string) ([]Alert, bool) {
 	k := Key{device, metric}
 	s := r.shard(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	el, ok := s.series[k]
-	if ok {
-		delete(s.series, k)
-		s.lru.Remove(el)
+	if !ok {
+		return nil, false
 	}
-	return ok
+	out := r.drop(el.Value.(*regEntry), nil)
+	delete(s.series, k)
+	s.lru.Remove(el)
+	return s.count(out), true
 }
 
 // Stats returns the registry's counters.
@@ -320,6 +507,8 @@ func (r *Registry) Stats() RegistryStats {
 		st.Late += s.late
 		st.Future += s.future
 		st.Alerts += s.alerts
+		st.Updates += s.updates
+		st.Resolved += s.resolve
 		s.mu.Unlock()
 	}
 	return st

@@ -37,8 +37,11 @@ func TestRegistryLevelShift(t *testing.T) {
 		r := anomaly.NewRegistry(anomaly.Config{}, 10)
 		var alerts []anomaly.Alert
 		for i := range s.v {
-			if _, a, ok := r.Observe("dev", "temp", s.t[i], s.v[i]); ok {
-				alerts = append(alerts, a)
+			_, evs := r.Observe("dev", "temp", s.t[i], s.v[i])
+			for _, a := range evs {
+				if a.Event == anomaly.EventOpen {
+					alerts = append(alerts, a)
+				}
 			}
 		}
 		if len(alerts) == 0 {
@@ -46,7 +49,8 @@ func TestRegistryLevelShift(t *testing.T) {
 			continue
 		}
 		a := alerts[0]
-		if a.Kind != c.want || !a.Time.Equal(s.t[inject]) || a.Value != s.v[inject] || a.Device != "dev" || a.Metric != "temp" {
+		if a.Kind != c.want || !a.Time.Equal(s.t[inject]) || !a.Start.Equal(a.Time) || a.Value != s.v[inject] || a.Device != "dev" || a.Metric != "temp" ||
+			a.ID == "" || a.Peak != a.Score || !(a.Expected.Low < s.v[inject-1] && s.v[inject-1] < a.Expected.High) {
 			t.Errorf("%s: first alert %+v, want %s at %v value %v", c.name, a, c.want, s.t[inject], s.v[inject])
 		}
 		if st := r.Stats(); st.Alerts != uint64(len(alerts)) || st.Points != uint64(len(s.v)) || st.Series != 1 {
@@ -58,7 +62,7 @@ func TestRegistryLevelShift(t *testing.T) {
 // TestRegistrySweep: a series that stops is reported once, at the first
 // sweep 5 cadences after its last point, and not again when it resumes.
 func TestRegistrySweep(t *testing.T) {
-	r := anomaly.NewRegistry(anomaly.Config{}, 32) // two series per shard: a and b may share one
+	r := anomaly.NewRegistry(anomaly.Config{}, 100) // room for both series in any shard
 	s := clean(1, 1)
 	n := 600
 	for i := range n {
@@ -85,13 +89,27 @@ func TestRegistrySweep(t *testing.T) {
 	if got := r.Sweep(now.Add(time.Hour)); len(got) != 1 || got[0].Device != "b" {
 		t.Errorf("later sweep: %+v, want only b (a was reported)", got)
 	}
-	// a resumes: no second missing alert for the same gap; a later
-	// silence is reported again.
+	// a resumes: its first point resolves the incident, and no second
+	// missing alert opens for the same gap; a later silence is reported
+	// again.
 	resume := now.Add(2 * time.Hour)
 	for i := range 100 {
-		if _, al, ok := r.Observe("a", "m", resume.Add(time.Duration(i)*time.Minute), s.v[n+i]); ok && al.Kind == anomaly.KindMissing {
-			t.Errorf("resumed point %d: missing alert %+v after the sweep reported it", i, al)
+		at := resume.Add(time.Duration(i) * time.Minute)
+		_, evs := r.Observe("a", "m", at, s.v[n+i])
+		for _, al := range evs {
+			switch {
+			case al.Event == anomaly.EventResolve:
+				// After AlertHoldoff normal points.
+				if i < 59 || i > 70 || al.ID != a.ID || al.Reason != anomaly.ReasonResumed || !al.End.Equal(at) || !al.Start.Equal(now) || al.Kind != anomaly.KindMissing {
+					t.Errorf("resumed point %d: resolve %+v of %+v", i, al, a)
+				}
+			case al.Kind == anomaly.KindMissing || al.Event == anomaly.EventOpen:
+				t.Errorf("resumed point %d: alert %+v after the sweep reported the gap", i, al)
+			}
 		}
+	}
+	if st := r.Stats(); st.Resolved != 1 {
+		t.Errorf("stats %+v, want one incident resolved", st)
 	}
 	got = r.Sweep(resume.Add(200 * time.Minute))
 	if len(got) != 1 || got[0].Device != "a" {
@@ -147,7 +165,7 @@ func TestRegistryFull(t *testing.T) {
 	}
 	// The kept series go on: none of them is forgotten.
 	for i := range 1000 {
-		_, _, _ = r.Observe(fmt.Sprint("dev", i), "m", t0.Add(20*time.Minute+time.Duration(i)*time.Second), 1)
+		_, _ = r.Observe(fmt.Sprint("dev", i), "m", t0.Add(20*time.Minute+time.Duration(i)*time.Second), 1)
 	}
 	if st2 := r.Stats(); st2.Created != st.Created || st2.Points != 2*uint64(st.Series) {
 		t.Errorf("after a second round: %+v, want the same %d detectors scoring again", st2, st.Series)
@@ -202,8 +220,11 @@ func TestRegistryLRU(t *testing.T) {
 	if got := r.Stats().Created; got != before {
 		t.Errorf("the most recent series was evicted: created %d -> %d", before, got)
 	}
-	if !r.Forget("keep", "m") || r.Forget("keep", "m") {
-		t.Error("Forget: want true then false")
+	if _, ok := r.Forget("keep", "m"); !ok {
+		t.Error("Forget: want true the first time")
+	}
+	if _, ok := r.Forget("keep", "m"); ok {
+		t.Error("Forget: want false the second time")
 	}
 }
 
@@ -250,7 +271,7 @@ func TestAlertJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"device":"d1","metric":"temp","time":"2026-03-01T00:00:00Z","score":0.75,"kind":"level_shift","value":21.5}`
+	want := `{"id":"","event":"open","device":"d1","metric":"temp","time":"2026-03-01T00:00:00Z","score":0.75,"kind":"level_shift","value":21.5,"peak":0,"start":"0001-01-01T00:00:00Z"}`
 	if string(b) != want {
 		t.Errorf("got %s\nwant %s", b, want)
 	}

@@ -3,8 +3,6 @@ package consumer
 import (
 	"context"
 	"errors"
-	"fmt"
-	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,7 +10,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tributary-iot/tributary/internal/backoff"
 )
@@ -35,18 +32,12 @@ var (
 
 // Consumer reads every shard of a stream and hands batches to a Handler.
 type Consumer struct {
+	core
 	client  KinesisAPI
-	cfg     Config
-	handler Handler
-	opts    Options
-	log     *slog.Logger
-	m       *metrics
-	n       counters
 	running atomic.Bool
-
-	mu         sync.Mutex
-	shardStats map[string]*ShardStats
 }
+
+var _ Runner = (*Consumer)(nil)
 
 // New checks cfg and builds a consumer; Run starts it.
 func New(client KinesisAPI, cfg Config, handler Handler, opts Options) (*Consumer, error) {
@@ -62,24 +53,9 @@ func New(client KinesisAPI, cfg Config, handler Handler, opts Options) (*Consume
 	if cfg.CheckpointPath == "" && opts.Checkpoints == nil {
 		return nil, errors.New("consumer: checkpoint_path is required (or pass Options.Checkpoints)")
 	}
-	cfg = cfg.withDefaults()
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	c := &Consumer{
-		client:     client,
-		cfg:        cfg,
-		handler:    handler,
-		opts:       opts,
-		log:        opts.Logger.With("component", "consumer", "stream", cfg.Stream, "application", cfg.Application),
-		m:          newMetrics(),
-		shardStats: make(map[string]*ShardStats),
-	}
-	if opts.Registerer != nil {
-		reg := prometheus.WrapRegistererWith(prometheus.Labels{"application": cfg.Application, "stream": cfg.Stream}, opts.Registerer)
-		if err := c.m.register(reg); err != nil {
-			return nil, fmt.Errorf("consumer: register metrics: %w", err)
-		}
+	c := &Consumer{client: client}
+	if err := c.core.init(cfg, handler, opts, "consumer"); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
@@ -106,12 +82,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	err := r.loop(ctx)
 	cancel()
 	r.wg.Wait()
-	c.mu.Lock()
-	clear(c.shardStats)
-	c.mu.Unlock()
-	c.m.lag.Reset()
-	c.m.iterAge.Reset()
-	c.m.active.Set(0)
+	c.resetShards()
 	return err
 }
 

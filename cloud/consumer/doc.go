@@ -1,6 +1,9 @@
-// Package consumer reads a Tributary stream through the Kinesis API and
-// hands each shard's records, decoded into readings, to a handler, with
-// checkpoints, resharding order and backoff.
+// Package consumer reads a Tributary stream — Kinesis shards or Kafka
+// partitions — and hands each shard's records, decoded into readings, to a
+// handler, with checkpoints (committed offsets), resharding and rebalance
+// order, and backoff. The Handler, Batch, Config, Options and Stats are
+// the same on both engines (Runner is what both consumers are), so a
+// user's consumer does not depend on the engine.
 //
 // It speaks the Kinesis Data Streams API through aws-sdk-go-v2 (ListShards,
 // GetShardIterator, GetRecords; the KinesisAPI interface), so the same
@@ -73,4 +76,42 @@
 // checkpoint file is local (bbolt); shard ids of a deleted and re-created
 // stream meet the old checkpoints. With LATEST, a shard's position is
 // only remembered after its first batch.
+//
+// # Kafka
+//
+// NewKafka builds a KafkaConsumer: a member of the consumer group
+// Config.Application (the built-in monitor's is tributary-monitor) on the
+// topic Config.Stream, with franz-go (kgo) — autocommit off and
+// BlockRebalanceOnPoll. Each poll (at most Config.Limit records) is split
+// by partition; the partitions' batches go to the handler concurrently,
+// each partition's records in offset order (one device's records are in
+// one partition, in the order they were produced). Once every batch of
+// the poll was handled (the handler returned nil; errors retry the same
+// batch with backoff, as on Kinesis), their offsets are committed
+// synchronously, and only then may the group rebalance: a partition never
+// moves while its records are being handled, and it moves with what was
+// handled committed, so its next owner starts right after — no gap, no
+// reordering, nothing handled twice. What is never committed is what was
+// not handled: records polled when Run stops or a member dies are
+// delivered again to the partition's next reader (at least once). A
+// commit that fails (broker down) is retried with the next one and on
+// revoke; if the partition moves first, its handled records are delivered
+// again. Partitions lost to a session timeout are dropped without commit.
+//
+// TestKafkaGroupRebalance shares a topic between two consumers while one
+// joins and the other leaves mid-stream (every record handled once, per
+// device in order); TestKafkaKill9ResumesWithoutGaps kills a consumer
+// process four times and checks that every run resumes from the group's
+// committed offsets without a gap. Both run against franz-go's kfake as its
+// own process (testenv.StartKafka), not a real Kafka.
+//
+// Bad records are counted, logged, passed to Options.OnBadRecord and
+// committed past, as on Kinesis. Metrics have the same names: Batch.Shard
+// and the shard label are the partition number in decimal,
+// Record.SequenceNumber the offset, Record.Arrival the record's timestamp;
+// tributary_consumer_lag_records{shard} is the partition's high watermark
+// minus the next offset, behind_latest_seconds the age of the last
+// handled record while there is lag (0 once caught up), and failed
+// fetches and commits count as call_errors. The group timings (session
+// timeout, heartbeat) come with the connection options.
 package consumer

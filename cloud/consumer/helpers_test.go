@@ -26,7 +26,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	testenv.RunHelper(map[string]func(){consumerChildName: consumerChild}) // TestKill9ResumesWithoutGaps's child
+	testenv.RunHelper(map[string]func(){consumerChildName: consumerChild, kafkaChildName: kafkaChild}) // TestKill9ResumesWithoutGaps's child
 	goleak.VerifyTestMain(m)
 }
 
@@ -174,15 +174,15 @@ func (c *collector) count() int {
 	return len(c.seen)
 }
 
-// running is a consumer started by run.
-type running struct {
-	c      *consumer.Consumer
+// running is a consumer (Kinesis or Kafka) started by run or runKafka.
+type running[C consumer.Runner] struct {
+	c      C
 	cancel context.CancelFunc
 	done   chan struct{} // closed when Run returned err
 	err    error
 }
 
-func (r *running) stop(t testing.TB) {
+func (r *running[C]) stop(t testing.TB) {
 	t.Helper()
 	r.cancel()
 	select {
@@ -190,19 +190,15 @@ func (r *running) stop(t testing.TB) {
 		if r.err != nil {
 			t.Errorf("Run: %v", r.err)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("Run did not return after cancel")
 	}
 }
 
-func run(t testing.TB, client consumer.KinesisAPI, cfg consumer.Config, h consumer.Handler, opts consumer.Options) *running {
-	t.Helper()
-	c, err := consumer.New(client, cfg, h, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+// startRunner runs c until the test ends.
+func startRunner[C consumer.Runner](t testing.TB, c C) *running[C] {
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{c: c, cancel: cancel, done: make(chan struct{})}
+	r := &running[C]{c: c, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		r.err = c.Run(ctx)
 		close(r.done)
@@ -212,6 +208,15 @@ func run(t testing.TB, client consumer.KinesisAPI, cfg consumer.Config, h consum
 		<-r.done
 	})
 	return r
+}
+
+func run(t testing.TB, client consumer.KinesisAPI, cfg consumer.Config, h consumer.Handler, opts consumer.Options) *running[*consumer.Consumer] {
+	t.Helper()
+	c, err := consumer.New(client, cfg, h, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startRunner(t, c)
 }
 
 func config(t testing.TB, path string) consumer.Config {
@@ -231,7 +236,7 @@ func config(t testing.TB, path string) consumer.Config {
 // waitCommitted waits until the consumer has checkpointed every open
 // shard at its last record: everything is delivered, so whatever was
 // delivered twice has been by then.
-func waitCommitted(t testing.TB, e *env, r *running) {
+func waitCommitted(t testing.TB, e *env, r *running[*consumer.Consumer]) {
 	t.Helper()
 	info, err := e.store.DescribeStream(stream)
 	if err != nil {

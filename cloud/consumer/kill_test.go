@@ -44,20 +44,31 @@ func consumerChild() {
 }
 
 func runConsumerChild() error {
+	hc := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	defer hc.CloseIdleConnections()
+	return runChild(func(h consumer.Handler) (consumer.Runner, error) {
+		client := kinesis.NewFromConfig(aws.Config{
+			Region:      "us-east-1",
+			Credentials: aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", "")),
+			HTTPClient:  hc,
+		}, func(o *kinesis.Options) { o.BaseEndpoint = aws.String(os.Getenv(envChildURL)) })
+		cfg := config(nil, os.Getenv(envChildCP)) // a path given: no test needed
+		cfg.Limit = 7                             // small batches: many checkpoints for the kills to fall between
+		return consumer.New(client, cfg, h, consumer.Options{})
+	})
+}
+
+// runChild runs the consumer that newConsumer builds around a handler
+// that appends "device value shard" for every "seq" reading to the file
+// named by envChildOut and fsyncs it before returning, so the file is
+// exactly what was handled; until SIGTERM (or two minutes: never outlive
+// a dead parent for long).
+func runChild(newConsumer func(consumer.Handler) (consumer.Runner, error)) error {
 	f, err := os.OpenFile(os.Getenv(envChildOut), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	hc := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
-	defer hc.CloseIdleConnections()
-	client := kinesis.NewFromConfig(aws.Config{
-		Region:      "us-east-1",
-		Credentials: aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", "")),
-		HTTPClient:  hc,
-	}, func(o *kinesis.Options) { o.BaseEndpoint = aws.String(os.Getenv(envChildURL)) })
-	cfg := config(nil, os.Getenv(envChildCP)) // a path given: no test needed
-	cfg.Limit = 7                             // small batches: many checkpoints for the kills to fall between
 	h := func(ctx context.Context, b consumer.Batch) error {
 		var sb strings.Builder
 		for _, r := range b.Readings {
@@ -71,13 +82,13 @@ func runConsumerChild() error {
 		time.Sleep(time.Millisecond) // a handler that takes time
 		return f.Sync()
 	}
-	c, err := consumer.New(client, cfg, h, consumer.Options{})
+	c, err := newConsumer(h)
 	if err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute) // never outlive a dead parent for long
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	return c.Run(ctx)
 }
@@ -149,9 +160,31 @@ func TestKill9ResumesWithoutGaps(t *testing.T) {
 	}
 
 	lines := readHandled(t, out)
-	next := map[string]int{} // device → highest value seen + 1
-	again := 0
+	again := checkNoGaps(t, lines, devs, total)
 	viaChild := map[string]bool{}
+	for _, l := range lines {
+		if l.shard != "shardId-000000000000" && l.shard != "shardId-000000000001" {
+			viaChild[l.dev] = true
+		}
+	}
+	if len(viaChild) == 0 {
+		t.Error("no device was read from a child of the split shard: the test did not cover resharding")
+	}
+	// At most one uncommitted batch per shard is redelivered per kill
+	// (three shards can be open at once).
+	if max := kills * 3 * 7; again > max {
+		t.Errorf("%d values re-delivered over %d kills, want at most %d", again, kills, max)
+	}
+	t.Logf("%d lines over %d kills, %d re-delivered", len(lines), kills, again)
+}
+
+// checkNoGaps fails unless every device of devs has its values 0..total-1
+// in lines, each first seen in order: a value is either the next one due
+// or one seen before (re-delivered after a kill). It returns how many were
+// re-delivered.
+func checkNoGaps(t *testing.T, lines []handledLine, devs []string, total int) (again int) {
+	t.Helper()
+	next := map[string]int{} // device → highest value seen + 1
 	known := map[string]bool{}
 	for _, d := range devs {
 		known[d] = true
@@ -168,24 +201,13 @@ func TestKill9ResumesWithoutGaps(t *testing.T) {
 		default:
 			t.Fatalf("%s: value %d handled while %d was the next due: a gap or out of order", l.dev, l.v, hi)
 		}
-		if l.shard != "shardId-000000000000" && l.shard != "shardId-000000000001" {
-			viaChild[l.dev] = true
-		}
 	}
 	for _, d := range devs {
 		if next[d] != total {
 			t.Errorf("%s: values 0..%d handled, want 0..%d", d, next[d]-1, total-1)
 		}
 	}
-	if len(viaChild) == 0 {
-		t.Error("no device was read from a child of the split shard: the test did not cover resharding")
-	}
-	// At most one uncommitted batch per shard is redelivered per kill
-	// (three shards can be open at once).
-	if max := kills * 3 * 7; again > max {
-		t.Errorf("%d values re-delivered over %d kills, want at most %d", again, kills, max)
-	}
-	t.Logf("%d lines over %d kills, %d re-delivered", len(lines), kills, again)
+	return again
 }
 
 type handledLine struct {

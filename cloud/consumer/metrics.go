@@ -30,6 +30,9 @@ type ShardStats struct {
 	Checkpoint         string // last checkpointed sequence number
 	MillisBehindLatest int64
 	IteratorAge        time.Duration // age of the newest record read last
+	// Lag is, on Kafka, the records of the partition after the last one
+	// handled (its high watermark minus the next offset); 0 on Kinesis.
+	Lag int64
 }
 
 type counters struct {
@@ -38,7 +41,7 @@ type counters struct {
 }
 
 type metrics struct {
-	lag, iterAge                          *prometheus.GaugeVec
+	lag, iterAge, lagRecords              *prometheus.GaugeVec
 	active                                prometheus.Gauge
 	records, readings, batches, decodeErr prometheus.Counter
 	throttles, handlerErr, expired        prometheus.Counter
@@ -58,6 +61,10 @@ func newMetrics() *metrics {
 			Name: "tributary_consumer_iterator_age_seconds",
 			Help: "Age of the newest record of the shard's last GetRecords (as Kinesis's IteratorAgeMilliseconds).",
 		}, []string{"shard"}),
+		lagRecords: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "tributary_consumer_lag_records",
+			Help: "Kafka: records of the partition not handled yet (high watermark minus the next offset).",
+		}, []string{"shard"}),
 		active: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "tributary_consumer_shards_active",
 			Help: "Shards being read now.",
@@ -76,7 +83,7 @@ func newMetrics() *metrics {
 
 func (m *metrics) register(r prometheus.Registerer) error {
 	var errs []error
-	for _, c := range []prometheus.Collector{m.lag, m.iterAge, m.active, m.records, m.readings, m.batches,
+	for _, c := range []prometheus.Collector{m.lag, m.iterAge, m.lagRecords, m.active, m.records, m.readings, m.batches,
 		m.decodeErr, m.throttles, m.handlerErr, m.expired, m.callErr, m.finished} {
 		errs = append(errs, r.Register(c))
 	}
@@ -84,7 +91,7 @@ func (m *metrics) register(r prometheus.Registerer) error {
 }
 
 // Stats returns a snapshot of the counters and the shards being read.
-func (c *Consumer) Stats() Stats {
+func (c *core) Stats() Stats {
 	s := Stats{
 		Records:          c.n.records.Load(),
 		Readings:         c.n.readings.Load(),

@@ -12,7 +12,6 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/tributary-iot/tributary/internal/backoff"
-	"github.com/tributary-iot/tributary/protocol"
 )
 
 // start is where a shard's first iterator points.
@@ -164,57 +163,24 @@ func (s *shardReader) failed(ctx context.Context, op string, err error, bo *back
 func (s *shardReader) process(ctx context.Context, out *kinesis.GetRecordsOutput, ended bool) (ok bool, err error) {
 	c := s.c
 	now := time.Now()
-	b := Batch{Stream: c.cfg.Stream, Shard: s.shard, MillisBehindLatest: aws.ToInt64(out.MillisBehindLatest)}
-	type span struct{ from, to int }
-	spans := make([]span, 0, len(out.Records))
-	var newest time.Time
-	for _, kr := range out.Records {
-		rec := Record{
+	recs := make([]Record, len(out.Records))
+	for i, kr := range out.Records {
+		recs[i] = Record{
 			SequenceNumber: aws.ToString(kr.SequenceNumber),
 			PartitionKey:   aws.ToString(kr.PartitionKey),
 			Arrival:        aws.ToTime(kr.ApproximateArrivalTimestamp),
 			Data:           kr.Data,
 		}
-		newest = rec.Arrival
-		dec, derr := protocol.DecodeRecord(kr.Data)
-		if derr != nil {
-			c.n.decodeErrors.Add(1)
-			c.m.decodeErr.Inc()
-			s.log.Warn("record does not decode: skipped", "seq", rec.SequenceNumber, "partition_key", rec.PartitionKey, "bytes", len(kr.Data), "err", derr)
-			if c.opts.OnBadRecord != nil {
-				c.opts.OnBadRecord(s.shard, rec, derr)
-			}
-			continue
-		}
-		rec.Gateway, rec.Device = dec.Gateway, dec.Device
-		from := len(b.Readings)
-		b.Readings = append(b.Readings, dec.Readings...)
-		spans = append(spans, span{from, len(b.Readings)})
-		b.Records = append(b.Records, rec)
 	}
-	for i, sp := range spans {
-		b.Records[i].Readings = b.Readings[sp.from:sp.to:sp.to]
+	b := c.decode(s.log, s.shard, recs)
+	b.MillisBehindLatest = aws.ToInt64(out.MillisBehindLatest)
+	var newest time.Time
+	if n := len(recs); n > 0 {
+		newest = recs[n-1].Arrival
 	}
 	s.observe(b.MillisBehindLatest, newest, now)
-
-	if len(b.Records) > 0 {
-		bo := backoff.Backoff{Initial: max(c.cfg.PollInterval, time.Millisecond), Max: c.cfg.MaxBackoff}
-		for {
-			herr := c.handler(ctx, b)
-			if herr == nil {
-				break
-			}
-			if ctx.Err() != nil {
-				return false, nil // not committed: delivered again after a restart
-			}
-			c.n.handlerErrors.Add(1)
-			c.m.handlerErr.Inc()
-			d := bo.Next()
-			s.log.Warn("handler failed; retrying the batch", "records", len(b.Records), "err", herr, "in", d)
-			if !backoff.Sleep(ctx, d) {
-				return false, nil
-			}
-		}
+	if !c.deliver(ctx, s.log, b) {
+		return false, nil // not committed: delivered again after a restart
 	}
 	seq := s.last
 	if n := len(out.Records); n > 0 {
@@ -230,14 +196,7 @@ func (s *shardReader) process(ctx context.Context, out *kinesis.GetRecordsOutput
 		st.Checkpoint = seq
 	}
 	c.mu.Unlock()
-	if len(b.Records) > 0 {
-		c.n.batches.Add(1)
-		c.m.batches.Inc()
-		c.n.records.Add(uint64(len(b.Records)))
-		c.m.records.Add(float64(len(b.Records)))
-		c.n.readings.Add(uint64(len(b.Readings)))
-		c.m.readings.Add(float64(len(b.Readings)))
-	}
+	c.committed(1, len(b.Records), len(b.Readings))
 	return true, nil
 }
 
@@ -248,13 +207,7 @@ func (s *shardReader) observe(behindMs int64, newest, now time.Time) {
 	if !newest.IsZero() {
 		age = max(now.Sub(newest), 0)
 	}
-	c.m.lag.WithLabelValues(s.shard).Set(float64(behindMs) / 1000)
-	c.m.iterAge.WithLabelValues(s.shard).Set(age.Seconds())
-	c.mu.Lock()
-	if st := c.shardStats[s.shard]; st != nil {
-		st.MillisBehindLatest, st.IteratorAge = behindMs, age
-	}
-	c.mu.Unlock()
+	c.observe(s.shard, behindMs, age)
 }
 
 func errorCode(err error) string {

@@ -178,7 +178,7 @@ func TestErrorsAsAWSDocumentsThem(t *testing.T) {
 	_, errRetention := c.DecreaseStreamRetentionPeriod(bg, &kinesis.DecreaseStreamRetentionPeriodInput{StreamName: aws.String("s"), RetentionPeriodHours: aws.Int32(12)})
 	_, errARN := c.DescribeStream(bg, &kinesis.DescribeStreamInput{StreamARN: aws.String("arn:aws:kinesis:eu-west-1:000000000000:stream/s")})
 	_, errBoth := c.DescribeStream(bg, &kinesis.DescribeStreamInput{StreamName: aws.String("s"), StreamARN: aws.String(arnPrefix + "other")})
-	_, errOnDemand := c.CreateStream(bg, &kinesis.CreateStreamInput{StreamName: aws.String("od"), StreamModeDetails: &types.StreamModeDetails{StreamMode: types.StreamModeOnDemand}})
+	_, errNoCount := c.CreateStream(bg, &kinesis.CreateStreamInput{StreamName: aws.String("nc"), StreamModeDetails: &types.StreamModeDetails{StreamMode: types.StreamModeProvisioned}})
 	for _, c := range []struct {
 		err  error
 		code string
@@ -202,7 +202,7 @@ func TestErrorsAsAWSDocumentsThem(t *testing.T) {
 		{errRetention, "InvalidArgumentException"},
 		{errARN, "ResourceNotFoundException"},
 		{errBoth, "InvalidArgumentException"},
-		{errOnDemand, "InvalidArgumentException"},
+		{errNoCount, "InvalidArgumentException"},
 	} {
 		if got := apiCode(c.err); got != c.code {
 			t.Errorf("want %s, got %v", c.code, c.err)

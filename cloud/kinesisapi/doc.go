@@ -21,7 +21,7 @@
 // NextToken, ExclusiveStartShardId, ShardFilter of every type,
 // StreamCreationTimestamp), PutRecord, PutRecords, GetShardIterator (all
 // five types), GetRecords, SplitShard, MergeShards, UpdateShardCount
-// (UNIFORM_SCALING), IncreaseStreamRetentionPeriod,
+// (UNIFORM_SCALING), UpdateStreamMode, IncreaseStreamRetentionPeriod,
 // DecreaseStreamRetentionPeriod. Every operation that names a stream
 // takes StreamName, StreamARN (arn:aws:kinesis:REGION:ACCOUNT:stream/NAME,
 // Options.Region and Account, default us-east-1 and 000000000000) or both.
@@ -90,10 +90,18 @@
 // # Differences from Amazon Kinesis
 //
 // Streams are ACTIVE at once (create, reshard and delete are
-// synchronous), PROVISIONED only (on-demand is refused), unencrypted
+// synchronous), unencrypted
 // (EncryptionType NONE). Not served: enhanced fan-out (consumers,
 // SubscribeToShard), tags, encryption, resource policies, enhanced
 // monitoring changes. GetShardIterator and control operations are not
 // rate-limited; SequenceNumberForOrdering is validated and otherwise
 // ignored (records of one partition key are always in order).
+//
+// Capacity modes: CreateStream takes StreamModeDetails PROVISIONED (with
+// a ShardCount) or ON_DEMAND (ShardCount optional, 4 shards by default),
+// and UpdateStreamMode switches between them; an ON_DEMAND stream's write
+// capacity follows AWS's on-demand rules (see shardstore) and refuses
+// SplitShard, MergeShards and UpdateShardCount with
+// InvalidArgumentException. Mode switches are not rate-limited (Kinesis
+// allows two a day) and warm throughput is not served.
 package kinesisapi

@@ -36,6 +36,7 @@ var handlers = map[string]op{
 	"SplitShard":                    onStream((*Server).splitShard),
 	"MergeShards":                   onStream((*Server).mergeShards),
 	"UpdateShardCount":              onStream((*Server).updateShardCount),
+	"UpdateStreamMode":              onStream((*Server).updateStreamMode),
 	"IncreaseStreamRetentionPeriod": onStream((*Server).increaseRetention),
 	"DecreaseStreamRetentionPeriod": onStream((*Server).decreaseRetention),
 }

@@ -20,16 +20,49 @@ func (s *Server) createStream(ctx context.Context, req *createStreamReq) (any, *
 	if aerr := requiredName(req.StreamName, "streamName"); aerr != nil {
 		return nil, aerr
 	}
-	if req.StreamModeDetails != nil && req.StreamModeDetails.StreamMode == "ON_DEMAND" {
-		return nil, clientErr(typeInvalidArgument, "on-demand capacity mode is not supported here: create a PROVISIONED stream with a ShardCount")
-	}
-	if req.ShardCount == nil {
-		return nil, clientErr(typeInvalidArgument, "ShardCount is required: this endpoint supports provisioned streams only")
+	mode, aerr := streamMode(req.StreamModeDetails)
+	if aerr != nil {
+		return nil, aerr
 	}
 	if aerr := checkRange(req.ShardCount, "shardCount", 1, 100000); aerr != nil {
 		return nil, aerr
 	}
-	return s.noContent(s.store.CreateStream(ctx, *req.StreamName, int(*req.ShardCount)), *req.StreamName)
+	shards := 0
+	switch {
+	case req.ShardCount != nil:
+		shards = int(*req.ShardCount)
+	case mode == shardstore.Provisioned:
+		return nil, clientErr(typeInvalidArgument, "ShardCount is required for a PROVISIONED stream (or ask for StreamModeDetails ON_DEMAND)")
+	}
+	return s.noContent(s.store.CreateStreamMode(ctx, *req.StreamName, shards, mode), *req.StreamName)
+}
+
+// streamMode reads StreamModeDetails (absent: PROVISIONED).
+func streamMode(d *struct{ StreamMode string }) (shardstore.StreamMode, *apiError) {
+	if d == nil {
+		return shardstore.Provisioned, nil
+	}
+	switch m := shardstore.StreamMode(d.StreamMode); m {
+	case shardstore.Provisioned, shardstore.OnDemand:
+		return m, nil
+	}
+	return "", validationErr(d.StreamMode, "streamModeDetails.streamMode", "must satisfy enum value set: [PROVISIONED, ON_DEMAND]")
+}
+
+type updateStreamModeReq struct {
+	streamRef
+	StreamModeDetails *struct{ StreamMode string }
+}
+
+func (s *Server) updateStreamMode(ctx context.Context, name string, req *updateStreamModeReq) (any, *apiError) {
+	if req.StreamModeDetails == nil {
+		return nil, required("streamModeDetails")
+	}
+	mode, aerr := streamMode(req.StreamModeDetails)
+	if aerr != nil {
+		return nil, aerr
+	}
+	return s.noContent(s.store.UpdateStreamMode(ctx, name, mode), name)
 }
 
 func (s *Server) deleteStream(ctx context.Context, name string, _ *streamRef) (any, *apiError) {
@@ -57,7 +90,7 @@ type streamTail struct {
 }
 
 func (s *Server) streamJSON(in shardstore.StreamInfo) (streamHead, streamTail) {
-	return streamHead{StreamName: in.Name, StreamARN: s.arn(in.Name), StreamStatus: "ACTIVE", StreamModeDetails: modeJSON{"PROVISIONED"}},
+	return streamHead{StreamName: in.Name, StreamARN: s.arn(in.Name), StreamStatus: "ACTIVE", StreamModeDetails: modeJSON{string(in.Mode)}},
 		streamTail{RetentionPeriodHours: in.RetentionHours, StreamCreationTimestamp: epoch{in.Created},
 			EnhancedMonitoring: []metricsJSON{{ShardLevelMetrics: []string{}}}, EncryptionType: "NONE"}
 }
@@ -158,7 +191,7 @@ func (s *Server) listStreams(_ context.Context, req *listStreamsReq) (any, *apiE
 			continue // deleted meanwhile
 		}
 		out.StreamNames = append(out.StreamNames, n)
-		out.StreamSummaries = append(out.StreamSummaries, summary{n, s.arn(n), "ACTIVE", modeJSON{"PROVISIONED"}, epoch{in.Created}})
+		out.StreamSummaries = append(out.StreamSummaries, summary{n, s.arn(n), "ACTIVE", modeJSON{string(in.Mode)}, epoch{in.Created}})
 	}
 	return out, nil
 }

@@ -51,6 +51,18 @@
 // Only transport failures cause duplicates; consumers dedupe by the
 // readings' natural key.
 //
+// # Shard metrics
+//
+// ShardMetrics lists the open shards with what Put has seen of each, under
+// CloudWatch's names (IncomingBytes, IncomingRecords,
+// WriteProvisionedThroughputExceeded): the autoscaler's measure on
+// Kinesis. They count this process's writes only. CloudWatch has the
+// stream-wide and read-side figures (OutgoingBytes, ReadProvisioned-
+// ThroughputExceeded, GetRecords.IteratorAgeMilliseconds), but it is
+// another service with its own API and IAM permissions, not reached from
+// here; a CloudWatch-based source can be plugged into the autoscaler
+// instead (autoscale.Source).
+//
 // # Limits
 //
 // A call carries at most 500 entries and 5 MiB (data plus partition keys).

@@ -60,4 +60,33 @@ func TestKinesisAPIRealThrottling(t *testing.T) {
 	if c.Throttles == 0 || c.Retries != c.Throttles {
 		t.Errorf("counters %+v: want throttling, and exactly one retry per throttled entry", c)
 	}
+	checkShardMetrics(t, b, stream, recs, int(c.Throttles))
+}
+
+// checkShardMetrics checks that ShardMetrics counts, per open shard, the
+// records and bytes read back from it, and every throttled entry.
+func checkShardMetrics(t *testing.T, b *kinesisbackend.Backend, stream string, recs []streamRecord, throttles int) {
+	t.Helper()
+	ms, err := b.ShardMetrics(t.Context(), stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantRecs, wantBytes := map[string]uint64{}, map[string]uint64{}
+	for _, r := range recs {
+		wantRecs[r.shard]++
+		wantBytes[r.shard] += uint64(len(r.key) + len(r.data))
+	}
+	var throttled uint64
+	for _, m := range ms {
+		if m.IncomingRecords != wantRecs[m.ShardID] || m.IncomingBytes != wantBytes[m.ShardID] {
+			t.Errorf("%s: counted %d records, %d bytes; the shard holds %d, %d", m.ShardID, m.IncomingRecords, m.IncomingBytes, wantRecs[m.ShardID], wantBytes[m.ShardID])
+		}
+		if m.StartingHashKey == "" || m.EndingHashKey == "" {
+			t.Errorf("%s: no hash key range: %+v", m.ShardID, m)
+		}
+		throttled += m.WriteProvisionedThroughputExceeded
+	}
+	if len(ms) != len(wantRecs) || throttled != uint64(throttles) {
+		t.Errorf("%d shards counted (%d hold records), %d throttles counted of %d", len(ms), len(wantRecs), throttled, throttles)
+	}
 }

@@ -289,6 +289,7 @@ func (p *put) apply(round time.Time, calls [][]int, outs []callResult) {
 				p.results[i] = Result{ShardID: aws.ToString(r.ShardId), SequenceNumber: aws.ToString(r.SequenceNumber)}
 				p.state[i].done = true
 				p.b.m.written.Inc()
+				st.count(p.results[i].ShardID, p.state[i].size, false)
 				p.queues[key] = p.queues[key][1:]
 				touched[key] = true
 				if sh.id != p.results[i].ShardID {
@@ -316,6 +317,7 @@ func (p *put) apply(round time.Time, calls [][]int, outs []callResult) {
 			}
 			if throttleCode(code) {
 				p.b.m.throttles.Inc()
+				st.count(sh.id, 0, true)
 				if sh.bucket != nil {
 					sh.bucket.drain(now)
 				}

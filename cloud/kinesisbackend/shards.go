@@ -152,6 +152,8 @@ type streamState struct {
 	listing  bool
 	stale    bool
 	nextList time.Time
+
+	counts map[string]*shardCounts // by shard id: what Put saw, for ShardMetrics
 }
 
 func newStreamState(name string, cfg Config) *streamState {
@@ -160,6 +162,7 @@ func newStreamState(name string, cfg Config) *streamState {
 		cfg:     cfg,
 		shards:  make(map[string]*shardState),
 		unknown: &shardState{},
+		counts:  make(map[string]*shardCounts),
 	}
 }
 
@@ -206,6 +209,11 @@ func (st *streamState) install(ranges []shardRange, now time.Time) {
 		shards[r.id] = sh
 	}
 	st.ranges, st.shards, st.stale = ranges, shards, false
+	for id := range st.counts {
+		if shards[id] == nil {
+			delete(st.counts, id) // closed: its children count from now on
+		}
+	}
 }
 
 // Intervals between ListShards calls for one stream.

@@ -364,17 +364,26 @@ func (m *Monitor) sweep(now time.Time) {
 	}
 }
 
-// AddAlert records an anomaly alert: it is listed by /api/v1/alerts,
-// counted on its device, and pushed to event clients.
+// AddAlert records an anomaly alert, an event of an incident: it is
+// listed by /api/v1/alerts and pushed to event clients; an open event
+// (a new incident) is also counted on its device and in the last hour's
+// anomalies.
 func (m *Monitor) AddAlert(a anomaly.Alert) {
 	now := m.now()
 	m.mu.Lock()
 	m.alertSeq++
-	e := AlertEntry{ID: m.alertSeq, Alert: a, Received: now}
+	e := AlertEntry{ID: m.alertSeq, Incident: a.ID, Alert: a, Received: now}
 	if m.alerts.push(e) {
 		m.st.Dropped.Alerts++
 	}
 	m.st.Alerts++
+	if a.Event != anomaly.EventOpen {
+		// An incident's update or resolve: listed and pushed, but the
+		// counts are of incidents.
+		m.mu.Unlock()
+		m.hub.publishAlert(e)
+		return
+	}
 	if d := m.devices[a.Device]; d != nil {
 		d.anomalies++
 	}

@@ -464,6 +464,9 @@ func keyspaceFraction(start, end string) float64 {
 // AlertEntry is an alert as the monitor keeps it.
 type AlertEntry struct {
 	ID uint64 `json:"id"` // rises by one per alert added
+	// Incident is the alert's incident id (anomaly.Alert.ID, which this
+	// entry's id hides in JSON).
+	Incident string `json:"incident"`
 	anomaly.Alert
 	Received time.Time `json:"received"` // when AddAlert was called
 }

@@ -2,20 +2,22 @@ package server_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/tributary-iot/tributary/cloud/kinesisapi/kinesisapitest"
 	"github.com/tributary-iot/tributary/cloud/server"
-	"github.com/tributary-iot/tributary/cloud/shardstore"
+	"github.com/tributary-iot/tributary/internal/testenv"
 	"github.com/tributary-iot/tributary/protocol"
 )
 
@@ -29,21 +31,52 @@ import (
 //
 //	go test -run '^$' -bench Ingest -benchtime 200x ./cloud/server
 func BenchmarkIngest(b *testing.B) {
+	benchIngest(b, server.Config{Data: b.TempDir(), Listen: "127.0.0.1:0", KinesisListen: "off"})
+}
+
+// BenchmarkIngestBackends is BenchmarkIngest on each stream backend, in
+// one run: the embedded store, Kafka (franz-go's kfake as its own broker
+// process: a fake broker, so this measures our produce path and the
+// protocol, not a Kafka cluster's disks and replication), and Kinesis
+// (kinesalite; the kinesis backend paces itself at Kinesis's per-shard
+// limits, 1,000 records/s per shard, so with 4 shards it is bounded by
+// those). The monitor is off: produce only.
+//
+//	go test -run '^$' -bench IngestBackends -benchtime 100x ./cloud/server
+func BenchmarkIngestBackends(b *testing.B) {
+	off := false
+	b.Run("embedded", func(b *testing.B) {
+		benchIngest(b, server.Config{Data: b.TempDir(), Listen: "127.0.0.1:0", KinesisListen: "off", Monitor: server.MonitorConfig{Enabled: &off}})
+	})
+	b.Run("kafka", func(b *testing.B) {
+		k := testenv.StartKafka(b, testenv.KafkaOptions{})
+		benchIngest(b, server.Config{Data: b.TempDir(), Listen: "127.0.0.1:0", KinesisListen: "off", Monitor: server.MonitorConfig{Enabled: &off},
+			Stream: server.StreamConfig{Backend: server.BackendKafka, Kafka: server.KafkaConfig{Brokers: []string{k.Addr}, Partitions: 4}}})
+	})
+	b.Run("kinesis", func(b *testing.B) {
+		k := testenv.StartKinesalite(b)
+		c := kinesisapitest.Client(b, k.Endpoint, kinesisapitest.AccessKeyID, kinesisapitest.SecretAccessKey)
+		if _, err := c.CreateStream(b.Context(), &kinesis.CreateStreamInput{StreamName: aws.String("telemetry"), ShardCount: aws.Int32(4)}); err != nil {
+			b.Fatal(err)
+		}
+		testenv.WaitFor(b, "stream active", 30*time.Second, func() bool {
+			out, err := c.DescribeStreamSummary(b.Context(), &kinesis.DescribeStreamSummaryInput{StreamName: aws.String("telemetry")})
+			return err == nil && out.StreamDescriptionSummary.StreamStatus == types.StreamStatusActive
+		})
+		benchIngest(b, server.Config{Data: b.TempDir(), Listen: "127.0.0.1:0", KinesisListen: "off", Monitor: server.MonitorConfig{Enabled: &off},
+			Stream: server.StreamConfig{Backend: server.BackendKinesis, Kinesis: server.KinesisConfig{Endpoint: k.Endpoint, Region: "us-east-1",
+				AccessKeyID: kinesisapitest.AccessKeyID, SecretAccessKey: kinesisapitest.SecretAccessKey}}})
+	})
+}
+
+func benchIngest(b *testing.B, cfg server.Config) {
 	const gateways, perBatch, devices = 4, 5000, 100
-	s, err := server.New(b.Context(), server.Config{Data: b.TempDir(), Listen: "127.0.0.1:0", KinesisListen: "off"},
-		server.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-			StoreOptions: shardstore.Options{Throughput: shardstore.Throughput{Unlimited: true}}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	s := benchServer(b, cfg)
 	url := "http://" + s.Addr() + "/v1/ingest"
 
 	enc, _ := zstd.NewWriter(nil)
 	tokens := make([]string, gateways)
+	var err error
 	for g := range tokens {
 		if tokens[g], err = s.Tokens().Issue(fmt.Sprintf("gw-%d", g)); err != nil {
 			b.Fatal(err)

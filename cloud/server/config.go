@@ -10,6 +10,7 @@ import (
 
 	"github.com/tributary-iot/tributary/cloud/alerts"
 	"github.com/tributary-iot/tributary/cloud/anomaly"
+	"github.com/tributary-iot/tributary/cloud/autoscale"
 	"github.com/tributary-iot/tributary/internal/bytesize"
 	"github.com/tributary-iot/tributary/internal/defaults"
 	"github.com/tributary-iot/tributary/internal/logging"
@@ -38,6 +39,7 @@ const (
 const (
 	BackendEmbedded = "embedded" // cloud/shardstore in the data folder, with the Kinesis API on kinesis_listen
 	BackendKinesis  = "kinesis"  // Amazon Kinesis Data Streams or a compatible endpoint
+	BackendKafka    = "kafka"    // Apache Kafka or Amazon MSK (cloud/kafkabackend)
 )
 
 // Files in the data folder.
@@ -85,7 +87,7 @@ type Config struct {
 // StreamConfig selects where stream records go.
 type StreamConfig struct {
 	Name    string `yaml:"name"`    // default "telemetry"
-	Backend string `yaml:"backend"` // embedded (default) or kinesis
+	Backend string `yaml:"backend"` // embedded (default), kinesis or kafka
 	// Shards is the shard count the stream is created with when missing
 	// (embedded; default 4).
 	Shards int `yaml:"shards"`
@@ -95,8 +97,66 @@ type StreamConfig struct {
 	// can poll every 50 ms (device-to-dashboard latency well under a
 	// second) beside a few outside consumers. Set 5 to behave exactly like
 	// Kinesis.
-	ReadsPerSec int           `yaml:"reads_per_sec"`
-	Kinesis     KinesisConfig `yaml:"kinesis"`
+	ReadsPerSec int `yaml:"reads_per_sec"`
+	// WriteRecordsPerSec and WriteBytesPerSec are the embedded store's
+	// write limits per shard (defaults 1000 and 1MiB, as Kinesis). Lower
+	// them to rehearse resharding on a small load (the autoscaling load
+	// test does).
+	WriteRecordsPerSec int           `yaml:"write_records_per_sec"`
+	WriteBytesPerSec   bytesize.Size `yaml:"write_bytes_per_sec"`
+	Kinesis            KinesisConfig `yaml:"kinesis"`
+	Kafka              KafkaConfig   `yaml:"kafka"`
+	// Autoscale reshards the stream to fit its load (embedded or
+	// kinesis; see package autoscale).
+	Autoscale autoscale.Config `yaml:"autoscale"`
+}
+
+// KafkaConfig points the kafka backend at Apache Kafka or Amazon MSK. The
+// topics (stream.name and anomaly.alerts_stream) are created at start if
+// missing, with Partitions and ReplicationFactor; an existing topic is
+// never changed (a warning says when its partition count differs).
+type KafkaConfig struct {
+	// Brokers are the bootstrap brokers, host:port. Required.
+	Brokers []string `yaml:"brokers"`
+	// Partitions of the topics created (default 4). Fix it for good at
+	// the start: adding partitions later moves devices to other partitions.
+	Partitions int32 `yaml:"partitions"`
+	// ReplicationFactor of the topics created (default 1; 3 on MSK).
+	ReplicationFactor int16 `yaml:"replication_factor"`
+	// ClientID names the client to the brokers (default tributary-cloud).
+	ClientID string `yaml:"client_id"`
+	// TLS encrypts the connections (MSK: enabled: true, the system roots
+	// verify the brokers). With only enabled set, the system roots verify.
+	TLS KafkaTLS `yaml:"tls"`
+	// SASL authenticates: scram-sha-512 (username and password or
+	// password_file) or aws-msk-iam (the default AWS credential chain).
+	SASL KafkaSASL `yaml:"sasl"`
+	// DialTimeout bounds connecting to a broker (default 10s).
+	DialTimeout time.Duration `yaml:"dial_timeout"`
+	// RequestTimeout is how long a broker may take to answer a produce
+	// request with acks=all (default 10s).
+	RequestTimeout time.Duration `yaml:"request_timeout"`
+	// MaxBufferedRecords bounds the records the producer holds (default
+	// 10000); beyond it uploads get 429 until the brokers catch up.
+	MaxBufferedRecords int `yaml:"max_buffered_records"`
+}
+
+// KafkaTLS is the TLS towards the brokers: Enabled, and the files of
+// tlsfiles.Client (any of them implies Enabled).
+type KafkaTLS struct {
+	Enabled         bool `yaml:"enabled"`
+	tlsfiles.Client `yaml:",inline"`
+}
+
+// On reports whether TLS is used.
+func (t KafkaTLS) On() bool { return t.Enabled || !t.Client.IsZero() }
+
+// KafkaSASL is SASL authentication towards the brokers.
+type KafkaSASL struct {
+	Mechanism    string `yaml:"mechanism"` // scram-sha-512 or aws-msk-iam; empty: none
+	Username     string `yaml:"username"`
+	Password     string `yaml:"password"`
+	PasswordFile string `yaml:"password_file"` // a file holding the password (trailing newline ignored)
 }
 
 // KinesisConfig points the kinesis backend at Amazon Kinesis (Endpoint
@@ -202,7 +262,9 @@ const (
 // MonitorConfig is the cloud's own consumer of the stream: it feeds the
 // dashboard's fleet state and the anomaly detectors. It reads the stream
 // through the Kinesis API with the SDK (in process for the embedded store),
-// checkpointing in the data folder (consumers.db).
+// checkpointing in the data folder (consumers.db); with stream.backend
+// kafka it is a member of the consumer group Application, committing its
+// offsets to the group (cloud/consumer.KafkaConsumer).
 type MonitorConfig struct {
 	Enabled *bool `yaml:"enabled"` // default true
 	// Application names the checkpoints (default "tributary-monitor").
@@ -310,11 +372,12 @@ func (c Config) WithDefaults() Config {
 	defaults.Set(&c.Monitor.StartAt, "TRIM_HORIZON")
 	if c.Monitor.PollInterval == 0 {
 		c.Monitor.PollInterval = DefaultMonitorPoll
-		if c.Stream.Backend == BackendKinesis {
+		if c.Stream.Backend == BackendKinesis || c.Stream.Backend == BackendKafka {
 			c.Monitor.PollInterval = DefaultMonitorPollKinesis
 		}
 	}
 	defaults.Set(&c.Stream.ReadsPerSec, DefaultReadsPerSec)
+	c.Stream.Autoscale = c.Stream.Autoscale.WithDefaults()
 	defaults.Set(&c.Monitor.OfflineAfter, DefaultOfflineAfter)
 	defaults.Set(&c.Monitor.FutureMargin, DefaultFutureMargin)
 	defaults.Set(&c.Anomaly.Threshold, DefaultAlertThreshold)
@@ -337,7 +400,7 @@ func (c Config) Validate() error {
 	if c.KinesisListen != "off" {
 		if _, _, err := net.SplitHostPort(c.KinesisListen); err != nil {
 			add("kinesis_listen: %q is not host:port (or off)", c.KinesisListen)
-		} else if !IsLoopback(c.KinesisListen) && len(c.KinesisAPI.Credentials) == 0 && c.Stream.Backend != BackendKinesis {
+		} else if !IsLoopback(c.KinesisListen) && len(c.KinesisAPI.Credentials) == 0 && c.Stream.Backend == BackendEmbedded {
 			add("kinesis_listen: %q is not a loopback address: set kinesis_api.credentials so that every call must be signed, or listen on 127.0.0.1", c.KinesisListen)
 		}
 	}
@@ -357,11 +420,16 @@ func (c Config) Validate() error {
 	if len(c.Stream.Name) > 128 || strings.Trim(c.Stream.Name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != "" {
 		add("stream.name: %q: want 1-128 characters of [a-zA-Z0-9_.-]", c.Stream.Name)
 	}
+	if c.Stream.Backend != BackendKinesis && c.Stream.Kinesis != (KinesisConfig{}) {
+		add("stream.kinesis: configures the kinesis backend, but stream.backend is %s", c.Stream.Backend)
+	}
+	if c.Stream.Backend != BackendKafka && !c.Stream.Kafka.isZero() {
+		add("stream.kafka: configures the kafka backend, but stream.backend is %s", c.Stream.Backend)
+	}
 	switch c.Stream.Backend {
 	case BackendEmbedded:
-		if c.Stream.Kinesis != (KinesisConfig{}) {
-			add("stream.kinesis: configures the kinesis backend, but stream.backend is embedded")
-		}
+	case BackendKafka:
+		errs = append(errs, c.Stream.Kafka.validate()...)
 	case BackendKinesis:
 		k := c.Stream.Kinesis
 		if k.Endpoint != "" {
@@ -373,13 +441,24 @@ func (c Config) Validate() error {
 			add("stream.kinesis: access_key_id and secret_access_key go together (or leave both empty for the default AWS credential chain)")
 		}
 	default:
-		add("stream.backend: %q: want embedded or kinesis", c.Stream.Backend)
+		add("stream.backend: %q: want embedded, kinesis or kafka", c.Stream.Backend)
 	}
 	if c.Stream.ReadsPerSec < 1 || c.Stream.ReadsPerSec > 1000 {
 		add("stream.reads_per_sec: %d: want 1..1000 GetRecords per second per shard", c.Stream.ReadsPerSec)
 	}
 	if c.Stream.Shards < 1 || c.Stream.Shards > 1000 {
 		add("stream.shards: %d: want 1..1000", c.Stream.Shards)
+	}
+	if c.Stream.WriteRecordsPerSec < 0 || c.Stream.WriteRecordsPerSec > 1_000_000 {
+		add("stream.write_records_per_sec: %d: want 1..1000000 records per second per shard, or 0 for Kinesis's 1000", c.Stream.WriteRecordsPerSec)
+	}
+	if c.Stream.WriteBytesPerSec < 0 || c.Stream.WriteBytesPerSec > 1<<30 {
+		add("stream.write_bytes_per_sec: %d: want up to 1GiB per second per shard, or 0 for Kinesis's 1MiB", c.Stream.WriteBytesPerSec)
+	}
+	if c.Stream.Autoscale.Enabled {
+		if err := c.Stream.Autoscale.Validate(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if c.Ingest.MaxBytes < 1<<10 || c.Ingest.MaxBytes > protocol.MaxBatchBytes {
 		add("ingest.max_bytes: %d: want 1KiB..%d", c.Ingest.MaxBytes, protocol.MaxBatchBytes)

@@ -47,3 +47,18 @@ func TestDefaults(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestMSKExampleConfig keeps deploy/cloud-msk.example.yaml valid.
+func TestMSKExampleConfig(t *testing.T) {
+	cfg, err := server.LoadConfig("../../deploy/cloud-msk.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.WithDefaults().Validate(); err != nil {
+		t.Fatal(err)
+	}
+	k := cfg.Stream.Kafka
+	if cfg.Stream.Backend != server.BackendKafka || len(k.Brokers) != 2 || k.ReplicationFactor != 3 || !k.TLS.On() || k.SASL.Mechanism != "aws-msk-iam" {
+		t.Errorf("example decoded as %+v", cfg.Stream)
+	}
+}

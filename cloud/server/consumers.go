@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tributary-iot/tributary/cloud/alerts"
 	"github.com/tributary-iot/tributary/cloud/anomaly"
@@ -21,13 +22,14 @@ import (
 )
 
 // pipeline is the cloud's own consumer of the telemetry stream: one
-// Kinesis consumer (application monitor.application) whose handler feeds
-// the monitor (dashboard state) and the anomaly detectors, whose alerts go
-// to the monitor, the log, the alerts stream and the webhook.
+// Kinesis consumer (application monitor.application), or on Kafka a member
+// of the consumer group of that name, whose handler feeds the monitor
+// (dashboard state) and the anomaly detectors, whose alerts go to the
+// monitor, the log, the alerts stream (topic) and the webhook.
 type pipeline struct {
 	s        *Server
-	cps      *consumer.Checkpoints
-	consumer *consumer.Consumer
+	cps      *consumer.Checkpoints // nil on Kafka: offsets are committed to the group
+	consumer consumer.Runner
 	monitor  *monitor.Monitor
 	detect   *anomaly.Registry // nil when anomaly detection is off
 	alerts   *alerts.Dispatcher
@@ -52,12 +54,15 @@ func (s *Server) openPipeline(ctx context.Context, api *kinesisapi.Server) error
 		client = inProcessClient(api, cfg.KinesisAPI.Region, cfg.KinesisAPI.Credentials)
 	case s.kinesis != nil:
 		client = s.kinesis.Client()
+	case s.kafka != nil:
 	default:
 		return errors.New("cloud: monitor: no stream backend")
 	}
 	var err error
-	if p.cps, err = consumer.OpenCheckpoints(filepath.Join(cfg.Data, ConsumersFile)); err != nil {
-		return err
+	if client != nil {
+		if p.cps, err = consumer.OpenCheckpoints(filepath.Join(cfg.Data, ConsumersFile)); err != nil {
+			return err
+		}
 	}
 	s.pipe = p
 	p.latency = prometheus.NewHistogram(prometheus.HistogramOpts{
@@ -100,11 +105,17 @@ func (s *Server) openPipeline(ctx context.Context, api *kinesisapi.Server) error
 			return err
 		}
 	}
-	p.consumer, err = consumer.New(client, consumer.Config{
+	ccfg := consumer.Config{
 		Stream: cfg.Stream.Name, Application: cfg.Monitor.Application,
 		StartAt: consumer.StartPosition(cfg.Monitor.StartAt), PollInterval: cfg.Monitor.PollInterval,
 		MaxPollInterval: 2 * cfg.Monitor.PollInterval, ListInterval: 10 * time.Second,
-	}, p.handle, consumer.Options{Logger: s.log, Registerer: s.reg, Checkpoints: p.cps})
+	}
+	copts := consumer.Options{Logger: s.log, Registerer: s.reg, Checkpoints: p.cps}
+	if client != nil {
+		p.consumer, err = consumer.New(client, ccfg, p.handle, copts)
+	} else {
+		p.consumer, err = s.kafkaMonitor(ctx, ccfg, p.handle, copts)
+	}
 	if err != nil {
 		return err
 	}
@@ -135,7 +146,8 @@ func (p *pipeline) handle(ctx context.Context, b consumer.Batch) error {
 		if r.Received != 0 && r.Flags&protocol.FlagReceiverTime == 0 {
 			received = time.UnixMicro(r.Received)
 		}
-		if _, a, ok := p.detect.ObserveReceived(r.Device, r.Name, time.UnixMicro(r.Time), received, r.Value); ok {
+		_, evs := p.detect.ObserveReceived(r.Device, r.Name, time.UnixMicro(r.Time), received, r.Value)
+		for _, a := range evs {
 			p.alert(a)
 		}
 	}
@@ -167,7 +179,7 @@ func (p *pipeline) run(ctx context.Context) error {
 				case <-ctx.Done():
 					return
 				case now := <-t.C:
-					for _, a := range anomaly.GroupMissing(p.detect.Sweep(now)) {
+					for _, a := range p.detect.Sweep(now) {
 						p.alert(a)
 					}
 				}
@@ -183,7 +195,33 @@ func (p *pipeline) run(ctx context.Context) error {
 	}
 }
 
-func (p *pipeline) close() error { return p.cps.Close() }
+func (p *pipeline) close() error {
+	if p.cps == nil {
+		return nil
+	}
+	return p.cps.Close()
+}
+
+// Group timings of the monitor on Kafka: a cloud that died (kill -9)
+// hands its partitions over after monitorSessionTimeout (Kafka's own
+// default is 45 s; 6 s is the brokers' default minimum).
+const (
+	monitorSessionTimeout = 10 * time.Second
+	monitorHeartbeat      = time.Second
+)
+
+// kafkaMonitor is the monitor's consumer on the kafka backend: a member
+// of the consumer group monitor.application (default tributary-monitor)
+// with the backend's connection settings (brokers, TLS, SASL).
+func (s *Server) kafkaMonitor(ctx context.Context, cfg consumer.Config, h consumer.Handler, opts consumer.Options) (*consumer.KafkaConsumer, error) {
+	conn, err := s.kafka.Config().ClientOpts(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("cloud: monitor: %w", err)
+	}
+	conn = append(conn, kgo.SessionTimeout(monitorSessionTimeout), kgo.HeartbeatInterval(monitorHeartbeat),
+		kgo.FetchMaxWait(max(cfg.PollInterval, 100*time.Millisecond)))
+	return consumer.NewKafka(conn, cfg, h, opts)
+}
 
 // shardsForMonitor lists the telemetry stream's shards for the dashboard.
 func (s *Server) shardsForMonitor(ctx context.Context) ([]monitor.Shard, error) {

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/tributary-iot/tributary/cloud/anomaly"
+	"github.com/tributary-iot/tributary/cloud/monitor"
 	"github.com/tributary-iot/tributary/cloud/server"
 	"github.com/tributary-iot/tributary/cloud/shardstore"
 	"github.com/tributary-iot/tributary/edge/uplink"
@@ -82,9 +83,9 @@ func TestMonitorDashboardAndAlerts(t *testing.T) {
 	}
 
 	// Other alerts may come first (the shards are read in parallel).
-	var al struct{ Alerts []anomaly.Alert }
+	var al struct{ Alerts []monitor.AlertEntry }
 	spikeAt := time.UnixMicro(rs[900*3+1].Time).UTC()
-	isSpike := func(a anomaly.Alert) bool {
+	isSpike := func(a monitor.AlertEntry) bool {
 		return a.Device == "node-1" && a.Metric == "temperature" && a.Time.Equal(spikeAt)
 	}
 	eventually(t, "an alert for the spike", func() bool {
@@ -189,11 +190,11 @@ func TestFarFutureReadingDoesNotBlind(t *testing.T) {
 		getJSON(t, admin+"/api/v1/overview", &ov)
 		return ov.Readings == len(good)
 	})
-	var al struct{ Alerts []anomaly.Alert }
+	var al struct{ Alerts []monitor.AlertEntry }
 	spikeAt := time.UnixMicro(good[900].Time).UTC()
 	eventually(t, "an alert for the spike after the far-future reading", func() bool {
 		getJSON(t, admin+"/api/v1/alerts", &al)
-		return slices.ContainsFunc(al.Alerts, func(a anomaly.Alert) bool { return a.Time.Equal(spikeAt) })
+		return slices.ContainsFunc(al.Alerts, func(a monitor.AlertEntry) bool { return a.Time.Equal(spikeAt) })
 	})
 	for _, a := range al.Alerts {
 		if a.Value == bad.Value {

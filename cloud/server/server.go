@@ -1,5 +1,6 @@
 // Package server wires tributary-cloud together: gateway tokens, the
-// stream backend (the embedded shard store or Amazon Kinesis), the ingest
+// stream backend (the embedded shard store, Amazon Kinesis, or Kafka /
+// Amazon MSK), the ingest
 // API and /healthz on the listener gateways reach (TLS optional, client
 // certificates optional), the dashboard, /api/v1, /metrics and pprof on
 // the admin listener (loopback by default; admin users with a login page
@@ -51,7 +52,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tributary-iot/tributary/cloud/auth"
+	"github.com/tributary-iot/tributary/cloud/autoscale"
 	"github.com/tributary-iot/tributary/cloud/ingest"
+	"github.com/tributary-iot/tributary/cloud/kafkabackend"
 	"github.com/tributary-iot/tributary/cloud/kinesisapi"
 	"github.com/tributary-iot/tributary/cloud/kinesisbackend"
 	"github.com/tributary-iot/tributary/cloud/monitor"
@@ -106,10 +109,12 @@ type Server struct {
 	now     func() time.Time
 	store   *shardstore.Store       // embedded backend
 	kinesis *kinesisbackend.Backend // kinesis backend
+	kafka   *kafkabackend.Backend   // kafka backend
 	backend ingest.Backend
 	ingest  *ingest.Ingest
 
 	pipe       *pipeline             // the monitor consumer (nil when off)
+	scaler     *autoscale.Scaler     // stream.autoscale (nil when off)
 	throughput shardstore.Throughput // the embedded store's limits, resolved
 
 	ln, kinesisLn, adminLn        net.Listener
@@ -188,7 +193,7 @@ func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 	switch {
 	case cfg.KinesisListen == "off":
 	case s.store == nil:
-		log.Info("no Kinesis API on kinesis_listen: the stream backend is Kinesis itself", "kinesis_listen", cfg.KinesisListen)
+		log.Info("no Kinesis API on kinesis_listen: it serves the embedded store, and the stream backend is "+cfg.Stream.Backend, "kinesis_listen", cfg.KinesisListen)
 	default:
 		kinesisTLS, err := cfg.KinesisAPI.TLS.Load()
 		if err != nil {
@@ -201,6 +206,9 @@ func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 		}
 	}
 	if err := s.openPipeline(ctx, api); err != nil {
+		return fail(err)
+	}
+	if err := s.openAutoscaler(api); err != nil {
 		return fail(err)
 	}
 	return s, nil
@@ -280,13 +288,14 @@ func (s *Server) openBackend(ctx context.Context, opts Options) error {
 		}
 		s.store = st
 		s.backend = StoreBackend{Store: st}
+		if err := s.reg.Register(st.Collector()); err != nil {
+			return fmt.Errorf("cloud: shard metrics: %w", err)
+		}
 		return s.createStream(ctx, cfg.Stream.Name, cfg.Stream.Shards)
+	case BackendKafka:
+		return s.openKafka(ctx)
 	case BackendKinesis:
 		k := cfg.Stream.Kinesis
-		wait := cfg.Ingest.ThrottleWait
-		if wait == 0 {
-			wait = ingest.DefaultThrottleWait
-		}
 		kb, err := kinesisbackend.New(ctx, kinesisbackend.Config{
 			Stream: cfg.Stream.Name, Region: k.Region, Endpoint: k.Endpoint,
 			AccessKeyID: k.AccessKeyID, SecretAccessKey: k.SecretAccessKey,
@@ -296,7 +305,7 @@ func (s *Server) openBackend(ctx context.Context, opts Options) error {
 			return err
 		}
 		s.kinesis = kb
-		s.backend = KinesisBackend{Backend: kb, Timeout: wait}
+		s.backend = KinesisBackend{Backend: kb, Timeout: throttleWait(cfg)}
 		return s.checkKinesisStream(ctx, cfg.Stream.Name)
 	}
 	return nil
@@ -347,6 +356,8 @@ func (s *Server) checkKinesisStream(ctx context.Context, name string) error {
 func (s *Server) storeOptions(opts Options) shardstore.Options {
 	so := opts.StoreOptions
 	defaults.Set(&so.Throughput.ReadsPerSec, s.cfg.Stream.ReadsPerSec)
+	defaults.Set(&so.Throughput.WriteRecordsPerSec, s.cfg.Stream.WriteRecordsPerSec)
+	defaults.Set(&so.Throughput.WriteBytesPerSec, int(s.cfg.Stream.WriteBytesPerSec))
 	return so
 }
 
@@ -428,6 +439,9 @@ func (s *Server) Run(ctx context.Context) error {
 	wg.Go(func() { _ = s.tokens.Watch(bg, s.cfg.Tokens.ReloadEvery) })
 	wg.Go(func() { _ = s.users.Watch(bg, s.cfg.Tokens.ReloadEvery) })
 	wg.Go(func() { _ = s.ingest.Run(bg) })
+	if s.scaler != nil {
+		wg.Go(func() { _ = s.scaler.Run(bg) })
+	}
 	if s.pipe != nil {
 		wg.Go(func() {
 			if err := s.pipe.run(bg); err != nil {
@@ -516,6 +530,9 @@ func (s *Server) Close() error {
 		if s.kinesis != nil {
 			errs = append(errs, s.kinesis.Close())
 		}
+		if s.kafka != nil {
+			errs = append(errs, s.kafka.Close())
+		}
 		s.closeErr = errors.Join(errs...)
 	})
 	return s.closeErr
@@ -529,8 +546,8 @@ type Health struct {
 	Version  string `json:"version,omitempty"`
 	Uptime   string `json:"uptime"`           // a Go duration, rounded to the second
 	Stream   string `json:"stream"`           // the telemetry stream's name
-	Backend  string `json:"backend"`          // embedded or kinesis
-	Shards   int    `json:"shards,omitempty"` // open shards (embedded); omitted with kinesis
+	Backend  string `json:"backend"`          // embedded, kinesis or kafka
+	Shards   int    `json:"shards,omitempty"` // open shards (embedded); omitted with kinesis and kafka
 	Gateways int    `json:"gateways"`         // gateways with an active token
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -236,6 +237,13 @@ func checkStream(t *testing.T, recs []types.Record, want []protocol.Reading) {
 			got[rec.Readings[i].Key()]++
 		}
 	}
+	exactlyOnce(t, got, want)
+}
+
+// exactlyOnce: every reading of want was counted once in got, and got
+// holds nothing else.
+func exactlyOnce(t *testing.T, got map[protocol.Key]int, want []protocol.Reading) {
+	t.Helper()
 	bad := 0
 	for i := range want {
 		if got[want[i].Key()] != 1 {
@@ -400,19 +408,27 @@ func getJSON(t *testing.T, url string, v any) {
 
 func postBatch(t *testing.T, url string, b *protocol.Batch) {
 	t.Helper()
+	if code, _ := sendBatch(t, url, "t", b); code != 200 {
+		t.Fatalf("status %d", code)
+	}
+}
+
+// sendBatch posts b uncompressed with the bearer token and returns the
+// status and the Retry-After header.
+func sendBatch(t *testing.T, url, token string, b *protocol.Batch) (int, string) {
+	t.Helper()
 	raw, err := protocol.AppendBatch(nil, b)
 	if err != nil {
 		t.Fatal(err)
 	}
 	req, _ := http.NewRequest(http.MethodPost, url+"/v1/ingest", bytes.NewReader(raw))
-	req.Header.Set("Authorization", "Bearer t")
+	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", protocol.ContentTypeBatch)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("status %d", resp.StatusCode)
-	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, resp.Header.Get("Retry-After")
 }

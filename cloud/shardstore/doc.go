@@ -81,6 +81,21 @@
 // Kinesis). Throughput{Unlimited: true} or negative fields turn limits
 // off. Bucket state is in memory: a restart refills them.
 //
+// # Capacity modes
+//
+// A stream is PROVISIONED (the per-shard limits above) or ON_DEMAND
+// (CreateStreamMode, UpdateStreamMode). An on-demand stream follows AWS's
+// published on-demand rules for the stream as a whole, and its shards
+// have no write limit of their own: it takes 4 MiB/s and 4,000 records/s
+// at first (Options.OnDemand; a stream switched from provisioned at least
+// what its open shards took), and at any time double the peak write
+// throughput of the last 30 days, where a peak is a minute's average
+// that counts from 15 minutes after its minute ended, so traffic that
+// more than doubles the previous peak within 15 minutes is throttled.
+// Peaks are kept in memory: a restart starts from the initial capacity.
+// An on-demand stream cannot be resharded by hand (Kinesis manages its
+// shards; here the shard count stays as created, 4 by default).
+//
 // # File layout
 //
 // One bbolt file (freelist not persisted) with buckets:
@@ -107,5 +122,16 @@
 // and 100 streams (Options.MaxStreams) per store. CreateStream, reshards
 // and retention changes take effect at once: streams are always ACTIVE.
 // Kinesis's limits on how often control operations may be called (such
-// as 10 UpdateShardCount calls a day) are not enforced.
+// as 10 UpdateShardCount calls a day, or two mode switches a day) are not
+// enforced: the autoscaler (cloud/autoscale) keeps to them itself.
+//
+// # Metrics
+//
+// ShardMetrics returns every shard's totals under CloudWatch's names
+// (IncomingBytes, IncomingRecords, WriteProvisionedThroughputExceeded,
+// ReadProvisionedThroughputExceeded, OutgoingBytes, OutgoingRecords,
+// GetRecords, GetRecords.IteratorAgeMilliseconds), and Collector exports
+// them to Prometheus as tributary_stream_shard_*{stream,shard} (and
+// tributary_stream_open_shards{stream}). They are in memory: a restart
+// starts them at zero.
 package shardstore

@@ -35,6 +35,12 @@ type streamMeta struct {
 	RetentionHours int         `json:"retention_hours"`
 	NextShard      uint32      `json:"next_shard"`
 	Shards         []shardMeta `json:"shards"` // by Index
+	// Mode is "" (provisioned) or ON_DEMAND; ODBytes and ODRecords raise
+	// the on-demand stream's initial capacity to what its shards took
+	// when it was switched from provisioned.
+	Mode      StreamMode `json:"mode,omitempty"`
+	ODBytes   int        `json:"odb,omitempty"`
+	ODRecords int        `json:"odr,omitempty"`
 
 	open []int // derived: indexes into Shards of the open shards, by Start
 }
@@ -49,6 +55,14 @@ func (m *streamMeta) derive() {
 	sort.Slice(m.open, func(a, b int) bool {
 		return m.Shards[m.open[a]].Start.Cmp(m.Shards[m.open[b]].Start) < 0
 	})
+}
+
+// mode is the stream's capacity mode.
+func (m *streamMeta) mode() StreamMode {
+	if m.Mode == "" {
+		return Provisioned
+	}
+	return m.Mode
 }
 
 func (m *streamMeta) clone() *streamMeta {
@@ -83,6 +97,9 @@ func (m *streamMeta) check() error {
 	}
 	if m.RetentionHours < MinRetentionHours || m.RetentionHours > MaxRetentionHours {
 		return fmt.Errorf("retention %d hours", m.RetentionHours)
+	}
+	if m.Mode != "" && m.Mode != OnDemand || m.ODBytes < 0 || m.ODRecords < 0 {
+		return fmt.Errorf("stream mode %q (%d, %d)", m.Mode, m.ODBytes, m.ODRecords)
 	}
 	for i := range m.Shards {
 		sh := &m.Shards[i]

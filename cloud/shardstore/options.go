@@ -77,6 +77,9 @@ func (t Throughput) resolve() Throughput {
 type Options struct {
 	// Throughput limits per shard (default: the Kinesis limits).
 	Throughput Throughput
+	// OnDemand is the initial write capacity of ON_DEMAND streams
+	// (default: Kinesis's, 4 MiB/s and 4,000 records/s).
+	OnDemand OnDemandCapacity
 	// MaxShards bounds the open shards of all streams together (default
 	// 1000); CreateStream, SplitShard and UpdateShardCount beyond it fail
 	// with ErrLimitExceeded.
@@ -98,11 +101,13 @@ type Options struct {
 
 func (o Options) withDefaults() (Options, error) {
 	o.Throughput = o.Throughput.resolve()
+	o.OnDemand.WriteBytesPerSec = cmp.Or(o.OnDemand.WriteBytesPerSec, DefaultOnDemandWriteBytesPerSec)
+	o.OnDemand.WriteRecordsPerSec = cmp.Or(o.OnDemand.WriteRecordsPerSec, DefaultOnDemandWriteRecordsPerSec)
 	o.MaxShards = cmp.Or(o.MaxShards, DefaultMaxShards)
 	o.MaxStreams = cmp.Or(o.MaxStreams, DefaultMaxStreams)
 	o.MaxBatch = cmp.Or(o.MaxBatch, DefaultMaxBatch)
-	if o.MaxShards < 0 || o.MaxStreams < 0 || o.MaxBatch < 0 {
-		return o, fmt.Errorf("shardstore: MaxShards, MaxStreams and MaxBatch must not be negative (0 means the default)")
+	if o.MaxShards < 0 || o.MaxStreams < 0 || o.MaxBatch < 0 || o.OnDemand.WriteBytesPerSec < 0 || o.OnDemand.WriteRecordsPerSec < 0 {
+		return o, fmt.Errorf("shardstore: MaxShards, MaxStreams, MaxBatch and OnDemand must not be negative (0 means the default)")
 	}
 	if o.TrimInterval == 0 {
 		o.TrimInterval = DefaultTrimInterval

@@ -89,6 +89,7 @@ func (s *Store) Put(ctx context.Context, stream string, entries []PutEntry) ([]P
 		sizes:  make([]int, n),
 		pos:    make([]uint64, n),
 		shard:  make([]uint32, n),
+		rts:    make([]*shardRuntime, n),
 		errs:   make([]error, n),
 		done:   make(chan struct{}),
 	}

@@ -254,6 +254,7 @@ func (s *Store) Read(ctx context.Context, pos Position, limit int) (ReadResult, 
 	}
 	rt := s.runtime(m.ID, sh.Index)
 	if !rt.admitRead(now.UnixNano(), &s.thr) {
+		rt.c.readExceeded.Add(1)
 		return ReadResult{}, errorf(ErrThrottled, "rate exceeded for shard %s in stream %s", ShardID(sh.Index), m.Name)
 	}
 	res := ReadResult{Next: pos}
@@ -334,6 +335,14 @@ func (s *Store) Read(ctx context.Context, pos Position, limit int) (ReadResult, 
 		return ReadResult{}, err
 	}
 	rt.chargeRead(bytes, &s.thr)
+	rt.c.reads.Add(1)
+	rt.c.outBytes.Add(uint64(bytes))
+	rt.c.outRecords.Add(uint64(len(res.Records)))
+	age := int64(0) // CloudWatch's GetRecords.IteratorAgeMilliseconds: the last returned record's age
+	if n := len(res.Records); n > 0 {
+		age = max(0, nowMs-res.Records[n-1].ApproximateArrivalTimestamp.UnixMilli())
+	}
+	rt.c.iteratorAgeMs.Store(age)
 	if res.EndOfShard {
 		for _, c := range m.children(sh.Index) {
 			cs := ChildShard{ShardID: ShardID(c.Index), StartingHashKey: c.Start, EndingHashKey: c.End}

@@ -89,7 +89,18 @@ func (r *reshard) commit(tx *bolt.Tx, what string) (func(), error) {
 	}, nil
 }
 
+// provisioned refuses resharding an ON_DEMAND stream, as Kinesis does.
+func provisioned(m *streamMeta) error {
+	if m.mode() == OnDemand {
+		return invalidf("stream %s is in ON_DEMAND mode, whose shards are not resharded by hand: switch it to PROVISIONED first (UpdateStreamMode)", m.Name)
+	}
+	return nil
+}
+
 func (s *Store) openShard(m *streamMeta, shardID string) (*shardMeta, error) {
+	if err := provisioned(m); err != nil {
+		return nil, err
+	}
 	idx, ok := ParseShardID(shardID)
 	var sh *shardMeta
 	if ok {
@@ -177,6 +188,9 @@ func (s *Store) UpdateShardCount(ctx context.Context, stream string, target int)
 		}
 		open := len(m.open)
 		prev = open
+		if err := provisioned(m); err != nil {
+			return nil, err
+		}
 		if target < 1 {
 			return nil, invalidf("target shard count %d must be at least 1", target)
 		}

@@ -54,6 +54,8 @@ type writerState struct {
 	keys   []byte
 	bkts   map[rtKey]*bolt.Bucket
 
+	onDemand map[uint64]*onDemand // capacity of ON_DEMAND streams, by stream id
+
 	trimChanges []trimChange
 }
 
@@ -93,6 +95,7 @@ func Open(path string, opts Options) (*Store, error) {
 		trimDone:   make(chan struct{}),
 	}
 	s.w.bkts = make(map[rtKey]*bolt.Bucket)
+	s.w.onDemand = make(map[uint64]*onDemand)
 	if err := s.load(); err != nil {
 		db.Close()
 		return nil, err
@@ -240,6 +243,7 @@ type StreamInfo struct {
 	ID             uint64 // incarnation: differs between a stream and a later one of the same name
 	Created        time.Time
 	RetentionHours int
+	Mode           StreamMode
 	// TrimHorizon is the oldest arrival time still readable: now minus the
 	// retention period, or the creation time if later.
 	TrimHorizon time.Time
@@ -282,6 +286,7 @@ func (s *Store) DescribeStream(name string) (StreamInfo, error) {
 		ID:             m.ID,
 		Created:        time.UnixMilli(m.Created),
 		RetentionHours: m.RetentionHours,
+		Mode:           m.mode(),
 		TrimHorizon:    time.UnixMilli(horizon),
 		OpenShards:     len(m.open),
 	}
@@ -317,9 +322,21 @@ func (s *Store) openShardTotal() int {
 
 // CreateStream creates a stream of shardCount shards that split the hash
 // key space evenly (shard i starts at i·floor(2^128/shardCount); the last
-// one ends at 2^128−1), ids shardId-000000000000 upwards, retention 24 h.
-// The stream is ACTIVE at once.
+// one ends at 2^128−1), ids shardId-000000000000 upwards, retention 24 h,
+// in provisioned mode. The stream is ACTIVE at once.
 func (s *Store) CreateStream(ctx context.Context, name string, shardCount int) error {
+	return s.CreateStreamMode(ctx, name, shardCount, Provisioned)
+}
+
+// CreateStreamMode is CreateStream in the given capacity mode; an
+// ON_DEMAND stream with shardCount 0 gets OnDemandShards.
+func (s *Store) CreateStreamMode(ctx context.Context, name string, shardCount int, mode StreamMode) error {
+	switch {
+	case mode == OnDemand && shardCount == 0:
+		shardCount = OnDemandShards
+	case mode != Provisioned && mode != OnDemand:
+		return invalidf("stream mode %q: want PROVISIONED or ON_DEMAND", mode)
+	}
 	if !ValidStreamName(name) {
 		return invalidf("stream name %q must be 1-128 characters of [a-zA-Z0-9_.-]", name)
 	}
@@ -343,6 +360,9 @@ func (s *Store) CreateStream(ctx context.Context, name string, shardCount int) e
 		id := s.w.next
 		next := id + 1
 		m := &streamMeta{Name: name, ID: id, Created: now, RetentionHours: DefaultRetentionHours, NextShard: uint32(shardCount)}
+		if mode == OnDemand {
+			m.Mode = OnDemand
+		}
 		starts := uniformStarts(shardCount)
 		for i := range shardCount {
 			end := MaxHashKey
@@ -367,7 +387,7 @@ func (s *Store) CreateStream(ctx context.Context, name string, shardCount int) e
 		return func() {
 			s.setNext(next)
 			s.publishStream(name, m)
-			s.log.Info("stream created", "stream", name, "shards", shardCount)
+			s.log.Info("stream created", "stream", name, "shards", shardCount, "mode", mode)
 		}, nil
 	})
 }
@@ -405,6 +425,7 @@ func (s *Store) DeleteStream(ctx context.Context, name string) error {
 		return func() {
 			s.publishStream(name, nil)
 			s.dropRuntime(m.ID, nil)
+			delete(s.w.onDemand, m.ID)
 			s.log.Info("stream deleted", "stream", name)
 		}, nil
 	})

@@ -1,6 +1,9 @@
 package shardstore
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // rtKey names a shard across the store: stream incarnation and index.
 type rtKey struct {
@@ -16,6 +19,16 @@ type shardRuntime struct {
 
 	mu                sync.Mutex
 	outBytes, outCall bucket
+
+	c counters // what ShardMetrics reports
+}
+
+// counters are a shard's CloudWatch-style totals since the store opened.
+type counters struct {
+	inBytes, inRecords          atomic.Uint64
+	writeExceeded, readExceeded atomic.Uint64
+	outBytes, outRecords, reads atomic.Uint64
+	iteratorAgeMs               atomic.Int64 // of the latest read
 }
 
 // bucket is a token bucket holding at most one second's worth of tokens.
@@ -25,17 +38,7 @@ type bucket struct {
 	init   bool
 }
 
-func (b *bucket) refill(nowNs int64, rate int) {
-	r := float64(rate)
-	if !b.init {
-		b.tokens, b.last, b.init = r, nowNs, true
-		return
-	}
-	if dt := nowNs - b.last; dt > 0 {
-		b.tokens = min(r, b.tokens+r*float64(dt)/1e9)
-		b.last = nowNs
-	}
-}
+func (b *bucket) refill(nowNs int64, rate int) { b.refillF(nowNs, float64(rate)) }
 
 func (s *Store) runtime(stream uint64, shard uint32) *shardRuntime {
 	k := rtKey{stream, shard}

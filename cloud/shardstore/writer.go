@@ -43,6 +43,7 @@ type putReq struct {
 	err   error
 	pos   []uint64 // 0: not stored (errs[i] says why)
 	shard []uint32
+	rts   []*shardRuntime // the shard of each stored entry, for its counters
 	errs  []error
 	ts    int64
 }
@@ -185,10 +186,12 @@ func (s *Store) commitPuts(batch []*putReq) {
 		}
 		r.ts = ts
 		var sb *bolt.Bucket
+		od := s.onDemandState(m)
 		for i := range r.n {
 			sh := m.route(r.hashes[i])
 			rt := s.runtime(m.ID, sh.Index)
-			if !rt.admitWrite(nowNs, r.sizes[i], &s.thr) {
+			if od != nil && !od.admit(now, r.sizes[i]) || od == nil && !rt.admitWrite(nowNs, r.sizes[i], &s.thr) {
+				rt.c.writeExceeded.Add(1)
 				r.errs[i] = errorf(ErrThrottled, "rate exceeded for shard %s in stream %s", ShardID(sh.Index), m.Name)
 				continue
 			}
@@ -211,6 +214,7 @@ func (s *Store) commitPuts(batch []*putReq) {
 				break
 			}
 			r.pos[i], r.shard[i] = next, sh.Index
+			r.rts[i] = rt
 			next++
 			stored++
 		}
@@ -239,6 +243,7 @@ func (s *Store) commitPuts(batch []*putReq) {
 			}
 		}
 	} else if stored > 0 {
+		countStored(batch)
 		w.lastTs = ts
 		s.lastTs.Store(ts)
 		s.setNext(next)

@@ -50,7 +50,10 @@ wait_up() { for _ in $(seq 300); do http_get "$1" /healthz >/dev/null 2>&1 && re
 
 HTTP=$(freeport) KIN=$(freeport) ADMIN=$(freeport) MQTT=$(freeport) AGENT=$(freeport)
 TOKEN=$("$BIN/tributary-cloud" -data "$WORK/cloud" token issue gw-load 2>/dev/null)
-"$BIN/tributary-cloud" -data "$WORK/cloud" -listen "127.0.0.1:$HTTP" -kinesis-listen "127.0.0.1:$KIN" -admin-listen "127.0.0.1:$ADMIN" -log-level warn \
+# Every series scored, as before anomaly.max_series' default became 6,000
+# (a 512 MiB budget): 10,000 devices × 2 readings is 20,000 series (~1.6 GiB).
+printf 'anomaly:\n  max_series: 25000\n' >"$WORK/cloud.yaml"
+"$BIN/tributary-cloud" -config "$WORK/cloud.yaml" -data "$WORK/cloud" -listen "127.0.0.1:$HTTP" -kinesis-listen "127.0.0.1:$KIN" -admin-listen "127.0.0.1:$ADMIN" -log-level warn \
 	>"$WORK/cloud.log" 2>&1 &
 CLOUD=$!
 PIDS+=("$CLOUD")

@@ -36,8 +36,8 @@ type cloudProc struct {
 }
 
 // startCloud issues a token for gateway in a new data folder under dir and
-// starts tributary-cloud on it.
-func startCloud(t *testing.T, dir, gateway string) *cloudProc {
+// starts tributary-cloud on it, with extra flags appended (e.g. -config).
+func startCloud(t *testing.T, dir, gateway string, extra ...string) *cloudProc {
 	t.Helper()
 	cloudBin := bin(t, "tributary-cloud")
 	c := &cloudProc{addr: testenv.FreeAddr(t), kinesisAddr: testenv.FreeAddr(t), adminAddr: testenv.FreeAddr(t)}
@@ -48,8 +48,8 @@ func startCloud(t *testing.T, dir, gateway string) *cloudProc {
 	}
 	c.token = strings.TrimSpace(string(out))
 	c.Daemon = testenv.NewDaemon(t, dir, "cloud", cloudBin,
-		[]string{"-data", data, "-listen", c.addr, "-kinesis-listen", c.kinesisAddr,
-			"-admin-listen", c.adminAddr, "-log-level", "warn"},
+		append([]string{"-data", data, "-listen", c.addr, "-kinesis-listen", c.kinesisAddr,
+			"-admin-listen", c.adminAddr, "-log-level", "warn"}, extra...),
 		testenv.HTTPReady("http://"+c.addr+"/healthz"))
 	c.Start()
 	return c

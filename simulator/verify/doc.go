@@ -1,7 +1,11 @@
 // Package verify checks a Tributary pipeline end to end: it reads a stream
 // through the Kinesis API (the unmodified aws-sdk-go-v2 client, against the
-// cloud's embedded store or Amazon Kinesis) and compares what arrived with
-// the simulator's truth file.
+// cloud's embedded store or Amazon Kinesis) or a Kafka topic (KafkaSource,
+// franz-go, every partition from its start, outside any consumer group)
+// and compares what arrived with the simulator's truth file. On Kafka a
+// partition is what a shard is on Kinesis (one device's records are in one
+// partition, in order); the read ends once every partition was read to
+// the end offset it has after a settle period without new records.
 //
 // Expected readings come from the truth's published lines
 // (model.KindPublished): per device, how many readings the device

@@ -76,6 +76,11 @@ type Report struct {
 // them with t. An error means the verification could not be done; a
 // Report with OK false means it was, and found problems.
 func Run(ctx context.Context, api KinesisAPI, t *Truth, cfg Config) (*Report, error) {
+	return RunSource(ctx, KinesisSource{API: api}, t, cfg)
+}
+
+// RunSource is Run reading from src: Kinesis or Kafka.
+func RunSource(ctx context.Context, src Source, t *Truth, cfg Config) (*Report, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -85,7 +90,7 @@ func Run(ctx context.Context, api KinesisAPI, t *Truth, cfg Config) (*Report, er
 	chk := NewChecker(t, cfg.Stamp)
 	ro := ReadOptions{Stream: cfg.Stream, From: cfg.From, Settle: cfg.Settle, Poll: cfg.Poll,
 		Progress: cfg.Progress, ProgressEvery: cfg.ProgressEvery}
-	st, err := ReadStream(ctx, api, ro, chk.Add)
+	st, err := src.ReadStream(ctx, ro, chk.Add)
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +98,7 @@ func Run(ctx context.Context, api KinesisAPI, t *Truth, cfg Config) (*Report, er
 	if cfg.AlertsStream != "" {
 		sc := NewAlertScorer(t, cfg.AlertTolerance)
 		ro.Stream = cfg.AlertsStream
-		ast, err := ReadStream(ctx, api, ro, sc.Add)
+		ast, err := src.ReadStream(ctx, ro, sc.Add)
 		if err != nil {
 			return nil, err
 		}

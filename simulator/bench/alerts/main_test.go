@@ -14,7 +14,9 @@ import (
 // most of them with few false alerts, and the same seed gives the same
 // report.
 func TestRunFleet(t *testing.T) {
-	o := options{Seeds: []int64{7}, Devices: 8, Rate: 2, AnomalyRate: 30, Duration: 15 * time.Minute, Tolerance: 30 * time.Second}
+	// 30 minutes: the detectors open no incident while they learn (about 8
+	// minutes at 2 samples/s).
+	o := options{Seeds: []int64{7}, Devices: 8, Rate: 2, AnomalyRate: 30, Duration: 30 * time.Minute, Tolerance: 30 * time.Second}
 	if err := o.validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -2,19 +2,25 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tributary-iot/tributary/simulator/verify"
 )
 
-const verifyUsage = `usage: tributary-sim verify -truth FILE [-endpoint URL] [-stream NAME] [-alerts-stream NAME] [flags]
+const verifyUsage = `usage: tributary-sim verify -truth FILE [-endpoint URL | -kafka BROKERS] [-stream NAME] [-alerts-stream NAME] [flags]
 
-Reads the whole stream through the Kinesis API and compares it with the
+Reads the whole stream through the Kinesis API (or, with -kafka, the
+Kafka topic of that name, every partition) and compares it with the
 truth file of a tributary-sim run: readings expected, received, lost,
 duplicated, unexpected, out of order, and latency. Exit status 0 when
 nothing was lost, duplicated or out of order, 1 otherwise (or when the
@@ -34,6 +40,8 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		latency = fs.String("latency", "arrival", "latency end: arrival (the record's ApproximateArrivalTimestamp) or read (when the verifier read it)")
 		asJSON  = fs.Bool("json", false, "print the report as JSON on stdout")
 		show    = fs.Int("show-devices", 20, "devices with problems listed in the text report (-1: all)")
+		brokers = fs.String("kafka", "", "read Kafka instead of Kinesis: bootstrap `brokers`, host:port[,host:port...] (-endpoint and the AWS flags are then unused)")
+		useTLS  = fs.Bool("kafka-tls", false, "with -kafka: connect with TLS (the system's root certificates, e.g. Amazon MSK)")
 	)
 	fs.StringVar(&cc.Endpoint, "endpoint", "http://127.0.0.1:4567", "Kinesis API base `URL` (empty: Amazon Kinesis, credentials from the default AWS chain)")
 	fs.StringVar(&cc.Region, "region", "us-east-1", "AWS `region`")
@@ -62,6 +70,12 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	if fs.NArg() > 0 {
 		return usageErr("unexpected argument %q (flags only; see -h)", fs.Arg(0))
+	}
+	if *useTLS && *brokers == "" {
+		return usageErr("-kafka-tls goes with -kafka BROKERS")
+	}
+	if *brokers != "" && slices.Contains(strings.Split(*brokers, ","), "") {
+		return usageErr("-kafka %q: want host:port[,host:port...]", *brokers)
 	}
 	if *truth == "" {
 		return usageErr("-truth FILE is required: the truth file tributary-sim -truth wrote")
@@ -95,12 +109,22 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "tributary-sim verify: %v\n", err)
 		return 1
 	}
-	client, err := verify.NewClient(ctx, cc)
-	if err != nil {
-		fmt.Fprintf(stderr, "tributary-sim verify: %v\n", err)
-		return 1
+	var src verify.Source
+	if *brokers != "" {
+		opts := []kgo.Opt{kgo.SeedBrokers(strings.Split(*brokers, ",")...)}
+		if *useTLS {
+			opts = append(opts, kgo.DialTLSConfig(&tls.Config{MinVersion: tls.VersionTLS12}))
+		}
+		src = verify.KafkaSource{Opts: opts}
+	} else {
+		client, err := verify.NewClient(ctx, cc)
+		if err != nil {
+			fmt.Fprintf(stderr, "tributary-sim verify: %v\n", err)
+			return 1
+		}
+		src = verify.KinesisSource{API: client}
 	}
-	rep, err := verify.Run(ctx, client, t, cfg)
+	rep, err := verify.RunSource(ctx, src, t, cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "tributary-sim verify: %v\n", err)
 		return 1

@@ -33,6 +33,8 @@ func TestVerifyUsage(t *testing.T) {
 		{[]string{"verify", "-truth", "t.jsonl", "-settle", "-1s"}, "must not be negative"},
 		{[]string{"verify", "-truth", "t.jsonl", "extra"}, `unexpected argument "extra"`},
 		{[]string{"verify", "-nosuchflag"}, "flag provided but not defined"},
+		{[]string{"verify", "-truth", "t.jsonl", "-kafka-tls"}, "-kafka-tls goes with -kafka"},
+		{[]string{"verify", "-truth", "t.jsonl", "-kafka", "a:1,,b:2"}, `-kafka "a:1,,b:2"`},
 	} {
 		var stdout, stderr bytes.Buffer
 		if code := run(t.Context(), tc.args, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), tc.want) {

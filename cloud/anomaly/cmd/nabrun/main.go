@@ -13,6 +13,22 @@
 // Files are scored in parallel (one detector per file, as in the live
 // consumer). It never reads the labels. The package documentation of
 // cloud/anomaly records the current figure.
+//
+// With -cv it cross-validates the detector's constants instead, leaving
+// one NAB category out at a time: it runs every candidate of a small grid
+// of scale-free constants (see grid) over every file, and for each
+// category chooses the candidate with the best standard score on the
+// other categories (scored by nabscore on them alone: the labels reach
+// the choice only through the scorer, never the held-out category's),
+// then scores it on the held-out category. It prints, per fold, the
+// choice and its scores on the held-out category (undefined for a
+// category without anomaly windows), their mean, the out-of-fold results
+// of every category scored together (the cross-validated score, to set
+// beside the in-sample score of the defaults, which it prints too), and
+// the candidate most folds chose, which the defaults should be:
+//
+//	go -C ../shared/tools/nabscore build -o /tmp/nabscore .
+//	go run ./cloud/anomaly/cmd/nabrun -cv -data ../shared/data/nab/data -nabscore /tmp/nabscore
 package main
 
 import (
@@ -21,10 +37,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/tributary-iot/tributary/cloud/anomaly"
@@ -34,18 +48,32 @@ func main() {
 	data := flag.String("data", "", "NAB data folder: <category>/<file>.csv")
 	out := flag.String("out", "", "results folder to write")
 	name := flag.String("detector", "tributary", "detector name: the prefix of the results files")
+	cv := flag.Bool("cv", false, "cross-validate the constants, leaving one category out (needs -nabscore)")
+	var o cvOptions
+	flag.StringVar(&o.scorer, "nabscore", "", "-cv: the nabscore binary (built from the shared folder's tools/nabscore)")
+	flag.StringVar(&o.labels, "labels", "", "-cv: combined_windows.json (default: DATA/../labels/combined_windows.json)")
+	flag.StringVar(&o.profiles, "profiles", "", "-cv: profiles.json (default: DATA/../config/profiles.json)")
+	flag.BoolVar(&o.json, "json", false, "-cv: print the report as JSON")
 	flag.Parse()
-	if *data == "" || *out == "" || flag.NArg() > 0 {
-		fmt.Fprintln(os.Stderr, "usage: nabrun -data DIR -out DIR [-detector NAME]")
+	if *data == "" || (*out == "") == !*cv || (*cv && o.scorer == "") || flag.NArg() > 0 {
+		fmt.Fprintln(os.Stderr, "usage: nabrun -data DIR -out DIR [-detector NAME]\n       nabrun -cv -data DIR -nabscore BIN [-labels FILE] [-profiles FILE] [-json]")
 		os.Exit(2)
 	}
-	if err := run(*data, *out, *name); err != nil {
+	var err error
+	if *cv {
+		o.data = *data
+		err = crossValidate(o, os.Stdout)
+	} else {
+		err = run(*data, *out, *name, anomaly.Config{})
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "nabrun:", err)
 		os.Exit(1)
 	}
 }
 
-func run(data, out, name string) error {
+// run scores every file under data with cfg into out, in parallel.
+func run(data, out, name string, cfg anomaly.Config) error {
 	files, err := filepath.Glob(filepath.Join(data, "*", "*.csv"))
 	if err != nil {
 		return err
@@ -55,34 +83,20 @@ func run(data, out, name string) error {
 	}
 	sort.Strings(files)
 	start := time.Now()
-	jobs := make(chan string)
-	errs := make(chan error, len(files))
-	var wg sync.WaitGroup
-	for range runtime.GOMAXPROCS(0) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for f := range jobs {
-				errs <- scoreFile(f, out, name)
-			}
-		}()
+	jobs := make([]func() error, len(files))
+	for i, f := range files {
+		jobs[i] = func() error { return scoreFile(f, out, name, cfg) }
 	}
-	for _, f := range files {
-		jobs <- f
+	if err := parallel(jobs); err != nil {
+		return err
 	}
-	close(jobs)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			return err
-		}
+	if !quiet {
+		fmt.Fprintf(os.Stderr, "nabrun: %d files in %s\n", len(files), time.Since(start).Round(time.Millisecond))
 	}
-	fmt.Fprintf(os.Stderr, "nabrun: %d files in %s\n", len(files), time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
-func scoreFile(in, out, name string) (err error) {
+func scoreFile(in, out, name string, cfg anomaly.Config) (err error) {
 	category := filepath.Base(filepath.Dir(in))
 	dir := filepath.Join(out, category)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -104,7 +118,7 @@ func scoreFile(in, out, name string) (err error) {
 		}
 	}()
 	bw := bufio.NewWriter(w)
-	if err := anomaly.Score(r, bw, anomaly.Config{}); err != nil {
+	if err := anomaly.Score(r, bw, cfg); err != nil {
 		return fmt.Errorf("%s: %w", strings.TrimPrefix(in, data0(in)), err)
 	}
 	return bw.Flush()
