@@ -52,9 +52,26 @@ type HealthQueue struct {
 
 // HealthUplink summarises the uplink to the cloud since the start.
 type HealthUplink struct {
-	Error         string `json:"error,omitempty"` // why the uplink is failing; omitted when it is not
-	BatchesSent   uint64 `json:"batches_sent"`    // batches the cloud acknowledged
-	ReadingsAcked uint64 `json:"readings_acked"`  // readings the cloud acknowledged (refused ones included)
+	Error           string         `json:"error,omitempty"` // why the uplink is failing; omitted when it is not
+	BatchesSent     uint64         `json:"batches_sent"`    // batches the cloud acknowledged
+	ReadingsAcked   uint64         `json:"readings_acked"`  // readings the cloud acknowledged (refused ones included)
+	Requests        uint64         `json:"requests"`        // POSTs, retries included
+	Retries         uint64         `json:"retries"`
+	Splits          uint64         `json:"splits"` // ranges split after a 413 or bisected after a 400
+	BytesRaw        uint64         `json:"bytes_raw"`
+	BytesCompressed uint64         `json:"bytes_compressed"`
+	Failures        HealthFailures `json:"failures"`
+	OldBatches      uint64         `json:"old_batches"`   // batches from the backlog (oldest) end
+	FreshBatches    uint64         `json:"fresh_batches"` // batches from the fresh end
+	BacklogSeqs     uint64         `json:"backlog_seqs"`  // an upper bound of the backlog
+	ParkedRanges    int            `json:"parked_ranges"` // ranges the cloud refused, retried slowly
+	ParkedReadings  int            `json:"parked_readings"`
+	InFlight        int            `json:"in_flight"`                 // requests in progress
+	Backoff         string         `json:"backoff"`                   // current retry backoff, a Go duration
+	LastSuccess     *time.Time     `json:"last_success,omitempty"`    // omitted before the first
+	LastError       string         `json:"last_error,omitempty"`      // omitted before the first
+	LastErrorTime   *time.Time     `json:"last_error_time,omitempty"` // omitted before the first
+
 	// ReadingsRefused: acknowledged readings the cloud did not store (the
 	// gateway is at a per-gateway cap), deleted all the same; RefusedBy by
 	// reason (uplink.Refused*), LastRefusedReason the cloud's words.
@@ -62,22 +79,6 @@ type HealthUplink struct {
 	RefusedBy         map[string]uint64 `json:"refused_by,omitempty"`          // omitted when none
 	LastRefusedReason string            `json:"last_refused_reason,omitempty"` // omitted when none
 	LastRefusedTime   *time.Time        `json:"last_refused_time,omitempty"`   // omitted when none
-	Requests          uint64            `json:"requests"`                      // POSTs, retries included
-	Retries           uint64            `json:"retries"`
-	Splits            uint64            `json:"splits"` // ranges split after a 413 or bisected after a 400
-	BytesRaw          uint64            `json:"bytes_raw"`
-	BytesCompressed   uint64            `json:"bytes_compressed"`
-	Failures          HealthFailures    `json:"failures"`
-	OldBatches        uint64            `json:"old_batches"`   // batches from the backlog (oldest) end
-	FreshBatches      uint64            `json:"fresh_batches"` // batches from the fresh end
-	BacklogSeqs       uint64            `json:"backlog_seqs"`  // an upper bound of the backlog
-	ParkedRanges      int               `json:"parked_ranges"` // ranges the cloud refused, retried slowly
-	ParkedReadings    int               `json:"parked_readings"`
-	InFlight          int               `json:"in_flight"`                 // requests in progress
-	Backoff           string            `json:"backoff"`                   // current retry backoff, a Go duration
-	LastSuccess       *time.Time        `json:"last_success,omitempty"`    // omitted before the first
-	LastError         string            `json:"last_error,omitempty"`      // omitted before the first
-	LastErrorTime     *time.Time        `json:"last_error_time,omitempty"` // omitted before the first
 }
 
 // HealthFailures counts failed uplink requests by cause.
@@ -139,9 +140,9 @@ type HealthLocal struct {
 func healthUplink(s uplink.Stats, err error) HealthUplink {
 	h := HealthUplink{
 		BatchesSent: s.BatchesSent, ReadingsAcked: s.ReadingsAcked, Requests: s.Requests, Retries: s.Retries,
+		Splits: s.Splits, BytesRaw: s.BytesRaw, BytesCompressed: s.BytesCompressed,
 		ReadingsRefused: s.ReadingsRefused, RefusedBy: s.RefusedBy, LastRefusedReason: s.LastRefusedReason,
 		LastRefusedTime: timeOrNil(s.LastRefusedTime),
-		Splits:          s.Splits, BytesRaw: s.BytesRaw, BytesCompressed: s.BytesCompressed,
 		Failures: HealthFailures{Network: s.Failures.Network, Malformed: s.Failures.Malformed,
 			Unauthorized: s.Failures.Unauthorized, TooLarge: s.Failures.TooLarge, Throttled: s.Failures.Throttled,
 			Other4xx: s.Failures.Other4xx, Other5xx: s.Failures.Other5xx, Ack: s.Failures.Ack, BadAck: s.Failures.BadAck},

@@ -10,8 +10,15 @@ import (
 
 // Stats is a snapshot of the uplink's counters and state.
 type Stats struct {
-	BatchesSent   uint64 // batches (or parts of split batches) the cloud acknowledged
-	ReadingsAcked uint64 // readings the cloud acknowledged, deleted from the queue (refused ones included)
+	BatchesSent     uint64 // batches (or parts of split batches) the cloud acknowledged
+	ReadingsAcked   uint64 // readings the cloud acknowledged, deleted from the queue (refused ones included)
+	Requests        uint64 // POSTs made, retries included
+	Retries         uint64 // requests re-sending a range after a failure
+	Splits          uint64 // ranges split in half after a 413, or bisected after a 400
+	BytesRaw        uint64 // encoded batch bytes of every request
+	BytesCompressed uint64 // request body bytes on the wire, every request
+	Failures        Failures
+
 	// ReadingsRefused: acknowledged readings the cloud did not store
 	// because this gateway is at a per-gateway cap (deleted all the same);
 	// RefusedBy splits them by reason (Refused*; nil when none), and
@@ -20,12 +27,6 @@ type Stats struct {
 	RefusedBy         map[string]uint64
 	LastRefusedReason string
 	LastRefusedTime   time.Time
-	Requests          uint64 // POSTs made, retries included
-	Retries           uint64 // requests re-sending a range after a failure
-	Splits            uint64 // ranges split in half after a 413, or bisected after a 400
-	BytesRaw          uint64 // encoded batch bytes of every request
-	BytesCompressed   uint64 // request body bytes on the wire, every request
-	Failures          Failures
 
 	OldBatches   uint64 // batches taken from the backlog (oldest) end
 	FreshBatches uint64 // batches taken from the fresh end
