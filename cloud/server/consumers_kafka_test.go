@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tributary-iot/tributary/cloud/anomaly"
+	"github.com/tributary-iot/tributary/cloud/monitor"
 	"github.com/tributary-iot/tributary/cloud/server"
 	"github.com/tributary-iot/tributary/cloud/shardstore"
 	"github.com/tributary-iot/tributary/edge/uplink"
@@ -49,10 +50,10 @@ func TestMonitorOnKafka(t *testing.T) {
 	isSpike := func(a anomaly.Alert) bool {
 		return a.Device == "node-1" && a.Metric == "temperature" && a.Time.Equal(spikeAt)
 	}
-	var al struct{ Alerts []anomaly.Alert }
+	var al struct{ Alerts []monitor.AlertEntry }
 	testenv.WaitFor(t, "an alert for the spike", 20*time.Second, func() bool {
 		getJSON(t, admin+"/api/v1/alerts", &al)
-		return slices.ContainsFunc(al.Alerts, isSpike)
+		return slices.ContainsFunc(al.Alerts, func(e monitor.AlertEntry) bool { return isSpike(e.Alert) })
 	})
 
 	// The alerts topic holds it, keyed by device.
