@@ -115,6 +115,7 @@ type Server struct {
 
 	pipe       *pipeline             // the monitor consumer (nil when off)
 	scaler     *autoscale.Scaler     // stream.autoscale (nil when off)
+	meter      *shardMeter           // the shards' loads when the autoscaler is off (nil on Kafka)
 	throughput shardstore.Throughput // the embedded store's limits, resolved
 
 	ln, kinesisLn, adminLn        net.Listener
@@ -441,6 +442,9 @@ func (s *Server) Run(ctx context.Context) error {
 	wg.Go(func() { _ = s.ingest.Run(bg) })
 	if s.scaler != nil {
 		wg.Go(func() { _ = s.scaler.Run(bg) })
+	}
+	if s.meter != nil {
+		wg.Go(func() { s.meter.run(bg) })
 	}
 	if s.pipe != nil {
 		wg.Go(func() {
