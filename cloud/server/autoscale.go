@@ -192,6 +192,10 @@ func (s *Server) meteredStatus() (autoscale.Status, string) {
 	return st, note
 }
 
+// headroomTimeout bounds asking the brokers for the topic's partitions
+// (the dashboard asks every 2 s).
+const headroomTimeout = 3 * time.Second
+
 // partitionHeadroom reads the topic's partition count and the monitor's
 // per-partition rates.
 func (s *Server) partitionHeadroom(ctx context.Context) *PartitionHeadroom {
@@ -199,7 +203,7 @@ func (s *Server) partitionHeadroom(ctx context.Context) *PartitionHeadroom {
 	if p, err := plan.EmbeddedPrices(plan.DefaultRegion); err == nil {
 		h.QuotaBytesPerSec = p.MSK.Serverless.PartitionIngressMiBs.Value * (1 << 20)
 	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, headroomTimeout)
 	defer cancel()
 	details, err := kadm.NewClient(s.kafka.Client()).ListTopics(ctx, h.Topic)
 	switch d, ok := details[h.Topic]; {
