@@ -198,3 +198,40 @@ func TestCapacityKafka(t *testing.T) {
 		t.Errorf("status %+v, partitions %+v", st, *p)
 	}
 }
+
+// TestCapacityKinesis: on the kinesis backend (here another cloud's
+// Kinesis API) with autoscaling off, GET /api/v1/autoscale shows the
+// shards' write load as this cloud's writes saw it, against Kinesis's
+// limits.
+func TestCapacityKinesis(t *testing.T) {
+	a := start(t, server.Config{Data: t.TempDir(), Stream: server.StreamConfig{Shards: 2}, Monitor: server.MonitorConfig{Enabled: new(false)}},
+		shardstore.Options{})
+	b := start(t, server.Config{Data: t.TempDir(), KinesisListen: "off", Monitor: server.MonitorConfig{Enabled: new(false)},
+		Stream: server.StreamConfig{Backend: server.BackendKinesis, Autoscale: autoscale.Config{Interval: 200 * time.Millisecond},
+			Kinesis: server.KinesisConfig{Endpoint: "http://" + a.s.KinesisAddr(), Region: "us-east-1", AccessKeyID: "AKID", SecretAccessKey: "secret"}}},
+		shardstore.Options{})
+	tok, err := b.s.Tokens().Issue("gw-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st server.CapacityStatus
+	seq := uint64(1)
+	eventually(t, "the shards' load", func() bool {
+		rs := readings(100, 8, time.Now())
+		if code, body := sendBatch(t, "http://"+b.s.Addr(), tok, &protocol.Batch{Gateway: "gw-1", Epoch: 1, FirstSeq: seq, Readings: rs}); code != 200 {
+			t.Fatalf("ingest %d: %s", code, body)
+		}
+		seq += uint64(len(rs))
+		getJSON(t, "http://"+b.s.AdminAddr()+"/api/v1/autoscale", &st)
+		busy := 0
+		for _, sh := range st.Shards {
+			if sh.IncomingRecordsPerSec > 0 && sh.IncomingBytesPerSec > 0 && sh.Utilisation > 0 {
+				busy++
+			}
+		}
+		return busy == 2
+	})
+	if st.Enabled || st.Backend != "kinesis" || st.Limits != autoscale.KinesisLimits || !strings.Contains(st.Note, "stream.autoscale.enabled") {
+		t.Errorf("status %+v", st)
+	}
+}
