@@ -41,18 +41,20 @@ export function capacityCard(main) {
     h("section", { class: "card" }, h("h2", {}, "Autoscaler"), scaler),
   );
 
-  function render(st, err) {
+  // render shows st (null: err); closed lists shards known closed: their
+  // loads are those of the interval before a reshard, until the next one.
+  function render(st, err, closed = new Set()) {
     if (!st) {
       replace(util, h("tr", {}, h("td", { colspan: 6, class: "empty" }, "–")));
       replace(utilNote, h("span", { class: "error" }, `Cannot load the shards' utilisation: ${err?.message ?? "unknown error"}`));
       replace(scaler, h("p", { class: "error" }, "Cannot load the autoscaler's status."));
       return;
     }
-    renderUtilisation(st);
+    renderUtilisation({ ...st, shards: st.shards.filter((x) => !closed.has(x.shard)) }, st.shards.length > 0);
     renderScaler(st);
   }
 
-  function renderUtilisation(st) {
+  function renderUtilisation(st, resharded) {
     const lim = st.limits;
     replace(util, st.shards.length ? st.shards.map((x) => {
       const throttled = x.write_throttled_per_sec + x.read_throttled_per_sec;
@@ -66,7 +68,8 @@ export function capacityCard(main) {
           : "none"),
         h("td", { class: `num ${x.utilisation > 1 ? "bad-text" : x.utilisation > 0.8 ? "warn-text" : ""}` }, pct(x.utilisation)),
       );
-    }) : h("tr", {}, h("td", { colspan: 6, class: "empty" }, st.partitions ? "Kafka partitions have no shard limits: see the partition headroom below." : "Not measured yet (two measurements are needed).")));
+    }) : h("tr", {}, h("td", { colspan: 6, class: "empty" }, st.partitions ? "Kafka partitions have no shard limits: see the partition headroom below."
+      : resharded ? "The shards changed: measuring the new ones." : "Not measured yet (two measurements are needed).")));
     replace(utilNote, "Per second over the last measurement interval. Write demand counts the throttled records too; utilisation is the largest of write bytes, write records and read bytes over the shard's limit.");
   }
 
@@ -84,11 +87,11 @@ export function capacityCard(main) {
         `${c.min_shards}–${c.max_shards} shards, target ${pct(c.target_utilisation)} of the limits, measured every ${c.interval}, ` +
         `cooldown ${c.cooldown}, scale down after ${c.scale_down_delay}. UpdateShardCount calls in the last 24 h: ${st.update_shard_count_calls_last_24h} of 10.`));
       if (st.last) parts.push(h("p", {}, h("b", {}, "Latest: "), st.last.reason || actions[st.last.action] || st.last.action));
-      const rows = [...st.decisions].reverse();
+      const rows = collapseHolds([...st.decisions].reverse());
       parts.push(h("div", { class: "scroll" }, h("table", { class: "grid", id: "decisions" },
         h("thead", {}, h("tr", {}, ["Time", "Action", "Shards", "Reason"].map((c) => h("th", {}, c)))),
         h("tbody", {}, rows.length ? rows.map((d) => h("tr", { dataset: { action: d.action } },
-          h("td", {}, fmtTime(d.time)),
+          h("td", {}, fmtTime(d.time), d.holds > 1 ? h("div", { class: "muted" }, `${d.holds} holds since ${fmtTime(d.since)}`) : null),
           h("td", {}, h("span", { class: `pill ${d.error ? "bad" : d.action === "hold" ? "off" : "info"}` }, actions[d.action] || d.action)),
           h("td", { class: "num" }, `${d.from_shards} → ${d.to_shards}`),
           h("td", { class: "reason" }, d.reason, d.shard ? ` (${shortID(d.shard)})` : "", d.error ? h("div", { class: "error" }, d.error) : null),
@@ -98,6 +101,23 @@ export function capacityCard(main) {
     replace(scaler, parts);
   }
   return { render };
+}
+
+// collapseHolds merges runs of holds (newest first) into their newest,
+// counting them: a hold is recorded whenever its reason changes, and the
+// reason carries the load, so a held stream adds one every measurement.
+function collapseHolds(ds) {
+  const out = [];
+  for (const d of ds) {
+    const prev = out[out.length - 1];
+    if (d.action === "hold" && prev?.action === "hold" && !d.error && !prev.error) {
+      prev.holds++;
+      prev.since = d.time;
+      continue;
+    }
+    out.push({ ...d, holds: 1, since: d.time });
+  }
+  return out;
 }
 
 // headroom renders a Kafka topic's partition headroom.

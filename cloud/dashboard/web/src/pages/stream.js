@@ -34,7 +34,8 @@ export function streamPage(main, _params, { hook }) {
     const [s, a, p] = await Promise.allSettled([get("stream"), get("autoscale"), get("plan")]);
     if (s.status === "fulfilled") render(s.value);
     else replace(note, h("span", { class: "error" }, `Cannot load the stream: ${s.reason.message}`));
-    capacity.render(a.status === "fulfilled" ? a.value : null, a.reason);
+    const closed = new Set(s.status === "fulfilled" ? s.value.shards.filter((x) => x.listed && !x.open).map((x) => x.id) : []);
+    capacity.render(a.status === "fulfilled" ? a.value : null, a.reason, closed);
     estimate.render(p.status === "fulfilled" ? p.value : null, p.reason);
     hook.ready = s.status === "fulfilled";
   }
