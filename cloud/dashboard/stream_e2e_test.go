@@ -1,10 +1,12 @@
 package dashboard_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,19 +20,23 @@ import (
 	"github.com/tributary-iot/tributary/cloud/plan"
 	"github.com/tributary-iot/tributary/cloud/server"
 	"github.com/tributary-iot/tributary/cloud/shardstore"
+	"github.com/tributary-iot/tributary/internal/testenv"
 	"github.com/tributary-iot/tributary/internal/testenv/chromium"
 	"github.com/tributary-iot/tributary/protocol"
 )
 
-// liveCloud runs a tributary-cloud on the embedded store, its shards
-// limited to 50 records/s, with autoscaling as given, and writes records
-// as the ingest does (one per device, keyed by the device) at about
-// 1,000 a second until the test ends. It returns the admin URL.
-func liveCloud(t *testing.T, scale autoscale.Config) string {
+// liveCloud runs a tributary-cloud with the given stream settings and
+// writes records as the ingest does (one per device, keyed by the device)
+// at about 1,000 a second until the test ends: straight into the embedded
+// store, or on Kafka through the ingest API. It returns the admin URL.
+func liveCloud(t *testing.T, stream server.StreamConfig) string {
 	t.Helper()
-	cfg := server.Config{Data: t.TempDir(), Listen: "127.0.0.1:0", KinesisListen: "off", Admin: server.AdminConfig{Listen: "127.0.0.1:0"},
-		Stream: server.StreamConfig{Shards: 1, WriteRecordsPerSec: 50, Autoscale: scale}}
+	cfg := server.Config{Data: t.TempDir(), Listen: "127.0.0.1:0", KinesisListen: "off", Admin: server.AdminConfig{Listen: "127.0.0.1:0"}, Stream: stream}
 	s, err := server.New(t.Context(), cfg, server.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := s.Tokens().Issue("gw-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,32 +51,62 @@ func liveCloud(t *testing.T, scale autoscale.Config) string {
 	wg.Go(func() {
 		tk := time.NewTicker(20 * time.Millisecond)
 		defer tk.Stop()
-		for seq := 0; ; {
+		for seq := uint64(1); ctx.Err() == nil; seq += 20 {
 			select {
 			case <-ctx.Done():
 				return
 			case <-tk.C:
 			}
-			es := make([]shardstore.PutEntry, 20)
+			rs := make([]protocol.Reading, 20)
 			now := time.Now().UnixMicro()
-			for i := range es {
-				seq++
-				dev := fmt.Sprintf("node-%02d", seq%40)
-				data, err := protocol.AppendRecord(nil, "gw-1", []protocol.Reading{{Device: dev, Name: "temperature", Unit: "Cel",
-					Kind: protocol.KindFloat, Value: 21.5, Time: now, Received: now}})
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				es[i] = shardstore.PutEntry{PartitionKey: dev, Data: data}
+			for i := range rs {
+				rs[i] = protocol.Reading{Device: fmt.Sprintf("node-%02d", (seq+uint64(i))%40), Name: "temperature", Unit: "Cel",
+					Kind: protocol.KindFloat, Value: 21.5, Time: now, Received: now}
 			}
-			if _, err := s.Store().Put(ctx, "telemetry", es); err != nil && ctx.Err() == nil {
-				t.Errorf("put: %v", err)
+			if err := write(ctx, s, tok, &protocol.Batch{Gateway: "gw-1", Epoch: 1, FirstSeq: seq, Readings: rs}); err != nil && ctx.Err() == nil {
+				t.Errorf("write: %v", err)
 				return
 			}
 		}
 	})
 	return "http://" + s.AdminAddr()
+}
+
+// write stores b's readings as one record per reading: into the embedded
+// store (throttled records are dropped: the load is what matters), or
+// through the ingest API.
+func write(ctx context.Context, s *server.Server, token string, b *protocol.Batch) error {
+	if st := s.Store(); st != nil {
+		es := make([]shardstore.PutEntry, len(b.Readings))
+		for i, r := range b.Readings {
+			data, err := protocol.AppendRecord(nil, b.Gateway, []protocol.Reading{r})
+			if err != nil {
+				return err
+			}
+			es[i] = shardstore.PutEntry{PartitionKey: r.Device, Data: data}
+		}
+		_, err := st.Put(ctx, "telemetry", es)
+		return err
+	}
+	raw, err := protocol.AppendBatch(nil, b)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+s.Addr()+"/v1/ingest", bytes.NewReader(raw))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", protocol.ContentTypeBatch)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("ingest: %s", resp.Status)
+	}
+	return nil
 }
 
 // TestStreamPageLiveCloud: on a live cloud whose load is over its one
@@ -85,8 +121,9 @@ func TestStreamPageLiveCloud(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	on := liveCloud(t, autoscale.Config{Enabled: true, MaxShards: 4, Interval: 200 * time.Millisecond, Cooldown: time.Hour})
-	off := liveCloud(t, autoscale.Config{Interval: 200 * time.Millisecond})
+	on := liveCloud(t, server.StreamConfig{Shards: 1, WriteRecordsPerSec: 50,
+		Autoscale: autoscale.Config{Enabled: true, MaxShards: 4, Interval: 200 * time.Millisecond, Cooldown: time.Hour}})
+	off := liveCloud(t, server.StreamConfig{Shards: 1, WriteRecordsPerSec: 50, Autoscale: autoscale.Config{Interval: 200 * time.Millisecond}})
 
 	con := &browserConsole{}
 	browser, cancelBrowser := chromedp.NewContext(allocCtx, chromedp.WithListener(con.listen))
@@ -177,5 +214,34 @@ func TestStreamPageLiveCloud(t *testing.T) {
 		t.Errorf("autoscaler card with autoscaling off:\n%s", s)
 	}
 	shot("stream-autoscale-off.png")
+	con.check(t)
+}
+
+// TestStreamPageKafka: on the kafka backend the stream page says why the
+// topic is not repartitioned and shows its partitions' headroom, from a
+// live cloud whose uploads go to a broker.
+func TestStreamPageKafka(t *testing.T) {
+	allocCtx := chromium.Allocator(t)
+	k := testenv.StartKafka(t, testenv.KafkaOptions{})
+	url := liveCloud(t, server.StreamConfig{Backend: server.BackendKafka, Kafka: server.KafkaConfig{Brokers: []string{k.Addr}, Partitions: 3}})
+	con := &browserConsole{}
+	browser, cancelBrowser := chromedp.NewContext(allocCtx, chromedp.WithListener(con.listen))
+	defer cancelBrowser()
+	ctx, cancel := context.WithTimeout(browser, 60*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/#/stream")); err != nil {
+		t.Fatal(err)
+	}
+	chromium.Wait(t, ctx, "the partition headroom", `/headroom [0-9,.]+×/.test(document.querySelector('#partitions')?.innerText ?? '')`, 20*time.Second)
+	s := chromium.Eval[string](t, ctx, `document.querySelector('#autoscale').innerText`)
+	for _, want := range []string{"does not repartition Kafka topics", "Topic telemetry: 3 partitions", "per-partition quota", "partitions are not added"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("autoscaler card lacks %q:\n%s", want, s)
+		}
+	}
+	if strings.Contains(s, "Autoscaling is off") {
+		t.Errorf("autoscaler card on Kafka:\n%s", s)
+	}
+	chromium.Wait(t, ctx, "the estimates", `document.querySelectorAll('#estimates tr[data-engine]').length === 4`, 20*time.Second)
 	con.check(t)
 }
