@@ -26,6 +26,11 @@
 // {reason=host|unauthorized|credentials_in_url}, tributary_admin_sessions,
 // tributary_admin_sessions_evicted_total.
 //
+// Stream capacity (autoscale.go, plan.go): GET /api/v1/autoscale shows
+// each shard's utilisation against its limits and the autoscaler's
+// decisions (or, on Kafka, the partitions' headroom), GET /api/v1/plan the
+// monitor's current traffic priced on four engines (cloud/monitor/API.md).
+//
 // /healthz answers the Health document (JSON, every key snake_case), with
 // HTTP status 503 while failing; /metrics has tributary_build_info (1,
 // labels version, goversion and revision) among the others.
@@ -115,6 +120,7 @@ type Server struct {
 
 	pipe       *pipeline             // the monitor consumer (nil when off)
 	scaler     *autoscale.Scaler     // stream.autoscale (nil when off)
+	meter      *shardMeter           // the shards' loads when the autoscaler is off (nil on Kafka)
 	throughput shardstore.Throughput // the embedded store's limits, resolved
 
 	ln, kinesisLn, adminLn        net.Listener
@@ -441,6 +447,9 @@ func (s *Server) Run(ctx context.Context) error {
 	wg.Go(func() { _ = s.ingest.Run(bg) })
 	if s.scaler != nil {
 		wg.Go(func() { _ = s.scaler.Run(bg) })
+	}
+	if s.meter != nil {
+		wg.Go(func() { s.meter.run(bg) })
 	}
 	if s.pipe != nil {
 		wg.Go(func() {

@@ -2,7 +2,9 @@
 //
 //   #/                 fleet: gateways and devices
 //   #/device/{id}      live charts of a device (?window=5m|1h|24h&end=ms&at=ms&metric=)
-//   #/stream           shards, hash ranges, rates against limits, lag
+//   #/stream           shards, hash ranges, rates against limits, lag; utilisation
+//                      against the shard limits, the autoscaler's decisions,
+//                      the monthly estimate of the current traffic per engine
 //   #/alerts           anomalies, live
 import { Live } from "./api.js";
 import { h, replace } from "./dom.js";

@@ -1,19 +1,12 @@
 // The stream: its shards, how they split the hash key space, their write
-// rate against the per-shard limit, and how far the consumer lags.
+// rate against the per-shard limit, and how far the consumer lags; each
+// shard's utilisation against its limits (/api/v1/autoscale), the
+// autoscaler's decisions, and the planner's monthly estimate for the
+// current traffic on each engine (/api/v1/plan).
 import { get } from "../api.js";
 import { h, replace } from "../dom.js";
 import { fmtAgo, fmtBytes, fmtMs, fmtNum } from "../format.js";
-
-function meter(value, limit, text) {
-  const frac = limit > 0 ? value / limit : 0;
-  const bar = h("div", { class: "bar" });
-  bar.style.width = `${Math.min(100, frac * 100).toFixed(1)}%`;
-  return h("div", { class: `meter ${frac > 0.8 ? "hot" : frac > 0.5 ? "warm" : ""}`, title: `${(frac * 100).toFixed(1)}% of the limit` },
-    h("div", { class: "track" }, bar), h("span", {}, text));
-}
-
-// shortID: shardId-000000000012 → #12.
-const shortID = (id) => id.replace(/^shardId-0*(?=\d)/, "#");
+import { capacityCard, meter, planCard, shortID } from "./capacity.js";
 
 // short abbreviates a 128-bit decimal hash key.
 function short(k) {
@@ -34,15 +27,17 @@ export function streamPage(main, _params, { hook }) {
         h("thead", {}, h("tr", {}, ["Shard", "State", "Parent", "Hash range", "Share", "Records in", "Bytes in", "Consumer lag", "Last batch"].map((c) => h("th", {}, c)))),
         body)), note),
   );
+  const capacity = capacityCard(main);
+  const estimate = planCard(main);
 
   async function refresh() {
-    try {
-      const s = await get("stream");
-      render(s);
-      hook.ready = true;
-    } catch (err) {
-      replace(note, h("span", { class: "error" }, `Cannot load the stream: ${err.message}`));
-    }
+    const [s, a, p] = await Promise.allSettled([get("stream"), get("autoscale"), get("plan")]);
+    if (s.status === "fulfilled") render(s.value);
+    else replace(note, h("span", { class: "error" }, `Cannot load the stream: ${s.reason.message}`));
+    const closed = new Set(s.status === "fulfilled" ? s.value.shards.filter((x) => x.listed && !x.open).map((x) => x.id) : []);
+    capacity.render(a.status === "fulfilled" ? a.value : null, a.reason, closed);
+    estimate.render(p.status === "fulfilled" ? p.value : null, p.reason);
+    hook.ready = s.status === "fulfilled";
   }
 
   function render(s) {
