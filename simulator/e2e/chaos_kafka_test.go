@@ -92,14 +92,20 @@ ingest:
 	// before a SIGKILL but did not answer would be appended again when the
 	// producer retries it: a duplicate of the test broker's making, which a
 	// real broker (it rebuilds that state from its log) does not make.
-	// cloud/kafkabackend's TestBrokerKilledMidWrite covers the SIGKILL in the middle
-	// of writes, and says which entries kfake duplicates there.
+	// cloud/kafkabackend's TestBrokerKilledMidWrite covers the SIGKILL in
+	// the middle of writes, and says which entries kfake duplicates there.
 	down("kill -9 kafka broker", func() {
 		link.cut()
 		metrics := "http://" + cloud.adminAddr + "/metrics"
+		idle := 0 // consecutive looks: a request read just before the cut shows on the next
 		testenv.WaitFor(t, "the cloud idle towards the broker (no ingest request, no buffered record)", 30*time.Second, func() bool {
-			return metricValue(metrics, "tributary_ingest_requests_in_flight") == 0 &&
-				metricValue(metrics, "tributary_kafka_buffered_records") == 0
+			if metricValue(metrics, "tributary_ingest_requests_in_flight") == 0 &&
+				metricValue(metrics, "tributary_kafka_buffered_records") == 0 {
+				idle++
+			} else {
+				idle = 0
+			}
+			return idle >= 2
 		})
 		k.Kill9()
 	}, func() { k.Start(); link.restore() }, time.Second)
