@@ -57,3 +57,15 @@ type Scanner interface {
 	// in [from, to), in no particular order across shards.
 	Scan(ctx context.Context, stream string, from, to time.Time, fn func(data []byte) error) error
 }
+
+// Settler is implemented by backends whose writes go on after Put has
+// reported them as ErrOutcomeUnknown (a Kafka producer keeps retrying
+// them). With a Scanner too, the ingest reads the stream back before it
+// writes a resend of such readings, and acknowledges those it finds
+// instead of writing them twice (see the package documentation).
+type Settler interface {
+	// Settle returns nil once every entry that a Put reported as unknown
+	// before the call has resolved: it is in the stream, or it never will
+	// be. Otherwise it returns an error when ctx ends.
+	Settle(ctx context.Context) error
+}

@@ -126,6 +126,27 @@
 // they are resent. Consumers can deduplicate by the natural key (device,
 // name, time) in any case.
 //
+// A backend whose writes go on after Put reported them unknown (Settler:
+// the Kafka producer keeps retrying them) would land them beside their
+// resend: the gateway resends after its 503, often as a batch re-cut to
+// another range, whose records then differ from those still in flight.
+// So when a batch carries seqs still pending and the backend is a Settler
+// and a Scanner, the ingest (under the batch's (gateway, epoch) lock, one
+// such recovery at a time) first waits for the backend to settle, then
+// reads the stream back from that key's oldest pending mark to now
+// (reading at most 200,000 records), acknowledges the pending readings it
+// finds without writing them again (counted in recovered_readings_total)
+// and writes the rest, now known not to be in the stream
+// (tributary_ingest_live_recoveries_total counts these recoveries). The
+// wait and the reading share one Options.PutTimeout; a backend that has
+// not settled by then, or a stream that cannot be read, is answered 503
+// (live_recovery_failures_total): an unknown outcome is never
+// acknowledged, and the gateway retries later. Past the 200,000 records,
+// the readings not found are written again and count as possible
+// duplicates. The memory is that of the batch (the natural keys of its
+// pending readings). The embedded store and Kinesis are no Settlers: for
+// them nothing of this changes.
+//
 // Outcomes that are known are exact: when some records are written and
 // others are throttled or refused, the written seqs are acknowledged
 // (unless that would fragment the set past MaxSpans; then they stay
@@ -146,5 +167,7 @@
 // readings_total, duplicate_readings_total, duplicate_batches_total,
 // backend_put_seconds, throttled_records_total,
 // possible_duplicate_readings_total, uncertain_readings,
+// recovered_readings_total, live_recoveries_total,
+// live_recovery_failures_total,
 // forgotten_ranges_total, expired_epochs_total.
 package ingest

@@ -120,13 +120,18 @@ type Ingest struct {
 	// the stream at start among the records written just before the last
 	// stop (see recoverPending); read-only after New.
 	recovered map[string]map[protocol.Key]struct{}
-	limitLog  logLimiter
-	gwSlots   gatewaySlots
-	busyLog   loglimit.Keyed // by gateway (authenticated, so bounded by the tokens)
-	capLog    loglimit.Keyed // by gateway
-	caps      *seriesCaps
-	closeOnce sync.Once
-	closeErr  error
+	// scanner and settler are the Backend's, when it implements them;
+	// recoverSlot lets one live recovery run at a time (recoverLive).
+	scanner     Scanner
+	settler     Settler
+	recoverSlot chan struct{}
+	limitLog    logLimiter
+	gwSlots     gatewaySlots
+	busyLog     loglimit.Keyed // by gateway (authenticated, so bounded by the tokens)
+	capLog      loglimit.Keyed // by gateway
+	caps        *seriesCaps
+	closeOnce   sync.Once
+	closeErr    error
 }
 
 var _ http.Handler = (*Ingest)(nil)
@@ -189,7 +194,11 @@ func New(ctx context.Context, opts Options) (*Ingest, error) {
 		locks: keyLocks{m: map[ackKey]*keyLock{}},
 		slots: make(chan struct{}, opts.MaxInFlight),
 		zdec:  zdec,
+
+		recoverSlot: make(chan struct{}, 1),
 	}
+	in.scanner, _ = opts.Backend.(Scanner)
+	in.settler, _ = opts.Backend.(Settler)
 	in.m = newMetrics(in)
 	caps, bad, err := openSeriesCaps(acks, opts.MaxDevicesPerGateway, opts.MaxSeriesPerGateway)
 	if err != nil {
@@ -252,39 +261,33 @@ func (in *Ingest) recoverPending(ctx context.Context) error {
 		return fmt.Errorf("ingest: ack log: %w", err)
 	}
 	in.uncertain.Store(int64(total))
-	sc, ok := in.opts.Backend.(Scanner)
-	if total == 0 || !ok || from == 0 {
+	sc := in.scanner
+	if total == 0 || sc == nil || from == 0 {
 		if total > 0 {
 			in.log.Warn("the stream backend cannot be read back: pending readings will be written again if resent, and may appear twice")
 		}
 		return nil
 	}
 	in.recovered = map[string]map[protocol.Key]struct{}{}
-	n, records := 0, 0
+	n := 0
 	start, to := time.UnixMilli(from).Add(-time.Second), in.opts.Now().Add(time.Second)
 	sctx, cancel := context.WithTimeout(ctx, in.opts.PutTimeout)
 	defer cancel()
 	errFull := errors.New("full")
-	err = sc.Scan(sctx, in.opts.Stream, start, to, func(data []byte) error {
-		records++
-		rec, err := protocol.DecodeRecord(data)
-		if err != nil || !gateways[rec.Gateway] {
-			return nil
-		}
-		m := in.recovered[rec.Gateway]
-		if m == nil {
-			m = map[protocol.Key]struct{}{}
-			in.recovered[rec.Gateway] = m
-		}
-		for i := range rec.Readings {
+	records, err := scanReadings(sctx, sc, in.opts.Stream, start, to, 0, func(gw string) bool { return gateways[gw] },
+		func(gw string, r *protocol.Reading) error {
 			if n >= maxRecovered {
 				return errFull
 			}
-			m[rec.Readings[i].Key()] = struct{}{}
+			m := in.recovered[gw]
+			if m == nil {
+				m = map[protocol.Key]struct{}{}
+				in.recovered[gw] = m
+			}
+			m[r.Key()] = struct{}{}
 			n++
-		}
-		return nil
-	})
+			return nil
+		})
 	switch {
 	case ctx.Err() != nil:
 		return fmt.Errorf("ingest: reading the stream's tail back: %w", ctx.Err())
@@ -297,11 +300,41 @@ func (in *Ingest) recoverPending(ctx context.Context) error {
 	return nil
 }
 
-// settleRecovered acknowledges, among fresh seqs that an earlier run left
-// pending, those whose readings recoverPending found in the stream, and
+// errScanFull stops scanReadings at its bound of records.
+var errScanFull = errors.New("ingest: too many records to read back")
+
+// scanReadings reads back the records of stream that arrived in [from,
+// to) and calls fn with each reading of the records of the gateways keep
+// accepts; it returns how many records it read. With maxRecords > 0 it
+// stops with errScanFull after that many. Records that do not decode are
+// skipped (they are not the ingest's). recoverPending (at start) and
+// recoverLive share it.
+func scanReadings(ctx context.Context, sc Scanner, stream string, from, to time.Time, maxRecords int,
+	keep func(gateway string) bool, fn func(gateway string, r *protocol.Reading) error) (int, error) {
+	records := 0
+	err := sc.Scan(ctx, stream, from, to, func(data []byte) error {
+		if maxRecords > 0 && records >= maxRecords {
+			return errScanFull
+		}
+		records++
+		rec, err := protocol.DecodeRecord(data)
+		if err != nil || !keep(rec.Gateway) {
+			return nil
+		}
+		for i := range rec.Readings {
+			if err := fn(rec.Gateway, &rec.Readings[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return records, err
+}
+
+// settleFound acknowledges, among fresh seqs that an earlier write left
+// pending, those whose readings are in keys (found in the stream), and
 // returns the seqs still to write and how many were settled.
-func (in *Ingest) settleRecovered(b *protocol.Batch, st *ackState, fresh spans) (spans, int) {
-	keys := in.recovered[b.Gateway]
+func settleFound(b *protocol.Batch, st *ackState, fresh spans, keys map[protocol.Key]struct{}) (spans, int) {
 	if len(keys) == 0 {
 		return fresh, 0
 	}

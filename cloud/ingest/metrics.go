@@ -7,25 +7,27 @@ import (
 )
 
 type metrics struct {
-	requests         *prometheus.CounterVec
-	requestSeconds   prometheus.Histogram
-	inFlight         prometheus.Gauge
-	busy             prometheus.Counter
-	gatewayBusy      *prometheus.CounterVec
-	slowBodies       prometheus.Counter
-	capped           *prometheus.CounterVec
-	trackedSeries    prometheus.GaugeFunc
-	bytes            *prometheus.CounterVec
-	readings         prometheus.Counter
-	duplicates       prometheus.Counter
-	duplicateBatches prometheus.Counter
-	putSeconds       prometheus.Histogram
-	throttledEntries prometheus.Counter
-	rewritten        prometheus.Counter
-	recovered        prometheus.Counter
-	forgottenSpans   prometheus.Counter
-	expired          prometheus.Counter
-	uncertain        prometheus.GaugeFunc
+	requests             *prometheus.CounterVec
+	requestSeconds       prometheus.Histogram
+	inFlight             prometheus.Gauge
+	busy                 prometheus.Counter
+	gatewayBusy          *prometheus.CounterVec
+	slowBodies           prometheus.Counter
+	capped               *prometheus.CounterVec
+	trackedSeries        prometheus.GaugeFunc
+	bytes                *prometheus.CounterVec
+	readings             prometheus.Counter
+	duplicates           prometheus.Counter
+	duplicateBatches     prometheus.Counter
+	putSeconds           prometheus.Histogram
+	throttledEntries     prometheus.Counter
+	rewritten            prometheus.Counter
+	recovered            prometheus.Counter
+	liveRecoveries       prometheus.Counter
+	liveRecoveryFailures prometheus.Counter
+	forgottenSpans       prometheus.Counter
+	expired              prometheus.Counter
+	uncertain            prometheus.GaugeFunc
 }
 
 func newMetrics(in *Ingest) *metrics {
@@ -61,7 +63,11 @@ func newMetrics(in *Ingest) *metrics {
 		rewritten: c("possible_duplicate_readings_total",
 			"Readings written again after an earlier write of them had an unknown outcome (crash, backend failure): they may be in the stream twice."),
 		recovered: c("recovered_readings_total",
-			"Readings whose write had an unknown outcome, found in the stream after a restart and acknowledged without writing them again."),
+			"Readings whose write had an unknown outcome, found in the stream (after a restart, or read back once the backend settled) and acknowledged without writing them again."),
+		liveRecoveries: c("live_recoveries_total",
+			"Resends of readings whose write had an unknown outcome that made the ingest wait for the backend to settle and read the stream back (Kafka)."),
+		liveRecoveryFailures: c("live_recovery_failures_total",
+			"Live recoveries answered 503: the backend did not settle within put_timeout, or the stream could not be read back."),
 		forgottenSpans: c("forgotten_ranges_total", "Acknowledged seq ranges forgotten because one epoch had more than max_ranges."),
 		expired:        c("expired_epochs_total", "Per-(gateway, epoch) acknowledgement states forgotten after epoch_ttl idle."),
 		uncertain: prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "uncertain_readings",
@@ -73,7 +79,7 @@ func newMetrics(in *Ingest) *metrics {
 func (m *metrics) register(r prometheus.Registerer) error {
 	var errs []error
 	for _, c := range []prometheus.Collector{m.requests, m.requestSeconds, m.inFlight, m.busy, m.gatewayBusy, m.slowBodies, m.capped, m.trackedSeries, m.bytes, m.readings,
-		m.duplicates, m.duplicateBatches, m.putSeconds, m.throttledEntries, m.rewritten, m.recovered, m.forgottenSpans, m.expired, m.uncertain} {
+		m.duplicates, m.duplicateBatches, m.putSeconds, m.throttledEntries, m.rewritten, m.recovered, m.liveRecoveries, m.liveRecoveryFailures, m.forgottenSpans, m.expired, m.uncertain} {
 		errs = append(errs, r.Register(c))
 	}
 	return errors.Join(errs...)

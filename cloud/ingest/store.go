@@ -27,7 +27,7 @@ func (in *Ingest) store(ctx context.Context, b *protocol.Batch, log *slog.Logger
 	}
 	defer release()
 
-	if herr := op.load(); herr != nil {
+	if herr := op.load(ctx); herr != nil {
 		return nil, herr
 	}
 	if herr := op.applyCaps(); herr != nil {
@@ -67,13 +67,14 @@ type storeOp struct {
 	st      ackState
 	fresh   spans  // seqs to write
 	again   spans  // fresh seqs an earlier write left pending: they may be in the stream already
-	settled int    // pending seqs found in the stream by recoverPending, acknowledged without writing
+	settled int    // pending seqs found in the stream (recoverPending, recoverLive), acknowledged without writing
 	before  uint64 // pending seqs counted in Ingest.uncertain for this key
 }
 
 // load reads the ack state and finds the fresh seqs: those neither
-// acknowledged before nor found in the stream after a crash.
-func (op *storeOp) load() *httpError {
+// acknowledged before nor found in the stream after a crash or an unknown
+// outcome (recoverLive).
+func (op *storeOp) load(ctx context.Context) *httpError {
 	in, b := op.in, op.b
 	st, err := in.acks.load(op.k)
 	if err != nil {
@@ -83,11 +84,14 @@ func (op *storeOp) load() *httpError {
 	op.st = st
 	op.before = st.pending.count()
 	fresh := st.acked.missing(op.resp.First, op.resp.Last)
-	op.fresh, op.settled = in.settleRecovered(b, &op.st, fresh)
+	op.fresh, op.settled = settleFound(b, &op.st, fresh, in.recovered[b.Gateway])
 	if op.settled > 0 {
 		in.m.recovered.Add(float64(op.settled))
 		op.log.Info("readings left pending by the last run were found in the stream: acknowledged, not written again",
 			"epoch", b.Epoch, "readings", op.settled)
+	}
+	if herr := op.recoverLive(ctx); herr != nil {
+		return herr
 	}
 	op.again = intersectAll(op.st.pending, op.fresh)
 	op.resp.Duplicates = len(b.Readings) - int(op.fresh.count())

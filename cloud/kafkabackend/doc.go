@@ -1,6 +1,6 @@
 // Package kafkabackend writes stream records to Apache Kafka or Amazon MSK
 // with franz-go, and reads a time range of them back: it implements
-// ingest.Backend and ingest.Scanner.
+// ingest.Backend, ingest.Scanner and ingest.Settler.
 //
 // # API
 //
@@ -10,6 +10,8 @@
 //	res, err := b.Put(ctx, "telemetry", entries) // ingest.Backend; Result.ShardID is
 //	                                          // the partition ("3"), SequenceNumber the offset
 //	err = b.Scan(ctx, "telemetry", from, to, fn) // ingest.Scanner
+//	err = b.Settle(ctx)                       // ingest.Settler: wait for the
+//	                                          // records reported unknown
 //	opts, err := cfg.ClientOpts(ctx)          // connection options (brokers, TLS,
 //	                                          // SASL, client id) for other clients,
 //	                                          // e.g. a consumer group
@@ -59,7 +61,11 @@
 //     A later Put of the identical record (same topic, key and value: the
 //     gateway's resend of the same batch) waits for that copy instead of
 //     producing a second one; and once that copy is acknowledged, a resend
-//     within Config.RememberLate (10m) is acknowledged with it. So a broker
+//     within Config.RememberLate (10m) is acknowledged with it. A resend
+//     whose record differs (the gateway re-cut its batch) is not matched
+//     here: Settle returns once every record a Put reported unknown has
+//     resolved (ingest.Settler), and the ingest then reads the topic back
+//     (Scan) and writes only the readings that are not there. So a broker
 //     outage longer than the timeouts does not duplicate records when it
 //     ends.
 //   - any other Err: not written and retrying will not help (a record over

@@ -246,12 +246,20 @@ func TestLateAckRemembered(t *testing.T) {
 			t.Fatalf("entry %d: %v, want ErrOutcomeUnknown", i, r.Err)
 		}
 	}
-	// The producer keeps retrying; once the broker answers, it is
-	// acknowledged, after Put gave up.
+	// The producer keeps retrying: Settle cannot return while the broker
+	// times out, and returns once it answers (after Put gave up).
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	err := b.Settle(ctx)
+	cancel()
+	if !errors.Is(err, ingest.ErrOutcomeUnknown) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Settle while the broker times out: %v, want ErrOutcomeUnknown and the deadline", err)
+	}
 	k.ClearFaults()
-	testenv.WaitFor(t, "the producer to finish the records", 20*time.Second, func() bool {
-		return b.Client().BufferedProduceRecords() == 0
-	})
+	ctx, cancel = context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := b.Settle(ctx); err != nil {
+		t.Fatalf("Settle after the fault: %v", err)
+	}
 	for i, r := range putWithin(t, b, 5*time.Second, es) {
 		if r.Err != nil || r.ShardID == "" {
 			t.Errorf("resent entry %d: %+v", i, r)

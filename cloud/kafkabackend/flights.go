@@ -57,10 +57,39 @@ type flights struct {
 	lateOrder []flightKey // oldest first, for eviction
 	max       int
 	ttl       time.Duration
+	// unresolved are the flights a Put reported unknown that the producer
+	// still holds (bounded by its buffer): what Settle waits for.
+	unresolved map[*flight]struct{}
 }
 
 func (fs *flights) init(max int, ttl time.Duration) {
 	fs.flying, fs.late, fs.max, fs.ttl = make(map[flightKey]*flight), make(map[flightKey]late), max, ttl
+	fs.unresolved = make(map[*flight]struct{})
+}
+
+// Settle returns once every record that a Put reported as unknown before
+// the call has resolved inside the producer (acknowledged by the broker,
+// or failed), or with ctx's error wrapping ingest.ErrOutcomeUnknown
+// (ingest.Settler). After it, reading the topic back (Scan) tells exactly
+// which of them were written: the ingest does so before it writes a resend
+// of readings whose first write had an unknown outcome.
+func (b *Backend) Settle(ctx context.Context) error {
+	fs := &b.flights
+	fs.mu.Lock()
+	waits := make([]chan struct{}, 0, len(fs.unresolved))
+	for f := range fs.unresolved {
+		waits = append(waits, f.done)
+	}
+	fs.mu.Unlock()
+	for i, done := range waits {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return fmt.Errorf("kafkabackend: %d of %d records reported unknown are still unacknowledged: %w: %w",
+				len(waits)-i, len(waits), ingest.ErrOutcomeUnknown, ctx.Err())
+		}
+	}
+	return nil
 }
 
 // produce hands e to the producer, or returns the flight of an identical
@@ -93,6 +122,7 @@ func (b *Backend) produce(ctx context.Context, topic string, e *ingest.Entry) *f
 		f.rec, f.err = r, err
 		delete(fs.flying, k)
 		if f.abandoned {
+			delete(fs.unresolved, f)
 			b.m.late.Inc()
 			if err == nil {
 				fs.remember(k, late{partition: r.Partition, offset: r.Offset, at: time.Now()})
@@ -128,6 +158,7 @@ func (b *Backend) settle(f *flight, timeout <-chan struct{}) ingest.Result {
 		case <-f.done:
 		default:
 			f.abandoned = true
+			b.flights.unresolved[f] = struct{}{}
 			b.flights.mu.Unlock()
 			return ingest.Result{Err: fmt.Errorf("%w: kafkabackend: sent to the broker and not acknowledged by the deadline (the producer keeps retrying it)", ingest.ErrOutcomeUnknown)}
 		}

@@ -15,6 +15,7 @@ import (
 var (
 	_ ingest.Backend = (*Backend)(nil)
 	_ ingest.Scanner = (*Backend)(nil)
+	_ ingest.Settler = (*Backend)(nil)
 )
 
 // MaxRecordBytes bounds an entry's key plus value: Kafka's default

@@ -147,8 +147,8 @@ func throttleWait(cfg Config) time.Duration {
 	return ingest.DefaultThrottleWait
 }
 
-// KafkaBackend adapts cloud/kafkabackend to ingest.Backend and
-// ingest.Scanner, bounding each Put by Timeout (the ingest's throttle
+// KafkaBackend adapts cloud/kafkabackend to ingest.Backend,
+// ingest.Scanner and ingest.Settler, bounding each Put by Timeout (the ingest's throttle
 // wait): what the brokers did not acknowledge by then is reported as
 // throttled (not written) or unknown (sent, not answered).
 type KafkaBackend struct {
@@ -159,6 +159,7 @@ type KafkaBackend struct {
 var (
 	_ ingest.Backend = KafkaBackend{}
 	_ ingest.Scanner = KafkaBackend{}
+	_ ingest.Settler = KafkaBackend{}
 )
 
 // Put writes entries with kafkabackend.Backend.Put.
@@ -175,3 +176,7 @@ func (b KafkaBackend) Put(ctx context.Context, topic string, entries []ingest.En
 func (b KafkaBackend) Scan(ctx context.Context, topic string, from, to time.Time, fn func([]byte) error) error {
 	return b.Backend.Scan(ctx, topic, from, to, fn)
 }
+
+// Settle waits for the records Put reported unknown to resolve
+// (kafkabackend.Backend.Settle).
+func (b KafkaBackend) Settle(ctx context.Context) error { return b.Backend.Settle(ctx) }
