@@ -122,10 +122,9 @@ bench-load: build
 
 # chaos-kafka: the end-to-end chaos run on the kafka backend (cloud killed
 # twice, the broker killed once and down 12 s), alone. It is also part of
-# `make check` (simulator/e2e/chaos_kafka_test.go); the chaoskafka tag it
-# once needed is gone.
+# `make check` (simulator/e2e/chaos_kafka_test.go).
 chaos-kafka: deps-kcat
-	$(GO) test -race -count=1 -tags chaoskafka -run TestChaosKafka -v ./simulator/e2e/
+	$(GO) test -race -count=1 -run TestChaosKafka -v ./simulator/e2e/
 
 # bench-nab: the anomaly detectors on the Numenta Anomaly Benchmark: TestNAB
 # runs cmd/nabrun over NAB_DIR's NAB subset, scores it with NAB_DIR's
