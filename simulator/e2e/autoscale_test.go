@@ -74,6 +74,13 @@ func TestAutoscaleRamp(t *testing.T) {
 	cloud := startCloud(t, dir, "gw-ramp", "-config", cloudCfg)
 	admin := "http://" + cloud.adminAddr
 
+	// The agent uploads first in, first out (one request at a time, the
+	// backlog before fresh readings), as in TestChaosKafka: a batch the
+	// throttled stream answers with 429 is then resent before anything
+	// newer, so any disorder the verifier finds is the stream's (its
+	// splits and merges), which is what this test is about. With the
+	// default uplink, fresh readings travel beside a throttled backlog and
+	// a device's readings can land out of order on any backend.
 	agentHTTP, mqttAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
 	agentCfg := filepath.Join(dir, "agent.yaml")
 	writeFile(t, agentCfg, fmt.Sprintf(`gateway: gw-ramp
@@ -86,6 +93,8 @@ cloud:
   url: http://%s
   token: %q
   batch_age: 200ms
+  max_in_flight: 1
+  backlog_share: 1
 `, filepath.Join(dir, "agent"), agentHTTP, mqttAddr, cloud.addr, cloud.token))
 	agent := testenv.NewDaemon(t, dir, "agent", agentBin, []string{"-config", agentCfg},
 		func() bool { return httpOK("http://" + agentHTTP + "/healthz") })
