@@ -202,8 +202,14 @@ func New(cfg Config, opts Options) (*Dispatcher, error) {
 
 // Send logs a and queues it for the stream and the webhook; it never
 // blocks.
-func (d *Dispatcher) Send(a anomaly.Alert) {
-	d.log.Warn("anomaly", "event", a.Event.String(), "id", a.ID, "device", a.Device, "metric", a.Metric, "kind", a.Kind.String(),
+func (d *Dispatcher) Send(a anomaly.Alert) { d.send(a, false) }
+
+// SendSilenced is Send for an alert an operator silenced (the
+// dashboard's silences): logged and streamed, not sent to the webhook.
+func (d *Dispatcher) SendSilenced(a anomaly.Alert) { d.send(a, true) }
+
+func (d *Dispatcher) send(a anomaly.Alert, silenced bool) {
+	d.log.Warn("anomaly", "silenced", silenced, "event", a.Event.String(), "id", a.ID, "device", a.Device, "metric", a.Metric, "kind", a.Kind.String(),
 		"score", strconv.FormatFloat(a.Score, 'f', 3, 64), "peak", strconv.FormatFloat(a.Peak, 'f', 3, 64), "value", a.Value, "time", a.Time)
 	d.sent.WithLabelValues("log").Inc()
 	d.mu.Lock()
@@ -216,7 +222,7 @@ func (d *Dispatcher) Send(a anomaly.Alert) {
 			d.drop("stream", &d.stats.StreamDropped)
 		}
 	}
-	if d.hook != nil {
+	if d.hook != nil && !silenced {
 		select {
 		case d.hook <- a:
 		default:
