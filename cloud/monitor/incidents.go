@@ -103,6 +103,9 @@ func (m *Monitor) incident(id string) (Incident, bool) {
 func (m *Monitor) handleIncidents(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/incidents", m.serveIncidents)
 	if m.opt.Notes == nil {
+		mux.HandleFunc("GET /api/v1/silences", func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, map[string]any{"silences": []Silence{}})
+		})
 		return
 	}
 	mux.HandleFunc("POST /api/v1/incidents/{id}/ack", func(w http.ResponseWriter, r *http.Request) {

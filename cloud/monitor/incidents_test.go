@@ -176,4 +176,10 @@ func TestNoNotesNoWrites(t *testing.T) {
 	if code, _ := do(t, h, "POST", "/api/v1/incidents/i/ack", ""); code != 405 {
 		t.Errorf("ack without notes: %d, want 405", code)
 	}
+	if code, _ := do(t, h, "POST", "/api/v1/silences", `{"device":"d","duration":"1h"}`); code != 405 {
+		t.Errorf("silence without notes: %d, want 405", code)
+	}
+	if code, body := do(t, h, "GET", "/api/v1/silences", ""); code != 200 || !strings.Contains(body, `"silences":[]`) {
+		t.Errorf("silences without notes: %d %s", code, body)
+	}
 }
