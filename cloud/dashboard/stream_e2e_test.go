@@ -88,6 +88,12 @@ func write(ctx context.Context, s *server.Server, token string, b *protocol.Batc
 		_, err := st.Put(ctx, "telemetry", es)
 		return err
 	}
+	return ingestBatch(ctx, s, token, b)
+}
+
+// ingestBatch posts b to the cloud's ingest API as a gateway's uplink
+// does.
+func ingestBatch(ctx context.Context, s *server.Server, token string, b *protocol.Batch) error {
 	raw, err := protocol.AppendBatch(nil, b)
 	if err != nil {
 		return err

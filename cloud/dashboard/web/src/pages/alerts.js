@@ -83,7 +83,7 @@ export function alertsPage(main, params, { live, hook }) {
           h("select", { "aria-label": "Kind", onchange: (e) => { filter.kind = e.target.value; render(); } },
             h("option", { value: "" }, "all kinds"), kinds.map((k) => h("option", { value: k }, k.replace("_", " ")))))),
       h("table", { class: "grid", id: "alerts" },
-        h("thead", {}, h("tr", {}, ["Time", "Device", "Metric", "Kind", "Score", "Value", ""].map((c) => h("th", {}, c)))),
+        h("thead", {}, h("tr", {}, ["Time", "Device", "Metric", "Event", "Kind", "Score", "Value", ""].map((c) => h("th", {}, c)))),
         body)),
   );
 
@@ -95,11 +95,12 @@ export function alertsPage(main, params, { live, hook }) {
       h("td", { title: fmtAgo(a.time) }, fmtTime(a.time)),
       h("td", {}, deviceLink(a.device)),
       h("td", {}, a.metric),
+      h("td", {}, a.event || "–", a.silenced ? h("span", { class: "muted" }, " (silenced)") : null),
       h("td", {}, h("span", { class: `kind k-${a.kind}` }, a.kind.replace("_", " "))),
       h("td", { class: "num" }, fmtNum(a.score, 2)),
       h("td", { class: "num" }, fmtNum(a.value, 3)),
       h("td", {}, h("a", { href: chartHref(a), class: "button" }, "chart")),
-    )) : h("tr", {}, h("td", { colspan: 7, class: "empty" }, alerts.length ? "No alert matches the filter." : "No anomaly detected yet.")));
+    )) : h("tr", {}, h("td", { colspan: 8, class: "empty" }, alerts.length ? "No alert matches the filter." : "No anomaly detected yet.")));
   }
 
   get("alerts?limit=500")
@@ -109,7 +110,7 @@ export function alertsPage(main, params, { live, hook }) {
       render();
       hook.ready = true;
     })
-    .catch((err) => replace(body, h("tr", {}, h("td", { colspan: 7, class: "error" }, `Cannot load alerts: ${err.message}`))));
+    .catch((err) => replace(body, h("tr", {}, h("td", { colspan: 8, class: "error" }, `Cannot load alerts: ${err.message}`))));
 
   inc.reload();
   const off = live.on("alert", (a) => {
