@@ -1,16 +1,11 @@
 package dashboard_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"math"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -75,23 +70,7 @@ func (f *incidentFeed) send(t *testing.T, n, spike int) {
 // then set.
 func TestIncidentSpanAckResolve(t *testing.T) {
 	allocCtx := chromium.Allocator(t)
-	cfg := server.Config{Data: t.TempDir(), Listen: "127.0.0.1:0", KinesisListen: "off", Admin: server.AdminConfig{Listen: "127.0.0.1:0"}}
-	s, err := server.New(t.Context(), cfg, server.Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := s.Tokens().Issue("gw-1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	t.Cleanup(func() { stop(); wg.Wait() })
-	wg.Go(func() {
-		if err := s.Run(runCtx); err != nil {
-			t.Errorf("cloud: %v", err)
-		}
-	})
+	s, tok := startCloud(t, server.StreamConfig{})
 	admin := "http://" + s.AdminAddr()
 
 	// 600 normal points ending now, then the spike and ten normal points:
@@ -137,37 +116,9 @@ func TestIncidentSpanAckResolve(t *testing.T) {
 	}
 
 	con := &browserConsole{}
-	browser, cancelBrowser := chromedp.NewContext(allocCtx, chromedp.WithListener(con.listen))
-	defer cancelBrowser()
-	if err := chromedp.Do(browser, chromedp.EmulateViewport(chromium.Width, chromium.Height)); err != nil {
-		t.Fatalf("start %s: %v", chromium.Path, err)
-	}
-	ctx, cancel := context.WithTimeout(browser, 60*time.Second)
-	defer cancel()
-	wait := func(what, expr string) {
-		t.Helper()
-		chromium.Wait(t, ctx, what, expr, 20*time.Second)
-	}
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`document.querySelector(%q)?.innerText ?? ""`, sel)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	screenshot := func(name string) {
-		t.Helper()
-		png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		p := filepath.Join(t.ArtifactDir(), name)
-		if err := os.WriteFile(p, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("screenshot: %s", p)
-	}
+	b := openTab(t, allocCtx, con, chromium.Height, 60*time.Second)
+	ctx, wait, text := b.ctx, b.wait, b.text
+	screenshot := b.screenshot
 	item := fmt.Sprintf(`.chart-card[data-metric="temperature"] li[data-incident=%q]`, inc.ID)
 
 	// The device page: the span listed under the chart, open.
@@ -181,8 +132,21 @@ func TestIncidentSpanAckResolve(t *testing.T) {
 	if !strings.Contains(got, startText+" → now") || !strings.Contains(got, "spike") || !strings.Contains(got, "open") {
 		t.Errorf("incident entry %q: want spike, open, %s → now", got, startText)
 	}
-	if n := chromium.Eval[int](t, ctx, `window.__tributary.charts.temperature.u.hooks.drawAxes?.length ?? 0`); n == 0 {
-		t.Error("the chart has no span-drawing hook")
+	// The span is shaded on the canvas: near the plot's top (above the
+	// line), a strip of pixels inside the span is painted, one a minute
+	// before it is not (but for a grid line).
+	painted := chromium.Eval[[]int](t, ctx, fmt.Sprintf(`(() => {
+		const u = window.__tributary.charts.temperature.u, start = %d, y = Math.round(u.bbox.top + 4);
+		const strip = (t) => {
+			const x = Math.round(u.valToPos(t, 'x', true)), d = u.ctx.getImageData(x - 4, y, 9, 1).data;
+			let n = 0;
+			for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
+			return n;
+		};
+		return [strip(start + (u.scales.x.max - start) / 2), strip(start - 60)];
+	})()`, spikeAt.Unix()))
+	if len(painted) != 2 || painted[0] != 9 || painted[1] > 3 {
+		t.Errorf("painted pixels of 9 inside the span and before it: %v, want 9 and at most 3", painted)
 	}
 
 	screenshot("incident-open.png")
