@@ -40,6 +40,11 @@
 // drops it and counts it. Alerts are at most once per sink across a
 // restart: the queues are in memory.
 //
+// SendSilenced is Send for an alert whose device or metric an operator
+// silenced in the dashboard (cloud/monitor's silences): it is logged
+// (silenced=true) and written to the stream, but not posted to the
+// webhook.
+//
 // Webhook hygiene: with Config.WebhookSecret every POST carries an
 // HMAC-SHA256 signature of its timestamp and body (SignatureHeader, which
 // documents the format; VerifySignature is a reference receiver). A

@@ -6,7 +6,11 @@
 // the anomaly detectors (AddAlert). All state is in memory and bounded by
 // Options; what does not fit is dropped, counted
 // (tributary_monitor_dropped_total) and logged (once a minute per bound),
-// never queued.
+// never queued. The exception is the operators' notes (notes.go):
+// acknowledgements of incidents and silences of devices or metrics, kept
+// in a bbolt file (Options.Notes, OpenNotes; tributary-cloud's
+// dashboard.db) and bounded by MaxAcks and MaxSilences. The alerts are
+// also served grouped by incident (incidents.go, Incidents).
 package monitor
 
 import (
