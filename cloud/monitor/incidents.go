@@ -39,7 +39,8 @@ type IncidentQuery struct {
 }
 
 // Incidents returns the incidents of the kept alerts matching q, the one
-// with the newest event first.
+// with the newest event first. Alerts without an incident id (added by
+// callers that set none) are left out.
 func (m *Monitor) Incidents(q IncidentQuery) []Incident {
 	if q.Limit <= 0 {
 		q.Limit = 100
@@ -49,7 +50,7 @@ func (m *Monitor) Incidents(q IncidentQuery) []Incident {
 	var order []*Incident // by newest event, oldest first
 	for i := 0; i < m.alerts.len(); i++ {
 		a := m.alerts.at(i)
-		if q.Device != "" && a.Device != q.Device || q.Metric != "" && a.Metric != q.Metric {
+		if a.Incident == "" || q.Device != "" && a.Device != q.Device || q.Metric != "" && a.Metric != q.Metric {
 			continue
 		}
 		in := byID[a.Incident]

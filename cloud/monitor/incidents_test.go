@@ -79,6 +79,7 @@ func TestIncidentsGroupedAckedAndSilenced(t *testing.T) {
 	if res := incidents(t, h, "?state=resolved&device=dev-a&metric=temp"); len(res) != 1 || res[0].ID != "inc1" {
 		t.Errorf("state=resolved&device=dev-a: %+v", res)
 	}
+	m.AddAlert(anomaly.Alert{Device: "dev-c", Metric: "x", Time: t0}) // no incident id: not an incident
 	if got := incidents(t, h, "?device=dev-c"); len(got) != 0 {
 		t.Errorf("device=dev-c: %+v", got)
 	}

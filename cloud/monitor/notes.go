@@ -137,7 +137,9 @@ func (n *Notes) Ack(incident string) (Ack, error) {
 	if err != nil {
 		return Ack{}, fmt.Errorf("monitor: ack: %w", err)
 	}
-	delete(n.acks, evict)
+	if evict != "" {
+		delete(n.acks, evict)
+	}
 	n.acks[incident] = a
 	return a, nil
 }

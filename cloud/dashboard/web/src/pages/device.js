@@ -116,15 +116,17 @@ export function devicePage(main, params, { live, hook }) {
     }
   }
 
+  // spansOf: the metric's incidents and the device-wide ones (missing
+  // data of all its series, metric "").
   function spansOf(metric) {
-    return incidents.filter((i) => i.metric === metric).map(span);
+    return incidents.filter((i) => i.metric === metric || i.metric === "").map(span);
   }
 
   // renderIncidents lists each chart's incidents under it (the shaded
   // spans' key) and redraws the charts.
   function renderIncidents() {
     for (const [name, c] of charts) {
-      const mine = incidents.filter((i) => i.metric === name);
+      const mine = incidents.filter((i) => i.metric === name || i.metric === "");
       replace(c.list, mine.map((i) => h("li", { class: `incident ${i.state}`, dataset: { incident: i.id, state: i.state } },
         stateLabel(i), " ", h("span", { class: `kind k-${i.kind}` }, i.kind.replace("_", " ")), " ",
         h("span", { class: "span", dataset: { role: "span" } }, fmtSpan(i)), " ",
