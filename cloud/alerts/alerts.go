@@ -40,6 +40,11 @@
 // drops it and counts it. Alerts are at most once per sink across a
 // restart: the queues are in memory.
 //
+// SendSilenced is Send for an alert whose device or metric an operator
+// silenced in the dashboard (cloud/monitor's silences): it is logged
+// (silenced=true) and written to the stream, but not posted to the
+// webhook.
+//
 // Webhook hygiene: with Config.WebhookSecret every POST carries an
 // HMAC-SHA256 signature of its timestamp and body (SignatureHeader, which
 // documents the format; VerifySignature is a reference receiver). A
@@ -202,8 +207,14 @@ func New(cfg Config, opts Options) (*Dispatcher, error) {
 
 // Send logs a and queues it for the stream and the webhook; it never
 // blocks.
-func (d *Dispatcher) Send(a anomaly.Alert) {
-	d.log.Warn("anomaly", "event", a.Event.String(), "id", a.ID, "device", a.Device, "metric", a.Metric, "kind", a.Kind.String(),
+func (d *Dispatcher) Send(a anomaly.Alert) { d.send(a, false) }
+
+// SendSilenced is Send for an alert an operator silenced (the
+// dashboard's silences): logged and streamed, not sent to the webhook.
+func (d *Dispatcher) SendSilenced(a anomaly.Alert) { d.send(a, true) }
+
+func (d *Dispatcher) send(a anomaly.Alert, silenced bool) {
+	d.log.Warn("anomaly", "silenced", silenced, "event", a.Event.String(), "id", a.ID, "device", a.Device, "metric", a.Metric, "kind", a.Kind.String(),
 		"score", strconv.FormatFloat(a.Score, 'f', 3, 64), "peak", strconv.FormatFloat(a.Peak, 'f', 3, 64), "value", a.Value, "time", a.Time)
 	d.sent.WithLabelValues("log").Inc()
 	d.mu.Lock()
@@ -216,7 +227,7 @@ func (d *Dispatcher) Send(a anomaly.Alert) {
 			d.drop("stream", &d.stats.StreamDropped)
 		}
 	}
-	if d.hook != nil {
+	if d.hook != nil && !silenced {
 		select {
 		case d.hook <- a:
 		default:

@@ -192,3 +192,34 @@ func TestConfigValidate(t *testing.T) {
 		t.Error("a stream without a backend was accepted")
 	}
 }
+
+// A silenced alert is streamed but not posted to the webhook.
+func TestSendSilencedSkipsWebhook(t *testing.T) {
+	var mu sync.Mutex
+	var hooked []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var a anomaly.Alert
+		b, _ := io.ReadAll(r.Body)
+		json.Unmarshal(b, &a)
+		mu.Lock()
+		hooked = append(hooked, a.Device)
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	b := &storeBackend{st: openStore(t)}
+	d := runDispatcher(t, alerts.Config{WebhookURL: srv.URL, Stream: "alerts"}, alerts.Options{Backend: b})
+	d.SendSilenced(alert("quiet", 1))
+	d.Send(alert("loud", 2))
+	eventually(t, "both streamed, one posted", func() bool {
+		s := d.Stats()
+		return s.StreamSent == 2 && s.WebhookSent == 1
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if len(hooked) != 1 || hooked[0] != "loud" {
+		t.Errorf("webhook got %v, want only loud", hooked)
+	}
+	if s := d.Stats(); s.Received != 2 || s.WebhookDropped != 0 {
+		t.Errorf("stats %+v", s)
+	}
+}

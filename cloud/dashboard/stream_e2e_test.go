@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -31,23 +29,10 @@ import (
 // store, or on Kafka through the ingest API. It returns the admin URL.
 func liveCloud(t *testing.T, stream server.StreamConfig) string {
 	t.Helper()
-	cfg := server.Config{Data: t.TempDir(), Listen: "127.0.0.1:0", KinesisListen: "off", Admin: server.AdminConfig{Listen: "127.0.0.1:0"}, Stream: stream}
-	s, err := server.New(t.Context(), cfg, server.Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := s.Tokens().Issue("gw-1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, tok := startCloud(t, stream)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	t.Cleanup(func() { cancel(); wg.Wait() })
-	wg.Go(func() {
-		if err := s.Run(ctx); err != nil {
-			t.Errorf("cloud: %v", err)
-		}
-	})
+	t.Cleanup(func() { cancel(); wg.Wait() }) // before the cloud stops
 	wg.Go(func() {
 		tk := time.NewTicker(20 * time.Millisecond)
 		defer tk.Stop()
@@ -72,6 +57,31 @@ func liveCloud(t *testing.T, stream server.StreamConfig) string {
 	return "http://" + s.AdminAddr()
 }
 
+// startCloud runs a tributary-cloud (data folder and ports of its own,
+// the admin listener on loopback without sign-in) until the test ends,
+// and returns it with an ingest token of gateway gw-1.
+func startCloud(t *testing.T, stream server.StreamConfig) (*server.Server, string) {
+	t.Helper()
+	cfg := server.Config{Data: t.TempDir(), Listen: "127.0.0.1:0", KinesisListen: "off", Admin: server.AdminConfig{Listen: "127.0.0.1:0"}, Stream: stream}
+	s, err := server.New(t.Context(), cfg, server.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := s.Tokens().Issue("gw-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	wg.Go(func() {
+		if err := s.Run(ctx); err != nil {
+			t.Errorf("cloud: %v", err)
+		}
+	})
+	return s, tok
+}
+
 // write stores b's readings as one record per reading: into the embedded
 // store (throttled records are dropped: the load is what matters), or
 // through the ingest API.
@@ -88,6 +98,12 @@ func write(ctx context.Context, s *server.Server, token string, b *protocol.Batc
 		_, err := st.Put(ctx, "telemetry", es)
 		return err
 	}
+	return ingestBatch(ctx, s, token, b)
+}
+
+// ingestBatch posts b to the cloud's ingest API as a gateway's uplink
+// does.
+func ingestBatch(ctx context.Context, s *server.Server, token string, b *protocol.Batch) error {
 	raw, err := protocol.AppendBatch(nil, b)
 	if err != nil {
 		return err
@@ -126,21 +142,8 @@ func TestStreamPageLiveCloud(t *testing.T) {
 	off := liveCloud(t, server.StreamConfig{Shards: 1, WriteRecordsPerSec: 50, Autoscale: autoscale.Config{Interval: 200 * time.Millisecond}})
 
 	con := &browserConsole{}
-	browser, cancelBrowser := chromedp.NewContext(allocCtx, chromedp.WithListener(con.listen))
-	defer cancelBrowser()
-	if err := chromedp.Do(browser, chromedp.EmulateViewport(chromium.Width, 2*chromium.Height)); err != nil {
-		t.Fatalf("start %s: %v", chromium.Path, err)
-	}
-	ctx, cancel := context.WithTimeout(browser, 60*time.Second)
-	defer cancel()
-	wait := func(what, expr string) {
-		t.Helper()
-		chromium.Wait(t, ctx, what, expr, 20*time.Second)
-	}
-	text := func(sel string) string {
-		t.Helper()
-		return chromium.Eval[string](t, ctx, fmt.Sprintf(`document.querySelector(%q)?.innerText ?? ""`, sel))
-	}
+	b := openTab(t, allocCtx, con, 2*chromium.Height, 60*time.Second)
+	ctx, wait, text := b.ctx, b.wait, b.text
 
 	if err := chromedp.Do(ctx, chromedp.Navigate(on+"/#/stream")); err != nil {
 		t.Fatal(err)
@@ -191,18 +194,7 @@ func TestStreamPageLiveCloud(t *testing.T) {
 		t.Errorf("the plan's traffic line:\n%s", p)
 	}
 
-	shot := func(name string) {
-		t.Helper()
-		png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		p := filepath.Join(t.ArtifactDir(), name)
-		if err := os.WriteFile(p, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("screenshot: %s", p)
-	}
+	shot := b.screenshot
 	shot("stream-autoscaled.png")
 
 	if err := chromedp.Do(ctx, chromedp.Navigate(off+"/#/stream")); err != nil {

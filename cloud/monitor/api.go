@@ -40,10 +40,11 @@ func (m *Monitor) APIHandler() http.Handler {
 	})
 	mux.HandleFunc("GET /api/v1/alerts", m.serveAlerts)
 	mux.HandleFunc("GET /api/v1/events", m.serveEvents)
+	m.handleIncidents(mux)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
-			writeError(w, http.StatusMethodNotAllowed, fmt.Errorf("monitor: %s not allowed: the API is read-only", r.Method))
+			writeError(w, http.StatusMethodNotAllowed, fmt.Errorf("monitor: %s not allowed here: only acknowledgements and silences change state", r.Method))
 			return
 		}
 		writeError(w, http.StatusNotFound, fmt.Errorf("monitor: no API endpoint %s (see /api/v1/overview)", r.URL.Path))

@@ -6,7 +6,11 @@
 // the anomaly detectors (AddAlert). All state is in memory and bounded by
 // Options; what does not fit is dropped, counted
 // (tributary_monitor_dropped_total) and logged (once a minute per bound),
-// never queued.
+// never queued. The exception is the operators' notes (notes.go):
+// acknowledgements of incidents and silences of devices or metrics, kept
+// in a bbolt file (Options.Notes, OpenNotes; tributary-cloud's
+// dashboard.db) and bounded by MaxAcks and MaxSilences. The alerts are
+// also served grouped by incident (incidents.go, Incidents).
 package monitor
 
 import (
@@ -367,12 +371,15 @@ func (m *Monitor) sweep(now time.Time) {
 // AddAlert records an anomaly alert, an event of an incident: it is
 // listed by /api/v1/alerts and pushed to event clients; an open event
 // (a new incident) is also counted on its device and in the last hour's
-// anomalies.
-func (m *Monitor) AddAlert(a anomaly.Alert) {
+// anomalies. It reports whether a silence (Options.Notes) covers the
+// alert's device and metric: the caller then does not send it to the
+// webhook.
+func (m *Monitor) AddAlert(a anomaly.Alert) (silenced bool) {
 	now := m.now()
+	silenced = m.opt.Notes != nil && m.opt.Notes.Silenced(a.Device, a.Metric)
 	m.mu.Lock()
 	m.alertSeq++
-	e := AlertEntry{ID: m.alertSeq, Incident: a.ID, Alert: a, Received: now}
+	e := AlertEntry{ID: m.alertSeq, Incident: a.ID, Alert: a, Received: now, Silenced: silenced}
 	if m.alerts.push(e) {
 		m.st.Dropped.Alerts++
 	}
@@ -382,7 +389,7 @@ func (m *Monitor) AddAlert(a anomaly.Alert) {
 		// counts are of incidents.
 		m.mu.Unlock()
 		m.hub.publishAlert(e)
-		return
+		return silenced
 	}
 	if d := m.devices[a.Device]; d != nil {
 		d.anomalies++
@@ -395,6 +402,7 @@ func (m *Monitor) AddAlert(a anomaly.Alert) {
 	}
 	m.mu.Unlock()
 	m.hub.publishAlert(e)
+	return silenced
 }
 
 // numericValue returns the value a chart plots: the number, a bool as

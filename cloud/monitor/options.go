@@ -59,6 +59,11 @@ type Options struct {
 	MaxAlerts       int // alerts kept for /api/v1/alerts
 	MaxShards       int // shards tracked from batches
 
+	// Notes, if set, keeps acknowledgements and silences (see OpenNotes)
+	// and enables the API's POST/DELETE endpoints for them; the caller
+	// opens and closes it.
+	Notes *Notes
+
 	// FutureMargin: a reading stamped more than this after its gateway
 	// receive time (a device with a wrong clock) is counted
 	// (Stats.Future) and otherwise ignored: it is not charted and does

@@ -469,6 +469,9 @@ type AlertEntry struct {
 	Incident string `json:"incident"`
 	anomaly.Alert
 	Received time.Time `json:"received"` // when AddAlert was called
+	// Silenced: a silence (Options.Notes) covered its device and metric
+	// when it was added; it was not sent to the webhook.
+	Silenced bool `json:"silenced,omitempty"`
 }
 
 // AlertQuery filters Alerts.

@@ -202,8 +202,8 @@ func TestAdminHostAllowList(t *testing.T) {
 	}
 }
 
-// Cross-site requests that could change state are refused (the API is
-// read-only today; the guard keeps it so for anything added later).
+// Cross-site requests that could change state are refused (on every
+// path: silences_test.go checks the endpoints that do change state).
 func TestAdminCrossOrigin(t *testing.T) {
 	r := start(t, server.Config{Data: t.TempDir()}, shardstore.Options{})
 	req, _ := http.NewRequest("POST", "http://"+r.s.AdminAddr()+"/api/v1/overview", strings.NewReader("{}"))

@@ -44,10 +44,12 @@ const (
 
 // Files in the data folder.
 const (
-	TokensFile  = "tokens.db"
-	UsersFile   = "users.db" // admin users (tributary-cloud user add)
-	AckLogFile  = "ingest.db"
-	StreamsFile = "streams.db"
+	TokensFile = "tokens.db"
+	UsersFile  = "users.db" // admin users (tributary-cloud user add)
+	// DashboardFile keeps the dashboard's acknowledgements and silences.
+	DashboardFile = "dashboard.db"
+	AckLogFile    = "ingest.db"
+	StreamsFile   = "streams.db"
 )
 
 // Config is tributary-cloud's configuration: YAML decoded strictly

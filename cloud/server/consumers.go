@@ -31,6 +31,7 @@ type pipeline struct {
 	cps      *consumer.Checkpoints // nil on Kafka: offsets are committed to the group
 	consumer consumer.Runner
 	monitor  *monitor.Monitor
+	notes    *monitor.Notes    // acknowledgements and silences (dashboard.db)
 	detect   *anomaly.Registry // nil when anomaly detection is off
 	alerts   *alerts.Dispatcher
 	health   bool // score agent.* readings too
@@ -74,7 +75,11 @@ func (s *Server) openPipeline(ctx context.Context, api *kinesisapi.Server) error
 	if err := s.reg.Register(p.latency); err != nil {
 		return fmt.Errorf("cloud: monitor: %w", err)
 	}
+	if p.notes, err = monitor.OpenNotes(filepath.Join(cfg.Data, DashboardFile)); err != nil {
+		return fmt.Errorf("cloud: %w", err) // Close closes p
+	}
 	p.monitor = monitor.New(monitor.Options{
+		Notes:        p.notes,
 		Logger:       s.log.With("component", "monitor"),
 		OfflineAfter: cfg.Monitor.OfflineAfter,
 		FutureMargin: cfg.Monitor.FutureMargin,
@@ -154,8 +159,13 @@ func (p *pipeline) handle(ctx context.Context, b consumer.Batch) error {
 	return nil
 }
 
+// alert records a in the monitor and sends it on, to the webhook too
+// unless an operator silenced its device or metric.
 func (p *pipeline) alert(a anomaly.Alert) {
-	p.monitor.AddAlert(a)
+	if p.monitor.AddAlert(a) {
+		p.alerts.SendSilenced(a)
+		return
+	}
 	p.alerts.Send(a)
 }
 
@@ -196,10 +206,14 @@ func (p *pipeline) run(ctx context.Context) error {
 }
 
 func (p *pipeline) close() error {
-	if p.cps == nil {
-		return nil
+	var errs []error
+	if p.notes != nil {
+		errs = append(errs, p.notes.Close())
 	}
-	return p.cps.Close()
+	if p.cps != nil {
+		errs = append(errs, p.cps.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // Group timings of the monitor on Kafka: a cloud that died (kill -9)

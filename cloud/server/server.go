@@ -26,6 +26,14 @@
 // {reason=host|unauthorized|credentials_in_url}, tributary_admin_sessions,
 // tributary_admin_sessions_evicted_total.
 //
+// The dashboard's acknowledgements and silences (cloud/monitor's Notes,
+// POST /api/v1/incidents/{id}/ack and /api/v1/silences) are kept in
+// dashboard.db in the data folder; like every request on the admin
+// listener they need a session or token, and, as state-changing requests,
+// a same-origin browser (cross-origin protection refuses them 403). A
+// silenced device's alerts go to the log and the alerts stream, not the
+// webhook.
+//
 // Stream capacity (autoscale.go, plan.go): GET /api/v1/autoscale shows
 // each shard's utilisation against its limits and the autoscaler's
 // decisions (or, on Kafka, the partitions' headroom), GET /api/v1/plan the

@@ -12,6 +12,23 @@ export async function get(path) {
   return body;
 }
 
+// send makes a state-changing request (POST, DELETE) with a JSON body.
+// The browser marks it same-origin (Sec-Fetch-Site, Origin), which the
+// admin listener's cross-site protection requires; the session cookie
+// authenticates it.
+export async function send(method, path, body) {
+  const init = { method, headers: { Accept: "application/json" } };
+  if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  const resp = await fetch(`/api/v1/${path}`, init);
+  if (resp.status === 401) location.assign(`/login?next=${encodeURIComponent(location.pathname + location.hash)}`);
+  const out = resp.status === 204 ? {} : await resp.json().catch(() => ({}));
+  if (!resp.ok) throw new Error(out.error || `${resp.status} ${resp.statusText}`);
+  return out;
+}
+
 // Live keeps one EventSource to /api/v1/events. Pages add listeners with
 // on(name, fn) for "overview", "points", "alert" and "reopen" (the stream
 // reconnected, so events may have been missed); on() returns a function

@@ -1,8 +1,43 @@
 // Time-series charts on uPlot: one per metric, raw points or rollups
-// (mean line with a min–max band), with vertical markers at alerts.
+// (mean line with a min–max band), with vertical markers at alerts and
+// incidents shaded, their expected range drawn as a band.
 import uPlot from "uplot";
 
-const palette = { line: "#2563a6", band: "rgba(37, 99, 166, 0.13)", edge: "rgba(37, 99, 166, 0.35)", alert: "#d9480f" };
+const palette = { line: "#2563a6", band: "rgba(37, 99, 166, 0.13)", edge: "rgba(37, 99, 166, 0.35)", alert: "#d9480f",
+  span: "rgba(217, 72, 15, 0.10)", resolved: "rgba(91, 104, 117, 0.10)", expected: "rgba(47, 158, 68, 0.22)", expectedEdge: "rgba(47, 158, 68, 0.7)" };
+
+// spansPlugin shades each incident in getSpans() ({start, end, low,
+// high} in seconds and values; end null: still open, drawn to the
+// chart's right edge) under the series, with its expected range as a
+// band across the span.
+function spansPlugin(getSpans) {
+  return {
+    hooks: {
+      drawAxes: (u) => {
+        const { ctx, bbox } = u;
+        const [lo, hi] = [u.scales.x.min, u.scales.x.max];
+        ctx.save();
+        for (const s of getSpans()) {
+          const a = Math.max(s.start, lo), b = Math.min(s.end ?? hi, hi);
+          if (b < a) continue;
+          const x0 = u.valToPos(a, "x", true), x1 = Math.max(u.valToPos(b, "x", true), x0 + 2 * devicePixelRatio);
+          ctx.fillStyle = s.end == null ? palette.span : palette.resolved;
+          ctx.fillRect(x0, bbox.top, x1 - x0, bbox.height);
+          if (s.low == null || s.high == null) continue;
+          const yTop = Math.max(u.valToPos(s.high, "y", true), bbox.top);
+          const yBot = Math.min(u.valToPos(s.low, "y", true), bbox.top + bbox.height);
+          if (yBot <= yTop) continue;
+          ctx.fillStyle = palette.expected;
+          ctx.fillRect(x0, yTop, x1 - x0, yBot - yTop);
+          ctx.strokeStyle = palette.expectedEdge;
+          ctx.lineWidth = devicePixelRatio;
+          ctx.strokeRect(x0, yTop, x1 - x0, yBot - yTop);
+        }
+        ctx.restore();
+      },
+    },
+  };
+}
 
 // markersPlugin draws a vertical line at each time in getMarkers() (s).
 function markersPlugin(getMarkers) {
@@ -30,9 +65,10 @@ function markersPlugin(getMarkers) {
 }
 
 // Chart wraps a uPlot for one series. data is the API's series document
-// (t, v and, for rollups, min and max).
+// (t, v and, for rollups, min and max); markers() the alert times and
+// spans() the incidents to draw (see spansPlugin).
 export class Chart {
-  constructor(el, { label, unit, data, markers = () => [], height = 190 }) {
+  constructor(el, { label, unit, data, markers = () => [], spans = () => [], height = 190 }) {
     this.el = el;
     this.rollup = Array.isArray(data.min);
     const series = [
@@ -52,7 +88,7 @@ export class Chart {
           label: unit || undefined, labelSize: unit ? 18 : 0 },
       ],
       series,
-      plugins: [markersPlugin(markers)],
+      plugins: [spansPlugin(spans), markersPlugin(markers)],
     };
     if (this.rollup) {
       series.push({ label: "min", stroke: palette.edge, width: 1, points: { show: false } });

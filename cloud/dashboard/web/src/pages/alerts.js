@@ -1,8 +1,10 @@
-// Anomalies: the alerts the detectors raised, newest first, live. Each
-// links to its device's chart around the alert's time.
-import { get } from "../api.js";
+// Anomalies: the incidents (open or resolved, each with Acknowledge and
+// Silence controls) and the alerts the detectors raised, newest first,
+// live. Each links to its device's chart around the alert's time.
+import { get, send, throttle } from "../api.js";
 import { deviceLink, h, replace } from "../dom.js";
 import { fmtAgo, fmtNum, fmtTime } from "../format.js";
+import { ackControl, fmtExpected, fmtSpan, silenceControl, stateLabel } from "../incidents.js";
 
 const kinds = ["spike", "level_shift", "drift", "stuck", "noise", "missing", "pattern"];
 
@@ -14,8 +16,57 @@ export function chartHref(a) {
   return Date.now() - t < 4 * 60 * 1000 ? `${base}&window=5m` : `${base}&window=1h&end=${t + 30 * 60 * 1000}`;
 }
 
+// incidentsSection: the incidents table with its state filter, and the
+// active silences. It returns { el, reload }.
+function incidentsSection(params, hook) {
+  let state = params.state === "open" || params.state === "resolved" ? params.state : "open";
+  const body = h("tbody");
+  const silences = h("ul", { class: "silences", id: "silences" });
+  const tabs = h("div", { class: "tabs", role: "tablist" });
+  const renderTabs = () => replace(tabs, [["open", "Open"], ["resolved", "Resolved"], ["", "All"]].map(([v, label]) =>
+    h("a", { href: "#", role: "tab", class: v === state ? "active" : "", dataset: { state: v || "all" },
+      onclick: (e) => { e.preventDefault(); state = v; renderTabs(); reload(); } }, label)));
+  renderTabs();
+  const row = (i) => h("tr", { dataset: { incident: i.id, state: i.state } },
+    h("td", {}, stateLabel(i)),
+    h("td", {}, deviceLink(i.device)),
+    h("td", {}, i.metric || "–"),
+    h("td", {}, h("span", { class: `kind k-${i.kind}` }, i.kind.replace("_", " "))),
+    h("td", { title: fmtAgo(i.start) }, fmtSpan(i)),
+    h("td", { class: "num" }, fmtExpected(i)),
+    h("td", { class: "num" }, fmtNum(i.peak, 2)),
+    h("td", { class: "actions" }, ackControl(i, () => reload()), " ", i.silenced ? h("span", { class: "pill off" }, "silenced") : null, " ",
+      silenceControl(i, () => reload()), " ", h("a", { href: chartHref(i.latest), class: "button" }, "chart")));
+
+  async function reload() {
+    try {
+      const q = new URLSearchParams({ limit: "500" });
+      if (state) q.set("state", state);
+      if (params.device) q.set("device", params.device);
+      const [{ incidents }, sil] = await Promise.all([get(`incidents?${q}`), get("silences").catch(() => ({ silences: [] }))]);
+      hook.incidents = incidents.map((i) => ({ id: i.id, metric: i.metric, state: i.state, acknowledged: !!i.acknowledged }));
+      replace(body, incidents.length ? incidents.map(row)
+        : h("tr", {}, h("td", { colspan: 8, class: "empty" }, state ? `No ${state} incident.` : "No incident yet.")));
+      replace(silences, sil.silences.map((s) => h("li", { dataset: { silence: s.id } },
+        `${s.device}${s.metric ? " / " + s.metric : ""} silenced until ${fmtTime(s.until)} `,
+        h("button", { type: "button", class: "button", onclick: () => send("DELETE", `silences/${encodeURIComponent(s.id)}`).then(reload, () => {}) }, "end"))));
+    } catch (err) {
+      replace(body, h("tr", {}, h("td", { colspan: 8, class: "error" }, `Cannot load incidents: ${err.message}`)));
+    }
+  }
+  const el = h("section", { class: "card" },
+    h("div", { class: "card-head" }, h("h2", {}, "Incidents"), h("div", { class: "controls" }, tabs)),
+    h("table", { class: "grid", id: "incidents" },
+      h("thead", {}, h("tr", {}, ["State", "Device", "Metric", "Kind", "Span", "Expected", "Peak", ""].map((c) => h("th", {}, c)))),
+      body),
+    silences);
+  return { el, reload };
+}
+
 export function alertsPage(main, params, { live, hook }) {
   const filter = { device: params.device || "", kind: "" };
+  const inc = incidentsSection(params, hook);
+  const reloadIncidents = throttle(inc.reload, 500);
   const body = h("tbody");
   const count = h("span", { class: "muted" });
   let alerts = [];
@@ -23,6 +74,7 @@ export function alertsPage(main, params, { live, hook }) {
 
   main.append(
     h("h1", {}, "Anomalies"),
+    inc.el,
     h("section", { class: "card" },
       h("div", { class: "card-head" }, h("h2", {}, "Alerts ", count),
         h("div", { class: "controls" },
@@ -31,7 +83,7 @@ export function alertsPage(main, params, { live, hook }) {
           h("select", { "aria-label": "Kind", onchange: (e) => { filter.kind = e.target.value; render(); } },
             h("option", { value: "" }, "all kinds"), kinds.map((k) => h("option", { value: k }, k.replace("_", " ")))))),
       h("table", { class: "grid", id: "alerts" },
-        h("thead", {}, h("tr", {}, ["Time", "Device", "Metric", "Kind", "Score", "Value", ""].map((c) => h("th", {}, c)))),
+        h("thead", {}, h("tr", {}, ["Time", "Device", "Metric", "Event", "Kind", "Score", "Value", ""].map((c) => h("th", {}, c)))),
         body)),
   );
 
@@ -43,11 +95,12 @@ export function alertsPage(main, params, { live, hook }) {
       h("td", { title: fmtAgo(a.time) }, fmtTime(a.time)),
       h("td", {}, deviceLink(a.device)),
       h("td", {}, a.metric),
+      h("td", {}, a.event || "–", a.silenced ? h("span", { class: "muted" }, " (silenced)") : null),
       h("td", {}, h("span", { class: `kind k-${a.kind}` }, a.kind.replace("_", " "))),
       h("td", { class: "num" }, fmtNum(a.score, 2)),
       h("td", { class: "num" }, fmtNum(a.value, 3)),
       h("td", {}, h("a", { href: chartHref(a), class: "button" }, "chart")),
-    )) : h("tr", {}, h("td", { colspan: 7, class: "empty" }, alerts.length ? "No alert matches the filter." : "No anomaly detected yet.")));
+    )) : h("tr", {}, h("td", { colspan: 8, class: "empty" }, alerts.length ? "No alert matches the filter." : "No anomaly detected yet.")));
   }
 
   get("alerts?limit=500")
@@ -57,9 +110,11 @@ export function alertsPage(main, params, { live, hook }) {
       render();
       hook.ready = true;
     })
-    .catch((err) => replace(body, h("tr", {}, h("td", { colspan: 7, class: "error" }, `Cannot load alerts: ${err.message}`))));
+    .catch((err) => replace(body, h("tr", {}, h("td", { colspan: 8, class: "error" }, `Cannot load alerts: ${err.message}`))));
 
+  inc.reload();
   const off = live.on("alert", (a) => {
+    reloadIncidents();
     if (alerts.some((x) => x.id === a.id)) return;
     alerts.unshift(a);
     alerts.length = Math.min(alerts.length, 500);
@@ -68,5 +123,5 @@ export function alertsPage(main, params, { live, hook }) {
     render();
   });
   render();
-  return off;
+  return () => { off(); reloadIncidents.cancel(); };
 }

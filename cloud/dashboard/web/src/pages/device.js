@@ -5,6 +5,7 @@ import { get, throttle } from "../api.js";
 import { Chart } from "../chart.js";
 import { h, replace, status } from "../dom.js";
 import { fmtAgo, fmtMs, fmtNum, fmtRate, fmtTime } from "../format.js";
+import { ackControl, fmtExpected, fmtSpan, span, stateLabel } from "../incidents.js";
 
 const windows = { "5m": { label: "5 min", sec: 300, refetch: 0 }, "1h": { label: "1 hour", sec: 3600, refetch: 10000 }, "24h": { label: "24 hours", sec: 86400, refetch: 60000 } };
 
@@ -16,6 +17,7 @@ export function devicePage(main, params, { live, hook }) {
   const isLive = end == null;
   const charts = new Map(); // metric → { chart, card, value }
   const markers = new Map(); // metric → [seconds]
+  let incidents = []; // the device's, from /api/v1/incidents
   if (params.at && focus) markers.set(focus, [Number(params.at) / 1000]);
   const href = (w, extra = "") => `#/device/${encodeURIComponent(id)}?window=${w}${focus ? `&metric=${encodeURIComponent(focus)}` : ""}${extra}`;
 
@@ -65,17 +67,19 @@ export function devicePage(main, params, { live, hook }) {
     const card = h("div", { class: `card chart-card${s.name === focus ? " focus" : ""}`, dataset: { metric: s.name } });
     const value = h("span", { class: "latest" });
     const plot = h("div", { class: "plot" });
-    card.append(h("div", { class: "chart-head" }, h("h3", {}, s.name), value), plot);
+    const list = h("ul", { class: "incidents", dataset: { metric: s.name } });
+    card.append(h("div", { class: "chart-head" }, h("h3", {}, s.name), value), plot, list);
     grid.append(card);
-    const c = { card, value, unit: s.unit, chart: null };
+    const c = { card, value, list, unit: s.unit, chart: null };
     charts.set(s.name, c);
     latest(c, s.value);
     const q = new URLSearchParams({ window: win });
     if (end) q.set("end", end);
     const data = await get(`devices/${encodeURIComponent(id)}/series/${encodeURIComponent(s.name).replaceAll("%2F", "/")}?${q}`);
     c.res = data.resolution;
-    c.chart = new Chart(plot, { label: s.name, unit: s.unit, data, markers: () => markers.get(s.name) || [] });
+    c.chart = new Chart(plot, { label: s.name, unit: s.unit, data, markers: () => markers.get(s.name) || [], spans: () => spansOf(s.name) });
     hook.charts[s.name] = c.chart;
+    renderIncidents();
     if (s.name === focus) card.scrollIntoView({ block: "center" });
   }
 
@@ -87,7 +91,7 @@ export function devicePage(main, params, { live, hook }) {
     c.res = data.resolution;
     if (!c.chart.set(data)) {
       c.chart.destroy();
-      c.chart = new Chart(c.card.querySelector(".plot"), { label: name, unit: c.unit, data, markers: () => markers.get(name) || [] });
+      c.chart = new Chart(c.card.querySelector(".plot"), { label: name, unit: c.unit, data, markers: () => markers.get(name) || [], spans: () => spansOf(name) });
       hook.charts[name] = c.chart;
     }
   }
@@ -103,11 +107,43 @@ export function devicePage(main, params, { live, hook }) {
       if (!loaded) {
         loaded = true;
         const { alerts } = await get(`alerts?device=${encodeURIComponent(id)}&limit=200`);
-        for (const a of alerts) addMarker(a);
+        for (const a of alerts) if (a.event === "open") addMarker(a);
       }
+      await loadIncidents();
       hook.ready = true;
     } catch (err) {
       replace(info, h("p", { class: "error" }, `Cannot load ${id}: ${err.message}`));
+    }
+  }
+
+  // spansOf: the metric's incidents and the device-wide ones (missing
+  // data of all its series, metric "").
+  function spansOf(metric) {
+    return incidents.filter((i) => i.metric === metric || i.metric === "").map(span);
+  }
+
+  // renderIncidents lists each chart's incidents under it (the shaded
+  // spans' key) and redraws the charts.
+  function renderIncidents() {
+    for (const [name, c] of charts) {
+      const mine = incidents.filter((i) => i.metric === name || i.metric === "");
+      replace(c.list, mine.map((i) => h("li", { class: `incident ${i.state}`, dataset: { incident: i.id, state: i.state } },
+        stateLabel(i), " ", h("span", { class: `kind k-${i.kind}` }, i.kind.replace("_", " ")), " ",
+        h("span", { class: "span", dataset: { role: "span" } }, fmtSpan(i)), " ",
+        h("span", { class: "muted" }, `expected ${fmtExpected(i)}, peak ${fmtNum(i.peak, 2)}`), " ",
+        i.silenced ? h("span", { class: "pill off" }, "silenced") : null, " ",
+        ackControl(i, (upd) => { incidents = incidents.map((x) => (x.id === upd.id ? upd : x)); renderIncidents(); }))));
+      c.chart?.redraw();
+    }
+    hook.incidents = incidents.map((i) => ({ id: i.id, metric: i.metric, state: i.state, acknowledged: !!i.acknowledged }));
+  }
+
+  async function loadIncidents() {
+    try {
+      ({ incidents } = await get(`incidents?device=${encodeURIComponent(id)}&limit=200`));
+      renderIncidents();
+    } catch {
+      // kept as they were; the next alert or overview tries again
     }
   }
 
@@ -120,9 +156,14 @@ export function devicePage(main, params, { live, hook }) {
 
   const offs = [];
   const refresh = throttle(load, 2000);
+  const refreshIncidents = throttle(loadIncidents, 500);
   const resync = throttle(() => { for (const name of charts.keys()) refetch(name).catch(() => {}); }, 2000);
   offs.push(live.on("overview", () => refresh()));
-  offs.push(live.on("alert", (a) => { if (a.device === id) addMarker(a); }));
+  offs.push(live.on("alert", (a) => {
+    if (a.device !== id) return;
+    if (a.event === "open") addMarker(a);
+    refreshIncidents();
+  }));
   let timer = null;
   if (isLive) {
     live.subscribe(id);
@@ -145,6 +186,7 @@ export function devicePage(main, params, { live, hook }) {
   return () => {
     for (const off of offs) off();
     refresh.cancel();
+    refreshIncidents.cancel();
     resync.cancel();
     clearInterval(timer);
     for (const c of charts.values()) c.chart?.destroy();
