@@ -51,9 +51,10 @@
 // A decision that something should change but a rule forbids it now is
 // a hold. Every reshard (with its reason and, if it failed, the error) and
 // every hold whose reason differs from the previous one is logged and kept
-// in a bounded history (Options.History, default 100), which Handler
-// serves as JSON (GET /api/v1/autoscale on the admin listener, with the
-// last interval's per-shard loads and the configuration). A split's
+// in a bounded history (Options.History, default 100), which Status
+// returns with the last interval's per-shard loads and the configuration
+// (tributary-cloud serves it at GET /api/v1/autoscale on the admin
+// listener; Handler serves it alone, for other programs). A split's
 // children hold the parent's keys in two halves, so a single hot
 // partition key cannot be spread (Kinesis has the same per-key limit):
 // when the hot child of a hot split still carries 80% or more of its
