@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tributary-iot/tributary/cloud/alerts"
+	"github.com/tributary-iot/tributary/internal/metrics/metricstest"
 )
 
 // Every POST carries X-Tributary-Signature: t=UNIX,v1=HEX, where HEX is
@@ -135,7 +136,7 @@ func TestWebhookRedirectNotFollowed(t *testing.T) {
 			if n := calls.Load(); n != 1 {
 				t.Errorf("%d calls to the webhook: a redirect is not retried", n)
 			}
-			if n := counterValue(t, reg, "tributary_alerts_webhook_redirects_total"); n != 1 {
+			if n := metricstest.Value(t, reg, "tributary_alerts_webhook_redirects_total"); n != 1 {
 				t.Errorf("redirects metric %v", n)
 			}
 			logMu.Lock()
@@ -159,21 +160,6 @@ func (l lockedWriter) Write(b []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(b)
-}
-
-func counterValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			return mf.GetMetric()[0].GetCounter().GetValue()
-		}
-	}
-	t.Fatalf("no metric %s", name)
-	return 0
 }
 
 // The webhook URL's user info and query values never reach the logs, nor

@@ -16,6 +16,7 @@ import (
 	"github.com/tributary-iot/tributary/cloud/consumer"
 	"github.com/tributary-iot/tributary/cloud/kinesisapi"
 	"github.com/tributary-iot/tributary/cloud/shardstore"
+	"github.com/tributary-iot/tributary/internal/metrics/metricstest"
 	"github.com/tributary-iot/tributary/internal/testenv"
 	"github.com/tributary-iot/tributary/protocol"
 )
@@ -92,24 +93,9 @@ func TestConsumesEverythingOnce(t *testing.T) {
 	if len(st.Shards) != 4 {
 		t.Errorf("stats shards: %+v", st.Shards)
 	}
-	if got := counterValue(t, reg, "tributary_consumer_records_total"); got != float64(len(want)) {
+	if got := metricstest.Value(t, reg, "tributary_consumer_records_total"); got != float64(len(want)) {
 		t.Errorf("records_total %v", got)
 	}
-}
-
-func counterValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			return mf.GetMetric()[0].GetCounter().GetValue()
-		}
-	}
-	t.Fatalf("no metric %s", name)
-	return 0
 }
 
 func TestRestartResumesFromCheckpoints(t *testing.T) {

@@ -17,11 +17,11 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/goleak"
 
 	"github.com/tributary-iot/tributary/cloud/auth"
 	"github.com/tributary-iot/tributary/cloud/ingest"
+	"github.com/tributary-iot/tributary/internal/metrics/metricstest"
 	"github.com/tributary-iot/tributary/internal/testenv"
 	"github.com/tributary-iot/tributary/protocol"
 )
@@ -311,44 +311,8 @@ func checkExactlyOnce(t testing.TB, be *memBackend, want []protocol.Reading) {
 	}
 }
 
-// metric returns the value of a counter or gauge (summed over labels
-// matching the given label pairs).
+// metric returns the value of a metric (see metricstest.Value).
 func (e *env) metric(name string, labels ...string) float64 {
 	e.t.Helper()
-	mfs, err := e.reg.Gather()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			for i := 0; i+1 < len(labels); i += 2 {
-				if !hasLabel(m, labels[i], labels[i+1]) {
-					continue next
-				}
-			}
-			switch {
-			case m.Counter != nil:
-				sum += m.Counter.GetValue()
-			case m.Gauge != nil:
-				sum += m.Gauge.GetValue()
-			case m.Histogram != nil:
-				sum += float64(m.Histogram.GetSampleCount())
-			}
-		}
-	}
-	return sum
-}
-
-func hasLabel(m *dto.Metric, name, value string) bool {
-	for _, l := range m.GetLabel() {
-		if l.GetName() == name && l.GetValue() == value {
-			return true
-		}
-	}
-	return false
+	return metricstest.Value(e.t, e.reg, name, labels...)
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/tributary-iot/tributary/cloud/ingest"
 	"github.com/tributary-iot/tributary/cloud/kafkabackend"
+	"github.com/tributary-iot/tributary/internal/metrics/metricstest"
 	"github.com/tributary-iot/tributary/protocol"
 )
 
@@ -123,19 +124,8 @@ func TestIngestResendAfterOutage(t *testing.T) {
 	}
 	for name, want := range map[string]float64{"tributary_ingest_possible_duplicate_readings_total": 0,
 		"tributary_ingest_recovered_readings_total": 20, "tributary_ingest_uncertain_readings": 0} {
-		mfs, _ := reg.Gather()
-		for _, mf := range mfs {
-			if mf.GetName() == name {
-				var got float64
-				if c := mf.GetMetric()[0].GetCounter(); c != nil {
-					got = c.GetValue()
-				} else {
-					got = mf.GetMetric()[0].GetGauge().GetValue()
-				}
-				if got != want {
-					t.Errorf("%s = %v, want %v", name, got, want)
-				}
-			}
+		if got := metricstest.Value(t, reg, name); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tributary-iot/tributary/edge/devicecreds"
+	"github.com/tributary-iot/tributary/internal/metrics/metricstest"
 	"github.com/tributary-iot/tributary/internal/testenv"
 )
 
@@ -127,25 +128,6 @@ func verifier(t *testing.T, o devicecreds.Options) (*devicecreds.Verifier, strin
 	return v, path, clk, reg
 }
 
-func count(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if len(labels) == 0 || len(m.GetLabel()) == 1 && m.GetLabel()[0].GetValue() == labels[0] {
-				return m.GetCounter().GetValue() + m.GetGauge().GetValue()
-			}
-		}
-	}
-	return 0
-}
-
 // A verified password is cached: the next check, right or wrong, runs no
 // derivation.
 func TestVerifierCache(t *testing.T) {
@@ -161,12 +143,12 @@ func TestVerifierCache(t *testing.T) {
 	if err := v.Check("192.0.2.1:1000", "dev-9", []byte("pw-1")); !errors.Is(err, devicecreds.ErrUnknownDevice) {
 		t.Errorf("unknown device: %v", err)
 	}
-	if n := count(t, reg, "tributary_intake_password_hashes_total"); n != 1 {
+	if n := metricstest.Value(t, reg, "tributary_intake_password_hashes_total"); n != 1 {
 		t.Errorf("%v derivations for 3 right and 1 wrong password of one device, want 1", n)
 	}
-	if a, w, u := count(t, reg, "tributary_intake_password_checks_total", "accepted"),
-		count(t, reg, "tributary_intake_password_checks_total", "wrong_password"),
-		count(t, reg, "tributary_intake_password_checks_total", "unknown_device"); a != 3 || w != 1 || u != 1 {
+	if a, w, u := metricstest.Value(t, reg, "tributary_intake_password_checks_total", "result", "accepted"),
+		metricstest.Value(t, reg, "tributary_intake_password_checks_total", "result", "wrong_password"),
+		metricstest.Value(t, reg, "tributary_intake_password_checks_total", "result", "unknown_device"); a != 3 || w != 1 || u != 1 {
 		t.Errorf("checks: accepted %v, wrong %v, unknown %v", a, w, u)
 	}
 	if known, admin := v.Lookup("dev-1"); !known || admin {
@@ -193,7 +175,7 @@ func TestVerifierThrottlesFailures(t *testing.T) {
 			t.Fatalf("guess %d: %v", i, err)
 		}
 	}
-	hashes := count(t, reg, "tributary_intake_password_hashes_total")
+	hashes := metricstest.Value(t, reg, "tributary_intake_password_hashes_total")
 	for range 100 {
 		if err := v.Check("203.0.113.5:4001", "dev-2", []byte("guess")); !errors.Is(err, devicecreds.ErrThrottled) {
 			t.Fatalf("after the allowance: %v, want ErrThrottled", err)
@@ -202,10 +184,10 @@ func TestVerifierThrottlesFailures(t *testing.T) {
 	if err := v.Check(attacker, "dev-2", []byte("pw-2")); !errors.Is(err, devicecreds.ErrThrottled) {
 		t.Errorf("the right password needing a derivation from a throttled address: %v", err)
 	}
-	if n := count(t, reg, "tributary_intake_password_hashes_total"); n != hashes {
+	if n := metricstest.Value(t, reg, "tributary_intake_password_hashes_total"); n != hashes {
 		t.Errorf("throttled attempts ran %v derivations", n-hashes)
 	}
-	if n := count(t, reg, "tributary_intake_password_checks_total", "throttled"); n != 101 {
+	if n := metricstest.Value(t, reg, "tributary_intake_password_checks_total", "result", "throttled"); n != 101 {
 		t.Errorf("throttled counted %v, want 101", n)
 	}
 	if err := v.Check(attacker, "dev-1", []byte("pw-1")); err != nil {
